@@ -1,0 +1,76 @@
+// Model: a LLaMA-family transformer read from GGUF — hyper-parameters, weight views, tokenizer.
+//
+// Weights stay in the mapped file in their stored type (F32/F16/BF16/Q8_0); only the small norm
+// vectors are copied to f32. The GgufFile is owned here, so views live as long as the Model.
+#pragma once
+
+#include "engine/gguf_reader.h"
+#include "engine/result.h"
+#include "engine/tokenizer.h"
+#include "kernels/cpu/matmul.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace specd::engine {
+
+enum class RopeLayout { Adjacent, Neox };  // llama.cpp rope type NORM (pairs 2i,2i+1) vs NEOX (i, i+d/2)
+
+struct ModelConfig {
+  std::string arch;            // general.architecture ("llama")
+  int32_t dim = 0;             // embedding length
+  int32_t n_layers = 0;
+  int32_t n_heads = 0;
+  int32_t n_kv_heads = 0;
+  int32_t head_dim = 0;        // dim / n_heads unless attention.key_length says otherwise
+  int32_t ffn_dim = 0;
+  int32_t vocab = 0;
+  int32_t ctx_len = 0;
+  int32_t rope_dims = 0;       // rope.dimension_count (≤ head_dim)
+  float rope_theta = 10000.0f;
+  float rms_eps = 1e-5f;
+  RopeLayout rope = RopeLayout::Adjacent;
+  bool tied_output = false;    // no output.weight: the head reuses token_embd
+  int32_t bos = 1, eos = 2;
+  int32_t mask = -1;           // specd.mask_token_id (dLLM / TiDAR models), -1 if none
+  int32_t logit_shift = 0;     // specd.dllm.logit_shift
+  int32_t kv_dim() const { return n_kv_heads * head_dim; }
+  int32_t q_dim() const { return n_heads * head_dim; }
+};
+
+struct LayerWeights {
+  std::vector<float> attn_norm, ffn_norm;  // f32 copies
+  kernels::WeightView wq, wk, wv, wo, w_gate, w_up, w_down;
+};
+
+class Model {
+ public:
+  // Load and validate: every tensor present with the shape the metadata implies.
+  // Errors: SPECD_E_IO, SPECD_E_BAD_MODEL (named: "missing tensor blk.3.attn_q.weight", "shape mismatch ..."),
+  // SPECD_E_UNSUPPORTED (architecture or tensor type).
+  static Result<std::unique_ptr<Model>> load(const std::string& path);
+
+  const ModelConfig& config() const { return cfg_; }
+  const Tokenizer& tokenizer() const { return tok_; }
+  const GgufFile& file() const { return *file_; }
+  const std::string& path() const { return path_; }
+  const LayerWeights& layer(int i) const { return layers_[static_cast<size_t>(i)]; }
+  const kernels::WeightView& token_embd() const { return tok_embd_; }
+  const kernels::WeightView& output() const { return output_; }
+  const std::vector<float>& output_norm() const { return output_norm_; }
+  // Bytes of weights one forward reads (all matrices + the head): for bandwidth figures.
+  size_t weight_bytes() const;
+
+ private:
+  Model() = default;
+  std::string path_;
+  std::unique_ptr<GgufFile> file_;
+  ModelConfig cfg_;
+  Tokenizer tok_;
+  std::vector<LayerWeights> layers_;
+  kernels::WeightView tok_embd_, output_;
+  std::vector<float> output_norm_;
+};
+
+}  // namespace specd::engine

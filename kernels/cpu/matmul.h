@@ -1,0 +1,52 @@
+// Multi-row matrix products Y = X · Wᵀ with W stored as in the model file (F32/F16/BF16/Q8_0).
+//
+// The whole engine's weight math goes through here. X has m rows of K f32 values; W is [N][K]
+// row-major as GGUF stores it; Y is m rows of N f32. F16/BF16/Q8_0 weights are converted inside
+// the kernel, never expanded at load. The ISA path (AVX2, AVX-512, AMX-BF16) is chosen once at run
+// time from CPUID (and, for AMX, the kernel's permission); SPECD_ISA=avx2|avx512|amx|scalar forces one.
+#pragma once
+
+#include "engine/ggml_type.h"
+#include "kernels/cpu/thread_pool.h"
+
+#include <cstddef>
+#include <cstdint>
+
+namespace specd::kernels {
+
+using engine::GgmlType;
+
+struct WeightView {
+  GgmlType type = GgmlType::F32;
+  const void* data = nullptr;
+  int64_t rows = 0;      // N (output features)
+  int64_t cols = 0;      // K (input features)
+  size_t row_bytes = 0;  // bytes between consecutive rows
+};
+
+enum class Isa { Scalar, Avx2, Avx512, Amx };
+Isa active_isa();
+const char* isa_name(Isa isa);
+
+// Y[i][n] = sum_k X[i][k] * W[n][k] for i < m, n < N. ldx/ldy are row strides in floats.
+// Splits N across the pool; small products run on the calling thread. Allocation-free after the
+// first call with a given m (scratch for packed activations is per worker and grows once).
+void matmul(const WeightView& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy,
+            ThreadPool& pool);
+
+// The same over output rows [n_begin, n_end) on the calling thread (for callers that fuse their own regions).
+void matmul_range(const WeightView& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy,
+                  int64_t n_begin, int64_t n_end);
+
+// Row j of W (an embedding row) converted to f32.
+void weight_row_to_f32(const WeightView& w, int64_t j, float* out);
+
+// Element conversions used by kernels, tools and tests.
+float f16_to_f32(uint16_t h);
+uint16_t f32_to_f16(float f);     // round to nearest even
+float bf16_to_f32(uint16_t h);
+uint16_t f32_to_bf16(float f);    // round to nearest even
+// Quantize n floats (n % 32 == 0) into Q8_0 blocks as llama.cpp does.
+void quantize_q8_0(const float* x, int64_t n, void* out);
+
+}  // namespace specd::kernels

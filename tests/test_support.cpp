@@ -1,0 +1,114 @@
+// Test helpers: model paths, temp dirs, subprocesses, the golden ids parsed from the models README.
+#include "tests/test_support.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace specd::test {
+namespace fs = std::filesystem;
+
+std::string source_root() {
+  const char* s = std::getenv("SPECD_SOURCE_ROOT");
+  return s ? s : ".";
+}
+
+std::string build_root() {
+  const char* s = std::getenv("SPECD_BUILD_ROOT");
+  return s ? s : ".";
+}
+
+std::string models_dir() {
+  if (const char* m = std::getenv("SPECD_MODELS"); m && *m) return m;
+  return (fs::path(source_root()) / ".." / "shared" / "models").lexically_normal().string();
+}
+
+std::string model_path(const std::string& file) { return models_dir() + "/" + file; }
+
+namespace {
+struct TempDirs {
+  std::vector<std::string> dirs;
+  ~TempDirs() {
+    std::error_code ec;
+    for (auto& d : dirs) fs::remove_all(d, ec);
+  }
+};
+TempDirs g_temp;
+}  // namespace
+
+std::string temp_dir() {
+  const char* t = std::getenv("TMPDIR");
+  std::string tmpl = std::string(t && *t ? t : "/tmp") + "/specd-test-XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (!mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed");
+  g_temp.dirs.emplace_back(buf.data());
+  return buf.data();
+}
+
+int run_command(const std::string& cmd, std::string* out) {
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return -1;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0)
+    if (out) out->append(buf, n);
+  int st = pclose(p);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+std::vector<uint8_t> read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+void write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+namespace {
+// The README's fenced blocks: [0] is the story, [1] the 200 ids.
+std::vector<std::string> readme_blocks() {
+  std::ifstream f(model_path("README.md"));
+  std::vector<std::string> blocks;
+  std::string line, cur;
+  bool in = false;
+  while (std::getline(f, line)) {
+    if (line.rfind("```", 0) == 0) {
+      if (in) blocks.push_back(cur);
+      cur.clear();
+      in = !in;
+      continue;
+    }
+    if (in) cur += line + "\n";
+  }
+  return blocks;
+}
+}  // namespace
+
+const std::vector<int32_t>& golden_ids() {
+  static const std::vector<int32_t> ids = [] {
+    auto blocks = readme_blocks();
+    std::vector<int32_t> v;
+    if (blocks.size() < 2) return v;
+    std::istringstream s(blocks[1]);
+    int32_t x;
+    while (s >> x) v.push_back(x);
+    return v;
+  }();
+  return ids;
+}
+
+std::string golden_text() {
+  auto blocks = readme_blocks();
+  if (blocks.empty()) return {};
+  std::string t = blocks[0];
+  if (!t.empty() && t.back() == '\n') t.pop_back();  // the fence adds the last newline
+  return t;
+}
+
+}  // namespace specd::test

@@ -1,0 +1,26 @@
+// Helpers shared by the test suites: where the model files are, temp dirs, running programs.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace specd::test {
+
+// The folder holding stories260K.* ($SPECD_MODELS, else ../shared/models beside the source tree).
+std::string models_dir();
+std::string model_path(const std::string& file);  // models_dir() + "/" + file
+std::string source_root();                         // $SPECD_SOURCE_ROOT
+std::string build_root();                          // $SPECD_BUILD_ROOT
+// A fresh directory under $TMPDIR, removed at process exit.
+std::string temp_dir();
+// Run a shell command; returns its exit status and fills out with stdout.
+int run_command(const std::string& cmd, std::string* out);
+std::vector<uint8_t> read_file(const std::string& path);
+void write_file(const std::string& path, const std::vector<uint8_t>& bytes);
+// The 200 golden greedy ids from models/README.md (excluding the leading BOS).
+const std::vector<int32_t>& golden_ids();
+// The golden text (the README's 200-token story).
+std::string golden_text();
+
+}  // namespace specd::test
