@@ -1,1 +1,51 @@
-// placeholder
+// Block sizes, byte sizes and names of the ggml tensor types specd supports.
+#include "engine/ggml_type.h"
+
+namespace specd::engine {
+
+bool ggml_type_supported(uint32_t type) {
+  switch (static_cast<GgmlType>(type)) {
+    case GgmlType::F32:
+    case GgmlType::F16:
+    case GgmlType::Q8_0:
+    case GgmlType::BF16:
+      return true;
+  }
+  return false;
+}
+
+const char* ggml_type_name(GgmlType type) {
+  switch (type) {
+    case GgmlType::F32:
+      return "F32";
+    case GgmlType::F16:
+      return "F16";
+    case GgmlType::Q8_0:
+      return "Q8_0";
+    case GgmlType::BF16:
+      return "BF16";
+  }
+  return "unknown";
+}
+
+int64_t ggml_block_elems(GgmlType type) { return type == GgmlType::Q8_0 ? 32 : 1; }
+
+size_t ggml_block_bytes(GgmlType type) {
+  switch (type) {
+    case GgmlType::F32:
+      return 4;
+    case GgmlType::F16:
+    case GgmlType::BF16:
+      return 2;
+    case GgmlType::Q8_0:
+      return sizeof(BlockQ8_0);
+  }
+  return 0;  // an unsupported number cast to GgmlType; callers check ggml_type_supported first
+}
+
+size_t ggml_row_bytes(GgmlType type, int64_t n) {
+  if (n <= 0) return 0;
+  return static_cast<size_t>(n / ggml_block_elems(type)) * ggml_block_bytes(type);
+}
+
+}  // namespace specd::engine
