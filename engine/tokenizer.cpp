@@ -1,1 +1,372 @@
-// placeholder
+// Tokenizer: llama.cpp's SPM tokenizer (tokenizer.ggml.model "llama") loaded from GGUF metadata.
+#include "engine/tokenizer.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <initializer_list>
+#include <queue>
+#include <string>
+
+namespace specd::engine {
+namespace {
+
+constexpr std::string_view kSpaceMark = "\xe2\x96\x81";  // U+2581, SentencePiece's space
+// Token types that print something; unknown (2), control (3), unused (5) and others print nothing.
+constexpr int32_t kNormal = 1, kUserDefined = 4, kByte = 6;
+
+// The metadata keys, named once so error messages and look-ups agree.
+constexpr const char* kModelKey = "tokenizer.ggml.model";
+constexpr const char* kTokensKey = "tokenizer.ggml.tokens";
+constexpr const char* kScoresKey = "tokenizer.ggml.scores";
+constexpr const char* kTypesKey = "tokenizer.ggml.token_type";
+
+using U64 = unsigned long long;
+
+Status check_model(const GgufFile& f) {
+  const GgufValue* v = f.find(kModelKey);
+  if (!v) return make_error(SPECD_E_BAD_MODEL, "missing %s", kModelKey);
+  auto model = f.get_string(kModelKey);
+  if (!model) return make_error(SPECD_E_BAD_MODEL, "%s is not a string", kModelKey);
+  if (*model != "llama")
+    return make_error(SPECD_E_UNSUPPORTED, "tokenizer model '%.*s' is not supported (only \"llama\")",
+                      static_cast<int>(model->size()), model->data());
+  return {};
+}
+
+// llama.cpp replaces an empty piece by "[EMPTY_<id>]" so every id keeps a distinct text.
+Result<std::vector<std::string>> read_pieces(const GgufFile& f) {
+  const GgufValue* v = f.find(kTokensKey);
+  if (!v) return make_error(SPECD_E_BAD_MODEL, "missing %s", kTokensKey);
+  if (v->type != GgufValueType::ARRAY || v->elem_type != GgufValueType::STRING)
+    return make_error(SPECD_E_BAD_MODEL, "%s is not an array of strings", kTokensKey);
+  if (v->strings.empty()) return make_error(SPECD_E_BAD_MODEL, "%s is empty", kTokensKey);
+  if (v->strings.size() > static_cast<size_t>(INT32_MAX))
+    return make_error(SPECD_E_BAD_MODEL, "%s has too many entries (%zu)", kTokensKey, v->strings.size());
+  std::vector<std::string> pieces;
+  pieces.reserve(v->strings.size());
+  for (std::string_view s : v->strings)
+    pieces.emplace_back(s.empty() ? "[EMPTY_" + std::to_string(pieces.size()) + "]" : std::string(s));
+  return pieces;
+}
+
+// An optional per-token array; `accept` names the element types allowed. Absent gives nullptr.
+Result<const GgufValue*> optional_array(const GgufFile& f, const char* key, size_t n,
+                                        std::initializer_list<GgufValueType> accept) {
+  const GgufValue* v = f.find(key);
+  if (!v) return static_cast<const GgufValue*>(nullptr);
+  if (v->type != GgufValueType::ARRAY ||
+      std::find(accept.begin(), accept.end(), v->elem_type) == accept.end())
+    return make_error(SPECD_E_BAD_MODEL, "%s has the wrong type", key);
+  if (v->count != n)
+    return make_error(SPECD_E_BAD_MODEL, "%s has %llu entries but %s has %zu", key,
+                      static_cast<U64>(v->count), kTokensKey, n);
+  return v;
+}
+
+// A special-token id: absent keeps the default; present must be an integer inside the vocab.
+Result<int32_t> read_id(const GgufFile& f, const char* key, int32_t def, size_t n) {
+  uint64_t id = static_cast<uint64_t>(def);
+  if (f.find(key)) {
+    auto u = f.get_uint(key);
+    if (!u) return make_error(SPECD_E_BAD_MODEL, "%s is not an unsigned integer", key);
+    id = *u;
+  }
+  if (id >= n) return make_error(SPECD_E_BAD_MODEL, "%s = %llu is outside the vocab (%zu tokens)", key,
+                                 static_cast<U64>(id), n);
+  return static_cast<int32_t>(id);
+}
+
+Result<bool> read_flag(const GgufFile& f, const char* key, bool def) {
+  if (!f.find(key)) return def;
+  auto b = f.get_bool(key);
+  if (!b) return make_error(SPECD_E_BAD_MODEL, "%s is not a bool", key);
+  return *b;
+}
+
+// The special ids and flags, with llama.cpp's defaults for model "llama" when absent.
+struct Specials {
+  int32_t bos = 1, eos = 2, unk = 0;
+  bool add_bos = true, add_space_prefix = true;
+};
+
+Result<Specials> read_specials(const GgufFile& f, size_t n) {
+  Specials s;
+  auto bos = read_id(f, "tokenizer.ggml.bos_token_id", s.bos, n);
+  if (!bos) return bos.error();
+  auto eos = read_id(f, "tokenizer.ggml.eos_token_id", s.eos, n);
+  if (!eos) return eos.error();
+  auto unk = read_id(f, "tokenizer.ggml.unknown_token_id", s.unk, n);
+  if (!unk) return unk.error();
+  auto add_bos = read_flag(f, "tokenizer.ggml.add_bos_token", s.add_bos);
+  if (!add_bos) return add_bos.error();
+  auto add_space = read_flag(f, "tokenizer.ggml.add_space_prefix", s.add_space_prefix);
+  if (!add_space) return add_space.error();
+  s.bos = *bos;
+  s.eos = *eos;
+  s.unk = *unk;
+  s.add_bos = *add_bos;
+  s.add_space_prefix = *add_space;
+  return s;
+}
+
+void replace_all(std::string& s, std::string_view from, std::string_view to) {
+  std::string out;
+  out.reserve(s.size());
+  size_t pos = 0;
+  for (size_t hit; (hit = s.find(from, pos)) != std::string::npos; pos = hit + from.size())
+    out.append(s, pos, hit - pos).append(to);
+  out.append(s, pos, std::string::npos);
+  s.swap(out);
+}
+
+// "<0xAB>" -> 0xAB, or -1 when the text has another shape.
+int parse_byte_piece(std::string_view s) {
+  if (s.size() != 6 || s.substr(0, 3) != "<0x" || s[5] != '>') return -1;
+  int v = 0;
+  for (char c : s.substr(3, 2)) {
+    int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+          : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+// The bytes a token stands for, as llama.cpp's token_to_piece(special = false) gives them.
+std::string decoded_piece(const std::string& text, int32_t type) {
+  switch (type) {
+    case kNormal: {
+      std::string s = text;
+      replace_all(s, kSpaceMark, " ");
+      return s;
+    }
+    case kUserDefined: return text;
+    case kByte: {
+      int b = parse_byte_piece(text);
+      return b < 0 ? text : std::string(1, static_cast<char>(b));
+    }
+    default: return "";  // unknown, control, unused and undefined types print nothing
+  }
+}
+
+// unicode_len_utf8 from llama.cpp: the sequence length from the first byte's high nibble. A stray
+// continuation byte counts 1 and 0xF8..0xFF count 4 (clipped at the end of the text).
+size_t utf8_len(char c) {
+  static constexpr uint8_t kLen[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
+  return kLen[static_cast<uint8_t>(c) >> 4];
+}
+
+// A run of text in the merge list (llm_symbol); n == 0 once merged into its left neighbour.
+struct Symbol {
+  const char* text;
+  size_t n;
+  int prev, next;
+};
+
+// A candidate merge of two adjacent symbols (llm_bigram_spm); `size` detects stale entries.
+struct Bigram {
+  int left, right;
+  float score;
+  size_t size;
+  // llm_bigram_spm::comparator: the highest score pops first, ties go to the leftmost pair.
+  struct Less {
+    bool operator()(const Bigram& l, const Bigram& r) const {
+      return l.score < r.score || (l.score == r.score && l.left > r.left);
+    }
+  };
+};
+
+std::vector<Symbol> split_chars(std::string_view text) {
+  std::vector<Symbol> sym;
+  sym.reserve(text.size());
+  for (size_t off = 0; off < text.size();) {
+    const size_t n = std::min(utf8_len(text[off]), text.size() - off);
+    const int index = static_cast<int>(sym.size());
+    off += n;
+    sym.push_back({text.data() + off - n, n, index - 1, off == text.size() ? -1 : index + 1});
+  }
+  return sym;
+}
+
+// A slice of the input: raw text (token < 0) or one user-defined token.
+struct Fragment {
+  int32_t token;
+  size_t off, len;
+};
+
+// llama.cpp's tokenizer_st_partition with parse_special = false: user-defined pieces are cut out of
+// the text before BPE, longest piece first, each at every leftmost non-overlapping occurrence.
+std::vector<Fragment> partition(std::string_view text, const std::vector<int32_t>& ids,
+                                const std::vector<std::string>& pieces) {
+  std::vector<Fragment> frags{{-1, 0, text.size()}};
+  for (int32_t id : ids) {
+    const std::string& p = pieces[static_cast<size_t>(id)];
+    std::vector<Fragment> next;
+    for (const Fragment& fr : frags) {
+      if (fr.token >= 0) {
+        next.push_back(fr);
+        continue;
+      }
+      const size_t end = fr.off + fr.len;
+      size_t pos = fr.off;
+      for (size_t hit; (hit = text.substr(0, end).find(p, pos)) != std::string_view::npos;
+           pos = hit + p.size()) {
+        if (hit > pos) next.push_back({-1, pos, hit - pos});
+        next.push_back({id, hit, p.size()});
+      }
+      if (pos < end) next.push_back({-1, pos, end - pos});
+    }
+    frags.swap(next);
+  }
+  return frags;
+}
+
+}  // namespace
+
+Result<Tokenizer> Tokenizer::from_gguf(const GgufFile& f) {
+  SPECD_TRY(check_model(f));
+  auto pieces = read_pieces(f);
+  if (!pieces) return pieces.error();
+  const size_t n = pieces->size();
+  auto scores = optional_array(f, kScoresKey, n, {GgufValueType::FLOAT32, GgufValueType::INT32});
+  if (!scores) return scores.error();
+  auto types = optional_array(f, kTypesKey, n, {GgufValueType::INT32});
+  if (!types) return types.error();
+
+  Tokenizer t;
+  t.pieces_ = std::move(pieces.value());
+  // Without the arrays llama.cpp scores every piece 0 and calls it normal; we do the same.
+  t.scores_.assign(n, 0.0f);
+  t.types_.assign(n, kNormal);
+  for (size_t i = 0; i < n; ++i) {
+    if (*scores) t.scores_[i] = static_cast<float>(GgufFile::array_float(**scores, i));
+    if (*types) t.types_[i] = static_cast<int32_t>(GgufFile::array_int(**types, i));
+  }
+
+  auto sp = read_specials(f, n);
+  if (!sp) return sp.error();
+  t.bos_ = sp->bos;
+  t.eos_ = sp->eos;
+  t.unk_ = sp->unk;
+  t.add_bos_ = sp->add_bos;
+  t.add_space_prefix_ = sp->add_space_prefix;
+  SPECD_TRY(t.build_tables());
+  return t;
+}
+
+// The piece index, the byte-fallback table, decoded pieces and the user-defined split list.
+Status Tokenizer::build_tables() {
+  const auto n = static_cast<int32_t>(pieces_.size());
+  index_.reserve(pieces_.size());
+  for (int32_t id = 0; id < n; ++id) {
+    auto [it, fresh] = index_.emplace(pieces_[static_cast<size_t>(id)], id);
+    // llama.cpp asserts on this (its id->text and text->id maps must have the same size).
+    if (!fresh)
+      return make_error(SPECD_E_BAD_MODEL, "%s: piece of token %d repeats token %d", kTokensKey, id,
+                        it->second);
+  }
+  // llama.cpp's byte_to_token: "<0xXX>", else the single byte as a piece; we use UNK where it throws.
+  for (int b = 0; b < 256; ++b) {
+    char name[8];
+    std::snprintf(name, sizeof name, "<0x%02X>", b);
+    int32_t id = find(name);
+    if (id < 0) {
+      const char one = static_cast<char>(b);
+      id = find(std::string_view(&one, 1));
+    }
+    byte_tokens_[b] = id >= 0 ? id : unk_;
+  }
+  decoded_.resize(pieces_.size());
+  for (size_t i = 0; i < pieces_.size(); ++i) {
+    decoded_[i] = (static_cast<int32_t>(i) == bos_ || static_cast<int32_t>(i) == eos_ ||
+                   static_cast<int32_t>(i) == unk_) ? "" : decoded_piece(pieces_[i], types_[i]);
+    if (types_[i] == kUserDefined) user_defined_.push_back(static_cast<int32_t>(i));
+  }
+  // llama.cpp sorts special tokens longest first (std::sort; ties in id order here).
+  std::stable_sort(user_defined_.begin(), user_defined_.end(), [&](int32_t a, int32_t b) {
+    return pieces_[static_cast<size_t>(a)].size() > pieces_[static_cast<size_t>(b)].size();
+  });
+  return {};
+}
+
+int32_t Tokenizer::find(std::string_view piece) const {
+  auto it = index_.find(piece);
+  return it == index_.end() ? -1 : it->second;
+}
+
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos) const {
+  std::vector<int32_t> out;
+  out.reserve(text.size() / 2 + 2);
+  if (add_bos) out.push_back(bos_);
+  if (text.empty()) return out;  // llama.cpp makes no fragment, so not even the space prefix
+  bool prev_special = true;  // the first fragment, and each after a user-defined token, gets the prefix
+  for (const Fragment& fr : partition(text, user_defined_, pieces_)) {
+    if (fr.token >= 0) {
+      out.push_back(fr.token);
+      prev_special = true;
+      continue;
+    }
+    encode_fragment(text.substr(fr.off, fr.len), add_space_prefix_ && prev_special, out);
+    prev_special = false;
+  }
+  return out;
+}
+
+// llm_tokenizer_spm_session::tokenize: start from UTF-8 characters and keep merging the best
+// adjacent pair that is a piece. Each merge pushes at most two bigrams, so this is O(n log n).
+void Tokenizer::encode_fragment(std::string_view raw, bool space_prefix, std::vector<int32_t>& out) const {
+  std::string text(space_prefix ? " " : "");
+  text += raw;
+  replace_all(text, " ", kSpaceMark);
+  if (text.empty()) return;
+  std::vector<Symbol> sym = split_chars(text);
+  std::priority_queue<Bigram, std::vector<Bigram>, Bigram::Less> queue;
+  auto try_add = [&](int left, int right) {
+    if (left < 0 || right < 0) return;
+    const size_t size = sym[static_cast<size_t>(left)].n + sym[static_cast<size_t>(right)].n;
+    const int32_t id = find(std::string_view(sym[static_cast<size_t>(left)].text, size));
+    if (id >= 0) queue.push({left, right, scores_[static_cast<size_t>(id)], size});
+  };
+  for (int i = 1; i < static_cast<int>(sym.size()); ++i) try_add(i - 1, i);
+  while (!queue.empty()) {
+    const Bigram b = queue.top();
+    queue.pop();
+    Symbol& l = sym[static_cast<size_t>(b.left)];
+    Symbol& r = sym[static_cast<size_t>(b.right)];
+    if (l.n == 0 || r.n == 0 || l.n + r.n != b.size) continue;  // a side was merged since the push
+    l.n += r.n;
+    r.n = 0;
+    l.next = r.next;
+    if (r.next >= 0) sym[static_cast<size_t>(r.next)].prev = b.left;
+    try_add(l.prev, b.left);
+    try_add(b.left, l.next);
+  }
+  // Merged symbols are pieces by construction, so llama.cpp's rev_merge re-split never fires; a
+  // single character that is no piece falls back to one byte token per byte.
+  for (int i = 0; i != -1; i = sym[static_cast<size_t>(i)].next) {
+    const Symbol& s = sym[static_cast<size_t>(i)];
+    const int32_t id = find(std::string_view(s.text, s.n));
+    if (id >= 0) {
+      out.push_back(id);
+      continue;
+    }
+    for (size_t j = 0; j < s.n; ++j) out.push_back(byte_tokens_[static_cast<uint8_t>(s.text[j])]);
+  }
+}
+
+std::string Tokenizer::piece(int32_t prev, int32_t token) const {
+  if (token < 0 || token >= vocab_size()) return "";
+  const std::string& s = decoded_[static_cast<size_t>(token)];
+  // llama2.c: the first piece after BOS loses its leading space (the space prefix added by encode).
+  if (prev == bos_ && !s.empty() && s[0] == ' ') return s.substr(1);
+  return s;
+}
+
+std::string Tokenizer::decode(const std::vector<int32_t>& tokens) const {
+  std::string out;
+  for (size_t i = 0; i < tokens.size(); ++i) out += piece(i == 0 ? -1 : tokens[i - 1], tokens[i]);
+  return out;
+}
+
+}  // namespace specd::engine
