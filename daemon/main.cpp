@@ -1,1 +1,36 @@
-int main() { return 1; }  // placeholder
+// The `specd` executable: dispatches subcommands (generate; serve arrives with the daemon).
+#include "daemon/generate_command.h"
+
+#include <cstdio>
+#include <cstring>
+
+namespace {
+void usage(FILE* out) {
+  std::fputs(
+      "usage: specd <command> [options]\n"
+      "commands:\n"
+      "  generate   one-shot in-process generation (specd generate --help)\n"
+      "  version    print the version\n",
+      out);
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  const char* cmd = argv[1];
+  if (std::strcmp(cmd, "generate") == 0) return specd::daemon::generate_command(argc - 1, argv + 1);
+  if (std::strcmp(cmd, "version") == 0 || std::strcmp(cmd, "--version") == 0) {
+    std::printf("specd %s\n", SPECD_VERSION);
+    return 0;
+  }
+  if (std::strcmp(cmd, "--help") == 0 || std::strcmp(cmd, "-h") == 0) {
+    usage(stdout);
+    return 0;
+  }
+  std::fprintf(stderr, "specd: unknown command '%s'\n", cmd);
+  usage(stderr);
+  return 2;
+}

@@ -7,7 +7,10 @@
 #include "engine/batch.h"
 #include "engine/kv_cache.h"
 #include "engine/model.h"
+#include "engine/row_ops.h"
 #include "kernels/cpu/thread_pool.h"
+
+#include <memory>
 
 #include <span>
 #include <vector>
@@ -26,6 +29,9 @@ class Forward {
   std::span<const float> logits(int32_t out_index) const;
   std::span<const float> hidden(int32_t out_index) const;
 
+  // Size scratch for calls of up to rows rows / outs outputs now, so later calls don't allocate.
+  void reserve(int32_t rows, int32_t outs);
+
   // Append rows (indices into the last batch, all of sequence seq) to seq's cache in this order.
   // Each row's position must equal the cache length at its turn (consecutive positions).
   // Errors: SPECD_E_INVALID_ARG (bad row, other sequence, position gap), SPECD_E_KV_FULL.
@@ -35,9 +41,14 @@ class Forward {
   const Model& model_;
   KvCache& kv_;
   kernels::ThreadPool& pool_;
-  // grow-only scratch, see forward.cpp
-  struct Scratch;
+  Status validate(const Batch& batch) const;
+  void layer(const Batch& batch, int32_t l);
+  void attention(const Batch& batch, int32_t l, const float* k, const float* v);
+  void output(const Batch& batch);
+
+  struct Scratch;  // grow-only buffers, see forward.cpp
   std::shared_ptr<Scratch> s_;
+  Rope rope_;
   const Batch* last_ = nullptr;
 };
 

@@ -1,1 +1,163 @@
-// placeholder
+// Model::load: LLaMA hyper-parameters from GGUF metadata and validated views of every weight.
+#include "engine/model.h"
+
+#include <cmath>
+
+namespace specd::engine {
+namespace {
+
+using kernels::WeightView;
+
+struct Loader {
+  const GgufFile& f;
+  std::string arch;
+
+  std::string key(const char* suffix) const { return arch + "." + suffix; }
+
+  Result<int32_t> need_int(const char* suffix) const {
+    auto v = f.get_uint(key(suffix));
+    if (!v || *v == 0 || *v > (1u << 30))
+      return make_error(SPECD_E_BAD_MODEL, "missing or invalid metadata %s", key(suffix).c_str());
+    return static_cast<int32_t>(*v);
+  }
+
+  // A 2-D weight [rows][cols] stored with ne = {cols, rows}.
+  Result<WeightView> matrix(const std::string& name, int64_t rows, int64_t cols) const {
+    const GgufTensorInfo* t = f.tensor(name);
+    if (!t) return make_error(SPECD_E_BAD_MODEL, "missing tensor %s", name.c_str());
+    if (t->n_dims != 2 || t->ne[0] != cols || t->ne[1] != rows)
+      return make_error(SPECD_E_BAD_MODEL, "shape mismatch for %s: file has [%lld, %lld], model needs [%lld, %lld]",
+                        name.c_str(), static_cast<long long>(t->ne[0]), static_cast<long long>(t->ne[1]),
+                        static_cast<long long>(cols), static_cast<long long>(rows));
+    WeightView w;
+    w.type = t->type;
+    w.data = t->data;
+    w.rows = rows;
+    w.cols = cols;
+    w.row_bytes = ggml_row_bytes(t->type, cols);
+    return w;
+  }
+
+  Result<std::vector<float>> vector(const std::string& name, int64_t n) const {
+    const GgufTensorInfo* t = f.tensor(name);
+    if (!t) return make_error(SPECD_E_BAD_MODEL, "missing tensor %s", name.c_str());
+    if (t->n_elements() != n || t->ne[0] != n)
+      return make_error(SPECD_E_BAD_MODEL, "shape mismatch for %s: expected %lld elements", name.c_str(),
+                        static_cast<long long>(n));
+    if (t->type == GgmlType::Q8_0 && n % 32 != 0)
+      return make_error(SPECD_E_BAD_MODEL, "bad quantized vector %s", name.c_str());
+    WeightView w{t->type, t->data, 1, n, ggml_row_bytes(t->type, n)};
+    std::vector<float> out(static_cast<size_t>(n));
+    kernels::weight_row_to_f32(w, 0, out.data());
+    return out;
+  }
+};
+
+Result<ModelConfig> read_config(const GgufFile& f) {
+  ModelConfig c;
+  auto arch = f.get_string("general.architecture");
+  if (!arch) return make_error(SPECD_E_BAD_MODEL, "missing metadata general.architecture");
+  c.arch = std::string(*arch);
+  if (c.arch != "llama")
+    return make_error(SPECD_E_UNSUPPORTED, "unsupported architecture '%s' (supported: llama)", c.arch.c_str());
+  Loader l{f, c.arch};
+  auto dim = l.need_int("embedding_length");
+  auto layers = l.need_int("block_count");
+  auto heads = l.need_int("attention.head_count");
+  auto ffn = l.need_int("feed_forward_length");
+  if (!dim) return dim.error();
+  if (!layers) return layers.error();
+  if (!heads) return heads.error();
+  if (!ffn) return ffn.error();
+  c.dim = *dim;
+  c.n_layers = *layers;
+  c.n_heads = *heads;
+  c.ffn_dim = *ffn;
+  c.n_kv_heads = static_cast<int32_t>(f.get_uint(l.key("attention.head_count_kv")).value_or(c.n_heads));
+  c.head_dim = static_cast<int32_t>(f.get_uint(l.key("attention.key_length")).value_or(c.dim / c.n_heads));
+  c.ctx_len = static_cast<int32_t>(f.get_uint(l.key("context_length")).value_or(2048));
+  c.rope_dims = static_cast<int32_t>(f.get_uint(l.key("rope.dimension_count")).value_or(c.head_dim));
+  c.rope_theta = static_cast<float>(f.get_float(l.key("rope.freq_base")).value_or(10000.0));
+  c.rms_eps = static_cast<float>(f.get_float(l.key("attention.layer_norm_rms_epsilon")).value_or(1e-5));
+  if (auto layout = f.get_string("specd.rope.layout"); layout && *layout == "neox") c.rope = RopeLayout::Neox;
+  c.bos = static_cast<int32_t>(f.get_uint("tokenizer.ggml.bos_token_id").value_or(1));
+  c.eos = static_cast<int32_t>(f.get_uint("tokenizer.ggml.eos_token_id").value_or(2));
+  c.mask = static_cast<int32_t>(f.get_int("specd.mask_token_id").value_or(-1));
+  c.logit_shift = static_cast<int32_t>(f.get_int("specd.dllm.logit_shift").value_or(0));
+  if (c.n_kv_heads <= 0 || c.n_heads % c.n_kv_heads != 0 || c.head_dim <= 0 || c.rope_dims > c.head_dim ||
+      c.rope_dims % 2 != 0 || c.head_dim > 512 || c.ctx_len <= 0 || !(c.rms_eps > 0.0f) || !(c.rope_theta > 0.0f))
+    return make_error(SPECD_E_BAD_MODEL, "inconsistent attention metadata (heads %d, kv heads %d, head dim %d, rope dims %d)",
+                      c.n_heads, c.n_kv_heads, c.head_dim, c.rope_dims);
+  return c;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
+  auto file = GgufFile::open(path);
+  if (!file) return file.error();
+  std::unique_ptr<Model> m(new Model());
+  m->path_ = path;
+  m->file_ = std::move(file.value());
+  const GgufFile& f = *m->file_;
+  auto cfg = read_config(f);
+  if (!cfg) return cfg.error();
+  ModelConfig& c = m->cfg_ = std::move(cfg.value());
+
+  const GgufTensorInfo* embd = f.tensor("token_embd.weight");
+  if (!embd || embd->n_dims != 2) return make_error(SPECD_E_BAD_MODEL, "missing tensor token_embd.weight");
+  c.vocab = static_cast<int32_t>(embd->ne[1]);
+  Loader l{f, c.arch};
+  auto e = l.matrix("token_embd.weight", c.vocab, c.dim);
+  if (!e) return e.error();
+  m->tok_embd_ = *e;
+  c.tied_output = f.tensor("output.weight") == nullptr;
+  auto out = c.tied_output ? e : l.matrix("output.weight", c.vocab, c.dim);
+  if (!out) return out.error();
+  m->output_ = *out;
+  auto onorm = l.vector("output_norm.weight", c.dim);
+  if (!onorm) return onorm.error();
+  m->output_norm_ = std::move(onorm.value());
+
+  m->layers_.resize(static_cast<size_t>(c.n_layers));
+  for (int32_t i = 0; i < c.n_layers; ++i) {
+    const std::string p = "blk." + std::to_string(i) + ".";
+    LayerWeights& L = m->layers_[static_cast<size_t>(i)];
+    auto an = l.vector(p + "attn_norm.weight", c.dim);
+    auto fn = l.vector(p + "ffn_norm.weight", c.dim);
+    auto wq = l.matrix(p + "attn_q.weight", c.q_dim(), c.dim);
+    auto wk = l.matrix(p + "attn_k.weight", c.kv_dim(), c.dim);
+    auto wv = l.matrix(p + "attn_v.weight", c.kv_dim(), c.dim);
+    auto wo = l.matrix(p + "attn_output.weight", c.dim, c.q_dim());
+    auto wg = l.matrix(p + "ffn_gate.weight", c.ffn_dim, c.dim);
+    auto wu = l.matrix(p + "ffn_up.weight", c.ffn_dim, c.dim);
+    auto wd = l.matrix(p + "ffn_down.weight", c.dim, c.ffn_dim);
+    for (const Error* err : {an ? nullptr : &an.error(), fn ? nullptr : &fn.error(), wq ? nullptr : &wq.error(),
+                             wk ? nullptr : &wk.error(), wv ? nullptr : &wv.error(), wo ? nullptr : &wo.error(),
+                             wg ? nullptr : &wg.error(), wu ? nullptr : &wu.error(), wd ? nullptr : &wd.error()})
+      if (err) return *err;
+    L.attn_norm = std::move(an.value());
+    L.ffn_norm = std::move(fn.value());
+    L.wq = *wq, L.wk = *wk, L.wv = *wv, L.wo = *wo, L.w_gate = *wg, L.w_up = *wu, L.w_down = *wd;
+  }
+
+  auto tok = Tokenizer::from_gguf(f);
+  if (!tok) return tok.error();
+  m->tok_ = std::move(tok.value());
+  if (m->tok_.vocab_size() > c.vocab)
+    return make_error(SPECD_E_BAD_MODEL, "tokenizer has %d tokens but the embedding only %d rows",
+                      m->tok_.vocab_size(), c.vocab);
+  if (c.bos < 0 || c.bos >= c.vocab || c.eos < 0 || c.eos >= c.vocab || c.mask >= c.vocab)
+    return make_error(SPECD_E_BAD_MODEL, "special token id out of range");
+  return m;
+}
+
+size_t Model::weight_bytes() const {
+  size_t n = output_.row_bytes * static_cast<size_t>(output_.rows);
+  for (const auto& L : layers_)
+    for (const auto* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+      n += w->row_bytes * static_cast<size_t>(w->rows);
+  return n;
+}
+
+}  // namespace specd::engine

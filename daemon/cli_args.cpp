@@ -1,0 +1,84 @@
+// CliArgs: parsing and typed getters with named errors for the command-line tools.
+#include "daemon/cli_args.h"
+
+#include <cerrno>
+#include <cstdlib>
+
+namespace specd::daemon {
+
+Result<CliArgs> CliArgs::parse(int argc, char** argv, const std::set<std::string>& known,
+                               const std::set<std::string>& flags) {
+  CliArgs a;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind("--", 0) != 0) return make_error(SPECD_E_INVALID_ARG, "unexpected argument '%s'", arg.c_str());
+    std::string name = arg.substr(2), value;
+    const size_t eq = name.find('=');
+    const bool inline_value = eq != std::string::npos;
+    if (inline_value) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    }
+    if (!known.count(name) && !flags.count(name))
+      return make_error(SPECD_E_INVALID_ARG, "unknown option --%s", name.c_str());
+    if (flags.count(name)) {
+      a.values_[name] = inline_value ? value : "1";
+      continue;
+    }
+    if (!inline_value) {
+      if (i + 1 >= argc) return make_error(SPECD_E_INVALID_ARG, "option --%s needs a value", name.c_str());
+      value = argv[++i];
+    }
+    a.values_[name] = value;
+  }
+  return a;
+}
+
+std::string CliArgs::str(const std::string& name, const std::string& def) const {
+  auto it = values_.find(name);
+  return it == values_.end() ? def : it->second;
+}
+
+Result<int64_t> CliArgs::integer(const std::string& name, int64_t def, int64_t lo, int64_t hi) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) return def;
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(it->second.c_str(), &end, 10);
+  if (errno || end == it->second.c_str() || *end || v < lo || v > hi)
+    return make_error(SPECD_E_INVALID_ARG, "--%s must be an integer in [%lld, %lld], got '%s'", name.c_str(),
+                      static_cast<long long>(lo), static_cast<long long>(hi), it->second.c_str());
+  return static_cast<int64_t>(v);
+}
+
+Result<double> CliArgs::number(const std::string& name, double def, double lo, double hi) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) return def;
+  errno = 0;
+  char* end = nullptr;
+  const double v = std::strtod(it->second.c_str(), &end);
+  if (errno || end == it->second.c_str() || *end || !(v >= lo && v <= hi))
+    return make_error(SPECD_E_INVALID_ARG, "--%s must be a number in [%g, %g], got '%s'", name.c_str(), lo, hi,
+                      it->second.c_str());
+  return v;
+}
+
+Result<std::vector<int32_t>> CliArgs::id_list(const std::string& s) {
+  std::vector<int32_t> ids;
+  size_t start = 0;
+  while (start <= s.size()) {
+    const size_t comma = s.find(',', start);
+    const std::string item = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    char* end = nullptr;
+    errno = 0;
+    const long v = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || errno || *end || v < 0 || v > INT32_MAX)
+      return make_error(SPECD_E_INVALID_ARG, "bad token id '%s' in id list", item.c_str());
+    ids.push_back(static_cast<int32_t>(v));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return ids;
+}
+
+}  // namespace specd::daemon

@@ -1,0 +1,30 @@
+// CliArgs: a small --flag VALUE / --flag=VALUE parser with typed, range-checked getters.
+#pragma once
+
+#include "engine/result.h"
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace specd::daemon {
+
+class CliArgs {
+ public:
+  // flags: options that take no value (e.g. "json"); every other "--name" takes one value.
+  static Result<CliArgs> parse(int argc, char** argv, const std::set<std::string>& known,
+                               const std::set<std::string>& flags);
+  bool has(const std::string& name) const { return values_.count(name) != 0; }
+  std::string str(const std::string& name, const std::string& def = "") const;
+  Result<int64_t> integer(const std::string& name, int64_t def, int64_t lo, int64_t hi) const;
+  Result<double> number(const std::string& name, double def, double lo, double hi) const;
+  // "1,403,407" → ids; errors name the bad element.
+  static Result<std::vector<int32_t>> id_list(const std::string& s);
+
+ private:
+  std::map<std::string, std::string> values_;
+};
+
+}  // namespace specd::daemon
