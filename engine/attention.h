@@ -20,7 +20,8 @@ struct AttentionInputs {
   float* out = nullptr;       // [rows][q_dim]
 };
 
-// Output of query head `head` of row `row`. scratch holds ≥ committed length + batch size floats.
-void attend_head(const AttentionInputs& in, int32_t row, int32_t head, float* scratch);
+// Outputs of the query heads that share KV head `kv_head`, for row `row`.
+// scratch holds ≥ (committed length + batch size) floats.
+void attend_group(const AttentionInputs& in, int32_t row, int32_t kv_head, float* scratch);
 
 }  // namespace specd::engine

@@ -120,12 +120,12 @@ void Forward::attention(const Batch& batch, int32_t l, const float* kl, const fl
   const int32_t n = batch.size();
   const size_t stride = static_cast<size_t>(c.ctx_len) + static_cast<size_t>(s.rows);
   auto task = [&](int64_t t, int worker) {
-    attend_head(in, static_cast<int32_t>(t / c.n_heads), static_cast<int32_t>(t % c.n_heads),
-                s.scores.data() + static_cast<size_t>(worker) * stride);
+    attend_group(in, static_cast<int32_t>(t / c.n_kv_heads), static_cast<int32_t>(t % c.n_kv_heads),
+                 s.scores.data() + static_cast<size_t>(worker) * stride);
   };
   // Attention is small next to the weight products unless many rows see long prefixes.
-  const int64_t tasks = static_cast<int64_t>(n) * c.n_heads;
-  const int64_t work = tasks * (kv_.length(batch.row(0).seq) + n) * c.head_dim;
+  const int64_t tasks = static_cast<int64_t>(n) * c.n_kv_heads;
+  const int64_t work = static_cast<int64_t>(n) * c.n_heads * (kv_.length(batch.row(0).seq) + n) * c.head_dim;
   if (work < (1 << 16) || pool_.size() == 1) {
     for (int64_t t = 0; t < tasks; ++t) task(t, 0);
   } else {
