@@ -1,1 +1,223 @@
-int main() { return 1; }  // placeholder
+// specd-bench: decode tok/s per decoder (with TPF and identity against ar), prefill tok/s and the
+// verify-cost curve L(k)/L(1); one JSON line per measurement.
+//
+// docs: BENCHMARKS.md §1. Every figure is the median of --runs runs (min and max beside it).
+#include "daemon/cli_args.h"
+#include "daemon/decode_runtime.h"
+#include "daemon/runtime_setup.h"
+#include "kernels/cpu/matmul.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+using namespace specd;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Stats {
+  double median, min, max;
+};
+
+Stats stats(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return {v[v.size() / 2], v.front(), v.back()};
+}
+
+// Prompts for decode runs: story openings and text that repeats itself (where lookup decoders hit).
+const char* const kPrompts[] = {
+    "Once upon a time",
+    "Lily and Ben went to the park. They saw a big dog.",
+    "The cat sat on the mat. The cat sat on the mat. The cat",
+    "Tom had a red ball. Tom had a red ball. Tom",
+    "One day, a little girl named Sue",
+    "Mom said, \"Let's go home.\" Mom said, \"Let's go home.\"",
+    "There was a big tree in the garden.",
+    "The sun was hot. The sun was hot. The sun",
+};
+
+struct Bench {
+  const engine::Model& model;
+  daemon::DecodeRuntime& rt;
+  kernels::ThreadPool& pool;
+  int threads, runs;
+
+  void emit(const char* name, const std::string& decoder, const char* unit, const Stats& s, nlohmann::json extra = {}) const {
+    nlohmann::json j = {{"name", name},       {"model", model.path()},  {"decoder", decoder},
+                        {"threads", threads}, {"isa", kernels::isa_name(kernels::active_isa())},
+                        {"unit", unit},       {"median", s.median},     {"min", s.min},
+                        {"max", s.max},       {"runs", runs}};
+    for (auto& [k, v] : extra.items()) j[k] = v;
+    std::printf("%s\n", j.dump().c_str());
+    std::fflush(stdout);
+  }
+
+  struct DecodeRun {
+    double tok_s = 0, tpf = 0;
+    std::vector<std::vector<int32_t>> outputs;
+    std::vector<int64_t> hist;
+  };
+
+  // One pass over every prompt: decode tokens / decode seconds summed over prompts.
+  DecodeRun decode_once(const std::string& decoder, const std::string& opts, int32_t tokens) const {
+    DecodeRun r;
+    double secs = 0, toks = 0, steps = 0;
+    for (const char* p : kPrompts) {
+      daemon::DecodeRequest req;
+      req.prompt = model.tokenizer().encode(p, true);
+      req.max_tokens = tokens;
+      req.decoder = decoder;
+      req.options_json = opts;
+      auto res = rt.run(req);
+      if (!res || res->finish_reason == SPECD_FINISH_ERROR) {
+        std::fprintf(stderr, "specd-bench: %s\n", res ? res->error.message.c_str() : res.error().message.c_str());
+        std::exit(1);
+      }
+      secs += res->decode_seconds;
+      toks += static_cast<double>(res->tokens.size()) - res->prefill_tokens;
+      steps += res->steps - res->prefill_steps;
+      for (size_t i = 0; i < res->emitted_hist.size(); ++i) {
+        if (r.hist.size() <= i) r.hist.resize(i + 1);
+        r.hist[i] += res->emitted_hist[i];
+      }
+      r.outputs.push_back(res->tokens);
+    }
+    r.tok_s = toks / secs;
+    r.tpf = toks / steps;
+    return r;
+  }
+
+  void decode(const std::vector<std::string>& decoders, const std::vector<std::string>& opts, int32_t tokens) const {
+    decode_once("ar", "{}", 16);  // warm-up
+    const DecodeRun ar = decode_once("ar", "{}", tokens);
+    std::vector<double> ar_speed;
+    for (int i = 0; i < runs; ++i) ar_speed.push_back(decode_once("ar", "{}", tokens).tok_s);
+    const Stats ar_stats = stats(ar_speed);
+    for (const auto& d : decoders) {
+      const std::string o = d == "ar" ? "{}" : daemon::decoder_options_json(opts).value();
+      std::vector<double> speed;
+      DecodeRun last;
+      for (int i = 0; i < runs; ++i) speed.push_back((last = decode_once(d, o, tokens)).tok_s);
+      const Stats s = d == "ar" ? ar_stats : stats(speed);
+      emit("decode_tok_s", d, "tok/s", s,
+           {{"tokens", tokens}, {"prompts", std::size(kPrompts)}, {"options", nlohmann::json::parse(o)},
+            {"tokens_per_forward", last.tpf}, {"accepted_hist", last.hist},
+            {"identical_to_ar", last.outputs == ar.outputs}, {"speedup_vs_ar", s.median / ar_stats.median}});
+    }
+  }
+
+  // Latency of one forward over k causal rows of one sequence after a committed prefix.
+  static double forward_ms(engine::Forward& fwd, engine::Batch& batch, engine::SeqId seq, int32_t k, int32_t depth,
+                           bool all_logits) {
+    batch.clear();
+    for (int32_t i = 0; i < k; ++i)
+      batch.add_causal(seq, 300 + i % 100, depth + i, all_logits || i == k - 1 ? engine::ROW_WANT_LOGITS : 0u);
+    const auto t0 = Clock::now();
+    if (!fwd.run(batch)) std::abort();
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  }
+
+  void prefill(int32_t n) const {
+    engine::KvCache kv(model.config().n_layers, model.config().kv_dim(), model.config().ctx_len);
+    engine::Forward fwd(model, kv, pool);
+    engine::Batch batch(n);
+    auto seq = kv.create_seq();
+    std::vector<double> v;
+    for (int i = 0; i < runs + 1; ++i) {
+      const double ms = forward_ms(fwd, batch, *seq, n, 0, false);
+      if (i > 0) v.push_back(n / (ms / 1e3));
+    }
+    emit("prefill_tok_s", "-", "tok/s", stats(v), {{"tokens", n}});
+  }
+
+  void verify_curve(int32_t depth, const std::vector<int32_t>& ks) const {
+    engine::KvCache kv(model.config().n_layers, model.config().kv_dim(), model.config().ctx_len);
+    engine::Forward fwd(model, kv, pool);
+    engine::Batch batch(256);
+    auto seq = kv.create_seq();
+    std::vector<int32_t> rows;
+    for (int32_t i = 0; i < depth; ++i) rows.push_back(batch.add_causal(*seq, 300 + i % 200, i, 0));
+    if (!fwd.run(batch) || !fwd.commit(*seq, rows)) std::abort();
+    double l1 = 0;
+    for (int32_t k : ks) {
+      std::vector<double> v;
+      forward_ms(fwd, batch, *seq, k, depth, true);
+      for (int i = 0; i < runs; ++i) v.push_back(forward_ms(fwd, batch, *seq, k, depth, true));
+      const Stats s = stats(v);
+      if (k == ks.front()) l1 = s.median;
+      emit("verify_ms", "-", "ms", s, {{"k", k}, {"depth", depth}, {"ratio_vs_k1", s.median / l1}});
+    }
+  }
+};
+
+constexpr const char* kUsage =
+    "usage: specd-bench --model PATH [--threads N] [--runs 5] [--what decode,prefill,verify]\n"
+    "                   [--decoder ar,ngram] [--decoder-opt K=V ...] [--tokens 128] [--prefill 512]\n"
+    "                   [--depth 256] [--ks 1,2,4,8,16,32,64] [--plugin-dir DIR]\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto a = daemon::CliArgs::parse(
+      argc, argv, {"model", "threads", "runs", "tokens", "prefill", "depth", "ks", "what", "decoder", "decoder-opt", "plugin-dir"},
+      {"help"});
+  if (!a || !a->has("model") || a->has("help")) {
+    std::fprintf(stderr, "%s%s", a ? "" : (a.error().message + "\n").c_str(), kUsage);
+    return 2;
+  }
+  auto model = engine::Model::load(a->str("model"));
+  if (!model) {
+    std::fprintf(stderr, "specd-bench: %s\n", model.error().message.c_str());
+    return 1;
+  }
+  const engine::Model& m = **model;
+  // A bad numeric flag ends the run with its message rather than measuring something else.
+  auto need = [](Result<int64_t> r) {
+    if (!r) {
+      std::fprintf(stderr, "specd-bench: %s\n", r.error().message.c_str());
+      std::exit(2);
+    }
+    return *r;
+  };
+  const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = static_cast<int>(need(a->integer("threads", hw, 1, 256)));
+  kernels::ThreadPool pool(threads);
+  daemon::PluginRegistry plugins;
+  daemon::load_plugin_dirs(plugins, a->has("plugin-dir") ? a->all("plugin-dir") : daemon::default_plugin_dirs());
+  daemon::DecodeRuntime rt(m, plugins, pool);
+  Bench b{m, rt, pool, threads, static_cast<int>(need(a->integer("runs", 5, 1, 1000)))};
+  const std::string what = a->str("what", "decode,prefill,verify");
+  const int32_t ctx = m.config().ctx_len;
+  if (what.find("decode") != std::string::npos) {
+    std::vector<std::string> decoders;
+    for (const auto& d : a->all("decoder")) {
+      for (size_t s = 0; s <= d.size();) {
+        const size_t c = d.find(',', s);
+        decoders.push_back(d.substr(s, c == std::string::npos ? std::string::npos : c - s));
+        if (c == std::string::npos) break;
+        s = c + 1;
+      }
+    }
+    if (decoders.empty()) decoders = {"ar"};
+    if (auto o = daemon::decoder_options_json(a->all("decoder-opt")); !o) {
+      std::fprintf(stderr, "specd-bench: %s\n", o.error().message.c_str());
+      return 2;
+    }
+    b.decode(decoders, a->all("decoder-opt"), static_cast<int32_t>(need(a->integer("tokens", 128, 1, ctx - 64))));
+  }
+  if (what.find("prefill") != std::string::npos)
+    b.prefill(static_cast<int32_t>(need(a->integer("prefill", std::min(512, ctx), 1, ctx))));
+  if (what.find("verify") != std::string::npos) {
+    auto ks = daemon::CliArgs::id_list(a->str("ks", "1,2,4,8,16,32,64"));
+    if (!ks) {
+      std::fprintf(stderr, "specd-bench: %s\n", ks.error().message.c_str());
+      return 2;
+    }
+    b.verify_curve(static_cast<int32_t>(need(a->integer("depth", 256, 1, ctx - 64))), *ks);
+  }
+  return 0;
+}

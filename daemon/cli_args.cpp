@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <iterator>
 
 namespace specd::daemon {
 
@@ -22,44 +23,50 @@ Result<CliArgs> CliArgs::parse(int argc, char** argv, const std::set<std::string
     if (!known.count(name) && !flags.count(name))
       return make_error(SPECD_E_INVALID_ARG, "unknown option --%s", name.c_str());
     if (flags.count(name)) {
-      a.values_[name] = inline_value ? value : "1";
+      a.values_.emplace(name, inline_value ? value : "1");
       continue;
     }
     if (!inline_value) {
       if (i + 1 >= argc) return make_error(SPECD_E_INVALID_ARG, "option --%s needs a value", name.c_str());
       value = argv[++i];
     }
-    a.values_[name] = value;
+    a.values_.emplace(name, value);
   }
   return a;
 }
 
 std::string CliArgs::str(const std::string& name, const std::string& def) const {
-  auto it = values_.find(name);
-  return it == values_.end() ? def : it->second;
+  auto [lo, hi] = values_.equal_range(name);
+  return lo == hi ? def : std::prev(hi)->second;
+}
+
+std::vector<std::string> CliArgs::all(const std::string& name) const {
+  std::vector<std::string> out;
+  for (auto [lo, hi] = values_.equal_range(name); lo != hi; ++lo) out.push_back(lo->second);
+  return out;
 }
 
 Result<int64_t> CliArgs::integer(const std::string& name, int64_t def, int64_t lo, int64_t hi) const {
-  auto it = values_.find(name);
-  if (it == values_.end()) return def;
+  if (!has(name)) return def;
+  const std::string text = str(name);
   errno = 0;
   char* end = nullptr;
-  const long long v = std::strtoll(it->second.c_str(), &end, 10);
-  if (errno || end == it->second.c_str() || *end || v < lo || v > hi)
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (errno || end == text.c_str() || *end || v < lo || v > hi)
     return make_error(SPECD_E_INVALID_ARG, "--%s must be an integer in [%lld, %lld], got '%s'", name.c_str(),
-                      static_cast<long long>(lo), static_cast<long long>(hi), it->second.c_str());
+                      static_cast<long long>(lo), static_cast<long long>(hi), text.c_str());
   return static_cast<int64_t>(v);
 }
 
 Result<double> CliArgs::number(const std::string& name, double def, double lo, double hi) const {
-  auto it = values_.find(name);
-  if (it == values_.end()) return def;
+  if (!has(name)) return def;
+  const std::string text = str(name);
   errno = 0;
   char* end = nullptr;
-  const double v = std::strtod(it->second.c_str(), &end);
-  if (errno || end == it->second.c_str() || *end || !(v >= lo && v <= hi))
+  const double v = std::strtod(text.c_str(), &end);
+  if (errno || end == text.c_str() || *end || !(v >= lo && v <= hi))
     return make_error(SPECD_E_INVALID_ARG, "--%s must be a number in [%g, %g], got '%s'", name.c_str(), lo, hi,
-                      it->second.c_str());
+                      text.c_str());
   return v;
 }
 

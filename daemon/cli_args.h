@@ -17,14 +17,17 @@ class CliArgs {
   static Result<CliArgs> parse(int argc, char** argv, const std::set<std::string>& known,
                                const std::set<std::string>& flags);
   bool has(const std::string& name) const { return values_.count(name) != 0; }
+  // The last value of an option, or def.
   std::string str(const std::string& name, const std::string& def = "") const;
+  // Every value of a repeatable option, in command-line order.
+  std::vector<std::string> all(const std::string& name) const;
   Result<int64_t> integer(const std::string& name, int64_t def, int64_t lo, int64_t hi) const;
   Result<double> number(const std::string& name, double def, double lo, double hi) const;
   // "1,403,407" → ids; errors name the bad element.
   static Result<std::vector<int32_t>> id_list(const std::string& s);
 
  private:
-  std::map<std::string, std::string> values_;
+  std::multimap<std::string, std::string> values_;
 };
 
 }  // namespace specd::daemon

@@ -2,7 +2,8 @@
 #include "daemon/generate_command.h"
 
 #include "daemon/cli_args.h"
-#include "engine/generation.h"
+#include "daemon/decode_runtime.h"
+#include "daemon/runtime_setup.h"
 #include "engine/utf8_stream.h"
 #include "kernels/cpu/matmul.h"
 
@@ -14,16 +15,18 @@
 namespace specd::daemon {
 namespace {
 
-using engine::GenerateRequest;
-
 constexpr const char* kHelp =
     "usage: specd generate --model PATH [--prompt TEXT | --prompt-ids 1,403,...] [options]\n"
-    "  --max-tokens N     tokens to generate (default 256)\n"
-    "  --temperature T    0 = greedy (default 0)\n"
+    "  --max-tokens N       tokens to generate (default 256)\n"
+    "  --temperature T      0 = greedy (default 0)\n"
     "  --top-k K --top-p P --min-p P   sampling filters (off by default)\n"
-    "  --seed S           RNG seed (default 0)\n"
-    "  --threads N        compute threads (default: all cores)\n"
-    "  --json             print one JSON object instead of streaming text\n";
+    "  --seed S             RNG seed (default 0)\n"
+    "  --stop TEXT          end when the text contains TEXT (repeatable)\n"
+    "  --decoder NAME       decoding strategy (default ar)\n"
+    "  --decoder-opt K=V    decoder option (repeatable)\n"
+    "  --plugin-dir DIR     where decoders are (repeatable; default: $SPECD_PLUGIN_DIR, the build tree, the install dir)\n"
+    "  --threads N          compute threads (default: all cores)\n"
+    "  --json               print one JSON object instead of streaming text\n";
 
 struct StreamState {
   const engine::Tokenizer* tok;
@@ -31,17 +34,18 @@ struct StreamState {
   int32_t prev;
 };
 
-int print_token(int32_t token, void* user) {
+void print_tokens(int64_t, const int32_t* tokens, int32_t n, void* user) {
   auto* s = static_cast<StreamState*>(user);
-  const std::string out = s->utf8.push(s->tok->piece(s->prev, token));
-  s->prev = token;
-  std::fwrite(out.data(), 1, out.size(), stdout);
+  for (int32_t i = 0; i < n; ++i) {
+    const std::string out = s->utf8.push(s->tok->piece(s->prev, tokens[i]));
+    s->prev = tokens[i];
+    std::fwrite(out.data(), 1, out.size(), stdout);
+  }
   std::fflush(stdout);
-  return 0;
 }
 
-Result<GenerateRequest> build_request(const CliArgs& a, const engine::Model& m) {
-  GenerateRequest r;
+Result<DecodeRequest> build_request(const CliArgs& a, const engine::Model& m) {
+  DecodeRequest r;
   if (a.has("prompt-ids")) {
     auto ids = CliArgs::id_list(a.str("prompt-ids"));
     if (!ids) return ids.error();
@@ -52,15 +56,17 @@ Result<GenerateRequest> build_request(const CliArgs& a, const engine::Model& m) 
   for (int32_t t : r.prompt)
     if (t >= m.config().vocab)
       return make_error(SPECD_E_BAD_TOKEN, "prompt token id %d out of range [0, %d)", t, m.config().vocab);
-  auto max_tokens = a.integer("max-tokens", 256, 0, 1 << 20);
+  auto max_tokens = a.integer("max-tokens", 256, 1, 1 << 20);
   auto temp = a.number("temperature", 0.0, 0.0, 100.0);
   auto top_k = a.integer("top-k", 0, 0, 1 << 24);
   auto top_p = a.number("top-p", 1.0, 0.0, 1.0);
   auto min_p = a.number("min-p", 0.0, 0.0, 1.0);
   auto seed = a.integer("seed", 0, 0, INT64_MAX);
+  auto opts = decoder_options_json(a.all("decoder-opt"));
   for (const Error* e : {max_tokens ? nullptr : &max_tokens.error(), temp ? nullptr : &temp.error(),
                          top_k ? nullptr : &top_k.error(), top_p ? nullptr : &top_p.error(),
-                         min_p ? nullptr : &min_p.error(), seed ? nullptr : &seed.error()})
+                         min_p ? nullptr : &min_p.error(), seed ? nullptr : &seed.error(),
+                         opts ? nullptr : &opts.error()})
     if (e) return *e;
   r.max_tokens = static_cast<int32_t>(*max_tokens);
   r.sampling.temperature = static_cast<float>(*temp);
@@ -70,28 +76,35 @@ Result<GenerateRequest> build_request(const CliArgs& a, const engine::Model& m) 
   r.sampling.seed = static_cast<uint64_t>(*seed);
   // llama2.c-style models mark a new document with BOS; either ends this generation.
   r.stop_tokens = {m.config().eos, m.config().bos};
+  r.stop_strings = a.all("stop");
+  r.decoder = a.str("decoder", "ar");
+  r.options_json = *opts;
   return r;
 }
 
-void print_json(const engine::Model& m, const GenerateRequest& req, const engine::GenerateResult& res,
-                int threads) {
-  const int32_t forwards = res.prefill_forwards + res.decode_forwards;
-  std::vector<int32_t> all = {req.prompt.back()};
-  all.insert(all.end(), res.tokens.begin(), res.tokens.end());
+void print_json(const engine::Model& m, const DecodeRequest& req, const DecodeResult& res, int threads) {
   std::string text;
-  for (size_t i = 1; i < all.size(); ++i) text += m.tokenizer().piece(all[i - 1], all[i]);
+  int32_t prev = req.prompt.back();
+  for (int32_t t : res.tokens) {
+    text += m.tokenizer().piece(prev, t);
+    prev = t;
+  }
+  const int32_t decode_steps = res.steps - res.prefill_steps;
+  const int32_t decode_tokens = static_cast<int32_t>(res.tokens.size()) - res.prefill_tokens;
   nlohmann::json j = {
       {"token_ids", res.tokens},
       {"text", text},
       {"prompt_tokens", req.prompt.size()},
       {"generated_tokens", res.tokens.size()},
-      {"forwards", forwards},
-      {"tokens_per_forward", forwards ? static_cast<double>(res.tokens.size()) / forwards : 0.0},
+      {"forwards", res.steps},
+      {"tokens_per_forward", res.tokens_per_forward()},
+      {"accepted_hist", res.emitted_hist},
       {"prefill_tok_s", res.prefill_seconds > 0 ? static_cast<double>(req.prompt.size()) / res.prefill_seconds : 0.0},
-      {"decode_tok_s", res.decode_seconds > 0 ? res.decode_forwards / res.decode_seconds : 0.0},
-      {"prefill_ms", res.prefill_seconds * 1e3},
+      {"decode_tok_s", res.decode_seconds > 0 && decode_steps > 0 ? decode_tokens / res.decode_seconds : 0.0},
+      {"ttft_ms", res.prefill_seconds * 1e3},
       {"decode_ms", res.decode_seconds * 1e3},
-      {"finish_reason", res.finish_reason},
+      {"finish_reason", finish_reason_name(res.finish_reason)},
+      {"decoder", req.decoder},
       {"model", m.path()},
       {"threads", threads},
       {"isa", kernels::isa_name(kernels::active_isa())},
@@ -100,12 +113,49 @@ void print_json(const engine::Model& m, const GenerateRequest& req, const engine
   std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
 }
 
+int run(const CliArgs& a, const engine::Model& m, int threads) {
+  auto req = build_request(a, m);
+  if (!req) {
+    std::fprintf(stderr, "specd generate: %s\n", req.error().message.c_str());
+    return 2;
+  }
+  PluginRegistry plugins;
+  load_plugin_dirs(plugins, a.has("plugin-dir") ? a.all("plugin-dir") : default_plugin_dirs());
+  kernels::ThreadPool pool(threads);
+  DecodeRuntime rt(m, plugins, pool);
+  const bool json = a.has("json");
+  StreamState stream{&m.tokenizer(), {}, req->prompt.back()};
+  auto res = rt.run(*req, json ? nullptr : print_tokens, &stream);
+  if (!res) {
+    std::fprintf(stderr, "specd generate: %s (%s)\n", res.error().message.c_str(), error_name(res.error().code));
+    const int c = res.error().code;
+    return c == SPECD_E_UNKNOWN_DECODER || c == SPECD_E_BAD_OPTION || c == SPECD_E_CONTEXT ? 2 : 1;
+  }
+  if (res->finish_reason == SPECD_FINISH_ERROR) {
+    std::fprintf(stderr, "\nspecd generate: %s (%s)\n", res->error.message.c_str(), error_name(res->error.code));
+    return 1;
+  }
+  if (json) {
+    print_json(m, *req, *res, threads);
+    return 0;
+  }
+  const std::string tail = stream.utf8.flush();
+  std::fwrite(tail.data(), 1, tail.size(), stdout);
+  std::printf("\n");
+  const int32_t decode_tokens = static_cast<int32_t>(res->tokens.size()) - res->prefill_tokens;
+  std::fprintf(stderr, "[%s: %zu prompt tokens, %zu generated, TTFT %.1f ms, decode %.1f tok/s, %.2f tokens/forward, %s, %s]\n",
+               req->decoder.c_str(), req->prompt.size(), res->tokens.size(), res->prefill_seconds * 1e3,
+               res->decode_seconds > 0 ? decode_tokens / res->decode_seconds : 0.0, res->tokens_per_forward(),
+               finish_reason_name(res->finish_reason), kernels::isa_name(kernels::active_isa()));
+  return 0;
+}
+
 }  // namespace
 
 int generate_command(int argc, char** argv) {
   auto args = CliArgs::parse(argc, argv,
-                             {"model", "prompt", "prompt-ids", "max-tokens", "temperature", "top-k", "top-p",
-                              "min-p", "seed", "threads"},
+                             {"model", "prompt", "prompt-ids", "max-tokens", "temperature", "top-k", "top-p", "min-p",
+                              "seed", "threads", "stop", "decoder", "decoder-opt", "plugin-dir"},
                              {"json", "help"});
   if (!args) {
     std::fprintf(stderr, "specd generate: %s\n%s", args.error().message.c_str(), kHelp);
@@ -131,34 +181,7 @@ int generate_command(int argc, char** argv) {
     std::fprintf(stderr, "specd generate: cannot load %s: %s\n", a.str("model").c_str(), model.error().message.c_str());
     return 1;
   }
-  const engine::Model& m = **model;
-  auto req = build_request(a, m);
-  if (!req) {
-    std::fprintf(stderr, "specd generate: %s\n", req.error().message.c_str());
-    return 2;
-  }
-  kernels::ThreadPool pool(static_cast<int>(*threads));
-  engine::Generator gen(m, pool);
-  const bool json = a.has("json");
-  StreamState stream{&m.tokenizer(), {}, req->prompt.back()};
-  auto res = gen.run(*req, json ? nullptr : print_token, &stream);
-  if (!res) {
-    std::fprintf(stderr, "\nspecd generate: %s (%s)\n", res.error().message.c_str(), error_name(res.error().code));
-    return 1;
-  }
-  if (json) {
-    print_json(m, *req, *res, static_cast<int>(*threads));
-  } else {
-    const std::string tail = stream.utf8.flush();
-    std::fwrite(tail.data(), 1, tail.size(), stdout);
-    std::printf("\n");
-    std::fprintf(stderr, "[%zu prompt tokens, %zu generated, prefill %.1f tok/s, decode %.1f tok/s, %s, %s]\n",
-                 req->prompt.size(), res->tokens.size(),
-                 res->prefill_seconds > 0 ? static_cast<double>(req->prompt.size()) / res->prefill_seconds : 0.0,
-                 res->decode_seconds > 0 ? res->decode_forwards / res->decode_seconds : 0.0,
-                 res->finish_reason.c_str(), kernels::isa_name(kernels::active_isa()));
-  }
-  return 0;
+  return run(a, **model, static_cast<int>(*threads));
 }
 
 }  // namespace specd::daemon

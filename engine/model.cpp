@@ -1,7 +1,9 @@
 // Model::load: LLaMA hyper-parameters from GGUF metadata and validated views of every weight.
 #include "engine/model.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 namespace specd::engine {
 namespace {
@@ -91,6 +93,21 @@ Result<ModelConfig> read_config(const GgufFile& f) {
   return c;
 }
 
+std::string digest_of(const GgufFile& f) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  auto mix = [&h](const uint8_t* p, size_t n) {
+    for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ULL;
+  };
+  const auto bytes = f.bytes();
+  size_t header = bytes.size();
+  for (const auto& t : f.tensors()) header = std::min(header, static_cast<size_t>(t.data - bytes.data()));
+  mix(bytes.data(), header);
+  for (const auto& t : f.tensors()) mix(t.data, std::min<size_t>(t.nbytes, 4096));
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return hex;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
@@ -147,6 +164,7 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
   if (m->tok_.vocab_size() > c.vocab)
     return make_error(SPECD_E_BAD_MODEL, "tokenizer has %d tokens but the embedding only %d rows",
                       m->tok_.vocab_size(), c.vocab);
+  m->digest_ = digest_of(f);
   if (c.bos < 0 || c.bos >= c.vocab || c.eos < 0 || c.eos >= c.vocab || c.mask >= c.vocab)
     return make_error(SPECD_E_BAD_MODEL, "special token id out of range");
   return m;

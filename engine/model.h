@@ -59,6 +59,10 @@ class Model {
   const kernels::WeightView& token_embd() const { return tok_embd_; }
   const kernels::WeightView& output() const { return output_; }
   const std::vector<float>& output_norm() const { return output_norm_; }
+  // FNV-1a-64 (hex) over the file's metadata and tensor-info bytes and the first 4 KiB of every
+  // tensor: cheap at load, and it changes whenever the weights or their layout do. Drafters and
+  // other sidecars record it to refuse being paired with the wrong model.
+  const std::string& digest() const { return digest_; }
   // Bytes of weights one forward reads (all matrices + the head): for bandwidth figures.
   size_t weight_bytes() const;
 
@@ -71,6 +75,7 @@ class Model {
   std::vector<LayerWeights> layers_;
   kernels::WeightView tok_embd_, output_;
   std::vector<float> output_norm_;
+  std::string digest_;
 };
 
 }  // namespace specd::engine

@@ -1,22 +1,8 @@
 // The forward primitive (ARCHITECTURE.md §3): causal rows, trees, isolation, commit semantics, errors.
 #include "tests/engine_fixture.h"
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
+#include "tests/alloc_counter.h"
 
-namespace {
-std::atomic<long> g_allocs{0};
-}  // namespace
-
-// Count every heap allocation in this test binary (for the steady-state zero-allocation test).
-void* operator new(size_t n) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 using namespace specd;
 using namespace specd::test;
@@ -248,7 +234,7 @@ TEST_CASE("steady-state decode steps allocate nothing") {
     REQUIRE(f.fwd.commit(s, std::span<const int32_t>(&row, 1)).has_value());
   };
   for (int32_t i = 0; i < 40; ++i) step(300 + i);  // warm-up: block tables, scratch, per-worker buffers
-  const long before = g_allocs.load();
+  const long before = allocation_count();
   for (int32_t i = 0; i < 50; ++i) step(261 + i);
-  CHECK(g_allocs.load() - before == 0);
+  CHECK(allocation_count() - before == 0);
 }

@@ -1,6 +1,5 @@
 // Golden tests against outside oracles: llama2.c's verified greedy ids/text and a numpy reference.
-#include "engine/generation.h"
-#include "tests/engine_fixture.h"
+#include "tests/runtime_fixture.h"
 
 #include <nlohmann/json.hpp>
 
@@ -12,13 +11,13 @@ using namespace specd::test;
 
 namespace {
 
-engine::GenerateResult greedy(const engine::Model& m, std::vector<int32_t> prompt, int32_t n, int threads = 2) {
+// Greedy with the `ar` decoder through the decoding runtime, as `specd generate` runs it.
+daemon::DecodeResult greedy(const engine::Model& m, std::vector<int32_t> prompt, int32_t n, int threads = 2) {
+  daemon::PluginRegistry plugins;
+  REQUIRE(plugins.load_file(plugin_path("ar")).has_value());
   kernels::ThreadPool pool(threads);
-  engine::Generator gen(m, pool);
-  engine::GenerateRequest req;
-  req.prompt = std::move(prompt);
-  req.max_tokens = n;
-  auto r = gen.run(req);
+  daemon::DecodeRuntime rt(m, plugins, pool);
+  auto r = rt.run(request(std::move(prompt), n));
   REQUIRE_MESSAGE(r.has_value(), (r ? "" : r.error().message));
   return std::move(r.value());
 }

@@ -1,1 +1,173 @@
-// placeholder
+// matmul dispatch: picks the ISA path once, splits N across the thread pool, owns per-thread scratch.
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/matmul_impl.h"
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+namespace specd::kernels {
+namespace {
+
+// Below this many multiply-adds the calling thread works alone: a hand-off to a spinning worker
+// costs about a microsecond, which is what ~30-60K MACs take on one core. It also keeps every
+// stories260K decode matmul (the largest, its 512x64 output head, is 32K MACs) off the workers.
+constexpr int64_t kMinParallelMacs = 65536;
+// Thread chunks start on multiples of this (the AMX tile height, a multiple of every NB).
+constexpr int64_t kChunkAlign = 16;
+
+std::atomic<int> g_isa{-1};
+
+bool parse_isa(const char* s, Isa* out) {
+  static const struct { const char* name; Isa isa; } kNames[] = {
+      {"scalar", Isa::Scalar}, {"avx2", Isa::Avx2}, {"avx512", Isa::Avx512}, {"amx", Isa::Amx}};
+  for (const auto& n : kNames) {
+    if (std::strcmp(s, n.name) == 0) {
+      *out = n.isa;
+      return true;
+    }
+  }
+  return false;
+}
+
+Isa best_isa() {
+  if (isa_supported(Isa::Amx)) return Isa::Amx;
+  if (isa_supported(Isa::Avx512)) return Isa::Avx512;
+  if (isa_supported(Isa::Avx2)) return Isa::Avx2;
+  return Isa::Scalar;
+}
+
+// The best supported path no better than `want` (AMX -> AVX-512 -> AVX2 -> scalar).
+Isa clamp_isa(Isa want) {
+  for (int i = static_cast<int>(want); i > 0; --i) {
+    if (isa_supported(static_cast<Isa>(i))) return static_cast<Isa>(i);
+  }
+  return Isa::Scalar;
+}
+
+Isa choose_isa() {
+  const Isa best = best_isa();
+  const char* env = std::getenv("SPECD_ISA");
+  if (env == nullptr || *env == '\0') return best;
+  Isa want;
+  if (!parse_isa(env, &want)) {
+    std::fprintf(stderr, "specd: SPECD_ISA=%s is not one of scalar|avx2|avx512|amx; using %s\n", env,
+                 isa_name(best));
+    return best;
+  }
+  const Isa got = clamp_isa(want);
+  if (got != want) {
+    std::fprintf(stderr, "specd: SPECD_ISA=%s is not supported on this CPU; using %s\n", env,
+                 isa_name(got));
+  }
+  return got;
+}
+
+RangeFn range_fn(Isa isa, GgmlType type) {
+  switch (isa) {
+    case Isa::Amx:
+      return amx_types_supported(type) ? matmul_range_amx : matmul_range_avx512;
+    case Isa::Avx512:
+      return matmul_range_avx512;
+    case Isa::Avx2:
+      return matmul_range_avx2;
+    default:
+      return matmul_range_scalar;
+  }
+}
+
+}  // namespace
+
+bool amx_types_supported(GgmlType type) { return type == GgmlType::BF16 || type == GgmlType::F16; }
+
+bool isa_supported(Isa isa) {
+  const CpuFeatures& f = cpu_features();
+  switch (isa) {
+    case Isa::Scalar:
+      return true;
+    case Isa::Avx2:
+      return f.avx2;
+    case Isa::Avx512:
+      return f.avx512;
+    case Isa::Amx:
+      return f.amx_bf16 && amx_permission();
+  }
+  return false;
+}
+
+Isa active_isa() {
+  int v = g_isa.load(std::memory_order_acquire);
+  if (v < 0) {
+    int expected = -1;
+    g_isa.compare_exchange_strong(expected, static_cast<int>(choose_isa()), std::memory_order_acq_rel);
+    v = g_isa.load(std::memory_order_acquire);
+  }
+  return static_cast<Isa>(v);
+}
+
+bool set_isa(Isa isa) {
+  if (!isa_supported(isa)) return false;
+  g_isa.store(static_cast<int>(isa), std::memory_order_release);
+  return true;
+}
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar:
+      return "scalar";
+    case Isa::Avx2:
+      return "avx2";
+    case Isa::Avx512:
+      return "avx512";
+    case Isa::Amx:
+      return "amx";
+  }
+  return "unknown";
+}
+
+void matmul_range(const WeightView& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy,
+                  int64_t n_begin, int64_t n_end) {
+  if (m <= 0 || n_end <= n_begin) return;
+  range_fn(active_isa(), w.type)(w, x, ldx, m, y, ldy, n_begin, n_end);
+}
+
+void matmul(const WeightView& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy,
+            ThreadPool& pool) {
+  const int64_t n = w.rows;
+  if (m <= 0 || n <= 0) return;
+  const RangeFn fn = range_fn(active_isa(), w.type);
+  const int64_t blocks = (n + kChunkAlign - 1) / kChunkAlign;
+  int64_t tasks = pool.size() < blocks ? pool.size() : blocks;
+  if (m * n * w.cols < kMinParallelMacs) tasks = 1;
+  if (tasks <= 1) {
+    fn(w, x, ldx, m, y, ldy, 0, n);
+    return;
+  }
+  // Contiguous chunks of whole 16-row blocks, one per thread: each thread streams its own part of W.
+  auto task = [&](int64_t t, int) {
+    const int64_t b0 = blocks * t / tasks, b1 = blocks * (t + 1) / tasks;
+    const int64_t n0 = b0 * kChunkAlign, n1 = b1 * kChunkAlign < n ? b1 * kChunkAlign : n;
+    if (n0 < n1) fn(w, x, ldx, m, y, ldy, n0, n1);
+  };
+  pool.run(tasks, task);
+}
+
+uint8_t* thread_scratch(size_t bytes) {
+  struct Scratch {
+    std::unique_ptr<uint8_t[]> raw;
+    uint8_t* aligned = nullptr;
+    size_t cap = 0;
+  };
+  thread_local Scratch s;
+  if (bytes > s.cap) {
+    s.raw = std::make_unique_for_overwrite<uint8_t[]>(bytes + 64);
+    const auto p = reinterpret_cast<uintptr_t>(s.raw.get());
+    s.aligned = reinterpret_cast<uint8_t*>((p + 63) & ~static_cast<uintptr_t>(63));
+    s.cap = bytes;
+  }
+  return s.aligned;
+}
+
+}  // namespace specd::kernels

@@ -4,6 +4,10 @@
 // row-major as GGUF stores it; Y is m rows of N f32. F16/BF16/Q8_0 weights are converted inside
 // the kernel, never expanded at load. The ISA path (AVX2, AVX-512, AMX-BF16) is chosen once at run
 // time from CPUID (and, for AMX, the kernel's permission); SPECD_ISA=avx2|avx512|amx|scalar forces one.
+// Determinism: on a given path each Y element is summed in an order that depends only on K, so a
+// row's result is the same bits whatever m, the N split or the thread count (a k-row verification
+// reproduces 1-row decoding exactly). Scalar/AVX2/AVX-512 keep X in f32 and accumulate in f32; AMX
+// (BF16 and F16 weights only; F32/Q8_0 stay on AVX-512) rounds X, and F16 weights, to bf16.
 #pragma once
 
 #include "engine/ggml_type.h"
@@ -27,6 +31,11 @@ struct WeightView {
 enum class Isa { Scalar, Avx2, Avx512, Amx };
 Isa active_isa();
 const char* isa_name(Isa isa);
+// Whether this CPU (and, for AMX, the kernel's permission) supports a path.
+bool isa_supported(Isa isa);
+// Force a path for tests and benchmarks; returns false and changes nothing if it is unsupported.
+// Not thread-safe against concurrent matmul calls: set it before starting work.
+bool set_isa(Isa isa);
 
 // Y[i][n] = sum_k X[i][k] * W[n][k] for i < m, n < N. ldx/ldy are row strides in floats.
 // Splits N across the pool; small products run on the calling thread. Allocation-free after the

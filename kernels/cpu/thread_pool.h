@@ -36,12 +36,17 @@ class ThreadPool {
 
  private:
   void worker_main(int index);
+  void run_tasks(int worker);
+  void wait_for_workers();
   int n_threads_;
   std::vector<std::thread> workers_;
-  // ... implementation state (generation counter, next task, done count) chosen by the implementer
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<int64_t> next_task_{0};
-  std::atomic<int> active_{0};
+  // Region state: written by run() before generation_ is bumped (release), read by workers after
+  // they see the new generation (acquire). 32-bit words so they can be futex addresses.
+  alignas(64) std::atomic<uint32_t> generation_{0};
+  std::atomic<uint32_t> sleepers_{0};       // workers blocked (or about to block) in futex_wait
+  alignas(64) std::atomic<int64_t> next_task_{0};
+  alignas(64) std::atomic<uint32_t> pending_{0};  // workers that have not finished this region
+  std::atomic<uint32_t> caller_waiting_{0}; // run() is blocked on pending_
   std::atomic<bool> stop_{false};
   int64_t n_tasks_ = 0;
   const TaskRef* fn_ = nullptr;

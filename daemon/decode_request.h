@@ -1,0 +1,49 @@
+// DecodeRequest / DecodeResult: what a client asks the decoding runtime for and what it gets back.
+#pragma once
+
+#include "engine/result.h"
+#include "engine/sampler.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace specd::daemon {
+
+struct DecodeRequest {
+  std::vector<int32_t> prompt;            // non-empty token ids
+  int32_t max_tokens = 128;
+  engine::SamplingParams sampling;
+  std::vector<int32_t> stop_tokens;       // the sequence ends after emitting one of these
+  std::vector<std::string> stop_strings;  // ... or once the generated text contains one
+  std::string decoder = "ar";
+  std::string options_json = "{}";        // decoder options, a JSON object
+};
+
+struct DecodeResult {
+  std::vector<int32_t> tokens;            // generated ids
+  int32_t finish_reason = 0;              // SPECD_FINISH_*
+  Error error{SPECD_OK, ""};              // set when finish_reason is SPECD_FINISH_ERROR
+  int32_t steps = 0;                      // forwards this sequence took part in
+  int32_t prefill_steps = 0;              // of which up to and including the first token
+  int32_t prefill_tokens = 0;             // tokens emitted by those steps (1 for every built-in decoder)
+  std::vector<int32_t> emitted_hist;      // emitted_hist[n] = decode steps that emitted n tokens
+  double prefill_seconds = 0.0;           // submit → first token (TTFT)
+  double decode_seconds = 0.0;            // first token → finish
+  // Decode tokens per forward (TPF): tokens after the prefill steps / the steps after them.
+  double tokens_per_forward() const {
+    const int32_t d = steps - prefill_steps;
+    return d > 0 ? static_cast<double>(static_cast<int32_t>(tokens.size()) - prefill_tokens) / d : 0.0;
+  }
+};
+
+// Engine-thread callbacks for one request; user is passed back untouched. on_tokens may be NULL.
+struct DecodeCallbacks {
+  void (*on_tokens)(int64_t id, const int32_t* tokens, int32_t n, void* user) = nullptr;
+  void (*on_finished)(int64_t id, const DecodeResult& result, void* user) = nullptr;
+  void* user = nullptr;
+};
+
+const char* finish_reason_name(int32_t reason);
+
+}  // namespace specd::daemon

@@ -1,0 +1,305 @@
+// DecodeRuntime: admission, the plan → forward → accept step, plugin checks and retirement.
+#include "daemon/decode_runtime.h"
+
+#include "daemon/plugin_host.h"
+#include "daemon/sequence_state.h"
+
+#include <algorithm>
+
+namespace specd::daemon {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+engine::KvCacheOptions kv_options(const RuntimeLimits& l) {
+  engine::KvCacheOptions o;
+  o.max_seqs = l.max_sequences;
+  o.max_bytes = l.kv_bytes;
+  return o;
+}
+
+}  // namespace
+
+const char* finish_reason_name(int32_t reason) {
+  switch (reason) {
+    case SPECD_FINISH_LENGTH: return "length";
+    case SPECD_FINISH_STOP: return "stop";
+    case SPECD_FINISH_DECODER: return "decoder";
+    case SPECD_FINISH_CONTEXT: return "context";
+    case SPECD_FINISH_CANCEL: return "cancel";
+    case SPECD_FINISH_ERROR: return "error";
+    default: return "running";
+  }
+}
+
+DecodeRuntime::DecodeRuntime(const engine::Model& model, const PluginRegistry& plugins, kernels::ThreadPool& pool,
+                             RuntimeLimits limits)
+    : model_(model),
+      plugins_(plugins),
+      pool_(pool),
+      limits_(limits),
+      kv_(model.config().n_layers, model.config().kv_dim(), model.config().ctx_len, kv_options(limits)),
+      fwd_(model, kv_, pool),
+      batch_(256),
+      sampler_(model.config().vocab) {
+  const auto& c = model.config();
+  info_.struct_size = sizeof(info_);
+  info_.vocab = c.vocab;
+  info_.dim = c.dim;
+  info_.n_layers = c.n_layers;
+  info_.ctx_len = c.ctx_len;
+  info_.bos_id = c.bos;
+  info_.eos_id = c.eos;
+  info_.mask_id = c.mask;
+  info_.logit_shift = c.logit_shift;
+  info_.arch = c.arch.c_str();
+  info_.path = model.path().c_str();
+  info_.digest = model.digest().c_str();
+  seqs_.reserve(static_cast<size_t>(limits.max_sequences));
+  planned_.reserve(static_cast<size_t>(limits.max_sequences));
+}
+
+DecodeRuntime::~DecodeRuntime() {
+  for (auto& s : seqs_) release(s.get());
+}
+
+Result<int64_t> DecodeRuntime::submit(DecodeRequest req, DecodeCallbacks cb) {
+  const auto& c = model_.config();
+  if (req.prompt.empty()) return make_error(SPECD_E_INVALID_ARG, "empty prompt");
+  if (req.max_tokens < 1) return make_error(SPECD_E_INVALID_ARG, "max_tokens must be at least 1");
+  for (int32_t t : req.prompt)
+    if (t < 0 || t >= c.vocab) return make_error(SPECD_E_BAD_TOKEN, "prompt token id %d out of range [0, %d)", t, c.vocab);
+  if (static_cast<int64_t>(req.prompt.size()) >= c.ctx_len)
+    return make_error(SPECD_E_CONTEXT, "prompt of %zu tokens leaves no room in the context of %d", req.prompt.size(),
+                      c.ctx_len);
+  const LoadedDecoder* dec = plugins_.find(req.decoder);
+  if (!dec) return make_error(SPECD_E_UNKNOWN_DECODER, "unknown decoder '%s'", req.decoder.c_str());
+  if (seqs_.size() >= static_cast<size_t>(limits_.max_sequences))
+    return make_error(SPECD_E_LIMIT, "too many active sequences (limit %d)", limits_.max_sequences);
+
+  auto s = std::make_unique<specd_seq>();
+  s->rt = this;
+  s->id = next_id_++;
+  s->cb = cb;
+  s->host.rt = this;
+  s->host.decoder = dec;
+  s->batch_handle.seq = s.get();
+  s->outputs_handle.seq = s.get();
+  s->sampling = {sizeof(specd_sampling), req.sampling.temperature, req.sampling.top_k, req.sampling.top_p,
+                 req.sampling.min_p, req.sampling.seed};
+  s->rng.reseed(req.sampling.seed);
+  s->tokens = req.prompt;
+  s->tokens.reserve(req.prompt.size() + static_cast<size_t>(req.max_tokens));
+  s->prompt_len = static_cast<int32_t>(req.prompt.size());
+  s->result.tokens.reserve(static_cast<size_t>(req.max_tokens));
+  s->result.emitted_hist.reserve(static_cast<size_t>(limits_.max_rows_per_seq) + 1);  // grows in accept
+  s->commit_rows.reserve(static_cast<size_t>(limits_.max_rows_per_seq));
+  s->t_submit = Clock::now();
+  try {
+    s->host.options = nlohmann::json::parse(req.options_json.empty() ? "{}" : req.options_json);
+  } catch (const std::exception& e) {
+    return make_error(SPECD_E_BAD_OPTION, "decoder options are not valid JSON: %s", e.what());
+  }
+  if (!s->host.options.is_object()) return make_error(SPECD_E_BAD_OPTION, "decoder options must be a JSON object");
+  s->req = std::move(req);
+
+  s->host.phase = Phase::Create;
+  const int rc = dec->desc->create(host_api(), &s->host, &info_, s->req.options_json.c_str(), &s->instance);
+  s->host.phase = Phase::Idle;
+  if (rc != SPECD_OK) {
+    return Error{rc, !s->host.error.empty() ? s->host.error
+                                            : "decoder '" + dec->name + "' refused the request: " + error_string(rc)};
+  }
+  for (auto& [key, value] : s->host.options.items()) {
+    if (!s->host.read_options.count(key)) {
+      dec->desc->destroy(s->instance);
+      return make_error(SPECD_E_BAD_OPTION, "unknown option '%s' for decoder '%s'", key.c_str(), dec->name.c_str());
+    }
+  }
+  auto kv_seq = kv_.create_seq();
+  if (!kv_seq) {
+    dec->desc->destroy(s->instance);
+    return kv_seq.error();
+  }
+  s->kv_seq = *kv_seq;
+  const int brc = dec->desc->begin(s->instance, s.get());
+  s->begun = true;
+  if (brc != SPECD_OK) {
+    Error e{brc, s->fail_message.empty() ? "decoder '" + dec->name + "' failed to begin: " + error_string(brc)
+                                         : s->fail_message};
+    release(s.get());
+    return e;
+  }
+  const int64_t id = s->id;
+  seqs_.push_back(std::move(s));
+  return id;
+}
+
+void DecodeRuntime::cancel(int64_t id) {
+  for (auto& s : seqs_)
+    if (s->id == id) finish(s.get(), SPECD_FINISH_CANCEL);
+}
+
+void DecodeRuntime::finish(specd_seq* s, int32_t reason) {
+  if (s->result.finish_reason == 0) s->result.finish_reason = reason;
+}
+
+void DecodeRuntime::fail(specd_seq* s, int32_t code, std::string message) {
+  if (s->result.finish_reason != 0) return;
+  s->result.finish_reason = SPECD_FINISH_ERROR;
+  s->result.error = Error{code, std::move(message)};
+}
+
+void DecodeRuntime::check_slot(specd_seq* s, int rc, const char* slot, double ms) {
+  if (rc != SPECD_OK)
+    fail(s, rc, s->fail_message.empty() ? "decoder '" + s->host.decoder->name + "' returned " + error_name(rc) +
+                                              " from " + slot
+                                        : s->fail_message);
+  if (ms > limits_.max_decoder_ms)
+    fail(s, SPECD_E_PLUGIN, "decoder '" + s->host.decoder->name + "' spent " + std::to_string(static_cast<int>(ms)) +
+                                " ms in " + slot + " (limit " + std::to_string(static_cast<int>(limits_.max_decoder_ms)) +
+                                " ms)");
+}
+
+void DecodeRuntime::plan_all() {
+  batch_.clear();
+  planned_.clear();
+  for (auto& up : seqs_) {
+    specd_seq* s = up.get();
+    if (s->result.finish_reason != 0) continue;
+    s->row_begin = batch_.size();
+    s->row_count = 0;
+    s->host.phase = Phase::Plan;
+    const auto t0 = Clock::now();
+    const int rc = s->host.decoder->desc->plan(s->instance, s, &s->batch_handle);
+    s->host.phase = Phase::Idle;
+    check_slot(s, rc, "plan", ms_since(t0));
+    if (s->result.finish_reason == 0 && s->row_count == 0)
+      fail(s, SPECD_E_PLUGIN, "decoder '" + s->host.decoder->name + "' planned no rows and did not finish");
+    if (s->result.finish_reason == 0) planned_.push_back(s);
+  }
+}
+
+void DecodeRuntime::accept_all() {
+  for (specd_seq* s : planned_) {
+    s->emitted_this_step = 0;
+    s->committed_this_step = 0;
+    s->host.phase = Phase::Accept;
+    const auto t0 = Clock::now();
+    const int rc = s->host.decoder->desc->accept(s->instance, s, &s->outputs_handle);
+    s->host.phase = Phase::Idle;
+    check_slot(s, rc, "accept", ms_since(t0));
+    ++s->result.steps;
+    if (s->result.tokens.size() == static_cast<size_t>(s->emitted_this_step)) {
+      ++s->result.prefill_steps;  // the first token came from this step: prompt processing
+      s->result.prefill_tokens = s->emitted_this_step;
+    } else if (s->emitted_this_step > 0 || s->result.finish_reason == 0) {
+      auto& h = s->result.emitted_hist;
+      if (h.size() <= static_cast<size_t>(s->emitted_this_step)) h.resize(static_cast<size_t>(s->emitted_this_step) + 1);
+      ++h[static_cast<size_t>(s->emitted_this_step)];
+    }
+    s->idle_steps = (s->emitted_this_step || s->committed_this_step) ? 0 : s->idle_steps + 1;
+    if (s->idle_steps > limits_.max_idle_steps)
+      fail(s, SPECD_E_PLUGIN, "decoder '" + s->host.decoder->name + "' made no progress in " +
+                                  std::to_string(s->idle_steps) + " steps (no commit, no token)");
+  }
+}
+
+void DecodeRuntime::step() {
+  plan_all();
+  if (batch_.size() > 0) {
+    if (Status st = fwd_.run(batch_); !st) {
+      // Rows were checked as they were added, so this is an engine fault: fail the step's requests.
+      for (specd_seq* s : planned_) fail(s, st.error().code, "forward failed: " + st.error().message);
+      planned_.clear();
+    }
+    accept_all();
+  }
+  retire_finished();
+}
+
+void DecodeRuntime::release(specd_seq* s) {
+  if (s->begun && s->host.decoder->desc->end) s->host.decoder->desc->end(s->instance, s);
+  if (s->instance || s->begun) s->host.decoder->desc->destroy(s->instance);
+  s->instance = nullptr;
+  s->begun = false;
+  kv_.free_seq(s->kv_seq);
+  s->kv_seq = -1;
+}
+
+void DecodeRuntime::retire_finished() {
+  auto done = [](const std::unique_ptr<specd_seq>& s) { return s->result.finish_reason != 0; };
+  if (std::none_of(seqs_.begin(), seqs_.end(), done)) return;
+  std::vector<std::unique_ptr<specd_seq>> keep;
+  keep.reserve(seqs_.capacity());
+  for (auto& s : seqs_) {
+    if (!done(s)) {
+      keep.push_back(std::move(s));
+      continue;
+    }
+    const auto now = Clock::now();
+    if (s->result.tokens.empty()) s->t_first = now;
+    s->result.prefill_seconds = std::chrono::duration<double>(s->t_first - s->t_submit).count();
+    s->result.decode_seconds = std::chrono::duration<double>(now - s->t_first).count();
+    release(s.get());
+    if (s->cb.on_finished) s->cb.on_finished(s->id, s->result, s->cb.user);
+  }
+  seqs_.swap(keep);
+}
+
+int32_t DecodeRuntime::take_tokens(specd_seq* s, const int32_t* tokens, int32_t n) {
+  int32_t taken = 0;
+  const auto& tok = model_.tokenizer();
+  while (taken < n && s->result.finish_reason == 0) {
+    const int32_t t = tokens[taken++];
+    if (s->result.tokens.empty()) s->t_first = Clock::now();
+    const int32_t prev = s->tokens.back();
+    s->tokens.push_back(t);
+    s->result.tokens.push_back(t);
+    if (!s->req.stop_strings.empty()) s->text += tok.piece(prev, t);
+    if (std::find(s->req.stop_tokens.begin(), s->req.stop_tokens.end(), t) != s->req.stop_tokens.end()) {
+      finish(s, SPECD_FINISH_STOP);
+    } else if (!s->req.stop_strings.empty() &&
+               std::any_of(s->req.stop_strings.begin(), s->req.stop_strings.end(), [&](const std::string& x) {
+                 return !x.empty() && s->text.find(x, s->text.size() > x.size() + 64 ? s->text.size() - x.size() - 64 : 0) !=
+                                          std::string::npos;
+               })) {
+      finish(s, SPECD_FINISH_STOP);
+    } else if (static_cast<int32_t>(s->result.tokens.size()) >= s->req.max_tokens) {
+      finish(s, SPECD_FINISH_LENGTH);
+    }
+  }
+  s->emitted_this_step += taken;
+  if (taken > 0 && s->cb.on_tokens) s->cb.on_tokens(s->id, tokens, taken, s->cb.user);
+  return taken;
+}
+
+Result<DecodeResult> DecodeRuntime::run(const DecodeRequest& req,
+                                        void (*on_tokens)(int64_t, const int32_t*, int32_t, void*), void* user) {
+  struct Out {
+    DecodeResult r;
+    bool done = false;
+    void (*on_tokens)(int64_t, const int32_t*, int32_t, void*);
+    void* user;
+  } out{{}, false, on_tokens, user};
+  DecodeCallbacks cb;
+  if (on_tokens)
+    cb.on_tokens = [](int64_t id, const int32_t* t, int32_t n, void* u) {
+      auto* o = static_cast<Out*>(u);
+      o->on_tokens(id, t, n, o->user);
+    };
+  cb.on_finished = [](int64_t, const DecodeResult& r, void* u) {
+    auto* o = static_cast<Out*>(u);
+    o->r = r;
+    o->done = true;
+  };
+  cb.user = &out;
+  auto id = submit(req, cb);
+  if (!id) return id.error();
+  while (!out.done) step();
+  return out.r;
+}
+
+}  // namespace specd::daemon

@@ -1,0 +1,91 @@
+// DecodeRuntime: in-flight batching of many sequences, each with its own decoder instance.
+//
+// One step: plan() for every active sequence, ONE merged forward over all their rows, accept()
+// for each. The runtime checks what decoders do (rows, commits, emitted tokens, progress, time)
+// and fails only the offending request with a named error. Engine thread only.
+#pragma once
+
+#include "daemon/decode_request.h"
+#include "daemon/plugin_loader.h"
+#include "engine/forward.h"
+#include "engine/kv_cache.h"
+#include "engine/model.h"
+#include "engine/sampler.h"
+#include "kernels/cpu/thread_pool.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+struct specd_seq;
+
+namespace specd::daemon {
+
+struct RuntimeLimits {
+  int32_t max_sequences = 64;        // live at once (also the KV cache's sequence slots)
+  int32_t max_rows_per_seq = 1024;   // rows one sequence may add in one step
+  int32_t max_idle_steps = 256;      // consecutive steps without commit or emit before "no progress"
+  double max_decoder_ms = 5000.0;    // plan + accept time of one sequence in one step
+  size_t kv_bytes = size_t{1} << 30;
+};
+
+class DecodeRuntime {
+ public:
+  DecodeRuntime(const engine::Model& model, const PluginRegistry& plugins, kernels::ThreadPool& pool,
+                RuntimeLimits limits = {});
+  ~DecodeRuntime();
+
+  // Start a request: finds the decoder, creates its instance with the options, begins the sequence.
+  // Errors: SPECD_E_UNKNOWN_DECODER, SPECD_E_BAD_OPTION, SPECD_E_INVALID_ARG (empty prompt, bad
+  // max_tokens), SPECD_E_BAD_TOKEN, SPECD_E_CONTEXT (prompt too long), SPECD_E_LIMIT (too many
+  // sequences), or the decoder's own error from create/begin. On error nothing is left behind.
+  Result<int64_t> submit(DecodeRequest req, DecodeCallbacks cb);
+  // Cancel a request: it finishes with SPECD_FINISH_CANCEL at the next step. Unknown ids are ignored.
+  void cancel(int64_t id);
+  // Run one step over every active sequence; finished ones get on_finished and are removed.
+  void step();
+  bool idle() const { return seqs_.empty(); }
+  size_t active() const { return seqs_.size(); }
+  // Convenience for tools and tests: submit one request and step until it ends (on_tokens may be NULL).
+  Result<DecodeResult> run(const DecodeRequest& req,
+                           void (*on_tokens)(int64_t, const int32_t*, int32_t, void*) = nullptr, void* user = nullptr);
+
+  const engine::Model& model() const { return model_; }
+  const specd_model_info& model_info() const { return info_; }
+  const PluginRegistry& plugins() const { return plugins_; }
+
+  // --- used by the ABI edge (plugin_host.cpp) ---
+  engine::Batch& batch() { return batch_; }
+  engine::Forward& forward() { return fwd_; }
+  engine::KvCache& kv() { return kv_; }
+  engine::Sampler& sampler() { return sampler_; }
+  kernels::ThreadPool& pool() { return pool_; }
+  const RuntimeLimits& limits() const { return limits_; }
+  // Take tokens from a decoder into a sequence, applying max_tokens and stops; returns how many.
+  int32_t take_tokens(specd_seq* s, const int32_t* tokens, int32_t n);
+  void finish(specd_seq* s, int32_t reason);
+  void fail(specd_seq* s, int32_t code, std::string message);
+
+ private:
+  void plan_all();
+  void accept_all();
+  void check_slot(specd_seq* s, int rc, const char* slot, double ms);
+  void retire_finished();
+  void release(specd_seq* s);
+
+  const engine::Model& model_;
+  const PluginRegistry& plugins_;
+  kernels::ThreadPool& pool_;
+  RuntimeLimits limits_;
+  engine::KvCache kv_;
+  engine::Forward fwd_;
+  engine::Batch batch_;
+  engine::Sampler sampler_;
+  specd_model_info info_{};
+  std::string digest_;
+  std::vector<std::unique_ptr<specd_seq>> seqs_;
+  std::vector<specd_seq*> planned_;
+  int64_t next_id_ = 1;
+};
+
+}  // namespace specd::daemon

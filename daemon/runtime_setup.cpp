@@ -1,0 +1,64 @@
+// Plugin directory defaults and --decoder-opt parsing for `specd generate` and `specd-bench`.
+#include "daemon/runtime_setup.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+#ifndef SPECD_INSTALLED_PLUGIN_DIR
+#define SPECD_INSTALLED_PLUGIN_DIR "/usr/local/lib/specd/decoders"
+#endif
+
+namespace specd::daemon {
+namespace fs = std::filesystem;
+
+std::vector<std::string> default_plugin_dirs() {
+  std::vector<std::string> dirs;
+  if (const char* env = std::getenv("SPECD_PLUGIN_DIR"); env && *env) {
+    std::string all = env;
+    for (size_t start = 0; start <= all.size();) {
+      const size_t colon = all.find(':', start);
+      const std::string d = all.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+      if (!d.empty()) dirs.push_back(d);
+      if (colon == std::string::npos) break;
+      start = colon + 1;
+    }
+    return dirs;
+  }
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    // In a build tree the executable is build/daemon/specd and the decoders build/plugins/*.so.
+    const fs::path build_plugins = exe.parent_path().parent_path() / "plugins";
+    if (fs::exists(build_plugins / "ar.so", ec)) return {build_plugins.string()};
+  }
+  dirs.push_back(SPECD_INSTALLED_PLUGIN_DIR);
+  return dirs;
+}
+
+int load_plugin_dirs(PluginRegistry& reg, const std::vector<std::string>& dirs) {
+  int n = 0;
+  for (const auto& d : dirs) {
+    std::vector<std::string> log;
+    n += reg.load_dir(d, &log);
+    for (const auto& line : log) std::fprintf(stderr, "specd: %s\n", line.c_str());
+  }
+  return n;
+}
+
+Result<std::string> decoder_options_json(const std::vector<std::string>& items) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& item : items) {
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return make_error(SPECD_E_BAD_OPTION, "decoder option '%s' is not KEY=VALUE", item.c_str());
+    const std::string key = item.substr(0, eq);
+    if (j.contains(key)) return make_error(SPECD_E_BAD_OPTION, "decoder option '%s' given twice", key.c_str());
+    j[key] = item.substr(eq + 1);
+  }
+  return j.dump();
+}
+
+}  // namespace specd::daemon

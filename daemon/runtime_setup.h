@@ -1,0 +1,23 @@
+// Shared set-up of the decoding runtime for the command-line programs: plugin dirs and decoder options.
+#pragma once
+
+#include "daemon/plugin_loader.h"
+#include "engine/result.h"
+
+#include <string>
+#include <vector>
+
+namespace specd::daemon {
+
+// Where decoders are looked for when no --plugin-dir is given: $SPECD_PLUGIN_DIR (colon-separated),
+// else the build tree's plugins/ beside this executable's folder, else the installed decoder dir.
+std::vector<std::string> default_plugin_dirs();
+
+// Load every dir; refusals are printed to stderr. Returns the number of decoders loaded.
+int load_plugin_dirs(PluginRegistry& reg, const std::vector<std::string>& dirs);
+
+// ["k=4", "drafter=x.gguf"] → {"k":"4","drafter":"x.gguf"} (values stay strings; decoders parse
+// them with opt_int/opt_float). Errors: SPECD_E_BAD_OPTION for an item without '=' or a repeated key.
+Result<std::string> decoder_options_json(const std::vector<std::string>& items);
+
+}  // namespace specd::daemon

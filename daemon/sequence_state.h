@@ -1,0 +1,72 @@
+// The state behind the ABI's opaque handles: one specd_seq per request, one specd_host per instance.
+//
+// Only daemon/plugin_host.cpp (the ABI edge) and daemon/decode_runtime.cpp touch these.
+#pragma once
+
+#include "daemon/decode_request.h"
+#include "daemon/plugin_loader.h"
+#include "engine/batch.h"
+#include "engine/sampler.h"
+
+#include <specd/decoder.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace specd::daemon {
+class DecodeRuntime;
+enum class Phase { Idle, Create, Plan, Accept };
+}  // namespace specd::daemon
+
+struct specd_host {
+  specd::daemon::DecodeRuntime* rt = nullptr;
+  const specd::daemon::LoadedDecoder* decoder = nullptr;
+  nlohmann::json options;             // the request's decoder options (an object)
+  std::set<std::string> read_options;  // keys the decoder asked for during create()
+  std::vector<std::string> option_strings;  // storage for opt_string results
+  std::string error;                  // the first bad option, reported if create() fails
+  specd::daemon::Phase phase = specd::daemon::Phase::Idle;
+};
+
+struct specd_batch {
+  specd_seq* seq = nullptr;
+};
+
+struct specd_outputs {
+  specd_seq* seq = nullptr;
+};
+
+struct specd_seq {
+  specd::daemon::DecodeRuntime* rt = nullptr;
+  int64_t id = 0;
+  int32_t kv_seq = -1;
+  specd::daemon::DecodeRequest req;
+  specd::daemon::DecodeCallbacks cb;
+  specd_sampling sampling{};
+  specd_host host;
+  void* instance = nullptr;
+  void* user = nullptr;
+  specd_batch batch_handle;
+  specd_outputs outputs_handle;
+
+  std::vector<int32_t> tokens;  // prompt + emitted
+  int32_t prompt_len = 0;
+  std::string text;             // generated text, for stop strings
+  specd::engine::Rng rng;
+  specd::daemon::DecodeResult result;
+
+  // This step.
+  int32_t row_begin = 0;        // global index of local row 0
+  int32_t row_count = 0;
+  int32_t emitted_this_step = 0;
+  int32_t committed_this_step = 0;
+  int32_t idle_steps = 0;       // consecutive steps with neither commit nor emit
+  std::vector<int32_t> commit_rows;  // scratch: global indices
+  std::string fail_message;     // from api->fail, used when a slot returns an error
+  bool begun = false;
+  std::chrono::steady_clock::time_point t_submit, t_first;
+};

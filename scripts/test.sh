@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test: set-up, a release build and an ASan+UBSan build, each with the whole suite.
+# Ends with one line "N passed, N failed" summed over doctest test cases (and non-doctest tests).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh || exit 1
+werror=()
+[[ -n ${CI:-} ]] && werror=(-Dwerror=true)
+scripts/build.sh build "${werror[@]}" || { echo "0 passed, 1 failed"; exit 1; }
+scripts/build.sh build-asan -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=false \
+  "${werror[@]}" || { echo "0 passed, 1 failed"; exit 1; }
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export ASAN_OPTIONS=detect_leaks=1
+status=0
+for dir in build build-asan; do
+  echo "== tests in $dir"
+  meson test -C "$dir" --print-errorlogs --num-processes 2 ${SPECD_TEST_ARGS:-} || status=1
+done
+python3 scripts/sum_tests.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json || status=1
+exit $status

@@ -1,0 +1,16 @@
+/* no_entry: a plugin whose entry point is misspelt, so it exports no specd_decoder_entry. */
+#include "stub_slots.h"
+
+static const specd_decoder no_entry_decoder = {
+    SPECD_DECODER_HEAD,
+    "no_entry", "1.0", "exports the wrong symbol (specd test plugin)",
+    stub_create, stub_destroy, stub_begin, stub_plan, stub_accept, stub_end,
+};
+
+SPECD_EXPORT const specd_decoder *specd_decoder_entri(uint32_t host_abi_major, uint32_t host_abi_minor);
+
+const specd_decoder *specd_decoder_entri(uint32_t host_abi_major, uint32_t host_abi_minor) {
+  (void)host_abi_major;
+  (void)host_abi_minor;
+  return &no_entry_decoder;
+}

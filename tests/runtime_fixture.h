@@ -1,0 +1,59 @@
+// Shared set-up for runtime tests: stories260K, the built decoders and test plugins, a runtime.
+#pragma once
+
+#include "daemon/decode_runtime.h"
+#include "daemon/plugin_loader.h"
+#include "tests/engine_fixture.h"
+
+#include <string>
+#include <vector>
+
+namespace specd::test {
+
+inline std::string plugin_path(const std::string& name) {
+  for (const char* dir : {"/plugins/", "/tests/plugins/"}) {
+    const std::string p = build_root() + dir + name + ".so";
+    if (FILE* f = std::fopen(p.c_str(), "rb")) {
+      std::fclose(f);
+      return p;
+    }
+  }
+  return build_root() + "/plugins/" + name + ".so";
+}
+
+struct RuntimeFixture {
+  daemon::PluginRegistry plugins;
+  kernels::ThreadPool pool{2};
+  daemon::DecodeRuntime rt;
+
+  explicit RuntimeFixture(daemon::RuntimeLimits limits = {},
+                          std::vector<std::string> names = {"ar", "ngram", "c_plugin", "misbehave"})
+      : rt(stories_model(), load(plugins, names), pool, limits) {}
+
+  static const daemon::PluginRegistry& load(daemon::PluginRegistry& reg, const std::vector<std::string>& names) {
+    for (const auto& n : names) {
+      auto st = reg.load_file(plugin_path(n));
+      REQUIRE_MESSAGE(st.has_value(), (st ? "" : st.error().message));
+    }
+    return reg;
+  }
+
+  daemon::DecodeResult run(daemon::DecodeRequest req) {
+    auto r = rt.run(req);
+    REQUIRE_MESSAGE(r.has_value(), (r ? "" : r.error().message));
+    return std::move(r.value());
+  }
+};
+
+inline daemon::DecodeRequest request(std::vector<int32_t> prompt, int32_t max_tokens, const std::string& decoder = "ar",
+                                     const std::string& options = "{}") {
+  daemon::DecodeRequest r;
+  r.prompt = std::move(prompt);
+  r.max_tokens = max_tokens;
+  r.decoder = decoder;
+  r.options_json = options;
+  r.stop_tokens = {2};
+  return r;
+}
+
+}  // namespace specd::test

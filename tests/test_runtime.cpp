@@ -1,0 +1,211 @@
+// The decoding runtime: decoders by name, stops, errors, misbehaving plugins, batching, cancel.
+#include "tests/runtime_fixture.h"
+
+#include "tests/alloc_counter.h"
+
+
+using namespace specd;
+using namespace specd::test;
+using daemon::DecodeResult;
+
+namespace {
+std::vector<int32_t> golden_prefix(size_t n) {
+  std::vector<int32_t> p = {1};
+  p.insert(p.end(), golden_ids().begin(), golden_ids().begin() + static_cast<std::ptrdiff_t>(n));
+  return p;
+}
+}  // namespace
+
+TEST_CASE("ar and the plain-C test plugin give the 200 golden ids from BOS") {
+  RuntimeFixture f;
+  for (const char* dec : {"ar", "c_plugin"}) {
+    auto r = f.run(request({1}, 200, dec));
+    CHECK_MESSAGE(r.tokens == golden_ids(), dec);
+    CHECK(r.finish_reason == SPECD_FINISH_LENGTH);
+    CHECK(r.steps == 200);
+    CHECK(r.prefill_steps == 1);
+  }
+}
+
+TEST_CASE("long prompts are prefilled in chunks and give the same continuation") {
+  RuntimeFixture f;
+  auto whole = f.run(request(golden_prefix(150), 20, "ar", R"({"prefill_chunk": "256"})"));
+  auto chunked = f.run(request(golden_prefix(150), 20, "ar", R"({"prefill_chunk": "16"})"));
+  CHECK(whole.tokens == chunked.tokens);
+  CHECK(chunked.prefill_steps == 10);  // 151 prompt tokens / 16
+  CHECK(whole.tokens == std::vector<int32_t>(golden_ids().begin() + 150, golden_ids().begin() + 170));
+}
+
+TEST_CASE("stop tokens and stop strings end the sequence with reason stop") {
+  RuntimeFixture f;
+  auto req = request({1}, 200);
+  req.stop_tokens = {golden_ids()[10]};
+  auto r = f.run(req);
+  CHECK(r.finish_reason == SPECD_FINISH_STOP);
+  REQUIRE(!r.tokens.empty());
+  CHECK(r.tokens.back() == golden_ids()[10]);
+  CHECK(r.tokens.size() <= 11);
+
+  req = request({1}, 200, "ngram");
+  req.stop_strings = {"red ball"};
+  r = f.run(req);
+  CHECK(r.finish_reason == SPECD_FINISH_STOP);
+  std::vector<int32_t> all = {1};
+  all.insert(all.end(), r.tokens.begin(), r.tokens.end());
+  const std::string text = stories_model().tokenizer().decode(all);
+  CHECK(text.find("red ball") != std::string::npos);
+  CHECK(text.size() - text.find("red ball") < 16);  // stopped right there
+}
+
+TEST_CASE("bad requests get named errors and leave nothing behind") {
+  RuntimeFixture f;
+  auto expect = [&](daemon::DecodeRequest req, int code, const char* phrase) {
+    auto r = f.rt.submit(req, {});
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().code == code);
+    CHECK_MESSAGE(r.error().message.find(phrase) != std::string::npos, r.error().message);
+  };
+  expect(request({1}, 10, "nope"), SPECD_E_UNKNOWN_DECODER, "unknown decoder 'nope'");
+  expect(request({1}, 10, "ngram", R"({"kk": "4"})"), SPECD_E_BAD_OPTION, "unknown option 'kk'");
+  expect(request({1}, 10, "ngram", R"({"k": "0"})"), SPECD_E_BAD_OPTION, "option 'k'");
+  expect(request({1}, 10, "ngram", R"({"k": "x"})"), SPECD_E_BAD_OPTION, "option 'k'");
+  expect(request({1}, 10, "ngram", "{not json"), SPECD_E_BAD_OPTION, "not valid JSON");
+  expect(request({1}, 10, "ngram", "[1]"), SPECD_E_BAD_OPTION, "JSON object");
+  expect(request({}, 10), SPECD_E_INVALID_ARG, "empty prompt");
+  expect(request({1, 512}, 10), SPECD_E_BAD_TOKEN, "out of range");
+  expect(request({1}, 0), SPECD_E_INVALID_ARG, "max_tokens");
+  expect(request(std::vector<int32_t>(2048, 5), 10), SPECD_E_CONTEXT, "context");
+  CHECK(f.rt.idle());
+  CHECK(f.run(request({1}, 20)).tokens == std::vector<int32_t>(golden_ids().begin(), golden_ids().begin() + 20));
+}
+
+TEST_CASE("a misbehaving decoder fails only its own request") {
+  struct Case {
+    const char* mode;
+    int code;
+    const char* phrase;
+  };
+  for (const Case& c : {Case{"bad_token", SPECD_E_PLUGIN, "emitted token id 99999"},
+                        Case{"bad_commit", SPECD_E_PLUGIN, "position"},
+                        Case{"no_progress", SPECD_E_PLUGIN, "no progress"},
+                        Case{"no_rows", SPECD_E_PLUGIN, "planned no rows"},
+                        Case{"bad_row", SPECD_E_PLUGIN, "row_see"},
+                        Case{"plan_error", SPECD_E_INTERNAL, "misbehave"}}) {
+    CAPTURE(c.mode);
+    daemon::RuntimeLimits lim;
+    lim.max_idle_steps = 8;
+    RuntimeFixture f(lim);
+    struct Out {
+      DecodeResult r[2];
+      int done = 0;
+    } out;
+    daemon::DecodeCallbacks cb;
+    cb.on_finished = [](int64_t id, const DecodeResult& r, void* u) {
+      auto* o = static_cast<Out*>(u);
+      o->r[id % 2] = r;
+      ++o->done;
+    };
+    cb.user = &out;
+    auto good = f.rt.submit(request({1}, 60), cb);  // id 1
+    auto bad = f.rt.submit(request({1}, 60, "misbehave", std::string(R"({"mode": ")") + c.mode + "\"}"), cb);
+    REQUIRE(good.has_value());
+    REQUIRE(bad.has_value());
+    for (int i = 0; i < 500 && out.done < 2; ++i) f.rt.step();
+    REQUIRE(out.done == 2);
+    CHECK(out.r[1].tokens == std::vector<int32_t>(golden_ids().begin(), golden_ids().begin() + 60));
+    CHECK(out.r[0].finish_reason == SPECD_FINISH_ERROR);
+    CHECK(out.r[0].error.code == c.code);
+    CHECK_MESSAGE(out.r[0].error.message.find(c.phrase) != std::string::npos, out.r[0].error.message);
+    CHECK(f.rt.idle());
+    CHECK(f.rt.kv().n_free_blocks() == f.rt.kv().n_blocks());
+  }
+}
+
+TEST_CASE("sequences with different decoders in one merged forward equal their solo runs") {
+  const std::vector<std::pair<std::string, std::vector<int32_t>>> jobs = {
+      {"ar", {1}}, {"ngram", golden_prefix(30)}, {"c_plugin", golden_prefix(5)}, {"ngram", {1, 403}},
+      {"ar", golden_prefix(60)}, {"ngram", golden_prefix(99)}};
+  std::vector<DecodeResult> solo;
+  {
+    RuntimeFixture f;
+    for (const auto& [dec, prompt] : jobs) solo.push_back(f.run(request(prompt, 48, dec)));
+  }
+  RuntimeFixture f;
+  std::vector<DecodeResult> together(jobs.size());
+  int done = 0;
+  struct Ctx {
+    std::vector<DecodeResult>* out;
+    int* done;
+    int64_t first;
+  } ctx{&together, &done, 0};
+  daemon::DecodeCallbacks cb;
+  cb.on_finished = [](int64_t id, const DecodeResult& r, void* u) {
+    auto* c = static_cast<Ctx*>(u);
+    (*c->out)[static_cast<size_t>(id - c->first)] = r;
+    ++*c->done;
+  };
+  cb.user = &ctx;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    auto id = f.rt.submit(request(jobs[i].second, 48, jobs[i].first), cb);
+    REQUIRE(id.has_value());
+    if (i == 0) ctx.first = *id;
+  }
+  int steps = 0;
+  while (done < static_cast<int>(jobs.size())) {
+    f.rt.step();
+    ++steps;
+  }
+  for (size_t i = 0; i < jobs.size(); ++i) CHECK_MESSAGE(together[i].tokens == solo[i].tokens, jobs[i].first);
+  CHECK(steps <= 49);  // every request advanced in every merged step
+}
+
+TEST_CASE("cancel ends a request with reason cancel and frees its cache") {
+  RuntimeFixture f;
+  DecodeResult out;
+  daemon::DecodeCallbacks cb;
+  cb.on_finished = [](int64_t, const DecodeResult& r, void* u) { *static_cast<DecodeResult*>(u) = r; };
+  cb.user = &out;
+  auto id = f.rt.submit(request({1}, 200), cb);
+  REQUIRE(id.has_value());
+  for (int i = 0; i < 10; ++i) f.rt.step();
+  f.rt.cancel(*id);
+  f.rt.step();
+  CHECK(f.rt.idle());
+  CHECK(out.finish_reason == SPECD_FINISH_CANCEL);
+  CHECK(out.tokens.size() == 10);
+  CHECK(f.rt.kv().n_free_blocks() == f.rt.kv().n_blocks());
+}
+
+TEST_CASE("a full context ends generation with reason context") {
+  RuntimeFixture f;
+  std::vector<int32_t> prompt(2040, 300);
+  prompt[0] = 1;
+  auto r = f.run(request(prompt, 100));
+  CHECK(r.finish_reason == SPECD_FINISH_CONTEXT);
+  CHECK(r.tokens.size() <= 9);
+  CHECK(!r.tokens.empty());
+}
+
+TEST_CASE("too many live sequences is a named limit") {
+  daemon::RuntimeLimits lim;
+  lim.max_sequences = 2;
+  RuntimeFixture f(lim);
+  REQUIRE(f.rt.submit(request({1}, 5), {}).has_value());
+  REQUIRE(f.rt.submit(request({1}, 5), {}).has_value());
+  auto r = f.rt.submit(request({1}, 5), {});
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().code == SPECD_E_LIMIT);
+}
+
+TEST_CASE("steady-state steps of ar and ngram allocate nothing") {
+  for (const char* dec : {"ar", "ngram"}) {
+    RuntimeFixture f;
+    auto id = f.rt.submit(request(golden_prefix(20), 400, dec), {});
+    REQUIRE(id.has_value());
+    for (int i = 0; i < 40; ++i) f.rt.step();
+    const long before = allocation_count();
+    for (int i = 0; i < 40; ++i) f.rt.step();
+    CHECK_MESSAGE(allocation_count() - before == 0, dec);
+    REQUIRE(f.rt.active() == 1);
+  }
+}
