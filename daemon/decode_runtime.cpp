@@ -57,6 +57,7 @@ DecodeRuntime::DecodeRuntime(const engine::Model& model, const PluginRegistry& p
   info_.arch = c.arch.c_str();
   info_.path = model.path().c_str();
   info_.digest = model.digest().c_str();
+  info_.max_rows = limits.max_rows_per_seq;
   seqs_.reserve(static_cast<size_t>(limits.max_sequences));
   planned_.reserve(static_cast<size_t>(limits.max_sequences));
 }

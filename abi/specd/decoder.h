@@ -19,7 +19,7 @@
  * must not keep pointers the host handed it (batches, outputs, logits) past the call that gave them.
  *
  * Ownership. Input pointers are borrowed for the call. Memory a decoder keeps is its own; it may
- * allocate with api->alloc/api->free (counted in the daemon's memory) or its own allocator, but
+ * allocate with api->mem_alloc/api->mem_free (counted in the daemon's memory) or its own allocator, but
  * never frees host memory nor hands the host memory to free. specd_host_api and specd_model_info
  * stay valid until destroy() returns.
  *
@@ -102,6 +102,7 @@ typedef struct specd_model_info {
   const char *arch;    /* general.architecture, e.g. "llama" */
   const char *path;    /* the model file */
   const char *digest;  /* hex digest identifying the weights (pairs drafters with their target) */
+  int32_t max_rows;    /* rows one sequence may add in one step (row_add fails past it) */
 } specd_model_info;
 
 /* The request's sampling parameters. temperature <= 0 means greedy. Since 1.0. */
@@ -133,12 +134,15 @@ typedef struct specd_host_api {
   uint32_t abi_major, abi_minor;
 
   /* --- memory and logging (any time) --- */
+  /* (Named mem_alloc/mem_free/log_msg, not alloc/free/log, so <tgmath.h> or a debug allocator's
+   * macros cannot collide with them.) */
   /* Allocate n bytes (16-byte aligned) counted against the daemon; NULL on failure. */
-  void *(*alloc)(specd_host *h, size_t n);
-  /* Free memory from alloc; NULL is ignored. */
-  void (*free)(specd_host *h, void *p);
-  /* Write a line to the daemon's log, tagged with the decoder's name. */
-  void (*log)(specd_host *h, int32_t level, const char *fmt, ...) SPECD_PRINTF(3, 4);
+  void *(*mem_alloc)(specd_host *h, size_t n);
+  /* Free memory from mem_alloc; NULL is ignored. */
+  void (*mem_free)(specd_host *h, void *p);
+  /* Write a line to the daemon's log, tagged with the decoder's name. SPECD_LOG_DEBUG lines are
+   * shown only when the daemon runs with SPECD_LOG=debug. */
+  void (*log_msg)(specd_host *h, int32_t level, const char *fmt, ...) SPECD_PRINTF(3, 4);
 
   /* --- options (create only) --- */
   /* Read option `key` of the request's decoder options as an integer in [lo, hi] (default def when
@@ -172,7 +176,7 @@ typedef struct specd_host_api {
   int32_t (*row_add)(specd_batch *b, int32_t token, int32_t pos, uint32_t flags);
   /* Let row `row` see row `visible` (both from row_add in this step; visibility is not symmetric). */
   int (*row_see)(specd_batch *b, int32_t row, int32_t visible);
-  /* Make row `row` see every row of this step before it (a causal chain). */
+  /* Make row `row` see every row of this step before it (a causal chain); fine for row 0. */
   int (*row_see_all_before)(specd_batch *b, int32_t row);
 
   /* --- outputs (accept only) --- */
@@ -189,16 +193,20 @@ typedef struct specd_host_api {
    * finishes it (seq_finished() then returns the reason). SPECD_E_BAD_TOKEN for an id outside
    * [0, vocab) or the MASK id; nothing is taken then. */
   int32_t (*emit)(specd_seq *s, const int32_t *tokens, int32_t n);
+  /* --- sequence control (plan or accept) --- */
   /* End the sequence with reason (e.g. SPECD_FINISH_DECODER); later calls for it are no-ops. */
   void (*finish)(specd_seq *s, int32_t reason);
   /* 0 while the sequence runs, else its SPECD_FINISH_* reason. */
   int32_t (*seq_finished)(specd_seq *s);
-  /* Fail the sequence with code and a message for the client; returns code, so a decoder can
-   * `return api->fail(s, SPECD_E_BAD_OPTION, "...")`. */
+  /* Fail the sequence with code (a non-negative code becomes SPECD_E_PLUGIN) and a message for the
+   * client, which the host prefixes with the decoder's name; returns the code, so a decoder can
+   * `return api->fail(s, SPECD_E_INTERNAL, "...")`. */
   int (*fail)(specd_seq *s, int32_t code, const char *fmt, ...) SPECD_PRINTF(3, 4);
 
   /* --- sampling with the request's parameters and seeded RNG (any time) --- */
-  /* Draw a token from logits [vocab] under the request's sampling parameters (argmax if greedy). */
+  /* Draw a token from logits [vocab] under the request's sampling parameters (argmax if greedy,
+   * using no randomness); a non-greedy draw consumes exactly one uniform of the request's RNG, so
+   * two decoders that sample the same logits in the same order produce the same stream. */
   int32_t (*sample)(specd_seq *s, const float *logits);
   /* The filtered, renormalised distribution of logits (one-hot at the argmax if greedy) into
    * probs [vocab]. */

@@ -20,7 +20,7 @@ static int example_create(const specd_host_api *api, specd_host *h, const specd_
   example *e;
   (void)options_json;
   *instance = NULL;
-  e = (example *)api->alloc(h, sizeof *e);
+  e = (example *)api->mem_alloc(h, sizeof *e);
   if (!e) return SPECD_E_NOMEM;
   e->api = api;
   e->host = h;
@@ -31,7 +31,7 @@ static int example_create(const specd_host_api *api, specd_host *h, const specd_
 
 static void example_destroy(void *instance) {
   example *e = (example *)instance;
-  if (e) e->api->free(e->host, e);
+  if (e) e->api->mem_free(e->host, e);
 }
 
 static int example_begin(void *instance, specd_seq *s) {

@@ -187,11 +187,15 @@ template <class L>
 void range(const WeightView& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy,
            int64_t n0, int64_t n1) {
   const auto* base = static_cast<const uint8_t*>(w.data);
-  int64_t mc = kXChunkBytes / (4 * w.cols) / kRB * kRB;
+  // Chunks of nearly equal size (64 rows with room for 60 -> 32 + 32, not 60 + 4).
+  int64_t mc = kXChunkBytes / (4 * w.cols);
   if (mc < kRB) mc = kRB;
-  for (int64_t i0 = 0; i0 < m; i0 += mc) {
-    const int64_t rows = m - i0 < mc ? m - i0 : mc;
+  const int64_t chunks = (m + mc - 1) / mc;
+  int64_t i0 = 0;
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t rows = m / chunks + (c < m % chunks ? 1 : 0);
     w_rows<L>(base, w.row_bytes, x + i0 * ldx, ldx, rows, w.cols, y + i0 * ldy, ldy, n0, n1);
+    i0 += rows;
   }
 }
 

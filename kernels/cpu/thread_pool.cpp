@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <climits>
+#include <thread>
 
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -14,6 +15,8 @@ namespace {
 // Long enough to bridge the gaps between matmuls of one forward (attention, norms run on the
 // caller), short enough that an idle daemon does not keep a core busy.
 constexpr auto kSpin = std::chrono::microseconds(80);
+constexpr uint64_t kClosed = 1ull << 31;       // region_: no worker may join any more
+constexpr uint64_t kInside = kClosed - 1;      // region_: workers inside the region
 
 static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t), "futex needs a plain 32-bit word");
 
@@ -77,27 +80,38 @@ void ThreadPool::run(int64_t n_tasks, TaskRef fn) {
   fn_ = &fn;
   n_tasks_ = n_tasks;
   next_task_.store(0, std::memory_order_relaxed);
-  pending_.store(static_cast<uint32_t>(n_threads_ - 1), std::memory_order_relaxed);
+  const uint32_t gen = generation_.load(std::memory_order_relaxed) + 1;
+  region_.store(static_cast<uint64_t>(gen) << 32, std::memory_order_release);  // open, nobody inside
   // seq_cst pairs with the sleepers' increment-then-recheck: either they see the new generation
   // or we see them counted and wake them.
-  generation_.fetch_add(1, std::memory_order_seq_cst);
+  generation_.store(gen, std::memory_order_seq_cst);
   if (sleepers_.load(std::memory_order_seq_cst) != 0) futex_wake_all(generation_);
   run_tasks(0);
-  wait_for_workers();
+  close_region();
   fn_ = nullptr;
 }
 
-// Every worker must check in before the region's state may be reused, even one that got no task.
-void ThreadPool::wait_for_workers() {
-  auto done = [this] { return pending_.load(std::memory_order_acquire) == 0; };
-  if (spin_until(done)) return;
-  caller_waiting_.store(1, std::memory_order_seq_cst);
+// A worker may enter only the region it was woken for, and only while it is open.
+bool ThreadPool::join_region(uint32_t gen) {
+  uint64_t s = region_.load(std::memory_order_acquire);
   for (;;) {
-    const uint32_t p = pending_.load(std::memory_order_seq_cst);
-    if (p == 0) break;
-    futex_wait(pending_, p);
+    if (static_cast<uint32_t>(s >> 32) != gen || (s & kClosed) != 0) return false;
+    if (region_.compare_exchange_weak(s, s + 1, std::memory_order_acquire, std::memory_order_acquire)) return true;
   }
-  caller_waiting_.store(0, std::memory_order_relaxed);
+}
+
+// Bars late workers (a worker still waking up gets no task; the caller has run them all), then waits
+// for the ones inside: they are running a task, so this wait is at most one task long.
+void ThreadPool::close_region() {
+  uint64_t s = region_.fetch_or(kClosed, std::memory_order_acq_rel) | kClosed;
+  for (uint32_t i = 1; (s & kInside) != 0; ++i) {
+    if (i % 1024 == 0) {
+      std::this_thread::yield();  // a preempted worker needs a core to finish on
+    } else {
+      cpu_relax();
+    }
+    s = region_.load(std::memory_order_acquire);
+  }
 }
 
 void ThreadPool::worker_main(int index) {
@@ -111,12 +125,9 @@ void ThreadPool::worker_main(int index) {
     }
     seen = generation_.load(std::memory_order_acquire);
     if (stop_.load(std::memory_order_relaxed)) return;
+    if (!join_region(seen)) continue;
     run_tasks(index);
-    // The last one to finish wakes the caller if it went to sleep (seq_cst pairs with its store).
-    if (pending_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
-        caller_waiting_.load(std::memory_order_seq_cst) != 0) {
-      futex_wake_all(pending_);
-    }
+    region_.fetch_sub(1, std::memory_order_release);  // hands our writes to close_region's acquire
   }
 }
 

@@ -37,16 +37,18 @@ class ThreadPool {
  private:
   void worker_main(int index);
   void run_tasks(int worker);
-  void wait_for_workers();
+  bool join_region(uint32_t gen);
+  void close_region();
   int n_threads_;
   std::vector<std::thread> workers_;
-  // Region state: written by run() before generation_ is bumped (release), read by workers after
-  // they see the new generation (acquire). 32-bit words so they can be futex addresses.
+  // generation_ counts regions (the futex word idle workers sleep on). region_ is
+  // (generation << 32) | closed bit | workers inside the region: a worker joins with a CAS only
+  // while its region is open, so run() never waits for a worker that is still waking up.
+  // fn_/n_tasks_/next_task_ are written before region_ opens (release) and read after joining (acquire).
   alignas(64) std::atomic<uint32_t> generation_{0};
-  std::atomic<uint32_t> sleepers_{0};       // workers blocked (or about to block) in futex_wait
+  std::atomic<uint32_t> sleepers_{0};  // workers blocked (or about to block) in futex_wait
+  alignas(64) std::atomic<uint64_t> region_{0};
   alignas(64) std::atomic<int64_t> next_task_{0};
-  alignas(64) std::atomic<uint32_t> pending_{0};  // workers that have not finished this region
-  std::atomic<uint32_t> caller_waiting_{0}; // run() is blocked on pending_
   std::atomic<bool> stop_{false};
   int64_t n_tasks_ = 0;
   const TaskRef* fn_ = nullptr;

@@ -31,11 +31,11 @@ static int ar_create(const specd_host_api *api, specd_host *h, const specd_model
   if (!SPECD_HAS(specd_host_api, api, sample) || !SPECD_HAS(specd_model_info, model, ctx_len)) return SPECD_E_VERSION;
   int64_t chunk = 0;
   const int rc = api->opt_int(h, "prefill_chunk", 256, 1, 4096, &chunk);
-  if (rc != SPECD_OK) {
-    api->log(h, SPECD_LOG_ERROR, "option prefill_chunk must be an integer in [1, 4096]");
-    return rc;
-  }
-  ar_instance *ar = api->alloc(h, sizeof *ar + (size_t)chunk * sizeof(int32_t));
+  if (rc != SPECD_OK) return rc; /* the host reports which option and why */
+  /* A step may not exceed the host's row budget (ABI 1.0 hosts that predate max_rows: 1024). */
+  const int64_t budget = SPECD_HAS(specd_model_info, model, max_rows) ? model->max_rows : 1024;
+  if (chunk > budget) chunk = budget;
+  ar_instance *ar = api->mem_alloc(h, sizeof *ar + (size_t)chunk * sizeof(int32_t));
   if (ar == NULL) return SPECD_E_NOMEM;
   ar->api = api;
   ar->host = h;
@@ -48,13 +48,13 @@ static int ar_create(const specd_host_api *api, specd_host *h, const specd_model
 
 static void ar_destroy(void *instance) {
   ar_instance *ar = instance;
-  if (ar != NULL) ar->api->free(ar->host, ar);
+  if (ar != NULL) ar->api->mem_free(ar->host, ar);
 }
 
 static int ar_begin(void *instance, specd_seq *s) {
   const ar_instance *ar = instance;
   const int32_t *tok = NULL;
-  if (ar->api->seq_tokens(s, &tok) <= 0) return ar->api->fail(s, SPECD_E_INVALID_ARG, "ar: empty prompt");
+  if (ar->api->seq_tokens(s, &tok) <= 0) return ar->api->fail(s, SPECD_E_INVALID_ARG, "empty prompt");
   return SPECD_OK;
 }
 
@@ -68,13 +68,12 @@ static int ar_plan(void *instance, specd_seq *s, specd_batch *b) {
     api->finish(s, SPECD_FINISH_CONTEXT);
     return SPECD_OK;
   }
-  if (kv >= n) return api->fail(s, SPECD_E_INTERNAL, "ar: no pending token (kv %d, tokens %d)", kv, n);
+  if (kv >= n) return api->fail(s, SPECD_E_INTERNAL, "no pending token (kv %d, tokens %d)", kv, n);
   const int32_t r = step_rows(ar, n, kv);
   for (int32_t i = 0; i < r; ++i) {
     const int32_t pos = kv + i;
     const int32_t row = api->row_add(b, tok[pos], pos, pos == n - 1 ? SPECD_ROW_LOGITS : 0u);
-    if (row < 0)
-      return api->fail(s, row, "ar: row_add at position %d failed (%d; prefill_chunk %d)", pos, row, ar->chunk);
+    if (row < 0) return api->fail(s, row, "row_add at position %d failed (%d; prefill_chunk %d)", pos, row, ar->chunk);
     if (row > 0) {
       const int rc = api->row_see_all_before(b, row);
       if (rc != SPECD_OK) return rc;
@@ -94,7 +93,7 @@ static int ar_accept(void *instance, specd_seq *s, const specd_outputs *o) {
   if (rc != SPECD_OK) return rc;
   if (kv + r < n) return SPECD_OK; /* a prefill chunk: nothing to emit yet */
   const float *logits = api->out_logits(o, r - 1);
-  if (logits == NULL) return api->fail(s, SPECD_E_INTERNAL, "ar: no logits for row %d", r - 1);
+  if (logits == NULL) return api->fail(s, SPECD_E_INTERNAL, "no logits for row %d", r - 1);
   const int32_t y = api->sample(s, logits);
   if (y < 0) return y;
   const int32_t taken = api->emit(s, &y, 1);

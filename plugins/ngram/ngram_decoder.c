@@ -41,10 +41,7 @@ static int read_opt(const specd_host_api *api, specd_host *h, const char *key, i
                     int32_t *out) {
   int64_t v = 0;
   const int rc = api->opt_int(h, key, def, lo, hi, &v);
-  if (rc != SPECD_OK) {
-    api->log(h, SPECD_LOG_ERROR, "option %s must be an integer in [%" PRId64 ", %" PRId64 "]", key, lo, hi);
-    return rc;
-  }
+  if (rc != SPECD_OK) return rc; /* the host reports which option and why */
   *out = (int32_t)v;
   return SPECD_OK;
 }
@@ -60,8 +57,12 @@ static int ngram_create(const specd_host_api *api, specd_host *h, const specd_mo
   if (rc == SPECD_OK) rc = read_opt(api, h, "ngram_min", 1, 1, nmax, &nmin);
   if (rc == SPECD_OK) rc = read_opt(api, h, "prefill_chunk", 256, 1, 4096, &chunk);
   if (rc != SPECD_OK) return rc;
+  /* A step may not exceed the host's row budget (ABI 1.0 hosts that predate max_rows: 1024). */
+  const int32_t budget = SPECD_HAS(specd_model_info, model, max_rows) ? model->max_rows : 1024;
+  if (chunk > budget) chunk = budget;
+  if (k + 1 > budget) k = budget - 1;
   const int32_t n_rows = chunk > k + 1 ? chunk : k + 1;
-  ngram_instance *g = api->alloc(h, sizeof *g + (size_t)n_rows * sizeof(int32_t));
+  ngram_instance *g = api->mem_alloc(h, sizeof *g + (size_t)n_rows * sizeof(int32_t));
   if (g == NULL) return SPECD_E_NOMEM;
   g->api = api;
   g->host = h;
@@ -78,16 +79,16 @@ static int ngram_create(const specd_host_api *api, specd_host *h, const specd_mo
 
 static void ngram_destroy(void *instance) {
   ngram_instance *g = instance;
-  if (g != NULL) g->api->free(g->host, g);
+  if (g != NULL) g->api->mem_free(g->host, g);
 }
 
 static int ngram_begin(void *instance, specd_seq *s) {
   const ngram_instance *g = instance;
   const specd_host_api *api = g->api;
   const int32_t *tok = NULL;
-  if (api->seq_tokens(s, &tok) <= 0) return api->fail(s, SPECD_E_INVALID_ARG, "ngram: empty prompt");
-  ngram_seq *st = api->alloc(g->host, sizeof *st + (size_t)(g->k + 1) * sizeof(int32_t));
-  if (st == NULL) return api->fail(s, SPECD_E_NOMEM, "ngram: out of memory for the draft buffer");
+  if (api->seq_tokens(s, &tok) <= 0) return api->fail(s, SPECD_E_INVALID_ARG, "empty prompt");
+  ngram_seq *st = api->mem_alloc(g->host, sizeof *st + (size_t)(g->k + 1) * sizeof(int32_t));
+  if (st == NULL) return api->fail(s, SPECD_E_NOMEM, "out of memory for the draft buffer");
   st->m = 0;
   st->draft_steps = st->drafted = st->accepted = 0;
   api->seq_set_user(s, st);
@@ -98,10 +99,10 @@ static void ngram_end(void *instance, specd_seq *s) {
   const ngram_instance *g = instance;
   ngram_seq *st = g->api->seq_user(s);
   if (st == NULL) return;
-  g->api->log(g->host, SPECD_LOG_DEBUG, "ngram: %" PRId64 " draft steps, %" PRId64 " drafted, %" PRId64 " accepted",
+  g->api->log_msg(g->host, SPECD_LOG_DEBUG, "%" PRId64 " draft steps, %" PRId64 " drafted, %" PRId64 " accepted",
               st->draft_steps, st->drafted, st->accepted);
   g->api->seq_set_user(s, NULL);
-  g->api->free(g->host, st);
+  g->api->mem_free(g->host, st);
 }
 
 /* Rows of the step that starts from kv with n tokens: the pending ones, capped at the chunk. */
@@ -135,31 +136,31 @@ static int ngram_plan(void *instance, specd_seq *s, specd_batch *b) {
   const int32_t *tok = NULL;
   const int32_t n = api->seq_tokens(s, &tok);
   const int32_t kv = api->seq_kv_len(s);
-  if (st == NULL) return api->fail(s, SPECD_E_INTERNAL, "ngram: plan before begin");
+  if (st == NULL) return api->fail(s, SPECD_E_INTERNAL, "plan before begin");
   st->m = 0;
   if (n > g->ctx_len) {
     api->finish(s, SPECD_FINISH_CONTEXT);
     return SPECD_OK;
   }
-  if (kv >= n) return api->fail(s, SPECD_E_INTERNAL, "ngram: no pending token (kv %d, tokens %d)", kv, n);
+  if (kv >= n) return api->fail(s, SPECD_E_INTERNAL, "no pending token (kv %d, tokens %d)", kv, n);
   if (n - kv > 1) { /* prefill, as ar */
     const int32_t r = pending_rows(g, n, kv);
     for (int32_t i = 0; i < r; ++i) {
       const int32_t pos = kv + i;
       const int32_t row = add_chained(api, b, tok[pos], pos, pos == n - 1 ? SPECD_ROW_LOGITS : 0u);
-      if (row < 0) return api->fail(s, row, "ngram: prefill row at position %d failed (%d)", pos, row);
+      if (row < 0) return api->fail(s, row, "prefill row at position %d failed (%d)", pos, row);
     }
     return SPECD_OK;
   }
   const int32_t limit = draft_limit(g, s, n);
   const int32_t m = ngram_find_draft(tok, n, g->ngram_min, g->ngram_max, limit, st->draft);
   const int32_t row = add_chained(api, b, tok[kv], kv, SPECD_ROW_LOGITS);
-  if (row < 0) return api->fail(s, row, "ngram: row at position %d failed (%d)", kv, row);
+  if (row < 0) return api->fail(s, row, "row at position %d failed (%d)", kv, row);
   int32_t added = 0;
   for (; added < m; ++added) {
     const int32_t r = add_chained(api, b, st->draft[added], kv + 1 + added, SPECD_ROW_LOGITS);
-    if (r == SPECD_E_LIMIT) break; /* the host's row budget is full: verify a shorter draft */
-    if (r < 0) return api->fail(s, r, "ngram: draft row at position %d failed (%d)", kv + 1 + added, r);
+    if (r == SPECD_E_LIMIT) break; /* over the host's rows-per-step budget: verify a shorter draft */
+    if (r < 0) return api->fail(s, r, "draft row at position %d failed (%d)", kv + 1 + added, r);
   }
   st->m = added;
   return SPECD_OK;
@@ -169,7 +170,7 @@ static int ngram_accept(void *instance, specd_seq *s, const specd_outputs *o) {
   const ngram_instance *g = instance;
   const specd_host_api *api = g->api;
   ngram_seq *st = api->seq_user(s);
-  if (st == NULL) return api->fail(s, SPECD_E_INTERNAL, "ngram: accept before begin");
+  if (st == NULL) return api->fail(s, SPECD_E_INTERNAL, "accept before begin");
   const int32_t *tok = NULL;
   const int32_t n = api->seq_tokens(s, &tok);
   const int32_t kv = api->seq_kv_len(s);
@@ -181,7 +182,7 @@ static int ngram_accept(void *instance, specd_seq *s, const specd_outputs *o) {
   int32_t y = 0;
   for (;; ++i) {
     const float *logits = api->out_logits(o, r - 1 + i);
-    if (logits == NULL) return api->fail(s, SPECD_E_INTERNAL, "ngram: no logits for row %d", r - 1 + i);
+    if (logits == NULL) return api->fail(s, SPECD_E_INTERNAL, "no logits for row %d", r - 1 + i);
     y = api->sample(s, logits);
     if (y < 0) return y;
     if (i >= m || y != st->draft[i]) break;

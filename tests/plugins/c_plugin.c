@@ -14,7 +14,7 @@ static int greedy_create(const specd_host_api *api, specd_host *h, const specd_m
   greedy *g;
   (void)options_json;
   *instance = NULL;
-  g = (greedy *)api->alloc(h, sizeof *g);
+  g = (greedy *)api->mem_alloc(h, sizeof *g);
   if (!g) return SPECD_E_NOMEM;
   g->api = api;
   g->host = h;
@@ -25,7 +25,7 @@ static int greedy_create(const specd_host_api *api, specd_host *h, const specd_m
 
 static void greedy_destroy(void *instance) {
   greedy *g = (greedy *)instance;
-  if (g) g->api->free(g->host, g);
+  if (g) g->api->mem_free(g->host, g);
 }
 
 static int greedy_begin(void *instance, specd_seq *s) {

@@ -25,6 +25,7 @@ FIELD(specd_model_info, logit_shift, 32, 4);
 FIELD(specd_model_info, arch, 40, 8);
 FIELD(specd_model_info, path, 48, 8);
 FIELD(specd_model_info, digest, 56, 8);
+FIELD(specd_model_info, max_rows, 64, 4);
 
 FIELD(specd_sampling, struct_size, 0, 4);
 FIELD(specd_sampling, temperature, 4, 4);
@@ -57,9 +58,9 @@ FIELD(specd_host_api, struct_size, 0, 4);
 FIELD(specd_host_api, abi_major, 4, 4);
 FIELD(specd_host_api, abi_minor, 8, 4);
 /* memory and logging */
-FIELD(specd_host_api, alloc, 16, 8);
-FIELD(specd_host_api, free, 24, 8);
-FIELD(specd_host_api, log, 32, 8);
+FIELD(specd_host_api, mem_alloc, 16, 8);
+FIELD(specd_host_api, mem_free, 24, 8);
+FIELD(specd_host_api, log_msg, 32, 8);
 /* options */
 FIELD(specd_host_api, opt_int, 40, 8);
 FIELD(specd_host_api, opt_float, 48, 8);

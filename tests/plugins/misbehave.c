@@ -36,10 +36,10 @@ static int misbehave_create(const specd_host_api *api, specd_host *h, const spec
   for (mode = 0; mode < (int)(sizeof mode_names / sizeof mode_names[0]); ++mode)
     if (strcmp(m, mode_names[mode]) == 0) break;
   if (mode == (int)(sizeof mode_names / sizeof mode_names[0])) {
-    api->log(h, SPECD_LOG_ERROR, "misbehave: unknown mode '%s'", m);
+    api->log_msg(h, SPECD_LOG_ERROR, "misbehave: unknown mode '%s'", m);
     return SPECD_E_BAD_OPTION;
   }
-  d = (misbehave *)api->alloc(h, sizeof *d);
+  d = (misbehave *)api->mem_alloc(h, sizeof *d);
   if (!d) return SPECD_E_NOMEM;
   d->api = api;
   d->host = h;
@@ -51,7 +51,7 @@ static int misbehave_create(const specd_host_api *api, specd_host *h, const spec
 
 static void misbehave_destroy(void *instance) {
   misbehave *d = (misbehave *)instance;
-  if (d) d->api->free(d->host, d);
+  if (d) d->api->mem_free(d->host, d);
 }
 
 static int misbehave_begin(void *instance, specd_seq *s) {
