@@ -1,0 +1,51 @@
+// Config: the daemon's settings from a TOML file (default /etc/specd/specd.toml) and flags.
+//
+// Flags override the file. A malformed file, an unknown key or a bad value is a start-up error
+// naming the file and line ("specd.toml:12: unknown key 'limits.max_frame'").
+#pragma once
+
+#include "engine/result.h"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace specd::daemon {
+
+struct Limits {
+  uint32_t max_frame_bytes = 1u << 20;
+  int32_t max_connections = 256;
+  int32_t max_concurrent = 32;      // sequences decoding at once (in-flight batch)
+  int32_t max_queued = 256;         // waiting for a slot
+  int32_t max_tokens = 4096;        // per request
+  uint64_t kv_bytes = uint64_t{1} << 30;
+};
+
+struct Config {
+  std::string source = "defaults";         // the file it came from, for messages
+  std::map<std::string, std::string> models;  // name → GGUF path
+  std::string default_model;               // first model unless [daemon] default_model says
+  std::vector<std::string> plugin_dirs;
+  std::string socket_path = "/run/specd/specd.sock";
+  uint32_t socket_mode = 0660;
+  std::string runlog_path = "/var/lib/specd/runs.db";
+  int64_t runlog_max_rows = 100000;
+  int64_t runlog_max_age_days = 90;
+  Limits limits;
+  int32_t threads = 0;                     // 0: all cores
+  double drain_grace_s = 30.0;             // SIGTERM: finish in-flight runs within this, then cancel
+  std::vector<uint32_t> allow_uids;        // empty: anyone who can open the socket
+  std::vector<uint32_t> allow_gids;
+};
+
+// Parse TOML text (file is the name used in messages). Errors: SPECD_E_INVALID_ARG with "file:line: ...".
+Result<Config> parse_config(const std::string& toml_text, const std::string& file);
+// Read and parse a file. Errors: SPECD_E_IO, or parse errors.
+Result<Config> load_config(const std::string& path);
+// Apply `specd serve` flags over cfg: --model NAME=PATH (repeatable; the first replaces the file's
+// models), --socket, --runlog, --plugin-dir (repeatable), --threads, --max-frame-bytes, ...
+// argv[0] is "serve". Errors name the flag.
+Status apply_flags(Config& cfg, int argc, char** argv);
+
+}  // namespace specd::daemon
