@@ -1,5 +1,6 @@
-// The `specd` executable: dispatches subcommands (generate; serve arrives with the daemon).
+// The `specd` executable: dispatches subcommands (generate, serve, version).
 #include "daemon/generate_command.h"
+#include "daemon/serve_command.h"
 
 #include <cstdio>
 #include <cstring>
@@ -10,6 +11,7 @@ void usage(FILE* out) {
       "usage: specd <command> [options]\n"
       "commands:\n"
       "  generate   one-shot in-process generation (specd generate --help)\n"
+      "  serve      run the daemon on a Unix socket (specd serve --help)\n"
       "  version    print the version\n",
       out);
 }
@@ -22,6 +24,7 @@ int main(int argc, char** argv) {
   }
   const char* cmd = argv[1];
   if (std::strcmp(cmd, "generate") == 0) return specd::daemon::generate_command(argc - 1, argv + 1);
+  if (std::strcmp(cmd, "serve") == 0) return specd::daemon::serve_command(argc - 1, argv + 1);
   if (std::strcmp(cmd, "version") == 0 || std::strcmp(cmd, "--version") == 0) {
     std::printf("specd %s\n", SPECD_VERSION);
     return 0;

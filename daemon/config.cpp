@@ -1,0 +1,293 @@
+// Config: the TOML file's sections and the `specd serve` flags, validated with file:line messages.
+#include "daemon/config.h"
+
+#include "daemon/cli_args.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cstdarg>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+namespace specd::daemon {
+namespace {
+
+// One section's reader: every value goes through a typed getter that names the file, the line
+// and the dotted key, so a person can fix the file from the message alone.
+class Section {
+ public:
+  Section(const std::string& file, std::string name) : file_(file), name_(std::move(name)) {}
+
+  Error error_at(const toml::source_region& src, const char* fmt, ...) const __attribute__((format(printf, 3, 4))) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    std::vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return make_error(SPECD_E_INVALID_ARG, "%s:%u: %s", file_.c_str(), static_cast<unsigned>(src.begin.line), msg);
+  }
+  std::string dotted(const toml::key& k) const { return name_.empty() ? std::string(k.str()) : name_ + "." + std::string(k.str()); }
+
+  Result<int64_t> integer(const toml::key& k, const toml::node& v, int64_t lo, int64_t hi) const {
+    const auto* i = v.as_integer();
+    if (!i || i->get() < lo || i->get() > hi)
+      return error_at(v.source(), "'%s' must be an integer in [%lld, %lld]", dotted(k).c_str(),
+                      static_cast<long long>(lo), static_cast<long long>(hi));
+    return i->get();
+  }
+  Result<double> number(const toml::key& k, const toml::node& v, double lo, double hi) const {
+    double d = 0;
+    if (const auto* f = v.as_floating_point()) d = f->get();
+    else if (const auto* i = v.as_integer()) d = static_cast<double>(i->get());
+    else return error_at(v.source(), "'%s' must be a number in [%g, %g]", dotted(k).c_str(), lo, hi);
+    if (!(d >= lo && d <= hi)) return error_at(v.source(), "'%s' must be a number in [%g, %g]", dotted(k).c_str(), lo, hi);
+    return d;
+  }
+  Result<std::string> string(const toml::key& k, const toml::node& v) const {
+    const auto* s = v.as_string();
+    if (!s || s->get().empty()) return error_at(v.source(), "'%s' must be a non-empty string", dotted(k).c_str());
+    return s->get();
+  }
+  Result<std::vector<std::string>> strings(const toml::key& k, const toml::node& v) const {
+    const auto* a = v.as_array();
+    if (!a) return error_at(v.source(), "'%s' must be an array of strings", dotted(k).c_str());
+    std::vector<std::string> out;
+    for (const auto& e : *a) {
+      const auto* s = e.as_string();
+      if (!s || s->get().empty()) return error_at(e.source(), "'%s' must hold non-empty strings", dotted(k).c_str());
+      out.push_back(s->get());
+    }
+    return out;
+  }
+  Result<std::vector<uint32_t>> ids(const toml::key& k, const toml::node& v) const {
+    const auto* a = v.as_array();
+    if (!a) return error_at(v.source(), "'%s' must be an array of ids", dotted(k).c_str());
+    std::vector<uint32_t> out;
+    for (const auto& e : *a) {
+      const auto* i = e.as_integer();
+      if (!i || i->get() < 0 || i->get() >= std::numeric_limits<uint32_t>::max())
+        return error_at(e.source(), "'%s' must hold ids in [0, 4294967294]", dotted(k).c_str());
+      out.push_back(static_cast<uint32_t>(i->get()));
+    }
+    return out;
+  }
+  Error unknown(const toml::key& k) const { return error_at(k.source(), "unknown key '%s'", dotted(k).c_str()); }
+
+ private:
+  const std::string& file_;
+  std::string name_;
+};
+
+// socket_mode is "0660" (a string, since TOML has no leading-zero integers) or 0o660 / 432.
+Result<uint32_t> socket_mode(const Section& s, const toml::key& k, const toml::node& v) {
+  int64_t mode = -1;
+  if (const auto* i = v.as_integer()) {
+    mode = i->get();
+  } else if (const auto* str = v.as_string()) {
+    const std::string& t = str->get();
+    char* end = nullptr;
+    const long m = std::strtol(t.c_str(), &end, 8);
+    if (!t.empty() && end && *end == '\0') mode = m;
+  }
+  if (mode < 0 || mode > 0777) return s.error_at(v.source(), "'%s' must be an octal mode such as \"0660\"", s.dotted(k).c_str());
+  return static_cast<uint32_t>(mode);
+}
+
+template <class T, class U>
+Status assign(T& field, Result<U> r) {
+  if (!r) return r.error();
+  field = static_cast<T>(r.value());
+  return {};
+}
+
+Status read_daemon(const Section& s, const toml::key& k, const toml::node& v, Config& c) {
+  const std::string_view n = k.str();
+  if (n == "socket") return assign(c.socket_path, s.string(k, v));
+  if (n == "socket_mode") return assign(c.socket_mode, socket_mode(s, k, v));
+  if (n == "threads") return assign(c.threads, s.integer(k, v, 0, 1024));
+  if (n == "default_model") return assign(c.default_model, s.string(k, v));
+  if (n == "drain_grace_s") return assign(c.drain_grace_s, s.number(k, v, 0.0, 86400.0));
+  return s.unknown(k);
+}
+
+Status read_runlog(const Section& s, const toml::key& k, const toml::node& v, Config& c) {
+  const std::string_view n = k.str();
+  if (n == "path") return assign(c.runlog_path, s.string(k, v));
+  if (n == "max_rows") return assign(c.runlog_max_rows, s.integer(k, v, 0, std::numeric_limits<int64_t>::max()));
+  if (n == "max_age_days") return assign(c.runlog_max_age_days, s.integer(k, v, 0, 1000000));
+  return s.unknown(k);
+}
+
+Status read_limits(const Section& s, const toml::key& k, const toml::node& v, Config& c) {
+  const std::string_view n = k.str();
+  Limits& l = c.limits;
+  if (n == "max_frame_bytes") return assign(l.max_frame_bytes, s.integer(k, v, 1024, int64_t{1} << 30));
+  if (n == "max_connections") return assign(l.max_connections, s.integer(k, v, 1, 1000000));
+  if (n == "max_concurrent") return assign(l.max_concurrent, s.integer(k, v, 1, 4096));
+  if (n == "max_queued") return assign(l.max_queued, s.integer(k, v, 0, 1000000));
+  if (n == "max_tokens") return assign(l.max_tokens, s.integer(k, v, 1, 1 << 24));
+  if (n == "kv_bytes") return assign(l.kv_bytes, s.integer(k, v, int64_t{1} << 20, std::numeric_limits<int64_t>::max()));
+  return s.unknown(k);
+}
+
+Status read_access(const Section& s, const toml::key& k, const toml::node& v, Config& c) {
+  if (k.str() == "allow_uids") return assign(c.allow_uids, s.ids(k, v));
+  if (k.str() == "allow_gids") return assign(c.allow_gids, s.ids(k, v));
+  return s.unknown(k);
+}
+
+Status read_plugins(const Section& s, const toml::key& k, const toml::node& v, Config& c) {
+  if (k.str() == "dirs") return assign(c.plugin_dirs, s.strings(k, v));
+  return s.unknown(k);
+}
+
+// [models]: name = "path". toml++ keeps keys sorted, so file order (which picks the default model)
+// comes from the keys' line numbers.
+Status read_models(const Section& s, const toml::table& t, Config& c, std::string* first) {
+  uint32_t first_line = std::numeric_limits<uint32_t>::max();
+  for (const auto& [k, v] : t) {
+    auto path = s.string(k, v);
+    if (!path) return path.error();
+    c.models[std::string(k.str())] = path.value();
+    if (k.source().begin.line < first_line) {
+      first_line = k.source().begin.line;
+      *first = std::string(k.str());
+    }
+  }
+  return {};
+}
+
+using KeyReader = Status (*)(const Section&, const toml::key&, const toml::node&, Config&);
+
+Status read_section(const std::string& file, const toml::key& name, const toml::node& node, Config& c,
+                    std::string* first_model) {
+  const Section top(file, "");
+  const std::string_view n = name.str();
+  static const std::pair<std::string_view, KeyReader> readers[] = {
+      {"daemon", read_daemon}, {"runlog", read_runlog}, {"limits", read_limits},
+      {"access", read_access}, {"plugins", read_plugins},
+  };
+  const bool known = n == "models" || std::any_of(std::begin(readers), std::end(readers),
+                                                  [&](const auto& r) { return r.first == n; });
+  if (!known) return top.unknown(name);
+  const auto* t = node.as_table();
+  if (!t) return top.error_at(node.source(), "'%s' must be a table ([%s])", std::string(n).c_str(), std::string(n).c_str());
+  const Section s(file, std::string(n));
+  if (n == "models") return read_models(s, *t, c, first_model);
+  for (const auto& r : readers) {
+    if (r.first != n) continue;
+    for (const auto& [k, v] : *t) SPECD_TRY(r.second(s, k, v, c));
+  }
+  return {};
+}
+
+// --model NAME=PATH (or just PATH: the name is the file's stem, "stories260K" for stories260K.gguf).
+Status apply_model_flags(Config& cfg, const std::vector<std::string>& items) {
+  std::map<std::string, std::string> models;
+  std::string first;
+  for (const auto& item : items) {
+    const size_t eq = item.find('=');
+    std::string name, path = item;
+    if (eq != std::string::npos) {
+      name = item.substr(0, eq);
+      path = item.substr(eq + 1);
+    } else {
+      const size_t slash = item.rfind('/');
+      name = item.substr(slash == std::string::npos ? 0 : slash + 1);
+      name = name.substr(0, name.rfind('.'));
+    }
+    if (name.empty() || path.empty())
+      return make_error(SPECD_E_INVALID_ARG, "--model expects NAME=PATH, got '%s'", item.c_str());
+    if (!models.emplace(name, path).second)
+      return make_error(SPECD_E_INVALID_ARG, "--model: the name '%s' is given twice", name.c_str());
+    if (first.empty()) first = name;
+  }
+  cfg.models = std::move(models);
+  if (!cfg.models.count(cfg.default_model)) cfg.default_model = first;
+  return {};
+}
+
+template <class T>
+Status flag_int(const CliArgs& a, const char* name, T& field, int64_t lo, int64_t hi) {
+  auto v = a.integer(name, static_cast<int64_t>(field), lo, hi);
+  if (!v) return v.error();
+  field = static_cast<T>(v.value());
+  return {};
+}
+
+Status apply_limit_flags(const CliArgs& a, Limits& l) {
+  SPECD_TRY(flag_int(a, "max-frame-bytes", l.max_frame_bytes, 1024, int64_t{1} << 30));
+  SPECD_TRY(flag_int(a, "max-connections", l.max_connections, 1, 1000000));
+  SPECD_TRY(flag_int(a, "max-concurrent", l.max_concurrent, 1, 4096));
+  SPECD_TRY(flag_int(a, "max-queued", l.max_queued, 0, 1000000));
+  SPECD_TRY(flag_int(a, "max-tokens", l.max_tokens, 1, 1 << 24));
+  return flag_int(a, "kv-bytes", l.kv_bytes, int64_t{1} << 20, std::numeric_limits<int64_t>::max());
+}
+
+}  // namespace
+
+Result<Config> parse_config(const std::string& toml_text, const std::string& file) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, file);
+  } catch (const toml::parse_error& e) {
+    return make_error(SPECD_E_INVALID_ARG, "%s:%u: %s", file.c_str(), static_cast<unsigned>(e.source().begin.line),
+                      std::string(e.description()).c_str());
+  }
+  Config c;
+  c.source = file;
+  std::string first_model;
+  for (const auto& [k, v] : root) SPECD_TRY(read_section(file, k, v, c, &first_model));
+  if (c.default_model.empty()) {
+    c.default_model = first_model;
+  } else if (!c.models.count(c.default_model)) {
+    return make_error(SPECD_E_INVALID_ARG, "%s: default_model '%s' is not in [models]", file.c_str(),
+                      c.default_model.c_str());
+  }
+  return c;
+}
+
+Result<Config> load_config(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return make_error(SPECD_E_IO, "cannot read config file %s", path.c_str());
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  if (f.bad()) return make_error(SPECD_E_IO, "cannot read config file %s", path.c_str());
+  return parse_config(ss.str(), path);
+}
+
+Status apply_flags(Config& cfg, int argc, char** argv) {
+  auto args = CliArgs::parse(argc, argv,
+                             {"config", "model", "default-model", "socket", "socket-mode", "runlog", "plugin-dir",
+                              "threads", "drain-grace-s", "max-frame-bytes", "max-connections", "max-concurrent",
+                              "max-queued", "max-tokens", "kv-bytes"},
+                             {"help"});
+  if (!args) return args.error();
+  const CliArgs& a = *args;
+  if (a.has("model")) SPECD_TRY(apply_model_flags(cfg, a.all("model")));
+  if (a.has("default-model")) {
+    if (!cfg.models.count(a.str("default-model")))
+      return make_error(SPECD_E_INVALID_ARG, "--default-model '%s' is not a configured model", a.str("default-model").c_str());
+    cfg.default_model = a.str("default-model");
+  }
+  cfg.socket_path = a.str("socket", cfg.socket_path);
+  cfg.runlog_path = a.str("runlog", cfg.runlog_path);
+  if (a.has("plugin-dir")) cfg.plugin_dirs = a.all("plugin-dir");  // the flags replace the file's list
+  if (a.has("socket-mode")) {
+    const std::string t = a.str("socket-mode");
+    char* end = nullptr;
+    const long m = std::strtol(t.c_str(), &end, 8);
+    if (t.empty() || *end || m < 0 || m > 0777)
+      return make_error(SPECD_E_INVALID_ARG, "--socket-mode must be an octal mode such as 0660, got '%s'", t.c_str());
+    cfg.socket_mode = static_cast<uint32_t>(m);
+  }
+  SPECD_TRY(flag_int(a, "threads", cfg.threads, 0, 1024));
+  auto grace = a.number("drain-grace-s", cfg.drain_grace_s, 0.0, 86400.0);
+  if (!grace) return grace.error();
+  cfg.drain_grace_s = grace.value();
+  return apply_limit_flags(a, cfg.limits);
+}
+
+}  // namespace specd::daemon

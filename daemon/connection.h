@@ -1,0 +1,93 @@
+// Connection: one client's socket on the loop thread — peer credentials, frames in, queued writes out.
+//
+// A Connection lives in a ConnectionPtr. Dropping the pointer does not free it: it stops reading,
+// lets queued writes drain (uv_shutdown), closes the handle, and the memory goes in the close
+// callback, so a Connection may be dropped from inside its own callbacks.
+#pragma once
+
+#include "daemon/frame_codec.h"
+#include "engine/result.h"
+
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <vector>
+
+namespace specd::daemon {
+
+struct PeerCred {
+  int32_t uid = -1;
+  int32_t gid = -1;
+  int32_t pid = -1;
+};
+
+class Connection;
+
+// What the server does with a connection's input; called on the loop thread.
+class ConnectionHandler {
+ public:
+  virtual void on_frame(Connection& c, const std::vector<uint8_t>& frame) = 0;
+  // The byte stream broke the framing (oversize, unverifiable, empty): answer and drop c.
+  virtual void on_stream_error(Connection& c, const Error& e) = 0;
+  // The peer went away (EOF, read or write error): drop c.
+  virtual void on_disconnect(Connection& c) = 0;
+
+ protected:
+  ~ConnectionHandler() = default;
+};
+
+struct ConnectionCloser {
+  void operator()(Connection* c) const;
+};
+using ConnectionPtr = std::unique_ptr<Connection, ConnectionCloser>;
+
+class Connection {
+ public:
+  // Accept the pending connection on listener and read its peer's credentials (SO_PEERCRED).
+  // Errors: SPECD_E_IO with libuv's message.
+  static Result<ConnectionPtr> accept(uv_stream_t* listener, uint64_t id, uint32_t max_frame_bytes, ConnectionHandler* h);
+  Status start_reading();
+  // Queue one frame. Returns false (and queues nothing) when the peer is not reading and more
+  // than max_queued_bytes already wait: the caller drops the connection.
+  bool send(std::vector<uint8_t> frame);
+
+  uint64_t id() const { return id_; }
+  const PeerCred& peer() const { return peer_; }
+  bool closing() const { return closing_; }
+  size_t queued_bytes() const { return queued_; }
+  // At exit: close every connection whose graceful close still waits on a peer that does not
+  // read. Only connections may be unclosed named pipes on loop when this is called.
+  static void force_close_all(uv_loop_t* loop);
+
+  std::set<uint64_t> requests;  // request_ids in flight on this connection
+  static constexpr size_t kMaxQueuedBytes = size_t{64} << 20;
+
+ private:
+  friend struct ConnectionCloser;
+  friend struct std::default_delete<Connection>;
+  Connection(uint64_t id, uint32_t max_frame_bytes, ConnectionHandler* h);
+  ~Connection() = default;
+  void begin_close();
+  static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
+  static void on_write(uv_write_t* w, int status);
+  static void on_shutdown(uv_shutdown_t* req, int status);
+  static void on_closed(uv_handle_t* h);
+
+  uv_pipe_t pipe_{};  // first, so the handle's address is the Connection's
+  uv_shutdown_t shutdown_{};
+  uint64_t id_;
+  ConnectionHandler* handler_;
+  FrameReader reader_;
+  std::vector<char> rbuf_;
+  std::vector<uint8_t> frame_;
+  PeerCred peer_;
+  size_t queued_ = 0;
+  bool initialized_ = false;
+  bool closing_ = false;
+  bool reading_ = false;
+};
+
+}  // namespace specd::daemon

@@ -1,0 +1,235 @@
+// EngineWorker, the engine thread: take commands, admit, step the runtimes, publish events, rescan.
+#include "daemon/engine_worker_impl.h"
+
+#include <specd/decoder.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+namespace specd::daemon {
+namespace {
+
+using worker_detail::Live;
+using worker_detail::ModelSlot;
+
+void on_tokens(int64_t, const int32_t* tokens, int32_t n, void* user) {
+  auto* l = static_cast<Live*>(user);
+  if (n <= 0) return;
+  EngineEvent e;
+  e.kind = EngineEvent::Kind::Tokens;
+  e.key = l->key;
+  e.tokenizer = &l->slot->model->tokenizer();
+  e.tokens.assign(tokens, tokens + n);
+  e.prev_token = l->prev;
+  e.step = static_cast<uint32_t>(l->slot->steps - l->admitted_at);
+  l->prev = tokens[n - 1];
+  l->out->push_back(std::move(e));
+}
+
+void on_finished(int64_t, const DecodeResult& result, void* user) {
+  auto* l = static_cast<Live*>(user);
+  EngineEvent e;
+  e.kind = EngineEvent::Kind::Finished;
+  e.key = l->key;
+  e.tokenizer = &l->slot->model->tokenizer();
+  e.result = result;
+  if (l->engine_fault) {
+    e.result.finish_reason = SPECD_FINISH_ERROR;
+    e.result.error = make_error(SPECD_E_INTERNAL, "the engine failed during a step; see the daemon's log");
+  }
+  e.model = l->slot->name;
+  e.prompt_tokens = l->prompt_tokens;
+  e.prompt_last = l->prompt_last;
+  l->done = true;
+  l->out->push_back(std::move(e));
+}
+
+std::string model_names(const std::vector<std::unique_ptr<ModelSlot>>& slots) {
+  std::string s;
+  for (const auto& m : slots) s += (s.empty() ? "" : ", ") + m->name;
+  return s;
+}
+
+}  // namespace
+
+
+void EngineWorker::Impl::run() {
+  for (;;) {
+    Commands c;
+    const bool stop = wait_for_work(&c);
+    try {
+      apply(c);
+      while (live.size() < static_cast<size_t>(opts.max_concurrent) && !waiting.empty()) {
+        GenerateJob job = std::move(waiting.front());
+        waiting.pop_front();
+        try {
+          admit(job);
+        } catch (const std::exception& e) {  // e.g. bad_alloc: this request fails, the engine goes on
+          finish_unadmitted(job, SPECD_FINISH_ERROR, make_error(SPECD_E_INTERNAL, "admission failed: %s", e.what()));
+        }
+      }
+      step_all();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "specd: engine thread: %s\n", e.what());
+    }
+    publish();
+    if (stop && live.empty() && waiting.empty()) return;
+  }
+}
+
+// Blocks while there is nothing to do; returns whether the worker is stopping.
+bool EngineWorker::Impl::wait_for_work(Commands* c) {
+  std::unique_lock lk(mu);
+  cv.wait(lk, [&] { return stopping || cmds.any() || !live.empty() || !waiting.empty(); });
+  std::swap(*c, cmds);
+  return stopping;
+}
+
+void EngineWorker::Impl::apply(Commands& c) {
+  if (c.rescan) rescan();
+  for (auto& job : c.jobs) waiting.push_back(std::move(job));
+  for (const RequestKey& k : c.cancels)
+    cancel_where([](const RequestKey& a, const void* b) { return a == *static_cast<const RequestKey*>(b); }, &k);
+  for (const uint64_t conn : c.conn_cancels)
+    cancel_where([](const RequestKey& a, const void* b) { return a.conn == *static_cast<const uint64_t*>(b); }, &conn);
+  if (c.cancel_all) cancel_where([](const RequestKey&, const void*) { return true; }, nullptr);
+}
+
+// Running requests end with "cancel" at their next step; waiting ones end here and now.
+void EngineWorker::Impl::cancel_where(bool (*match)(const RequestKey&, const void*), const void* arg) {
+  for (auto& [key, l] : live)
+    if (match(key, arg)) l->slot->rt->cancel(l->rt_id);
+  for (auto it = waiting.begin(); it != waiting.end();) {
+    if (!match(it->key, arg)) {
+      ++it;
+      continue;
+    }
+    finish_unadmitted(*it, SPECD_FINISH_CANCEL, Error{SPECD_OK, ""});
+    it = waiting.erase(it);
+  }
+}
+
+void EngineWorker::Impl::finish_unadmitted(const GenerateJob& job, int32_t reason, Error err) {
+  EngineEvent e;
+  e.kind = EngineEvent::Kind::Finished;
+  e.key = job.key;
+  e.result.finish_reason = reason;
+  e.result.error = std::move(err);
+  e.model = job.model.empty() ? opts.default_model : job.model;
+  e.prompt_tokens = static_cast<int32_t>(job.req.prompt.size());
+  out.push_back(std::move(e));
+}
+
+void EngineWorker::Impl::admit(GenerateJob& job) {
+  const std::string& name = job.model.empty() ? opts.default_model : job.model;
+  auto slot_it = std::find_if(slots.begin(), slots.end(), [&](const auto& s) { return s->name == name; });
+  if (slot_it == slots.end()) {
+    return finish_unadmitted(job, SPECD_FINISH_ERROR, make_error(SPECD_E_UNKNOWN_MODEL, "unknown model '%s' (configured: %s)",
+                                                                 name.c_str(), model_names(slots).c_str()));
+  }
+  ModelSlot* slot = slot_it->get();
+  DecodeRequest& req = job.req;
+  if (req.prompt.empty() && !job.prompt_text.empty()) req.prompt = slot->model->tokenizer().encode(job.prompt_text, true);
+  // llama2.c-style models mark a new document with BOS; either ends the generation (as `specd generate`).
+  req.stop_tokens = {slot->model->config().eos, slot->model->config().bos};
+  auto l = std::make_unique<Live>();
+  l->out = &out;
+  l->slot = slot;
+  l->key = job.key;
+  l->prompt_tokens = static_cast<int32_t>(req.prompt.size());
+  l->prompt_last = req.prompt.empty() ? -1 : req.prompt.back();
+  l->prev = l->prompt_last;
+  l->admitted_at = slot->steps;
+  auto id = slot->rt->submit(std::move(req), DecodeCallbacks{on_tokens, on_finished, l.get()});
+  if (!id) {
+    EngineEvent e;
+    e.kind = EngineEvent::Kind::Finished;
+    e.key = job.key;
+    e.result.finish_reason = SPECD_FINISH_ERROR;
+    e.result.error = id.error();
+    e.model = slot->name;
+    e.prompt_tokens = l->prompt_tokens;
+    out.push_back(std::move(e));
+    return;
+  }
+  l->rt_id = id.value();
+  live[job.key] = std::move(l);
+}
+
+void EngineWorker::Impl::step_all() {
+  for (auto& slot : slots) {
+    if (slot->rt->idle()) continue;
+    ++slot->steps;
+    try {
+      slot->rt->step();
+    } catch (const std::exception& e) {
+      // The runtime's state for this step is unknown: end its requests rather than guess.
+      std::fprintf(stderr, "specd: engine step on model '%s' failed: %s\n", slot->name.c_str(), e.what());
+      for (auto& [key, l] : live) {
+        if (l->slot != slot.get()) continue;
+        l->engine_fault = true;
+        slot->rt->cancel(l->rt_id);
+      }
+    }
+  }
+  for (auto it = live.begin(); it != live.end();) it = it->second->done ? live.erase(it) : std::next(it);
+}
+
+void EngineWorker::Impl::publish() {
+  bool any = false;
+  {
+    std::lock_guard lk(mu);
+    for (auto& e : out) {
+      if (e.kind == EngineEvent::Kind::Finished) --outstanding;
+      events.push_back(std::move(e));
+      any = true;
+    }
+    last_iteration = std::chrono::steady_clock::now();
+    snap.active = static_cast<int32_t>(live.size());
+    snap.queued = static_cast<int32_t>(waiting.size());
+    snap.kv_blocks_total = snap.kv_blocks_free = 0;
+    for (const auto& s : slots) {
+      snap.kv_blocks_total += s->rt->kv().n_blocks();
+      snap.kv_blocks_free += s->rt->kv().n_free_blocks();
+      snap.kv_bytes_per_block = s->rt->kv().bytes_per_block();
+    }
+  }
+  out.clear();
+  if (any && wake) wake(wake_user);
+}
+
+// Load the decoders added to the plugin dirs since the last scan. Loaded ones stay (running
+// requests hold their descriptors); a changed file at a loaded path is not reloaded.
+void EngineWorker::Impl::rescan() {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> loaded;
+  std::error_code ec;
+  for (const LoadedDecoder* d : plugins.list()) loaded.push_back(fs::weakly_canonical(d->path, ec));
+  int added = 0;
+  for (const auto& dir : opts.plugin_dirs) {
+    std::vector<fs::path> files;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+      if (it->path().extension() == ".so") files.push_back(it->path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      if (std::find(loaded.begin(), loaded.end(), fs::weakly_canonical(f, ec)) != loaded.end()) continue;
+      Status st = plugins.load_file(f.string());
+      if (st) ++added;
+      else std::fprintf(stderr, "specd: refused %s: %s\n", f.c_str(), st.error().message.c_str());
+    }
+  }
+  std::fprintf(stderr, "specd: plugin rescan: %d new decoder(s)\n", added);
+  refresh_decoders();
+}
+
+void EngineWorker::Impl::refresh_decoders() {
+  std::vector<DecoderSnapshot> list;
+  for (const LoadedDecoder* d : plugins.list())
+    list.push_back({d->name, d->desc->version ? d->desc->version : "", d->desc->description ? d->desc->description : "",
+                    d->path});
+  std::lock_guard lk(mu);
+  snap.decoders = std::move(list);
+}
+
+}  // namespace specd::daemon

@@ -1,0 +1,112 @@
+// EngineWorker: the engine thread — models, decoders, the decoding runtimes, admission and events.
+//
+// docs: ARCHITECTURE.md §2. The loop thread hands requests in through submit()/cancel*() (a
+// bounded queue under one mutex); the engine thread admits up to max_concurrent of them into the
+// runtimes, keeps up to max_queued more waiting, steps the runtimes, and hands TokenEvents and
+// exactly one Finished event per submitted request back through an event queue, calling wake()
+// (uv_async_send on the loop) whenever it added some. Decoders run only on this thread.
+#pragma once
+
+#include "daemon/decode_request.h"
+#include "engine/model.h"
+#include "engine/result.h"
+
+#include <compare>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace specd::daemon {
+
+// A request is named by its connection and the client's request_id on that connection.
+struct RequestKey {
+  uint64_t conn = 0;
+  uint64_t id = 0;
+  auto operator<=>(const RequestKey&) const = default;
+};
+
+struct GenerateJob {
+  RequestKey key;
+  std::string model;                // empty: the default model
+  std::string prompt_text;          // tokenized here (with BOS) when prompt_ids is empty
+  DecodeRequest req;                // prompt (if given as ids), limits, sampling, decoder; stop tokens are added here
+};
+
+struct EngineEvent {
+  enum class Kind { Tokens, Finished };
+  Kind kind = Kind::Tokens;
+  RequestKey key;
+  const engine::Tokenizer* tokenizer = nullptr;  // the request's model's; valid while the worker lives
+  std::vector<int32_t> tokens;      // Tokens: the ids accepted in one step
+  int32_t prev_token = -1;          // Tokens: the id before tokens[0] (for the tokenizer's space rule)
+  uint32_t step = 0;                // Tokens: forwards this request took part in so far
+  // Finished: the result (finish_reason SPECD_FINISH_ERROR with result.error for every failure,
+  // admission errors included), the model's configured name and the prompt's length and last id.
+  DecodeResult result;
+  std::string model;
+  int32_t prompt_tokens = 0;
+  int32_t prompt_last = -1;
+};
+
+struct WorkerOptions {
+  std::map<std::string, std::unique_ptr<engine::Model>> models;  // name → loaded model
+  std::string default_model;
+  std::vector<std::string> plugin_dirs;
+  int threads = 1;
+  int32_t max_concurrent = 32;
+  int32_t max_queued = 256;
+  uint64_t kv_bytes = uint64_t{1} << 30;  // shared evenly by the models' KV caches
+};
+
+struct DecoderSnapshot {
+  std::string name, version, description, path;
+};
+
+// What StatusRequest reports, refreshed by the engine thread after every step.
+struct EngineSnapshot {
+  int32_t active = 0;
+  int32_t queued = 0;
+  int32_t kv_blocks_total = 0;
+  int32_t kv_blocks_free = 0;
+  uint64_t kv_bytes_per_block = 0;
+  std::vector<DecoderSnapshot> decoders;
+};
+
+class EngineWorker {
+ public:
+  // Loads the plugin dirs (refusals printed to stderr), builds one runtime per model and starts
+  // the engine thread. wake(user) is called from the engine thread after events were queued.
+  static Result<std::unique_ptr<EngineWorker>> start(WorkerOptions opts, void (*wake)(void*), void* user);
+  ~EngineWorker();  // cancels what is left, stops and joins the engine thread
+  EngineWorker(const EngineWorker&) = delete;
+  EngineWorker& operator=(const EngineWorker&) = delete;
+
+  // Loop thread: queue a request. Errors: SPECD_E_LIMIT when max_concurrent + max_queued
+  // requests are already outstanding, SPECD_E_CANCELED once stop_admission() was called.
+  Status submit(GenerateJob job);
+  void cancel(RequestKey key);              // unknown keys are ignored
+  void cancel_connection(uint64_t conn);    // every request of a closed connection
+  void cancel_all();                        // the end of a drain
+  void stop_admission();                    // later submits fail with SPECD_E_CANCELED
+  void rescan_plugins();                    // between steps: load decoders added to the plugin dirs
+  // Move every queued event into *out (appended in order).
+  void take_events(std::vector<EngineEvent>* out);
+  EngineSnapshot snapshot() const;
+  int32_t outstanding() const;              // submitted and not yet Finished
+  // False when requests are outstanding and the engine thread has not finished a loop iteration
+  // within max_ms: a hung step (for the systemd watchdog, which then stops getting pings).
+  bool responsive(double max_ms) const;
+
+  // Immutable after start, so any thread may read them.
+  const std::map<std::string, std::unique_ptr<engine::Model>>& models() const;
+  const std::string& default_model() const;
+
+ private:
+  EngineWorker();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace specd::daemon

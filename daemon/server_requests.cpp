@@ -1,0 +1,268 @@
+// Server, the request side: frames → Hello/Generate/Cancel/Status/ListRuns, engine events → frames
+// and run-log rows.
+#include "daemon/server.h"
+
+#include "daemon/wire_encode.h"
+#include "protocol_generated.h"
+
+#include <specd/decoder.h>
+
+#include <chrono>
+#include <algorithm>
+#include <cmath>
+#include <optional>
+
+namespace specd::daemon {
+namespace {
+
+constexpr int32_t kMaxListedRuns = 1000;
+
+int64_t unix_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string str_of(const flatbuffers::String* s, const char* def = "") { return s ? s->str() : def; }
+
+// Field checks the loop can make without the model; the engine checks the rest (model, decoder,
+// options, prompt length against the context).
+Status check_generate(const wire::Generate& g, const Limits& limits) {
+  const bool has_ids = g.prompt_ids() && g.prompt_ids()->size() > 0;
+  if (!has_ids && (!g.prompt_text() || g.prompt_text()->size() == 0))
+    return make_error(SPECD_E_INVALID_ARG, "empty prompt: set prompt_text or prompt_ids");
+  if (g.max_tokens() < 1 || g.max_tokens() > limits.max_tokens)
+    return make_error(SPECD_E_LIMIT, "max_tokens %d is outside [1, %d] (limits.max_tokens)", g.max_tokens(), limits.max_tokens);
+  if (const wire::Sampling* s = g.sampling()) {
+    if (!std::isfinite(s->temperature()) || s->temperature() > 100.0f || s->top_k() < 0 || !(s->top_p() >= 0.0f && s->top_p() <= 1.0f) ||
+        !(s->min_p() >= 0.0f && s->min_p() <= 1.0f))
+      return make_error(SPECD_E_INVALID_ARG, "sampling out of range: temperature %g (<= 100), top_k %d (>= 0), top_p %g and min_p %g (in [0, 1])",
+                        static_cast<double>(s->temperature()), s->top_k(), static_cast<double>(s->top_p()), static_cast<double>(s->min_p()));
+  }
+  return {};
+}
+
+GenerateJob job_of(const wire::Generate& g, RequestKey key) {
+  GenerateJob j;
+  j.key = key;
+  j.model = str_of(g.model());
+  if (g.prompt_ids() && g.prompt_ids()->size() > 0) j.req.prompt.assign(g.prompt_ids()->begin(), g.prompt_ids()->end());
+  else j.prompt_text = str_of(g.prompt_text());
+  j.req.max_tokens = g.max_tokens();
+  if (const wire::Sampling* s = g.sampling()) {
+    j.req.sampling.temperature = s->temperature();
+    j.req.sampling.top_k = s->top_k();
+    j.req.sampling.top_p = s->top_p();
+    j.req.sampling.min_p = s->min_p();
+    j.req.sampling.seed = s->seed();
+  }
+  if (g.stop_strings())
+    for (const auto* s : *g.stop_strings())
+      if (s && s->size() > 0) j.req.stop_strings.push_back(s->str());
+  j.req.decoder = str_of(g.decoder());
+  if (j.req.decoder.empty()) j.req.decoder = "ar";
+  j.req.options_json = str_of(g.decoder_options_json());
+  if (j.req.options_json.empty()) j.req.options_json = "{}";
+  return j;
+}
+
+struct QueryWork {
+  uv_work_t req{};
+  Server* server = nullptr;
+  RunLog* runlog = nullptr;
+  uint64_t conn = 0, rid = 0;
+  RunQuery query;
+  std::optional<Result<std::vector<RunRecord>>> result;
+  uint64_t dropped = 0;
+};
+
+}  // namespace
+
+void Server::on_frame(Connection& c, const std::vector<uint8_t>& frame) {
+  const wire::Envelope* env = wire::GetEnvelope(frame.data());  // FrameReader verified it
+  const uint64_t rid = env->request_id();
+  // The verifier accepts a union type without its table; every handler below needs the table.
+  if (env->body_type() != wire::Body::NONE && env->body() == nullptr)
+    return send(c, encode_error(rid, SPECD_E_PROTOCOL, "a message of type " + std::to_string(static_cast<int>(env->body_type())) +
+                                                           " without its body"));
+  switch (env->body_type()) {
+    case wire::Body::Hello: return handle_hello(c, *env);
+    case wire::Body::Generate: return handle_generate(c, rid, env->body_as_Generate());
+    case wire::Body::Cancel:
+      if (c.requests.count(rid)) worker_->cancel(RequestKey{c.id(), rid});
+      return;  // an id that already finished (or never ran) needs no answer
+    case wire::Body::StatusRequest: return handle_status(c, rid);
+    case wire::Body::ListRuns: return handle_list_runs(c, *env);
+    default: break;
+  }
+  // A message only the daemon sends, NONE, or a union member newer than this daemon: refused,
+  // and the connection stays usable (a newer client may probe).
+  const auto t = env->body_type();
+  const char* name = t <= wire::Body::MAX ? wire::EnumNameBody(t) : "";
+  send(c, encode_error(rid, SPECD_E_PROTOCOL,
+                       *name ? std::string("the daemon does not accept '") + name + "' messages"
+                             : "unknown message type " + std::to_string(static_cast<int>(t))));
+}
+
+void Server::handle_hello(Connection& c, const wire::Envelope& env) {
+  const wire::Hello* h = env.body_as_Hello();
+  if (h->protocol_version() != kProtocolVersion) {
+    send(c, encode_error(env.request_id(), SPECD_E_VERSION,
+                         "protocol version " + std::to_string(h->protocol_version()) + " is not supported (the daemon speaks 1)"));
+    return drop(c);
+  }
+  WelcomeInfo w;
+  w.daemon_version = SPECD_VERSION;
+  w.max_frame_bytes = cfg_.limits.max_frame_bytes;
+  w.max_tokens = cfg_.limits.max_tokens;
+  w.max_prompt_tokens = worker_->models().at(worker_->default_model())->config().ctx_len - 1;
+  send(c, encode_welcome(env.request_id(), w));
+}
+
+void Server::handle_generate(Connection& c, uint64_t rid, const wire::Generate* g) {
+  Request r;
+  r.started_unix_ms = unix_ms_now();
+  r.peer = c.peer();
+  r.model = str_of(g->model());
+  if (r.model.empty()) r.model = worker_->default_model();
+  r.decoder = str_of(g->decoder());
+  if (r.decoder.empty()) r.decoder = "ar";
+  r.options = str_of(g->decoder_options_json());
+  if (r.options.empty()) r.options = "{}";
+  r.stream = g->stream();
+  const RequestKey key{c.id(), rid};
+  if (c.requests.count(rid) || requests_.count(key))
+    return reject(c, rid, std::move(r), make_error(SPECD_E_PROTOCOL, "request_id %llu is already in flight on this connection",
+                                                   static_cast<unsigned long long>(rid)));
+  if (Status st = check_generate(*g, cfg_.limits); !st) return reject(c, rid, std::move(r), st.error());
+  if (Status st = worker_->submit(job_of(*g, key)); !st) return reject(c, rid, std::move(r), st.error());
+  c.requests.insert(rid);
+  requests_.emplace(key, std::move(r));
+}
+
+// A Generate refused before the engine saw it still gets its row.
+void Server::reject(Connection& c, uint64_t rid, Request req, const Error& e) {
+  log_run(req, nullptr, &e);
+  send(c, encode_error(rid, e.code, e.message));
+}
+
+void Server::handle_status(Connection& c, uint64_t rid) {
+  StatusInfo s;
+  s.daemon_version = SPECD_VERSION;
+  s.uptime_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  for (const auto& [name, m] : worker_->models())
+    s.models.push_back({name, m->path(), m->config().vocab, m->config().ctx_len, m->weight_bytes()});
+  s.engine = worker_->snapshot();
+  s.connections = static_cast<int32_t>(conns_.size());
+  send(c, encode_status(rid, s));
+}
+
+// SQLite reads run on libuv's worker pool so the loop never waits on the database.
+void Server::handle_list_runs(Connection& c, const wire::Envelope& env) {
+  const wire::ListRuns* l = env.body_as_ListRuns();
+  auto w = std::make_unique<QueryWork>();
+  w->req.data = w.get();
+  w->server = this;
+  w->runlog = &runlog_;
+  w->conn = c.id();
+  w->rid = env.request_id();
+  w->query.last = std::clamp(l->last(), 0, kMaxListedRuns);
+  w->query.decoder = str_of(l->decoder());
+  w->query.model = str_of(l->model());
+  w->query.since_unix_ms = l->since_unix_ms();
+  const int rc = uv_queue_work(&loop_, &w->req,
+      [](uv_work_t* req) {
+        auto* q = static_cast<QueryWork*>(req->data);
+        try {
+          q->result = q->runlog->query(q->query);
+        } catch (const std::exception& e) {
+          q->result = make_error(SPECD_E_INTERNAL, "run log query failed: %s", e.what());
+        }
+        q->dropped = q->runlog->dropped();
+      },
+      [](uv_work_t* req, int) {
+        std::unique_ptr<QueryWork> q(static_cast<QueryWork*>(req->data));
+        Connection* conn = q->server->find_connection(q->conn);
+        if (!conn) return;
+        if (!q->result || !q->result->has_value()) {
+          const Error e = q->result ? q->result->error() : Error{SPECD_E_CANCELED, "query cancelled"};
+          return q->server->send(*conn, encode_error(q->rid, e.code, e.message));
+        }
+        q->server->send(*conn, encode_run_list(q->rid, q->result->value(), q->dropped));
+      });
+  if (rc != 0) return send(c, encode_error(env.request_id(), SPECD_E_INTERNAL, uv_strerror(rc)));
+  w.release();  // owned by libuv until the after-work callback
+}
+
+void Server::on_engine_events() {
+  if (!worker_) return;
+  events_.clear();
+  worker_->take_events(&events_);
+  for (auto& e : events_) {
+    if (e.kind == EngineEvent::Kind::Tokens) on_tokens(e);
+    else on_finished(e);
+  }
+  events_.clear();
+  maybe_finish_drain();
+}
+
+void Server::on_tokens(EngineEvent& e) {
+  auto it = requests_.find(e.key);
+  if (it == requests_.end() || !e.tokenizer) return;
+  Request& r = it->second;
+  std::string pieces;
+  int32_t prev = e.prev_token;
+  for (int32_t t : e.tokens) {
+    pieces += e.tokenizer->piece(prev, t);
+    prev = t;
+  }
+  r.text += pieces;
+  const std::string complete = r.utf8.push(pieces);  // a split character waits for the next event
+  Connection* c = find_connection(e.key.conn);
+  if (c && r.stream) send(*c, encode_token_event(e.key.id, e.tokens, complete, e.step));
+}
+
+void Server::on_finished(EngineEvent& e) {
+  auto it = requests_.find(e.key);
+  if (it == requests_.end()) return;
+  Request r = std::move(it->second);
+  requests_.erase(it);
+  const bool failed = e.result.finish_reason == SPECD_FINISH_ERROR;
+  const int64_t run_id = log_run(r, &e, failed ? &e.result.error : nullptr);
+  Connection* c = find_connection(e.key.conn);
+  if (!c) return;
+  c->requests.erase(e.key.id);
+  if (failed) return send(*c, encode_error(e.key.id, e.result.error.code, e.result.error.message));
+  send(*c, encode_finished(e.key.id, e.result, e.prompt_tokens, r.text, run_id));
+}
+
+// One row per request: e is NULL for requests refused before the engine saw them.
+int64_t Server::log_run(const Request& r, const EngineEvent* e, const Error* err) {
+  RunRecord rec;
+  rec.started_unix_ms = r.started_unix_ms;
+  rec.finished_unix_ms = unix_ms_now();
+  rec.peer_uid = r.peer.uid;
+  rec.peer_pid = r.peer.pid;
+  rec.model = e && !e->model.empty() ? e->model : r.model;
+  rec.decoder = r.decoder;
+  rec.decoder_options = r.options;
+  rec.accepted_hist = "[]";
+  rec.finish_reason = "error";
+  if (e) {
+    const UsageFigures u = usage_of(e->result, e->prompt_tokens);
+    rec.prompt_tokens = u.prompt_tokens;
+    rec.generated_tokens = u.generated_tokens;
+    rec.forwards = u.forwards;
+    rec.ttft_ms = u.ttft_ms;
+    rec.decode_tok_s = u.decode_tok_s;
+    rec.finish_reason = finish_reason_name(e->result.finish_reason);
+    std::string hist = "[";
+    for (size_t i = 0; i < e->result.emitted_hist.size(); ++i) {
+      if (i) hist += ',';
+      hist += std::to_string(e->result.emitted_hist[i]);
+    }
+    rec.accepted_hist = hist + "]";
+  }
+  if (err) rec.error = std::string(error_name(err->code)) + ": " + err->message;
+  return runlog_.append(std::move(rec));
+}
+
+}  // namespace specd::daemon

@@ -1,0 +1,217 @@
+// The daemon's config: a full file, file:line errors for unknown keys and bad types, flags over the file.
+#include "daemon/config.h"
+#include "tests/test_support.h"
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+using namespace specd;
+using specd::daemon::Config;
+
+namespace {
+
+const char* const kGood = R"(# a full config
+[daemon]
+socket = "/run/specd/test.sock"
+socket_mode = "0600"
+threads = 4
+default_model = "tiny"
+drain_grace_s = 2.5
+
+[models]
+stories = "/models/stories260K.gguf"
+tiny = "/models/tiny.gguf"
+
+[plugins]
+dirs = ["/usr/lib/specd/decoders", "/opt/decoders"]
+
+[runlog]
+path = "/var/lib/specd/test.db"
+max_rows = 500
+max_age_days = 7
+
+[limits]
+max_frame_bytes = 65536
+max_connections = 10
+max_concurrent = 4
+max_queued = 8
+max_tokens = 1000
+kv_bytes = 268435456
+
+[access]
+allow_uids = [0, 1000]
+allow_gids = [27]
+)";
+
+Config parse_ok(const std::string& text) {
+  auto r = daemon::parse_config(text, "specd.toml");
+  REQUIRE_MESSAGE(r.has_value(), (r ? "" : r.error().message));
+  return r.value();
+}
+
+std::string parse_error(const std::string& text) {
+  auto r = daemon::parse_config(text, "specd.toml");
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().code == SPECD_E_INVALID_ARG);
+  return r.error().message;
+}
+
+Status flags(Config& c, std::vector<std::string> args) {
+  args.insert(args.begin(), "serve");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  return daemon::apply_flags(c, static_cast<int>(argv.size()), argv.data());
+}
+
+}  // namespace
+
+TEST_CASE("config: every section and key of a good file") {
+  const Config c = parse_ok(kGood);
+  CHECK(c.source == "specd.toml");
+  CHECK(c.socket_path == "/run/specd/test.sock");
+  CHECK(c.socket_mode == 0600);
+  CHECK(c.threads == 4);
+  CHECK(c.default_model == "tiny");
+  CHECK(c.drain_grace_s == 2.5);
+  CHECK(c.models.size() == 2);
+  CHECK(c.models.at("stories") == "/models/stories260K.gguf");
+  CHECK(c.plugin_dirs == std::vector<std::string>{"/usr/lib/specd/decoders", "/opt/decoders"});
+  CHECK(c.runlog_path == "/var/lib/specd/test.db");
+  CHECK(c.runlog_max_rows == 500);
+  CHECK(c.runlog_max_age_days == 7);
+  CHECK(c.limits.max_frame_bytes == 65536);
+  CHECK(c.limits.max_connections == 10);
+  CHECK(c.limits.max_concurrent == 4);
+  CHECK(c.limits.max_queued == 8);
+  CHECK(c.limits.max_tokens == 1000);
+  CHECK(c.limits.kv_bytes == 268435456u);
+  CHECK(c.allow_uids == std::vector<uint32_t>{0, 1000});
+  CHECK(c.allow_gids == std::vector<uint32_t>{27});
+}
+
+TEST_CASE("config: an empty file gives the defaults; the default model is the first in file order") {
+  const Config d = parse_ok("");
+  const Config def;
+  CHECK(d.socket_path == def.socket_path);
+  CHECK(d.limits.max_frame_bytes == def.limits.max_frame_bytes);
+  CHECK(d.models.empty());
+  // "zeta" sorts last but comes first in the file.
+  const Config c = parse_ok("[models]\nzeta = \"/z.gguf\"\nalpha = \"/a.gguf\"\n");
+  CHECK(c.default_model == "zeta");
+  CHECK(parse_ok("[daemon]\nsocket_mode = 0o640\n").socket_mode == 0640);
+  CHECK(parse_ok("[daemon]\ndrain_grace_s = 3\n").drain_grace_s == 3.0);
+}
+
+TEST_CASE("config: unknown keys and sections are errors with file and line") {
+  CHECK(parse_error("[limits]\nmax_tokens = 5\nmax_frame = 1\n") == "specd.toml:3: unknown key 'limits.max_frame'");
+  CHECK(parse_error("\n\n[deamon]\nsocket = \"/x\"\n") == "specd.toml:3: unknown key 'deamon'");
+  CHECK(parse_error("threads = 4\n") == "specd.toml:1: unknown key 'threads'");
+  CHECK(parse_error("[access]\nallow_users = [1]\n") == "specd.toml:2: unknown key 'access.allow_users'");
+}
+
+TEST_CASE("config: bad types and ranges name the key and line") {
+  CHECK(parse_error("[daemon]\nthreads = \"four\"\n").find("specd.toml:2: 'daemon.threads' must be an integer") == 0);
+  CHECK(parse_error("[limits]\n\nmax_concurrent = 0\n").find("specd.toml:3: 'limits.max_concurrent' must be an integer in [1,") == 0);
+  CHECK(parse_error("[limits]\nmax_frame_bytes = 10\n").find("specd.toml:2:") == 0);
+  CHECK(parse_error("[daemon]\nsocket_mode = \"rw\"\n").find("'daemon.socket_mode' must be an octal mode") != std::string::npos);
+  CHECK(parse_error("[daemon]\ndrain_grace_s = -1.0\n").find("'daemon.drain_grace_s' must be a number") != std::string::npos);
+  CHECK(parse_error("[plugins]\ndirs = \"/x\"\n").find("'plugins.dirs' must be an array of strings") != std::string::npos);
+  CHECK(parse_error("[plugins]\ndirs = [\"/x\",\n 3]\n").find("specd.toml:3:") == 0);
+  CHECK(parse_error("[access]\nallow_uids = [-1]\n").find("'access.allow_uids' must hold ids") != std::string::npos);
+  CHECK(parse_error("[models]\nx = 5\n").find("specd.toml:2: 'models.x' must be a non-empty string") == 0);
+  CHECK(parse_error("daemon = 5\n").find("'daemon' must be a table") != std::string::npos);
+  CHECK(parse_error("[daemon]\ndefault_model = \"nope\"\n[models]\na = \"/a\"\n").find("default_model 'nope'") != std::string::npos);
+}
+
+TEST_CASE("config: TOML syntax errors carry the line") {
+  CHECK(parse_error("[daemon]\nsocket = \n").find("specd.toml:2:") == 0);
+  CHECK(parse_error("[limits\n").find("specd.toml:1:") == 0);
+  CHECK(parse_error("[daemon]\nthreads = 1\nthreads = 2\n").find("specd.toml:3:") == 0);  // redefinition
+}
+
+TEST_CASE("config: load_config reads a file and reports a missing one as IO") {
+  const std::string dir = test::temp_dir();
+  const std::string text = "[models]\nm = \"/m.gguf\"\n";
+  test::write_file(dir + "/specd.toml", std::vector<uint8_t>(text.begin(), text.end()));
+  auto c = daemon::load_config(dir + "/specd.toml");
+  REQUIRE(c.has_value());
+  CHECK(c->models.at("m") == "/m.gguf");
+  CHECK(c->source == dir + "/specd.toml");
+  auto missing = daemon::load_config(dir + "/none.toml");
+  REQUIRE_FALSE(missing.has_value());
+  CHECK(missing.error().code == SPECD_E_IO);
+}
+
+TEST_CASE("config: flags override the file") {
+  Config c = parse_ok(kGood);
+  REQUIRE(flags(c, {"--config", "ignored-here", "--model", "a=/a.gguf", "--model", "/m/b.gguf", "--socket", "/tmp/s.sock",
+                    "--runlog=/tmp/r.db", "--plugin-dir", "/p1", "--plugin-dir", "/p2", "--threads", "2",
+                    "--max-frame-bytes", "4096", "--max-concurrent", "3", "--max-queued", "0", "--max-tokens", "77",
+                    "--kv-bytes", "1048576", "--max-connections", "5", "--socket-mode", "0666", "--drain-grace-s", "0"})
+              .has_value());
+  CHECK(c.models.size() == 2);  // the flags' models replace the file's
+  CHECK(c.models.at("a") == "/a.gguf");
+  CHECK(c.models.at("b") == "/m/b.gguf");  // a bare path is named by its stem
+  CHECK(c.default_model == "a");           // the file's "tiny" is gone: the first flag model
+  CHECK(c.socket_path == "/tmp/s.sock");
+  CHECK(c.runlog_path == "/tmp/r.db");
+  CHECK(c.plugin_dirs == std::vector<std::string>{"/p1", "/p2"});
+  CHECK(c.threads == 2);
+  CHECK(c.limits.max_frame_bytes == 4096);
+  CHECK(c.limits.max_concurrent == 3);
+  CHECK(c.limits.max_queued == 0);
+  CHECK(c.limits.max_tokens == 77);
+  CHECK(c.limits.kv_bytes == 1048576u);
+  CHECK(c.limits.max_connections == 5);
+  CHECK(c.socket_mode == 0666);
+  CHECK(c.drain_grace_s == 0.0);
+  CHECK(c.runlog_max_rows == 500);  // untouched by flags
+
+  Config keep = parse_ok(kGood);
+  REQUIRE(flags(keep, {"--threads", "1"}).has_value());
+  CHECK(keep.models.size() == 2);
+  CHECK(keep.default_model == "tiny");
+  REQUIRE(flags(keep, {"--default-model", "stories"}).has_value());
+  CHECK(keep.default_model == "stories");
+}
+
+TEST_CASE("config: bad flags name the flag") {
+  Config c;
+  auto st = flags(c, {"--threads", "many"});
+  REQUIRE_FALSE(st.has_value());
+  CHECK(st.error().message.find("--threads") != std::string::npos);
+  st = flags(c, {"--bogus", "1"});
+  REQUIRE_FALSE(st.has_value());
+  CHECK(st.error().message.find("--bogus") != std::string::npos);
+  st = flags(c, {"--model", "=x"});
+  REQUIRE_FALSE(st.has_value());
+  CHECK(st.error().message.find("--model") != std::string::npos);
+  st = flags(c, {"--model", "a=/x", "--model", "a=/y"});
+  REQUIRE_FALSE(st.has_value());
+  st = flags(c, {"--socket-mode", "999"});
+  REQUIRE_FALSE(st.has_value());
+  CHECK(st.error().message.find("--socket-mode") != std::string::npos);
+  st = flags(c, {"--default-model", "nope"});
+  REQUIRE_FALSE(st.has_value());
+  CHECK(st.error().message.find("--default-model") != std::string::npos);
+}
+
+TEST_CASE("config: the packaged default specd.toml parses with every key known") {
+  auto bytes = test::read_file(test::source_root() + "/packaging/specd.toml.in");
+  if (bytes.empty()) {
+    MESSAGE("packaging/specd.toml.in not found; nothing to check");
+    return;
+  }
+  std::string text(bytes.begin(), bytes.end());
+  // Stand-ins for the install paths meson fills in.
+  for (size_t at; (at = text.find('@')) != std::string::npos;) {
+    const size_t end = text.find('@', at + 1);
+    REQUIRE(end != std::string::npos);
+    text.replace(at, end - at + 1, "/usr");
+  }
+  const Config c = parse_ok(text);
+  CHECK(!c.models.empty());
+  CHECK(c.models.count(c.default_model) == 1);
+}

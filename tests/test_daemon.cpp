@@ -1,0 +1,673 @@
+// The daemon end to end: a real `specd serve` on a temp socket and run log, driven with raw frames.
+#include "daemon/decode_runtime.h"
+#include "daemon/plugin_loader.h"
+#include "daemon/run_log.h"
+#include "tests/daemon_harness.h"
+#include "tests/engine_fixture.h"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <map>
+#include <random>
+#include <set>
+
+using namespace specd;
+using namespace specd::test;
+
+namespace {
+
+// Greedy ids in-process, with the daemon's request shape (BOS + text, stops at EOS or BOS).
+std::vector<int32_t> reference_ids(const std::string& prompt, int32_t max_tokens) {
+  static daemon::PluginRegistry plugins;
+  static kernels::ThreadPool pool(1);
+  static bool loaded = plugins.load_file(build_root() + "/plugins/ar.so").has_value();
+  REQUIRE(loaded);
+  static daemon::DecodeRuntime rt(stories_model(), plugins, pool);
+  daemon::DecodeRequest r;
+  r.prompt = stories_model().tokenizer().encode(prompt, true);
+  r.max_tokens = max_tokens;
+  r.stop_tokens = {stories_model().config().eos, stories_model().config().bos};
+  auto res = rt.run(r);
+  REQUIRE(res.has_value());
+  return res->tokens;
+}
+
+std::vector<uint8_t> cancel_frame(uint64_t rid) {
+  return simple_frame(rid, wire::Body::Cancel, [](fb::FlatBufferBuilder& b) { return wire::CreateCancel(b); });
+}
+
+void hello(RawClient& c) {
+  REQUIRE(c.send(hello_frame()));
+  const auto f = c.recv();
+  const auto* w = env_of(f)->body_as_Welcome();
+  REQUIRE(w != nullptr);
+  CHECK(w->protocol_version() == 1);
+  CHECK(w->max_frame_bytes() > 0);
+}
+
+// Runs after a failure case: the daemon still answers a good request on a fresh connection.
+void check_still_serving(DaemonProcess& d) {
+  RawClient c(d.socket());
+  GenParams p;
+  p.max_tokens = 8;
+  REQUIRE(c.send(generate_frame(99, p)));
+  const GenOutcome o = collect(c, 99);
+  CHECK(o.finished);
+  CHECK(o.ids == reference_ids(p.prompt_text, 8));
+}
+
+// Stops the daemon with SIGTERM, expects exit 0, and returns every run-log row by id.
+std::map<int64_t, daemon::RunRecord> stop_and_read_runs(DaemonProcess& d) {
+  d.signal(SIGTERM);
+  REQUIRE_MESSAGE(d.wait_exit() == 0, d.log());
+  daemon::RunLogOptions o;
+  o.path = d.db();
+  auto log = daemon::RunLog::open(o);
+  REQUIRE(log.has_value());
+  daemon::RunQuery q;
+  q.last = 100000;
+  auto rows = log.value()->query(q);
+  REQUIRE(rows.has_value());
+  std::map<int64_t, daemon::RunRecord> out;
+  for (auto& r : rows.value()) out[r.id] = r;
+  return out;
+}
+
+// Background requests that keep every engine step busy (long prompts, long sampled outputs).
+void start_load(RawClient& c, int n, uint64_t first_rid) {
+  for (int i = 0; i < n; ++i) {
+    GenParams p;
+    p.prompt_ids.assign(300, 300);
+    p.prompt_ids[0] = 1;
+    p.max_tokens = 400;
+    p.temperature = 1.0f;
+    p.seed = static_cast<uint64_t>(i);
+    REQUIRE(c.send(generate_frame(first_rid + static_cast<uint64_t>(i), p)));
+  }
+}
+
+// Waits for the first TokenEvent of rid and leaves it to be read again.
+void wait_first_token(RawClient& c, uint64_t rid) {
+  auto f = c.recv_for(rid);
+  REQUIRE(!f.empty());
+  REQUIRE_MESSAGE(env_of(f)->body_type() == wire::Body::TokenEvent, "request ended before its first token");
+  c.unread(rid, std::move(f));
+}
+
+}  // namespace
+
+TEST_CASE("serve: Hello gets Welcome; a greedy Generate equals `specd generate --json`, streamed and whole") {
+  DaemonProcess d;
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  const std::string prompt = "Once upon a time, a little girl";
+  std::string out;
+  REQUIRE(run_command(build_root() + "/daemon/specd generate --model " + model_path("stories260K.gguf") + " --prompt '" +
+                          prompt + "' --max-tokens 120 --json --plugin-dir " + build_root() + "/plugins",
+                      &out) == 0);
+  const auto j = nlohmann::json::parse(out);
+  const std::vector<int32_t> expected = j["token_ids"].get<std::vector<int32_t>>();
+
+  RawClient c(d.socket());
+  hello(c);
+  GenParams p;
+  p.prompt_text = prompt;
+  p.max_tokens = 120;
+  REQUIRE(c.send(generate_frame(7, p)));
+  const GenOutcome o = collect(c, 7);
+  REQUIRE_MESSAGE(o.finished, o.error_message);
+  CHECK(o.ids == expected);
+  CHECK(o.streamed_ids == expected);
+  CHECK(o.text == j["text"].get<std::string>());
+  CHECK(o.streamed_text == o.text);
+  CHECK(o.reason == j["finish_reason"].get<std::string>());
+  CHECK(o.prompt_tokens == j["prompt_tokens"].get<int32_t>());
+  CHECK(o.generated_tokens == static_cast<int32_t>(expected.size()));
+  CHECK(o.forwards == j["forwards"].get<int32_t>());
+  CHECK(o.token_events > 1);
+
+  p.stream = false;  // the same request unstreamed: only Finished
+  REQUIRE(c.send(generate_frame(8, p)));
+  const GenOutcome u = collect(c, 8);
+  CHECK(u.token_events == 0);
+  CHECK(u.ids == expected);
+
+  const auto rows = stop_and_read_runs(d);
+  REQUIRE(rows.count(o.run_id) == 1);
+  const daemon::RunRecord& r = rows.at(o.run_id);
+  CHECK(r.model == "stories");
+  CHECK(r.decoder == "ar");
+  CHECK(r.generated_tokens == o.generated_tokens);
+  CHECK(r.prompt_tokens == o.prompt_tokens);
+  CHECK(r.forwards == o.forwards);
+  CHECK(r.finish_reason == o.reason);
+  CHECK(r.peer_pid == ::getpid());
+  CHECK(r.peer_uid == static_cast<int32_t>(::getuid()));
+  CHECK(rows.size() == 2);
+}
+
+TEST_CASE("serve: 16 concurrent clients with mixed decoders and sampling; every request has its run row") {
+  DaemonProcess d;
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  const std::vector<std::string> prompts = {"Once upon a time", "The little dog", "Lily wanted to", "One day, a big"};
+  std::vector<std::unique_ptr<RawClient>> clients;
+  std::vector<GenParams> params;
+  for (int i = 0; i < 16; ++i) {
+    GenParams p;
+    p.prompt_text = prompts[static_cast<size_t>(i) % prompts.size()];
+    p.max_tokens = 40 + 10 * (i % 7);
+    p.decoder = i % 2 ? "ngram" : "ar";
+    if (i % 2) p.options = R"({"k":"4"})";
+    if (i % 4 == 3) {  // sampled: a quarter of the clients
+      p.temperature = 0.8f;
+      p.top_k = 40;
+      p.seed = static_cast<uint64_t>(i);
+    }
+    clients.push_back(std::make_unique<RawClient>(d.socket()));
+    params.push_back(p);
+  }
+  // Every Generate goes out before any answer is read, so the daemon batches them together.
+  for (size_t i = 0; i < clients.size(); ++i) REQUIRE(clients[i]->send(generate_frame(i + 1, params[i])));
+  std::vector<GenOutcome> outs;
+  for (size_t i = 0; i < clients.size(); ++i) outs.push_back(collect(*clients[i], i + 1));
+  for (size_t i = 0; i < outs.size(); ++i) {
+    CAPTURE(i);
+    REQUIRE_MESSAGE(outs[i].finished, outs[i].error_message);
+    CHECK(outs[i].streamed_ids == outs[i].ids);
+    CHECK(outs[i].generated_tokens == static_cast<int32_t>(outs[i].ids.size()));
+    if (params[i].temperature == 0.0f) CHECK(outs[i].ids == reference_ids(params[i].prompt_text, params[i].max_tokens));
+  }
+  const auto rows = stop_and_read_runs(d);
+  CHECK(rows.size() == 16);
+  for (size_t i = 0; i < outs.size(); ++i) {
+    CAPTURE(i);
+    REQUIRE(rows.count(outs[i].run_id) == 1);
+    const daemon::RunRecord& r = rows.at(outs[i].run_id);
+    CHECK(r.decoder == params[i].decoder);
+    CHECK(r.decoder_options == (params[i].options.empty() ? "{}" : params[i].options));
+    CHECK(r.generated_tokens == outs[i].generated_tokens);
+    CHECK(r.prompt_tokens == outs[i].prompt_tokens);
+    CHECK(r.forwards == outs[i].forwards);
+    CHECK(r.finish_reason == outs[i].reason);
+    CHECK(r.error.empty());
+    CHECK(r.peer_pid == ::getpid());
+  }
+}
+
+TEST_CASE("serve: Cancel mid-stream ends only that request, with reason cancel") {
+  DaemonProcess d;
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  RawClient c(d.socket());
+  start_load(c, 6, 100);
+  GenParams p;
+  p.max_tokens = 1500;
+  p.temperature = 1.0f;
+  p.seed = 3;
+  REQUIRE(c.send(generate_frame(1, p)));
+  wait_first_token(c, 1);
+  REQUIRE(c.send(cancel_frame(1)));
+  const GenOutcome o = collect(c, 1);
+  REQUIRE(o.finished);
+  CHECK(o.reason == "cancel");
+  CHECK(o.ids.size() < 1500);
+  for (uint64_t rid = 100; rid < 106; ++rid) CHECK(collect(c, rid).reason != "cancel");
+  REQUIRE(c.send(cancel_frame(12345)));  // an unknown id is ignored
+  check_still_serving(d);
+  const auto rows = stop_and_read_runs(d);
+  REQUIRE(rows.count(o.run_id) == 1);
+  CHECK(rows.at(o.run_id).finish_reason == "cancel");
+  CHECK(rows.at(o.run_id).generated_tokens == static_cast<int32_t>(o.ids.size()));
+}
+
+TEST_CASE("serve: a client that closes or is killed mid-stream cancels its requests; the daemon keeps serving") {
+  DaemonProcess d;
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  RawClient load(d.socket());
+  start_load(load, 4, 100);
+  {
+    RawClient c(d.socket());
+    GenParams p;
+    p.max_tokens = 1500;
+    p.temperature = 1.0f;
+    p.seed = 3;
+    REQUIRE(c.send(generate_frame(1, p)));
+    wait_first_token(c, 1);
+  }  // closed here, mid-stream
+  // A child process that is SIGKILLed while its request streams.
+  int ready[2];
+  REQUIRE(::pipe(ready) == 0);
+  GenParams p;
+  p.max_tokens = 1500;
+  p.temperature = 1.0f;
+  p.seed = 3;
+  const auto frame = generate_frame(1, p);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    const int fd = connect_to(d.socket());
+    if (fd < 0 || ::write(fd, frame.data(), frame.size()) != static_cast<ssize_t>(frame.size())) ::_exit(1);
+    uint8_t b;
+    if (::read(fd, &b, 1) == 1 && ::write(ready[1], "x", 1) == 1) ::pause();
+    ::_exit(1);
+  }
+  char x;
+  REQUIRE(::read(ready[0], &x, 1) == 1);
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  ::close(ready[0]);
+  ::close(ready[1]);
+  check_still_serving(d);
+  for (uint64_t rid = 100; rid < 104; ++rid) CHECK(collect(load, rid).finished);
+  const auto rows = stop_and_read_runs(d);
+  CHECK(rows.size() == 7);  // 4 load + 2 abandoned + 1 check
+  int cancelled = 0;
+  for (const auto& [id, r] : rows) cancelled += r.finish_reason == "cancel";
+  CHECK(cancelled == 2);
+}
+
+TEST_CASE("serve: broken framing closes only that connection") {
+  DaemonProcess d({"--max-frame-bytes", "4096"});
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  RawClient bystander(d.socket());
+  {
+    RawClient c(d.socket());  // half a frame, then close
+    auto f = generate_frame(1, GenParams{});
+    f.resize(f.size() / 2);
+    REQUIRE(c.send(f));
+  }
+  const auto expect_protocol_close = [&](const std::vector<uint8_t>& bytes, const char* what) {
+    CAPTURE(what);
+    RawClient c(d.socket());
+    REQUIRE(c.send(bytes));
+    const auto f = c.recv();
+    if (!f.empty()) {
+      const auto* e = env_of(f)->body_as_Error();
+      REQUIRE(e != nullptr);
+      CHECK(e->code() == SPECD_E_PROTOCOL);
+    }
+    CHECK(c.closed_by_peer());
+  };
+  expect_protocol_close({0x01, 0x10, 0x00, 0x00}, "oversize (4097 bytes)");
+  expect_protocol_close({0, 0, 0, 0}, "empty frame");
+  std::mt19937 rng(42);
+  std::vector<uint8_t> junk(64 + 4);
+  for (auto& b : junk) b = static_cast<uint8_t>(rng());
+  junk[0] = 64, junk[1] = junk[2] = junk[3] = 0;  // a plausible length, garbage body
+  expect_protocol_close(junk, "unverifiable");
+  junk.assign(8192, 0);
+  for (auto& b : junk) b = static_cast<uint8_t>(rng());
+  expect_protocol_close(junk, "random bytes");
+  // The bystander connection was never disturbed.
+  GenParams p;
+  p.max_tokens = 8;
+  REQUIRE(bystander.send(generate_frame(5, p)));
+  CHECK(collect(bystander, 5).finished);
+  check_still_serving(d);
+}
+
+TEST_CASE("serve: messages the daemon does not accept get an Error and the connection stays usable") {
+  DaemonProcess d;
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  RawClient c(d.socket());
+  const auto expect_error = [&](const std::vector<uint8_t>& frame, uint64_t rid, int32_t code) {
+    REQUIRE(c.send(frame));
+    const auto f = c.recv();
+    const wire::Envelope* e = env_of(f);
+    CHECK(e->request_id() == rid);
+    const auto* err = e->body_as_Error();
+    REQUIRE(err != nullptr);
+    CHECK(err->code() == code);
+  };
+  expect_error(simple_frame(3, static_cast<wire::Body>(42), [](fb::FlatBufferBuilder& b) { return wire::CreateCancel(b); }),
+               3, SPECD_E_PROTOCOL);  // a union member newer than this daemon
+  expect_error(simple_frame(4, wire::Body::Welcome,
+                            [](fb::FlatBufferBuilder& b) { return wire::CreateWelcomeDirect(b, 1, "x", 1, 1, 1); }),
+               4, SPECD_E_PROTOCOL);
+  for (const auto type : {wire::Body::NONE, wire::Body::Generate, wire::Body::Hello, wire::Body::ListRuns}) {
+    fb::FlatBufferBuilder b;  // a union type without its table (or none at all)
+    b.Finish(wire::CreateEnvelope(b, 5, type, 0));
+    expect_error(daemon::frame_bytes(std::span<const uint8_t>(b.GetBufferPointer(), b.GetSize())), 5, SPECD_E_PROTOCOL);
+  }
+  GenParams p;
+  p.max_tokens = 8;
+  REQUIRE(c.send(generate_frame(6, p)));
+  CHECK(collect(c, 6).finished);
+  // A Hello with another protocol version is refused and that connection closed.
+  RawClient v(d.socket());
+  REQUIRE(v.send(hello_frame(2)));
+  const auto f = v.recv();
+  REQUIRE(env_of(f)->body_as_Error() != nullptr);
+  CHECK(env_of(f)->body_as_Error()->code() == SPECD_E_VERSION);
+  CHECK(v.closed_by_peer());
+  check_still_serving(d);
+}
+
+TEST_CASE("serve: bad requests get named errors and run rows, and the daemon keeps serving") {
+  DaemonProcess d({"--max-tokens", "1000"});
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  RawClient c(d.socket());
+  const int32_t ctx = stories_model().config().ctx_len;
+  struct Case {
+    const char* what;
+    GenParams p;
+    int32_t code;
+  };
+  std::vector<Case> cases;
+  GenParams p;
+  p.decoder = "nope";
+  cases.push_back({"unknown decoder", p, SPECD_E_UNKNOWN_DECODER});
+  p = {};
+  p.model = "nope";
+  cases.push_back({"unknown model", p, SPECD_E_UNKNOWN_MODEL});
+  p = {};
+  p.prompt_ids.assign(static_cast<size_t>(ctx) + 10, 300);
+  cases.push_back({"prompt over the context", p, SPECD_E_CONTEXT});
+  p = {};
+  p.max_tokens = 100000;
+  cases.push_back({"max_tokens over the limit", p, SPECD_E_LIMIT});
+  p = {};
+  p.prompt_text = "";
+  cases.push_back({"empty prompt", p, SPECD_E_INVALID_ARG});
+  p = {};
+  p.prompt_ids = {1, 99999};
+  cases.push_back({"token id out of range", p, SPECD_E_BAD_TOKEN});
+  p = {};
+  p.options = R"({"bogus":"1"})";
+  cases.push_back({"unknown decoder option", p, SPECD_E_BAD_OPTION});
+  uint64_t rid = 1;
+  for (const Case& k : cases) {
+    CAPTURE(k.what);
+    REQUIRE(c.send(generate_frame(rid, k.p)));
+    const GenOutcome o = collect(c, rid++);
+    CHECK(!o.finished);
+    CHECK(o.error_code == k.code);
+    CHECK(o.error_name == error_name(k.code));
+    CHECK(!o.error_message.empty());
+  }
+  check_still_serving(d);
+  const auto rows = stop_and_read_runs(d);
+  CHECK(rows.size() == cases.size() + 1);
+  size_t errors = 0;
+  for (const auto& [id, r] : rows)
+    if (r.finish_reason == "error") {
+      ++errors;
+      CHECK(r.error.find(": ") != std::string::npos);
+      CHECK(r.peer_pid == ::getpid());
+    }
+  CHECK(errors == cases.size());
+}
+
+TEST_CASE("serve: beyond max_concurrent requests wait; beyond max_queued they get SPECD_E_LIMIT") {
+  DaemonProcess d({"--max-concurrent", "1", "--max-queued", "1"});
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  RawClient c(d.socket());
+  // Request 1 runs for a while (a long prompt and output), so 2 must wait and 3 finds no room,
+  // even if the daemon's loop is preempted between the frames.
+  start_load(c, 1, 1);
+  GenParams p;
+  p.max_tokens = 100;
+  std::vector<uint8_t> burst = generate_frame(2, p);
+  const auto third_frame = generate_frame(3, p);
+  burst.insert(burst.end(), third_frame.begin(), third_frame.end());
+  REQUIRE(c.send(burst));
+  CHECK(collect(c, 3).error_code == SPECD_E_LIMIT);
+  CHECK(collect(c, 1).finished);
+  CHECK(collect(c, 2).ids == reference_ids("Once upon a time", 100));
+  // A duplicate request_id while the first is in flight is refused; the first still finishes.
+  start_load(c, 1, 9);
+  REQUIRE(c.send(generate_frame(9, p)));
+  const GenOutcome dup = collect(c, 9);
+  CHECK(dup.error_code == SPECD_E_PROTOCOL);
+  CHECK(collect(c, 9).finished);
+}
+
+TEST_CASE("serve: StatusRequest and ListRuns") {
+  DaemonProcess d;
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  RawClient c(d.socket());
+  GenParams p;
+  p.max_tokens = 10;
+  p.decoder = "ngram";
+  REQUIRE(c.send(generate_frame(1, p)));
+  const GenOutcome o = collect(c, 1);
+  REQUIRE(o.finished);
+  REQUIRE(c.send(simple_frame(2, wire::Body::StatusRequest, [](fb::FlatBufferBuilder& b) { return wire::CreateStatusRequest(b); })));
+  const auto sf = c.recv();
+  const auto* s = env_of(sf)->body_as_StatusReply();
+  REQUIRE(s != nullptr);
+  REQUIRE(s->models());
+  REQUIRE(s->models()->size() == 1);
+  CHECK(s->models()->Get(0)->name()->str() == "stories");
+  CHECK(s->models()->Get(0)->ctx_len() == stories_model().config().ctx_len);
+  std::set<std::string> decoders;
+  for (const auto* dec : *s->decoders()) decoders.insert(dec->name()->str());
+  CHECK(decoders.count("ar") == 1);
+  CHECK(decoders.count("ngram") == 1);
+  CHECK(s->connections() == 1);
+  CHECK(s->kv_blocks_total() > 0);
+  CHECK(s->kv_blocks_free() == s->kv_blocks_total());
+  // The row is written by the run log's thread shortly after Finished: poll until it shows.
+  const wire::RunRecord* row = nullptr;
+  std::vector<uint8_t> lf;
+  for (int tries = 0; tries < 100 && !row; ++tries) {
+    REQUIRE(c.send(simple_frame(3, wire::Body::ListRuns, [](fb::FlatBufferBuilder& b) {
+      return wire::CreateListRunsDirect(b, 10, "ngram");
+    })));
+    lf = c.recv();
+    const auto* list = env_of(lf)->body_as_RunList();
+    REQUIRE(list != nullptr);
+    if (list->runs() && list->runs()->size() == 1) row = list->runs()->Get(0);
+    else std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE(row != nullptr);
+  CHECK(row->id() == o.run_id);
+  CHECK(row->decoder()->str() == "ngram");
+  CHECK(row->generated_tokens() == o.generated_tokens);
+}
+
+TEST_CASE("serve: SIGTERM with no grace cancels in-flight runs, logs every one and exits 0") {
+  DaemonProcess d({"--drain-grace-s", "0"});
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  std::vector<std::unique_ptr<RawClient>> cs;
+  for (int i = 0; i < 4; ++i) {
+    cs.push_back(std::make_unique<RawClient>(d.socket()));
+    start_load(*cs.back(), 1, 1);
+  }
+  for (auto& c : cs) wait_first_token(*c, 1);
+  d.signal(SIGTERM);
+  int cancelled = 0;
+  for (auto& c : cs) {
+    const GenOutcome o = collect(*c, 1);
+    CHECK((o.finished || o.error_code != 0));
+    cancelled += o.reason == "cancel";
+    CHECK(c->closed_by_peer());
+  }
+  CHECK(cancelled == 4);
+  CHECK(connect_to(d.socket()) < 0);  // no longer accepting
+  const auto rows = stop_and_read_runs(d);  // SIGTERM again is harmless; exit code 0
+  CHECK(rows.size() == 4);
+  CHECK(!std::filesystem::exists(d.socket()));
+}
+
+TEST_CASE("serve: SIGTERM lets in-flight runs finish within the grace and refuses new ones") {
+  DaemonProcess d({"--drain-grace-s", "30"});
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  RawClient c(d.socket());
+  start_load(c, 3, 100);  // keeps the drain open while the checks below run
+  GenParams p;
+  p.max_tokens = 150;
+  REQUIRE(c.send(generate_frame(1, p)));
+  wait_first_token(c, 1);
+  d.signal(SIGTERM);
+  // The listener closes as the drain begins: from then on a Generate is refused.
+  int fd = -1;
+  for (int tries = 0; tries < 500 && (fd = connect_to(d.socket())) >= 0; ++tries) {
+    ::close(fd);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(fd < 0);
+  REQUIRE(c.send(generate_frame(2, p)));
+  CHECK(collect(c, 2).error_code == SPECD_E_CANCELED);
+  const GenOutcome o = collect(c, 1);
+  REQUIRE(o.finished);
+  CHECK(o.reason != "cancel");
+  CHECK(o.ids == reference_ids("Once upon a time", 150));
+  for (uint64_t rid = 100; rid < 103; ++rid) CHECK(collect(c, rid).reason != "cancel");
+  CHECK(d.wait_exit() == 0);
+}
+
+TEST_CASE("serve: socket activation takes a pre-bound listening fd") {
+  const std::string dir = temp_dir();
+  const std::string act = dir + "/act.sock";
+  DaemonProcess d({}, listening_socket(act));
+  REQUIRE_MESSAGE(d.wait_ready(act), d.log());
+  RawClient c(act);
+  hello(c);
+  GenParams p;
+  p.max_tokens = 20;
+  REQUIRE(c.send(generate_frame(1, p)));
+  CHECK(collect(c, 1).ids == reference_ids("Once upon a time", 20));
+  CHECK(!std::filesystem::exists(d.socket()));  // --socket was not bound
+  c.close();
+  d.signal(SIGTERM);
+  CHECK(d.wait_exit() == 0);
+}
+
+TEST_CASE("serve: start-up checks — a live socket is not stolen, a stale one is replaced, bad config exits 2") {
+  DaemonProcess a;
+  REQUIRE_MESSAGE(a.wait_ready(), a.log());
+  {
+    // Same socket path as a: must refuse, not unlink a's socket.
+    const std::string cmd = build_root() + "/daemon/specd serve --model s=" + model_path("stories260K.gguf") + " --socket " +
+                            a.socket() + " --runlog " + a.dir() + "/other.db --plugin-dir " + build_root() + "/plugins 2>&1";
+    std::string out;
+    CHECK(run_command(cmd, &out) == 1);
+    CHECK(out.find("another daemon") != std::string::npos);
+  }
+  check_still_serving(a);
+  // A stale socket file (bound, nobody listening) is replaced.
+  const std::string dir = temp_dir();
+  ::close(listening_socket(dir + "/s.sock"));
+  DaemonProcess b({"--socket", dir + "/s.sock"});
+  REQUIRE_MESSAGE(b.wait_ready(dir + "/s.sock"), b.log());
+  // A config error names the file and line.
+  const std::string bad = "[limits]\nmax_frame = 1\n";
+  write_file(dir + "/bad.toml", std::vector<uint8_t>(bad.begin(), bad.end()));
+  std::string out;
+  CHECK(run_command(build_root() + "/daemon/specd serve --config " + dir + "/bad.toml 2>&1", &out) == 2);
+  CHECK(out.find("bad.toml:2: unknown key 'limits.max_frame'") != std::string::npos);
+}
+
+TEST_CASE("serve: SIGHUP rescans the plugin directories") {
+  namespace fs = std::filesystem;
+  const std::string plugins = temp_dir();
+  fs::copy_file(build_root() + "/plugins/ar.so", plugins + "/ar.so");
+  DaemonProcess d({"--plugin-dir", plugins});
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  RawClient c(d.socket());
+  GenParams p;
+  p.max_tokens = 30;
+  p.decoder = "ngram";
+  REQUIRE(c.send(generate_frame(1, p)));
+  CHECK(collect(c, 1).error_code == SPECD_E_UNKNOWN_DECODER);
+  fs::copy_file(build_root() + "/plugins/ngram.so", plugins + "/ngram.so");
+  d.signal(SIGHUP);
+  GenOutcome o;
+  for (int tries = 0; tries < 100; ++tries) {  // the rescan happens between engine steps
+    REQUIRE(c.send(generate_frame(2 + static_cast<uint64_t>(tries), p)));
+    o = collect(c, 2 + static_cast<uint64_t>(tries));
+    if (o.finished) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE_MESSAGE(o.finished, d.log());
+  CHECK(o.ids == reference_ids("Once upon a time", 30));
+}
+
+TEST_CASE("serve: max_connections and the [access] allow-lists refuse connections with an Error") {
+  const auto status_ok = [](RawClient& c) {
+    if (!c.send(simple_frame(1, wire::Body::StatusRequest, [](fb::FlatBufferBuilder& b) { return wire::CreateStatusRequest(b); })))
+      return false;
+    const auto f = c.recv();
+    return !f.empty() && env_of(f)->body_as_StatusReply() != nullptr;
+  };
+  {
+    DaemonProcess d({"--max-connections", "2"});
+    REQUIRE_MESSAGE(d.wait_ready(), d.log());
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let wait_ready's probe connection go
+    RawClient a(d.socket()), b(d.socket());
+    CHECK(status_ok(a));
+    CHECK(status_ok(b));
+    RawClient c(d.socket());
+    const auto f = c.recv();
+    REQUIRE(!f.empty());
+    REQUIRE(env_of(f)->body_as_Error() != nullptr);
+    CHECK(env_of(f)->body_as_Error()->code() == SPECD_E_LIMIT);
+    CHECK(c.closed_by_peer());
+    a.close();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    RawClient again(d.socket());
+    CHECK(status_ok(again));  // a slot freed up
+  }
+  const std::string dir = temp_dir();
+  const auto with_access = [&](const std::string& access) {
+    const std::string text = "[access]\n" + access + "\n";
+    write_file(dir + "/specd.toml", std::vector<uint8_t>(text.begin(), text.end()));
+    return std::make_unique<DaemonProcess>(std::vector<std::string>{"--config", dir + "/specd.toml"});
+  };
+  const uint32_t uid = ::getuid();
+  auto denied = with_access("allow_uids = [" + std::to_string(uid + 1) + "]\nallow_gids = [" + std::to_string(::getgid() + 1) + "]");
+  REQUIRE_MESSAGE(denied->wait_ready(), denied->log());
+  RawClient c(denied->socket());
+  const auto f = c.recv();
+  REQUIRE(!f.empty());
+  REQUIRE(env_of(f)->body_as_Error() != nullptr);
+  CHECK(env_of(f)->body_as_Error()->message()->str().find("not allowed") != std::string::npos);
+  CHECK(c.closed_by_peer());
+  denied.reset();
+  auto by_uid = with_access("allow_uids = [" + std::to_string(uid) + "]");
+  REQUIRE_MESSAGE(by_uid->wait_ready(), by_uid->log());
+  RawClient u(by_uid->socket());
+  CHECK(status_ok(u));
+  by_uid.reset();
+  auto by_gid = with_access("allow_gids = [" + std::to_string(::getgid()) + "]");
+  REQUIRE_MESSAGE(by_gid->wait_ready(), by_gid->log());
+  RawClient g(by_gid->socket());
+  CHECK(status_ok(g));
+}
+
+TEST_CASE("serve: systemd notifications — READY, STATUS, WATCHDOG pings, STOPPING") {
+  const std::string dir = temp_dir();
+  const std::string path = dir + "/notify.sock";
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  // The child inherits these; the test process itself never reads them.
+  ::setenv("NOTIFY_SOCKET", path.c_str(), 1);
+  ::setenv("WATCHDOG_USEC", "100000", 1);
+  DaemonProcess d;
+  ::unsetenv("NOTIFY_SOCKET");
+  ::unsetenv("WATCHDOG_USEC");
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  std::set<std::string> seen;
+  const auto read_until = [&](const std::string& want) {
+    for (int i = 0; i < 200 && !seen.count(want); ++i) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      char buf[512];
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) continue;
+      std::string msg(buf, static_cast<size_t>(n));
+      seen.insert(msg.rfind("STATUS=", 0) == 0 ? "STATUS=" : msg);
+    }
+    return seen.count(want) == 1;
+  };
+  CHECK(read_until("READY=1"));
+  CHECK(read_until("STATUS="));
+  CHECK(read_until("WATCHDOG=1"));  // every 50 ms, half of WATCHDOG_USEC
+  d.signal(SIGTERM);
+  CHECK(read_until("STOPPING=1"));
+  CHECK(d.wait_exit() == 0);
+  ::close(fd);
+}
