@@ -2,7 +2,8 @@
 # Installs the Debian packages specd needs (only those missing), so a fresh Debian 12 machine can build and test.
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config g++ libuv1-dev libflatbuffers-dev flatbuffers-compiler libsqlite3-dev
-      doctest-dev libsystemd-dev nlohmann-json3-dev python3 python3-numpy curl ca-certificates)
+      doctest-dev libsystemd-dev nlohmann-json3-dev libtomlplusplus-dev systemd python3 python3-numpy
+      curl ca-certificates make)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
