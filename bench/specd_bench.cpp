@@ -45,6 +45,7 @@ struct Bench {
   daemon::DecodeRuntime& rt;
   kernels::ThreadPool& pool;
   int threads, runs;
+  size_t n_prompts = std::size(kPrompts);
 
   void emit(const char* name, const std::string& decoder, const char* unit, const Stats& s, nlohmann::json extra = {}) const {
     nlohmann::json j = {{"name", name},       {"model", model.path()},  {"decoder", decoder},
@@ -66,9 +67,9 @@ struct Bench {
   DecodeRun decode_once(const std::string& decoder, const std::string& opts, int32_t tokens) const {
     DecodeRun r;
     double secs = 0, toks = 0, steps = 0;
-    for (const char* p : kPrompts) {
+    for (size_t pi = 0; pi < n_prompts; ++pi) {
       daemon::DecodeRequest req;
-      req.prompt = model.tokenizer().encode(p, true);
+      req.prompt = model.tokenizer().encode(kPrompts[pi], true);
       req.max_tokens = tokens;
       req.decoder = decoder;
       req.options_json = opts;
@@ -104,7 +105,7 @@ struct Bench {
       for (int i = 0; i < runs; ++i) speed.push_back((last = decode_once(d, o, tokens)).tok_s);
       const Stats s = d == "ar" ? ar_stats : stats(speed);
       emit("decode_tok_s", d, "tok/s", s,
-           {{"tokens", tokens}, {"prompts", std::size(kPrompts)}, {"options", nlohmann::json::parse(o)},
+           {{"tokens", tokens}, {"prompts", n_prompts}, {"options", nlohmann::json::parse(o)},
             {"tokens_per_forward", last.tpf}, {"accepted_hist", last.hist},
             {"identical_to_ar", last.outputs == ar.outputs}, {"speedup_vs_ar", s.median / ar_stats.median}});
     }
@@ -157,13 +158,14 @@ struct Bench {
 constexpr const char* kUsage =
     "usage: specd-bench --model PATH [--threads N] [--runs 5] [--what decode,prefill,verify]\n"
     "                   [--decoder ar,ngram] [--decoder-opt K=V ...] [--tokens 128] [--prefill 512]\n"
-    "                   [--depth 256] [--ks 1,2,4,8,16,32,64] [--plugin-dir DIR]\n";
+    "                   [--depth 256] [--ks 1,2,4,8,16,32,64] [--plugin-dir DIR] [--prompts 1..8]\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   auto a = daemon::CliArgs::parse(
-      argc, argv, {"model", "threads", "runs", "tokens", "prefill", "depth", "ks", "what", "decoder", "decoder-opt", "plugin-dir"},
+      argc, argv, {"model", "threads", "runs", "tokens", "prefill", "depth", "ks", "what", "decoder", "decoder-opt", "plugin-dir",
+                   "prompts"},
       {"help"});
   if (!a || !a->has("model") || a->has("help")) {
     std::fprintf(stderr, "%s%s", a ? "" : (a.error().message + "\n").c_str(), kUsage);
@@ -190,6 +192,7 @@ int main(int argc, char** argv) {
   daemon::load_plugin_dirs(plugins, a->has("plugin-dir") ? a->all("plugin-dir") : daemon::default_plugin_dirs());
   daemon::DecodeRuntime rt(m, plugins, pool);
   Bench b{m, rt, pool, threads, static_cast<int>(need(a->integer("runs", 5, 1, 1000)))};
+  b.n_prompts = static_cast<size_t>(need(a->integer("prompts", std::size(kPrompts), 1, std::size(kPrompts))));
   const std::string what = a->str("what", "decode,prefill,verify");
   const int32_t ctx = m.config().ctx_len;
   if (what.find("decode") != std::string::npos) {
