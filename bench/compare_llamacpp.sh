@@ -17,7 +17,7 @@ trap 'rm -rf "$out"' EXIT
 "$anchor/llama-bench" -m "$model" -t "$threads" -r "$runs" -p 512 -n 128 -o jsonl > "$out/llama_main.jsonl" 2>/dev/null
 "$anchor/llama-bench" -m "$model" -t "$threads" -r "$runs" -p "$ks" -n 0 -d "$depth" -o jsonl > "$out/llama_verify.jsonl" 2>/dev/null
 # specd, same file, same threads, right after.
-"$root/build/bench/specd-bench" --model "$model" --threads "$threads" --runs "$runs" --depth "$depth" --ks "$ks" \
+"$root/build/bench/specd-bench" --model "$model" --threads "$threads" --runs "$runs" --depth "$depth" --ks "$ks" ${BENCH_ARGS:-} \
   > "$out/specd.jsonl"
 
 python3 - "$out" "$model" "$threads" <<'PY'
