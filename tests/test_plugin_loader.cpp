@@ -1,5 +1,6 @@
 // Tests of the decoder plugin loader: descriptor vetting, refusals and their log lines, permission
 // checks, header self-containment, plugin exports, and a third-party plugin built from the installed SDK.
+#include "daemon/decode_runtime.h"
 #include "daemon/plugin_loader.h"
 #include "tests/test_support.h"
 
@@ -317,7 +318,7 @@ std::string install_sdk(const std::string& destdir) {
 }
 }  // namespace
 
-TEST_CASE("a third-party plugin builds outside the tree against the installed SDK and loads") {
+TEST_CASE("a third-party plugin builds outside the tree against the installed SDK, loads and runs") {
   if (!have("meson") || !have("pkg-config") || !have("make") || !have("cc")) {
     MESSAGE("skipped: meson, pkg-config, make or cc not found");
     return;
@@ -350,4 +351,17 @@ TEST_CASE("a third-party plugin builds outside the tree against the installed SD
   REQUIRE(d != nullptr);
   CHECK((d->desc->end == nullptr));  // optional, and the example leaves it out
   if (have("nm")) CHECK(dynamic_exports(so) == "specd_decoder_entry\n");
+
+  // And it decodes: greedy from BOS through the runtime gives the verified stories260K ids.
+  auto model = specd::engine::Model::load(model_path("stories260K.gguf"));
+  REQUIRE(model.has_value());
+  specd::kernels::ThreadPool pool(2);
+  specd::daemon::DecodeRuntime rt(**model, reg, pool);
+  specd::daemon::DecodeRequest req;
+  req.prompt = {1};
+  req.max_tokens = 40;
+  req.decoder = "example-greedy";
+  auto res = rt.run(req);
+  REQUIRE_MESSAGE(res.has_value(), (res ? "" : res.error().message));
+  CHECK(res->tokens == std::vector<int32_t>(golden_ids().begin(), golden_ids().begin() + 40));
 }
