@@ -40,7 +40,7 @@ def write(path, kv):
 # --- the vectors ---
 # Usage: make_llamacpp_vectors.py LLAMA_BIN_DIR OUT_FILE VERSION_TEXT [MODELS_DIR]
 BIN = sys.argv[1]; OUT = sys.argv[2]; VERSION = sys.argv[3]
-MODELS = sys.argv[4] if len(sys.argv) > 4 else '/work/shared/models'
+MODELS = sys.argv[4] if len(sys.argv) > 4 else '../shared/models'
 STORIES = MODELS + '/stories260K.gguf'
 # The README's first fenced block (the golden story), as tests/test_support.cpp reads it.
 story = open(MODELS + '/README.md', encoding='utf-8').read().split('```')[1].strip('\n').encode()
@@ -119,14 +119,14 @@ section('stories260K+userdef', variant(TMP + '/userdef.gguf', [b'<|user|>', b'<e
 section('stories260K+noprefix', variant(TMP + '/noprefix.gguf', flags=[('tokenizer.ggml.add_space_prefix', False), ('tokenizer.ggml.add_bos_token', False)]), NOPREFIX)
 hdr = f"""# Expected token ids from llama.cpp's own SPM tokenizer, used as the encode oracle by tests/test_tokenizer.cpp.
 # Produced with llama-tokenize from llama.cpp {VERSION} (the git bundle in npm node-llama-cpp@3.22.1, built by
-# /work/shared/tools/llamacpp-anchor, target llama-tokenize), for each text written raw to a file:
+# ../shared/tools/llamacpp-anchor, target llama-tokenize), for each text written raw to a file:
 #   llama-tokenize -m MODEL -f TEXTFILE --ids --no-escape --no-parse-special --log-disable [--no-bos]
-# Sections: [stories260K] is /work/shared/models/stories260K.gguf as is. [stories260K+userdef] is that vocab with
+# Sections: [stories260K] is ../shared/models/stories260K.gguf as is. [stories260K+userdef] is that vocab with
 # three type-4 (user-defined) tokens appended: "<|user|>" (512), "<extra_1>" (513), "ab" (514), score 0.
 # [stories260K+noprefix] is that vocab with tokenizer.ggml.add_space_prefix = false and add_bos_token = false.
 # Line format: TEXT<TAB>IDS_DEFAULT<TAB>IDS_NO_BOS. TEXT escapes \\\\ \\t \\n \\r and \\xHH (control and invalid bytes);
 # IDS_DEFAULT is llama-tokenize without --no-bos (BOS only when the model's add_bos says so).
-# Regenerate: python3 tests/data/tokenizer/make_llamacpp_vectors.py "$(/work/shared/tools/llamacpp-anchor)" \\
+# Regenerate: python3 tests/data/tokenizer/make_llamacpp_vectors.py "$(../shared/tools/llamacpp-anchor)" \\
 #   tests/data/tokenizer/llamacpp_vectors.txt 'VERSION' (after cmake --build <anchor build> --target llama-tokenize).
 """
 open(OUT, 'w').write(hdr + '\n'.join(lines) + '\n')
