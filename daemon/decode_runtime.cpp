@@ -250,23 +250,30 @@ void DecodeRuntime::retire_finished() {
   seqs_.swap(keep);
 }
 
+namespace {
+// True when appending text[from..] completed one of stops: a new match must end in the appended
+// part, so only the tail that could hold it is searched (not the whole text each token).
+bool completes_stop(const std::string& text, size_t from, const std::vector<std::string>& stops) {
+  for (const std::string& x : stops)
+    if (!x.empty() && text.find(x, from >= x.size() - 1 ? from - (x.size() - 1) : 0) != std::string::npos) return true;
+  return false;
+}
+}  // namespace
+
 int32_t DecodeRuntime::take_tokens(specd_seq* s, const int32_t* tokens, int32_t n) {
   int32_t taken = 0;
   const auto& tok = model_.tokenizer();
+  const auto& stops = s->req.stop_strings;
   while (taken < n && s->result.finish_reason == 0) {
     const int32_t t = tokens[taken++];
     if (s->result.tokens.empty()) s->t_first = Clock::now();
     const int32_t prev = s->tokens.back();
     s->tokens.push_back(t);
     s->result.tokens.push_back(t);
-    if (!s->req.stop_strings.empty()) s->text += tok.piece(prev, t);
-    if (std::find(s->req.stop_tokens.begin(), s->req.stop_tokens.end(), t) != s->req.stop_tokens.end()) {
-      finish(s, SPECD_FINISH_STOP);
-    } else if (!s->req.stop_strings.empty() &&
-               std::any_of(s->req.stop_strings.begin(), s->req.stop_strings.end(), [&](const std::string& x) {
-                 return !x.empty() && s->text.find(x, s->text.size() > x.size() + 64 ? s->text.size() - x.size() - 64 : 0) !=
-                                          std::string::npos;
-               })) {
+    const size_t old_size = s->text.size();
+    if (!stops.empty()) s->text += tok.piece(prev, t);
+    if (std::find(s->req.stop_tokens.begin(), s->req.stop_tokens.end(), t) != s->req.stop_tokens.end() ||
+        (!stops.empty() && completes_stop(s->text, old_size, stops))) {
       finish(s, SPECD_FINISH_STOP);
     } else if (static_cast<int32_t>(s->result.tokens.size()) >= s->req.max_tokens) {
       finish(s, SPECD_FINISH_LENGTH);
