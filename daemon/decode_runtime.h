@@ -7,6 +7,7 @@
 
 #include "daemon/decode_request.h"
 #include "daemon/plugin_loader.h"
+#include "daemon/side_files.h"
 #include "engine/forward.h"
 #include "engine/kv_cache.h"
 #include "engine/model.h"
@@ -61,6 +62,7 @@ class DecodeRuntime {
   engine::Sampler& sampler() { return sampler_; }
   kernels::ThreadPool& pool() { return pool_; }
   const RuntimeLimits& limits() const { return limits_; }
+  SideFiles& side_files() { return side_files_; }
   // Take tokens from a decoder into a sequence, applying max_tokens and stops; returns how many.
   int32_t take_tokens(specd_seq* s, const int32_t* tokens, int32_t n);
   void finish(specd_seq* s, int32_t reason);
@@ -81,6 +83,7 @@ class DecodeRuntime {
   engine::Forward fwd_;
   engine::Batch batch_;
   engine::Sampler sampler_;
+  SideFiles side_files_;
   specd_model_info info_{};
   std::string digest_;
   std::vector<std::unique_ptr<specd_seq>> seqs_;

@@ -32,6 +32,7 @@ kernels::WeightView view(const engine::GgufTensorInfo& t) {
 int tensor(specd_host* h, const char* name, specd_tensor* out) {
   if (!h || !name || !out) return SPECD_E_INVALID_ARG;
   const engine::GgufTensorInfo* t = h->rt->model().file().tensor(name);
+  for (size_t i = 0; !t && i < h->attached.size(); ++i) t = h->attached[i]->tensor(name);
   if (!t) return SPECD_E_INVALID_ARG;
   out->struct_size = sizeof(specd_tensor);
   out->type = static_cast<int32_t>(t->type);

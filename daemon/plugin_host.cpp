@@ -5,6 +5,7 @@
 #include "daemon/plugin_host.h"
 
 #include "daemon/decode_runtime.h"
+#include "daemon/host_files.h"
 #include "daemon/host_tensor_ops.h"
 #include "daemon/sequence_state.h"
 
@@ -111,8 +112,7 @@ int h_opt_string(specd_host* h, const char* key, const char* def, const char** o
   *out = def;
   if (!v) return SPECD_OK;
   if (!v->is_string()) return bad_option(h, key, "a string");
-  h->option_strings.push_back(v->get<std::string>());
-  *out = h->option_strings.back().c_str();
+  *out = h->strings.emplace_back(v->get<std::string>()).c_str();
   return SPECD_OK;
 }
 
@@ -243,6 +243,7 @@ const specd_host_api kApi = {
     h_sample, h_probs, h_uniform, h_argmax,
     tensor_ops::tensor, tensor_ops::buf_create, tensor_ops::buf_destroy, tensor_ops::buf_write, tensor_ops::buf_read,
     tensor_ops::gemm, tensor_ops::embed, tensor_ops::silu, tensor_ops::add, tensor_ops::log_softmax, tensor_ops::topk,
+    host_files::file_attach, host_files::meta_int, host_files::meta_float, host_files::meta_string, host_files::refuse,
 };
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include "daemon/decode_request.h"
 #include "daemon/plugin_loader.h"
 #include "engine/batch.h"
+#include "engine/gguf_reader.h"
 #include "engine/sampler.h"
 
 #include <specd/decoder.h>
@@ -13,6 +14,8 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <deque>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -27,7 +30,8 @@ struct specd_host {
   const specd::daemon::LoadedDecoder* decoder = nullptr;
   nlohmann::json options;             // the request's decoder options (an object)
   std::set<std::string> read_options;  // keys the decoder asked for during create()
-  std::vector<std::string> option_strings;  // storage for opt_string results
+  std::deque<std::string> strings;    // storage for opt_string/meta_string results (stable addresses)
+  std::vector<std::shared_ptr<const specd::engine::GgufFile>> attached;  // file_attach, in order
   std::string error;                  // the first bad option, reported if create() fails
   specd::daemon::Phase phase = specd::daemon::Phase::Idle;
 };

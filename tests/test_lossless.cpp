@@ -1,49 +1,17 @@
 // Lossless: every speculative decoder's greedy output equals ar's, and its sampling keeps ar's law.
 #include "engine/sampler.h"
+#include "tests/lossless_prompts.h"
 #include "tests/runtime_fixture.h"
 
-#include <cmath>
 #include <map>
 
 using namespace specd;
 using namespace specd::test;
 
-namespace {
-
-// ≥ 50 prompts: story prefixes, repetitive text (where n-gram drafts hit), and random ids.
-std::vector<std::vector<int32_t>> prompts() {
-  const auto& tok = stories_model().tokenizer();
-  std::vector<std::vector<int32_t>> out;
-  for (size_t n = 0; n < 120; n += 6) {
-    std::vector<int32_t> p = {1};
-    p.insert(p.end(), golden_ids().begin(), golden_ids().begin() + static_cast<std::ptrdiff_t>(n));
-    out.push_back(p);
-  }
-  for (const char* text :
-       {"Once upon a time", "The cat sat on the mat. The cat sat on the mat. The cat",
-        "Tom and Sam went to the park. Tom and Sam went to the", "One, two, three. One, two, three. One, two,",
-        "She said, \"I want to play.\" He said, \"I want to play.\" She said,", "a b c a b c a b c a b",
-        "Lily was happy. Lily was happy. Lily was", "The dog ran and ran and ran and ran and",
-        "Ben had a big red ball. Ben had a big red ball. Ben had", "Once upon a time, there was a little girl",
-        "the the the the the the the the", "Mom said no. Dad said no. Mom said no. Dad said",
-        "They played all day. They played all day. They played", "Sue liked cake. Sue liked cake.",
-        "x", "Hello! Hello! Hello! Hello!", "The sun was hot. The sun was hot. The sun was hot.",
-        "I like to run. I like to jump. I like to run. I like to"})
-    out.push_back(tok.encode(text, true));
-  engine::Rng rng(99);
-  for (int i = 0; i < 12; ++i) {
-    std::vector<int32_t> p = {1};
-    for (int j = 0; j < 4 + i * 3; ++j) p.push_back(static_cast<int32_t>(3 + rng.next() % 509));
-    out.push_back(p);
-  }
-  return out;
-}
-
-}  // namespace
 
 TEST_CASE("ngram greedy equals ar greedy on 50 prompts and several lengths and options") {
   RuntimeFixture f;
-  const auto ps = prompts();
+  const auto ps = lossless_prompts();
   REQUIRE(ps.size() >= 50);
   int checked = 0;
   double tpf_sum = 0;
@@ -87,31 +55,9 @@ TEST_CASE("ngram sampling keeps ar's next-token law (chi-square over seeds)") {
     req.sampling.seed = static_cast<uint64_t>(seed) * 7919u;
     identical += f.run(req).tokens == a.tokens;
   }
-  // Two-sample chi-square over categories with enough mass; pool the rest.
-  double chi2 = 0;
-  int dof = -1, rest_a = 0, rest_n = 0;
-  std::map<int32_t, int> all = count_ar;
-  for (auto& [t, c] : count_ng) all[t] += c;
-  for (auto& [t, c] : all) {
-    if (c < 20) {
-      rest_a += count_ar[t];
-      rest_n += count_ng[t];
-      continue;
-    }
-    const double e = c / 2.0;
-    chi2 += (count_ar[t] - e) * (count_ar[t] - e) / e + (count_ng[t] - e) * (count_ng[t] - e) / e;
-    ++dof;
-  }
-  if (rest_a + rest_n >= 20) {
-    const double e = (rest_a + rest_n) / 2.0;
-    chi2 += (rest_a - e) * (rest_a - e) / e + (rest_n - e) * (rest_n - e) / e;
-    ++dof;
-  }
-  REQUIRE(dof >= 2);
-  // 99.9% quantile of chi-square(dof) by the Wilson–Hilferty approximation.
-  const double z = 3.09, k = dof;
-  const double crit = k * std::pow(1 - 2 / (9 * k) + z * std::sqrt(2 / (9 * k)), 3);
-  MESSAGE("chi2 = " << chi2 << " on " << dof << " dof (critical " << crit << "); same-seed streams identical in "
+  const ChiSquare c = two_sample_chi_square(count_ar, count_ng);
+  REQUIRE(c.dof >= 2);
+  MESSAGE("chi2 = " << c.chi2 << " on " << c.dof << " dof (critical " << c.critical << "); same-seed streams identical in "
                     << identical << "/" << n_seeds);
-  CHECK(chi2 < crit);
+  CHECK(c.chi2 < c.critical);
 }

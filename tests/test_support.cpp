@@ -28,6 +28,21 @@ std::string models_dir() {
 
 std::string model_path(const std::string& file) { return models_dir() + "/" + file; }
 
+std::string cache_dir() {
+  if (const char* c = std::getenv("SPECD_CACHE"); c && *c) return c;
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : "") + "/.cache/specd";
+}
+
+std::string trained_model(const std::string& file) {
+  for (const std::string& p : {cache_dir() + "/models/" + file, cache_dir() + "/models/smoke/" + file})
+    if (FILE* f = std::fopen(p.c_str(), "rb")) {
+      std::fclose(f);
+      return p;
+    }
+  return "";
+}
+
 namespace {
 struct TempDirs {
   std::vector<std::string> dirs;

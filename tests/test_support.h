@@ -12,6 +12,12 @@ std::string models_dir();
 std::string model_path(const std::string& file);  // models_dir() + "/" + file
 std::string source_root();                         // $SPECD_SOURCE_ROOT
 std::string build_root();                          // $SPECD_BUILD_ROOT
+// $SPECD_CACHE, else $HOME/.cache/specd: where scripts/train.sh leaves trained models.
+std::string cache_dir();
+// A trained artifact (e.g. "stories260K-redrafter.gguf"): the full training's file under
+// cache_dir()/models, else the smoke training's under cache_dir()/models/smoke; "" when neither
+// exists (scripts/test.sh makes the smoke ones before the tests run).
+std::string trained_model(const std::string& file);
 // A fresh directory under $TMPDIR, removed at process exit.
 std::string temp_dir();
 // Run a shell command; returns its exit status and fills out with stdout.

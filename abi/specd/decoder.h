@@ -1,4 +1,4 @@
-/* specd decoder plugin ABI, version 1.0.
+/* specd decoder plugin ABI, version 1.1 (1.1 added metadata, side files and refuse()).
  *
  * A decoder is a shared object that exports one symbol, specd_decoder_entry(), returning a const
  * descriptor of function pointers. The daemon (the "host") calls those functions to decode
@@ -46,7 +46,7 @@ extern "C" {
 #endif
 
 #define SPECD_DECODER_ABI_MAJOR 1
-#define SPECD_DECODER_ABI_MINOR 0
+#define SPECD_DECODER_ABI_MINOR 1
 
 #if defined(__GNUC__)
 #define SPECD_EXPORT __attribute__((visibility("default")))
@@ -240,6 +240,23 @@ typedef struct specd_host_api {
    * ids[rows][k] and vals[rows][k]. */
   int (*op_topk)(specd_host *h, const specd_buf *x, int32_t rows, int32_t cols, int32_t k, int32_t *ids,
                  float *vals);
+
+  /* --- since 1.1: metadata, side files, refusing a request (check SPECD_HAS before use) --- */
+  /* Attach the GGUF file at path (e.g. a drafter's weights) to this instance (create only):
+   * afterwards tensor() and meta_*() also look there, after the model file. The host maps each file
+   * once and shares it between requests. SPECD_E_IO when it cannot be read, SPECD_E_BAD_MODEL when
+   * it is not a valid GGUF file; the reason is what the client is told if create() then fails. */
+  int (*file_attach)(specd_host *h, const char *path);
+  /* Read metadata key of the model file, else of the attached files (first found). SPECD_E_INVALID_ARG
+   * when absent or of another kind (integers of any width fit meta_int; meta_float also takes
+   * integers). *out of meta_string is owned by the host and valid until destroy() returns. */
+  int (*meta_int)(specd_host *h, const char *key, int64_t *out);
+  int (*meta_float)(specd_host *h, const char *key, double *out);
+  int (*meta_string)(specd_host *h, const char *key, const char **out);
+  /* Record why create() refuses the request (create only); returns code (a non-negative code
+   * becomes SPECD_E_PLUGIN), so a decoder can `return api->refuse(h, SPECD_E_BAD_MODEL, "...")`.
+   * The client gets the message prefixed with the decoder's name. */
+  int (*refuse)(specd_host *h, int32_t code, const char *fmt, ...) SPECD_PRINTF(3, 4);
 } specd_host_api;
 
 /* A decoder's descriptor, returned by specd_decoder_entry. Required slots must be non-NULL. */

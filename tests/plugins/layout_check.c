@@ -102,6 +102,11 @@ FIELD(specd_host_api, op_silu, 288, 8);
 FIELD(specd_host_api, op_add, 296, 8);
 FIELD(specd_host_api, op_log_softmax, 304, 8);
 FIELD(specd_host_api, op_topk, 312, 8);
+FIELD(specd_host_api, file_attach, 320, 8); /* 1.1 */
+FIELD(specd_host_api, meta_int, 328, 8);
+FIELD(specd_host_api, meta_float, 336, 8);
+FIELD(specd_host_api, meta_string, 344, 8);
+FIELD(specd_host_api, refuse, 352, 8);
 
 /* The 1.0 sizes are lower bounds: later minors may only grow them. */
 _Static_assert(sizeof(specd_decoder) >= 88, "decoder ABI 1.0: specd_decoder shrank");
