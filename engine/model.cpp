@@ -93,7 +93,9 @@ Result<ModelConfig> read_config(const GgufFile& f) {
   return c;
 }
 
-std::string digest_of(const GgufFile& f) {
+}  // namespace
+
+std::string model_digest(const GgufFile& f) {
   uint64_t h = 0xcbf29ce484222325ULL;
   auto mix = [&h](const uint8_t* p, size_t n) {
     for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ULL;
@@ -107,8 +109,6 @@ std::string digest_of(const GgufFile& f) {
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
   return hex;
 }
-
-}  // namespace
 
 Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
   auto file = GgufFile::open(path);
@@ -164,7 +164,7 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
   if (m->tok_.vocab_size() > c.vocab)
     return make_error(SPECD_E_BAD_MODEL, "tokenizer has %d tokens but the embedding only %d rows",
                       m->tok_.vocab_size(), c.vocab);
-  m->digest_ = digest_of(f);
+  m->digest_ = model_digest(f);
   if (c.bos < 0 || c.bos >= c.vocab || c.eos < 0 || c.eos >= c.vocab || c.mask >= c.vocab)
     return make_error(SPECD_E_BAD_MODEL, "special token id out of range");
   return m;

@@ -44,6 +44,9 @@ struct LayerWeights {
   kernels::WeightView wq, wk, wv, wo, w_gate, w_up, w_down;
 };
 
+// The digest Model::digest() reports, of any GGUF file (tools record it for the models they write).
+std::string model_digest(const GgufFile& f);
+
 class Model {
  public:
   // Load and validate: every tensor present with the shape the metadata implies.

@@ -386,3 +386,35 @@ TEST_CASE("bad drafters and options get named errors and the runtime keeps servi
   auto ok = f.run(request({1}, 20, "redrafter", opts(good, 4, 5)));
   CHECK(ok.tokens == std::vector<int32_t>(golden_ids().begin(), golden_ids().begin() + 20));
 }
+
+TEST_CASE("a drafter carried over to an inflated model drafts as on the small model (BENCHMARKS.md §2.2)") {
+  const std::string dir = temp_dir(), drafter = trained();
+  const std::string big = dir + "/big.gguf", big_drafter = dir + "/big-redrafter.gguf";
+  std::string log;
+  const int rc = run_command(build_root() + "/tools/specd-inflate --model '" + model_path("stories260K.gguf") +
+                                 "' --out '" + big + "' --dim 256 --layers 6 --heads 32 --kv-heads 4 --ffn 512" +
+                                 " --type f32 --drafter '" + drafter + "' --drafter-out '" + big_drafter + "' 2>&1",
+                             &log);
+  REQUIRE_MESSAGE(rc == 0, log);
+  auto big_model = engine::Model::load(big);
+  REQUIRE(big_model.has_value());
+  daemon::PluginRegistry reg;
+  REQUIRE(reg.load_file(plugin_path("redrafter")).has_value());
+  kernels::ThreadPool pool(2);
+  daemon::DecodeRuntime big_rt(**big_model, reg, pool);
+  RuntimeFixture small({}, {"redrafter"});
+  int same_steps = 0;
+  for (size_t n : {size_t{0}, size_t{20}, size_t{50}}) {
+    std::vector<int32_t> p = {1};
+    p.insert(p.end(), golden_ids().begin(), golden_ids().begin() + static_cast<std::ptrdiff_t>(n));
+    auto a = small.run(request(p, 80, "redrafter", opts(drafter, 4, 5)));
+    auto b = big_rt.run(request(p, 80, "redrafter", opts(big_drafter, 4, 5)));
+    REQUIRE(b.has_value());
+    CHECK(b->tokens == a.tokens);
+    same_steps += b->steps == a.steps;
+  }
+  CHECK(same_steps >= 2);  // float rounding may flip a near-tie between beams, rarely
+  auto wrong = small.rt.submit(request({1}, 5, "redrafter", opts(big_drafter, 4, 5)), {});
+  REQUIRE_FALSE(wrong.has_value());  // the big model's drafter is refused by the small model
+  CHECK(wrong.error().code == SPECD_E_BAD_MODEL);
+}

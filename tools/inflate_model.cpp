@@ -8,6 +8,7 @@
 #include "engine/gguf_writer.h"
 #include "engine/result.h"
 #include "kernels/cpu/matmul.h"
+#include "tools/inflate_drafter.h"
 
 #include <algorithm>
 #include <atomic>
@@ -42,6 +43,7 @@ struct Shape {
 
 struct Args {
   std::string model, out;
+  std::string drafter, drafter_out;  // a ReDrafter drafter of the small model, carried over
   GgmlType type = GgmlType::F32;
   Shape big;
   uint64_t seed = 1;
@@ -242,7 +244,6 @@ class Inflater {
   Status build(GgufWriter& w);
   size_t bytes() const { return total_bytes_; }
 
- private:
   // out[D] = R · (v ⊙ g): a small-space row (a reader of the normed residual) moved to big space.
   void lift(const double* v, const double* g, float* out) const {
     std::vector<double> acc(static_cast<size_t>(b_.dim), 0.0);
@@ -253,6 +254,8 @@ class Inflater {
     }
     for (int64_t k = 0; k < b_.dim; ++k) out[k] = static_cast<float>(acc[static_cast<size_t>(k)]);
   }
+
+ private:
   // (R · M)[k][col] for a small [d][cols] matrix M: a writer into the residual moved to big space.
   double lift_col(const std::vector<double>& m, int64_t cols, int64_t k, int64_t col) const {
     double acc = 0;
@@ -408,15 +411,20 @@ Status set_metadata(GgufWriter& w, const GgufFile& f, const Small& s, const Shap
   const double eps = static_cast<double>(s.eps) * static_cast<double>(s.dim) / static_cast<double>(b.dim);
   w.set_f32("llama.attention.layer_norm_rms_epsilon", static_cast<float>(eps));
   w.set_u64("specd.inflate.seed", seed);
+  // The tokenizer, and specd's own keys (a MASK token, TiDAR / diffusion settings) that describe
+  // the function rather than the shape.
   for (const auto& kv : f.metadata())
-    if (kv.key.rfind("tokenizer.", 0) == 0) SPECD_TRY(w.copy_kv(kv));
+    if (kv.key.rfind("tokenizer.", 0) == 0 || (kv.key.rfind("specd.", 0) == 0 && kv.key != "specd.inflate.seed"))
+      SPECD_TRY(w.copy_kv(kv));
   return {};
 }
 
 const char* kUsage =
     "usage: specd-inflate --model SMALL.gguf --out BIG.gguf [--type f32|f16|bf16] [--seed N]\n"
     "                     [--dim 2048 --layers 22 --heads DIM/HEAD_DIM --kv-heads 32 --ffn 5632]\n"
-    "  Builds a model of the given shape that computes the same function as SMALL (BENCHMARKS.md §2.2).\n";
+    "                     [--drafter DRAFTER.gguf --drafter-out BIG-DRAFTER.gguf]\n"
+    "  Builds a model of the given shape that computes the same function as SMALL (BENCHMARKS.md §2.2),\n"
+    "  and with --drafter, a ReDrafter drafter for it that drafts what DRAFTER drafts for SMALL.\n";
 
 Result<int64_t> parse_int(const std::string& k, const std::string& v) {
   char* end = nullptr;
@@ -445,12 +453,16 @@ Result<Args> parse_args(int argc, char** argv) {
       else a.seed = static_cast<uint64_t>(*x);
     } else if (k == "--model") a.model = v;
     else if (k == "--out") a.out = v;
+    else if (k == "--drafter") a.drafter = v;
+    else if (k == "--drafter-out") a.drafter_out = v;
     else if (k == "--type" && (v == "f32" || v == "f16" || v == "bf16"))
       a.type = v == "f32" ? GgmlType::F32 : v == "f16" ? GgmlType::F16 : GgmlType::BF16;
     else return make_error(SPECD_E_INVALID_ARG, "unknown option or value: %s %s", k.c_str(), v.c_str());
   }
   if (!a.help && (a.model.empty() || a.out.empty()))
     return make_error(SPECD_E_INVALID_ARG, "--model and --out are required");
+  if (a.drafter.empty() != a.drafter_out.empty())
+    return make_error(SPECD_E_INVALID_ARG, "--drafter and --drafter-out go together");
   return a;
 }
 
@@ -467,6 +479,12 @@ Status inflate(Args& a) {
   SPECD_TRY(inf.build(w));
   const auto t1 = std::chrono::steady_clock::now();
   SPECD_TRY(w.write(a.out));
+  if (!a.drafter.empty()) {
+    auto d = GgufFile::open(a.drafter);
+    if (!d) return d.error();
+    auto lift = [&inf](const double* v, const double* g, float* out) { inf.lift(v, g, out); };
+    SPECD_TRY(specd::tools::inflate_drafter(**d, lift, s.dim, a.big.dim, s.out_norm, a.out, a.drafter_out));
+  }
   const auto t2 = std::chrono::steady_clock::now();
   auto sec = [](auto d) { return std::chrono::duration<double>(d).count(); };
   std::fprintf(stderr, "specd-inflate: wrote %s: dim %" PRId64 ", %" PRId64 " layers, %" PRId64 "/%" PRId64
