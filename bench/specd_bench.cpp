@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <thread>
 
 using namespace specd;
@@ -45,7 +46,7 @@ struct Bench {
   daemon::DecodeRuntime& rt;
   kernels::ThreadPool& pool;
   int threads, runs;
-  size_t n_prompts = std::size(kPrompts);
+  std::vector<std::string> prompts{std::begin(kPrompts), std::end(kPrompts)};
 
   void emit(const char* name, const std::string& decoder, const char* unit, const Stats& s, nlohmann::json extra = {}) const {
     nlohmann::json j = {{"name", name},       {"model", model.path()},  {"decoder", decoder},
@@ -67,9 +68,9 @@ struct Bench {
   DecodeRun decode_once(const std::string& decoder, const std::string& opts, int32_t tokens) const {
     DecodeRun r;
     double secs = 0, toks = 0, steps = 0;
-    for (size_t pi = 0; pi < n_prompts; ++pi) {
+    for (const std::string& prompt : prompts) {
       daemon::DecodeRequest req;
-      req.prompt = model.tokenizer().encode(kPrompts[pi], true);
+      req.prompt = model.tokenizer().encode(prompt, true);
       req.max_tokens = tokens;
       req.decoder = decoder;
       req.options_json = opts;
@@ -92,23 +93,43 @@ struct Bench {
     return r;
   }
 
-  void decode(const std::vector<std::string>& decoders, const std::vector<std::string>& opts, int32_t tokens) const {
+  // Every decoder with opts, once per combination of the grid's values (none: once), against ar
+  // measured once in the same run.
+  void decode(const std::vector<std::string>& decoders, const std::vector<std::string>& opts,
+              const std::vector<std::vector<std::string>>& grid, int32_t tokens) const {
     decode_once("ar", "{}", 16);  // warm-up
     const DecodeRun ar = decode_once("ar", "{}", tokens);
     std::vector<double> ar_speed;
     for (int i = 0; i < runs; ++i) ar_speed.push_back(decode_once("ar", "{}", tokens).tok_s);
     const Stats ar_stats = stats(ar_speed);
-    for (const auto& d : decoders) {
-      const std::string o = d == "ar" ? "{}" : daemon::decoder_options_json(opts).value();
-      std::vector<double> speed;
-      DecodeRun last;
-      for (int i = 0; i < runs; ++i) speed.push_back((last = decode_once(d, o, tokens)).tok_s);
-      const Stats s = d == "ar" ? ar_stats : stats(speed);
-      emit("decode_tok_s", d, "tok/s", s,
-           {{"tokens", tokens}, {"prompts", n_prompts}, {"options", nlohmann::json::parse(o)},
-            {"tokens_per_forward", last.tpf}, {"accepted_hist", last.hist},
-            {"identical_to_ar", last.outputs == ar.outputs}, {"speedup_vs_ar", s.median / ar_stats.median}});
+    std::vector<std::vector<std::string>> combos = {opts};
+    for (const auto& axis : grid) {
+      std::vector<std::vector<std::string>> next;
+      for (const auto& c : combos)
+        for (const auto& v : axis) {
+          next.push_back(c);
+          next.back().push_back(v);
+        }
+      combos = std::move(next);
     }
+    for (const auto& d : decoders)
+      for (const auto& combo : combos) {
+        if (d == "ar" && &combo != &combos.front()) break;
+        decode_one(d, d == "ar" ? "{}" : daemon::decoder_options_json(combo).value(), tokens, ar, ar_stats);
+      }
+  }
+
+  void decode_one(const std::string& d, const std::string& o, int32_t tokens, const DecodeRun& ar,
+                  const Stats& ar_stats) const {
+    std::vector<double> speed;
+    DecodeRun last = ar;
+    if (d != "ar")
+      for (int i = 0; i < runs; ++i) speed.push_back((last = decode_once(d, o, tokens)).tok_s);
+    const Stats s = d == "ar" ? ar_stats : stats(speed);
+    emit("decode_tok_s", d, "tok/s", s,
+         {{"tokens", tokens}, {"prompts", prompts.size()}, {"options", nlohmann::json::parse(o)},
+          {"tokens_per_forward", last.tpf}, {"accepted_hist", last.hist},
+          {"identical_to_ar", last.outputs == ar.outputs}, {"speedup_vs_ar", s.median / ar_stats.median}});
   }
 
   // Latency of one forward over k causal rows of one sequence after a committed prefix.
@@ -158,14 +179,17 @@ struct Bench {
 constexpr const char* kUsage =
     "usage: specd-bench --model PATH [--threads N] [--runs 5] [--what decode,prefill,verify]\n"
     "                   [--decoder ar,ngram] [--decoder-opt K=V ...] [--tokens 128] [--prefill 512]\n"
-    "                   [--depth 256] [--ks 1,2,4,8,16,32,64] [--plugin-dir DIR] [--prompts 1..8]\n";
+    "                   [--depth 256] [--ks 1,2,4,8,16,32,64] [--plugin-dir DIR] [--prompts 1..8]\n"
+    "                   [--prompts-file FILE] [--grid K=V1,V2,... ...]\n"
+    "  --grid runs each decoder once per combination of the listed option values (with --decoder-opt);\n"
+    "  --prompts-file reads one prompt per line instead of the built-in eight.\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   auto a = daemon::CliArgs::parse(
       argc, argv, {"model", "threads", "runs", "tokens", "prefill", "depth", "ks", "what", "decoder", "decoder-opt", "plugin-dir",
-                   "prompts"},
+                   "prompts", "prompts-file", "grid"},
       {"help"});
   if (!a || !a->has("model") || a->has("help")) {
     std::fprintf(stderr, "%s%s", a ? "" : (a.error().message + "\n").c_str(), kUsage);
@@ -192,7 +216,18 @@ int main(int argc, char** argv) {
   daemon::load_plugin_dirs(plugins, a->has("plugin-dir") ? a->all("plugin-dir") : daemon::default_plugin_dirs());
   daemon::DecodeRuntime rt(m, plugins, pool);
   Bench b{m, rt, pool, threads, static_cast<int>(need(a->integer("runs", 5, 1, 1000)))};
-  b.n_prompts = static_cast<size_t>(need(a->integer("prompts", std::size(kPrompts), 1, std::size(kPrompts))));
+  if (a->has("prompts-file")) {
+    std::ifstream in(a->str("prompts-file"));
+    b.prompts.clear();
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty()) b.prompts.push_back(line);
+    if (b.prompts.empty()) {
+      std::fprintf(stderr, "specd-bench: no prompts in %s\n", a->str("prompts-file").c_str());
+      return 2;
+    }
+  }
+  b.prompts.resize(static_cast<size_t>(
+      need(a->integer("prompts", static_cast<int64_t>(b.prompts.size()), 1, static_cast<int64_t>(b.prompts.size())))));
   const std::string what = a->str("what", "decode,prefill,verify");
   const int32_t ctx = m.config().ctx_len;
   if (what.find("decode") != std::string::npos) {
@@ -210,7 +245,21 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "specd-bench: %s\n", o.error().message.c_str());
       return 2;
     }
-    b.decode(decoders, a->all("decoder-opt"), static_cast<int32_t>(need(a->integer("tokens", 128, 1, ctx - 64))));
+    std::vector<std::vector<std::string>> grid;  // "W=1,2,4" -> {"W=1", "W=2", "W=4"}
+    for (const auto& g : a->all("grid")) {
+      const size_t eq = g.find('=');
+      if (eq == std::string::npos || eq + 1 >= g.size()) {
+        std::fprintf(stderr, "specd-bench: --grid wants K=V1,V2,..., got '%s'\n", g.c_str());
+        return 2;
+      }
+      auto& axis = grid.emplace_back();
+      for (size_t s = eq + 1; s <= g.size();) {
+        const size_t c = std::min(g.find(',', s), g.size());
+        axis.push_back(g.substr(0, eq + 1) + g.substr(s, c - s));
+        s = c + 1;
+      }
+    }
+    b.decode(decoders, a->all("decoder-opt"), grid, static_cast<int32_t>(need(a->integer("tokens", 128, 1, ctx - 64))));
   }
   if (what.find("prefill") != std::string::npos)
     b.prefill(static_cast<int32_t>(need(a->integer("prefill", std::min(512, ctx), 1, ctx))));
