@@ -6,6 +6,7 @@ extern "C" {
 #include "plugins/redrafter/redrafter_tree.h"
 }
 #include "engine/gguf_writer.h"
+#include "tests/alloc_counter.h"
 #include "tests/lossless_prompts.h"
 #include "tests/runtime_fixture.h"
 
@@ -417,4 +418,19 @@ TEST_CASE("a drafter carried over to an inflated model drafts as on the small mo
   auto wrong = small.rt.submit(request({1}, 5, "redrafter", opts(big_drafter, 4, 5)), {});
   REQUIRE_FALSE(wrong.has_value());  // the big model's drafter is refused by the small model
   CHECK(wrong.error().code == SPECD_E_BAD_MODEL);
+}
+
+TEST_CASE("steady-state redrafter steps allocate nothing (drafter ops and tree included)") {
+  RuntimeFixture f({}, {"redrafter"});
+  const std::string dir = temp_dir();
+  const std::string drafter = write_drafter(dir, "random.gguf", digest(), 21);
+  std::vector<int32_t> p = {1};
+  p.insert(p.end(), golden_ids().begin(), golden_ids().begin() + 20);
+  auto id = f.rt.submit(request(p, 400, "redrafter", opts(drafter, 4, 5)), {});
+  REQUIRE(id.has_value());
+  for (int i = 0; i < 20; ++i) f.rt.step();
+  const long before = allocation_count();
+  for (int i = 0; i < 40; ++i) f.rt.step();
+  CHECK(allocation_count() - before == 0);
+  REQUIRE(f.rt.active() == 1);
 }
