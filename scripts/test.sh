@@ -9,6 +9,9 @@ werror=()
 scripts/build.sh build "${werror[@]}" || { echo "0 passed, 1 failed"; exit 1; }
 scripts/build.sh build-asan -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=false \
   "${werror[@]}" || { echo "0 passed, 1 failed"; exit 1; }
+# The trained drafter / adapted models some suites use: cached under $SPECD_CACHE; on a machine that
+# has none, a short smoke training of each (scripts/train.sh; a few minutes in all).
+scripts/train.sh all --smoke --if-missing || echo "test.sh: a training failed; the suites that need its model will fail" >&2
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export ASAN_OPTIONS=detect_leaks=1
 status=0

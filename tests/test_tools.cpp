@@ -357,3 +357,20 @@ TEST_CASE("tools: the numpy reference agrees with the engine on the inflated F32
   // The reference on the small model closes the loop without the engine.
   CHECK(max_abs_diff(ref, reference_logits(model_path("stories260K.gguf"), prompt, 512)) < 1e-4f);
 }
+
+TEST_CASE("tools: the PyTorch port of the training tools reproduces the golden ids and the engine's digest") {
+  std::string out;
+  int rc = run("/usr/bin/python3 -c 'import torch' 2>&1", &out);
+  REQUIRE_MESSAGE(rc == 0, "Debian's python3-torch is missing (scripts/setup.sh installs it): " << out);
+  const std::string port = quoted(source_root() + "/tools/train/specd_torch.py");
+  rc = run("/usr/bin/python3 " + port + " --check 2>&1", &out);
+  CHECK_MESSAGE(rc == 0, out);
+  CHECK_MESSAGE(out.find("PASS") != std::string::npos, out);
+  // The digest drafters record: Python's and the engine's must agree, byte for byte of the rule.
+  for (const std::string& m : {model_path("stories260K.gguf"), inflate_small(temp_dir(), "inflated.gguf")}) {
+    std::string digest;
+    rc = run("/usr/bin/python3 " + port + " --digest " + quoted(m), &digest);
+    REQUIRE_MESSAGE(rc == 0, digest);
+    CHECK(digest.substr(0, 16) == load_model(m)->digest());
+  }
+}

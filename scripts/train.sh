@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Trains specd's learned decoding components for stories260K (CPU, PyTorch) and caches them:
+#
+#   scripts/train.sh [redrafter|tidar|d2f|all] [--smoke] [--if-missing]
+#
+# Full artifacts go to $SPECD_CACHE/models/stories260K-<method>.gguf, --smoke ones (a quick, smaller
+# run, ~2 minutes each) to $SPECD_CACHE/models/smoke/stories260K-<method>.gguf; SPECD_CACHE defaults to
+# ~/.cache/specd. --if-missing skips a method whose full OR smoke artifact already exists.
+# Each method runs tools/train/train_<method>.py --out PATH [--smoke]; see tools/train/README.md.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$here"
+
+what=all smoke=0 if_missing=0
+for arg in "$@"; do
+  case "$arg" in
+    redrafter|tidar|d2f|all) what=$arg ;;
+    --smoke) smoke=1 ;;
+    --if-missing) if_missing=1 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "train.sh: unknown argument '$arg' (usage: scripts/train.sh [redrafter|tidar|d2f|all] [--smoke] [--if-missing])" >&2; exit 2 ;;
+  esac
+done
+methods=(redrafter tidar d2f)
+[[ $what == all ]] || methods=("$what")
+
+# Debian's python3 carries python3-torch; a python3 earlier on PATH (a venv) may not.
+py=/usr/bin/python3
+[[ -x $py ]] || py=python3
+if ! "$py" -c 'import torch, numpy' 2>/dev/null; then
+  echo "train.sh: $py cannot import torch and numpy; run scripts/setup.sh (python3-torch, python3-numpy)" >&2
+  exit 1
+fi
+
+# BLAS/allocator environment (see ../shared/docs/TRAINING.md §0): OpenBLAS with one thread (Debian's libblas
+# alternative points at it once libopenblas0-pthread is installed), jemalloc without decay.
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+jemalloc=$(ls /usr/lib/*-linux-gnu/libjemalloc.so.2 /usr/lib/libjemalloc.so.2 2>/dev/null | head -n1 || true)
+if [[ -n $jemalloc ]]; then
+  export LD_PRELOAD="$jemalloc${LD_PRELOAD:+:$LD_PRELOAD}"
+  export MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1
+fi
+
+cache=${SPECD_CACHE:-$HOME/.cache/specd}
+full_dir=$cache/models
+smoke_dir=$cache/models/smoke
+mkdir -p "$full_dir" "$smoke_dir"
+
+failed=()
+for m in "${methods[@]}"; do
+  full=$full_dir/stories260K-$m.gguf
+  smk=$smoke_dir/stories260K-$m.gguf
+  if ((if_missing)) && [[ -f $full || -f $smk ]]; then
+    echo "train.sh: $m: have $([[ -f $full ]] && echo "$full" || echo "$smk"), skipping" >&2
+    continue
+  fi
+  script=tools/train/train_$m.py
+  if [[ ! -f $script ]]; then
+    echo "train.sh: $m: $script does not exist (yet); cannot train $m" >&2
+    failed+=("$m")
+    continue
+  fi
+  if ((smoke)); then out=$smk; flag=(--smoke); else out=$full; flag=(); fi
+  echo "train.sh: $m -> $out" >&2
+  start=$(date +%s)
+  # The scripts write atomically (temp name + rename), so a failed run leaves no artifact behind.
+  if "$py" "$script" --out "$out" "${flag[@]}"; then
+    echo "train.sh: $m done in $(( $(date +%s) - start )) s: $out" >&2
+  else
+    echo "train.sh: $m FAILED (exit $?)" >&2
+    failed+=("$m")
+  fi
+done
+if ((${#failed[@]})); then
+  echo "train.sh: failed: ${failed[*]}" >&2
+  exit 1
+fi
