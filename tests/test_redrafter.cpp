@@ -112,9 +112,9 @@ const std::string& digest() {
   return d;
 }
 
-std::string opts(const std::string& drafter, int W, int L, const char* rule = "exact") {
+std::string opts(const std::string& drafter, int W, int L, const char* rule = "exact", int nodes = 0) {
   return "{\"drafter\": \"" + drafter + "\", \"W\": " + std::to_string(W) + ", \"L\": " + std::to_string(L) +
-         ", \"accept\": \"" + rule + "\"}";
+         ", \"accept\": \"" + rule + "\", \"nodes\": " + std::to_string(nodes) + "}";
 }
 
 std::string trained() {
@@ -170,6 +170,26 @@ TEST_CASE("tree packing: duplicates add nothing, last-token variants add one nod
   }
 }
 
+TEST_CASE("tree pruning keeps the likeliest subtree in packed order") {
+  const std::vector<int32_t> b0 = {91, 92, 93, 95, 91, 92, 94, 96, 91, 92, 93, 97};
+  Tree a(3, 4, b0);  // packed: 91 92 93 95 94 96 97 with parents -1 0 1 2 1 4 2
+  const std::vector<float> score = {0.0f, -0.1f, -0.5f, -2.0f, -0.3f, -0.4f, -0.6f};
+  std::vector<int32_t> scratch(7);
+  CHECK(rd_tree_prune(&a.t, score.data(), 5, scratch.data()) == 5);  // drops 95 (-2.0) and 97 (-0.6)
+  CHECK(a.tok() == std::vector<int32_t>{91, 92, 93, 94, 96});
+  CHECK(std::vector<int32_t>(a.t.parent, a.t.parent + 5) == std::vector<int32_t>{-1, 0, 1, 1, 3});
+  CHECK(std::vector<int32_t>(a.t.depth, a.t.depth + 5) == std::vector<int32_t>{0, 1, 2, 2, 3});
+  CHECK(rd_tree_child(&a.t, 3, 96) == 4);
+  Tree b(3, 4, b0);
+  const std::vector<float> flat(7, 0.0f);  // all tied: the lowest indices, i.e. parents first
+  CHECK(rd_tree_prune(&b.t, flat.data(), 3, scratch.data()) == 3);
+  CHECK(b.tok() == std::vector<int32_t>{91, 92, 93});
+  Tree c(3, 4, b0);
+  CHECK(rd_tree_prune(&c.t, score.data(), 7, scratch.data()) == 7);  // nothing to prune
+  CHECK(rd_tree_prune(&c.t, score.data(), 0, scratch.data()) == 1);  // the root always stays
+  CHECK(c.t.parent[0] == -1);
+}
+
 TEST_CASE("beam selection keeps the W best cumulative scores with a deterministic tie-break") {
   const float vals[4] = {2.0f, 1.0f, 0.5f, -1.0f};
   float logq[4];
@@ -201,15 +221,18 @@ TEST_CASE("redrafter greedy equals ar greedy on 50 prompts, with the trained and
   const std::string model = trained();
   const auto ps = lossless_prompts();
   REQUIRE(ps.size() >= 50);
-  const std::vector<std::pair<int, int>> shapes = {{1, 2}, {4, 5}, {8, 6}, {2, 4}, {16, 3}};
+  struct Shape {
+    int W, L, nodes;
+  };
+  const std::vector<Shape> shapes = {{1, 2, 0}, {4, 5, 0}, {8, 6, 0}, {2, 4, 0}, {16, 3, 0}, {4, 6, 6}, {8, 5, 3}};
   int checked = 0;
   double tpf_trained = 0, tpf_random = 0;
   for (size_t i = 0; i < ps.size(); ++i) {
     const int32_t max_tokens = std::vector<int32_t>{17, 64, 120}[i % 3];
     auto ar = f.run(request(ps[i], max_tokens, "ar"));
-    const auto [W, L] = shapes[i % shapes.size()];
+    const auto [W, L, nodes] = shapes[i % shapes.size()];
     for (const std::string& d : {model, random_drafter}) {
-      auto rd = f.run(request(ps[i], max_tokens, "redrafter", opts(d, W, L)));
+      auto rd = f.run(request(ps[i], max_tokens, "redrafter", opts(d, W, L, "exact", nodes)));
       CHECK_MESSAGE(rd.tokens == ar.tokens, "prompt " << i << " W " << W << " L " << L << " drafter " << d);
       CHECK(rd.finish_reason == ar.finish_reason);
       const double tpf = rd.tokens_per_forward();
@@ -382,6 +405,8 @@ TEST_CASE("bad drafters and options get named errors and the runtime keeps servi
   expect(opts(good, 4, 1), SPECD_E_BAD_OPTION, "option 'L'");
   expect(opts(good, 4, 7), SPECD_E_BAD_OPTION, "trained for at most 5");
   expect(opts(good, 4, 5, "typical"), SPECD_E_BAD_OPTION, "exact or reference");
+  expect(opts(good, 4, 5, "reference", 4), SPECD_E_BAD_OPTION, "option 'nodes'");
+  expect(opts(good, 4, 5, "exact", -1), SPECD_E_BAD_OPTION, "option 'nodes'");
   expect(R"({"drafter": ")" + good + R"(", "beams": 3})", SPECD_E_BAD_OPTION, "unknown option 'beams'");
   CHECK(f.rt.idle());
   auto ok = f.run(request({1}, 20, "redrafter", opts(good, 4, 5)));

@@ -13,7 +13,8 @@
  *           of the last accepted row as h for the next draft (§1 step 7).
  * Options: drafter (path; default: <model stem>-redrafter.gguf beside the model, then under
  * $SPECD_CACHE/models or ~/.cache/specd/models), W (beam width, 4, 1..32), L (beam length with
- * the root, 5, 2..k_trained+1), accept (exact|reference), prefill_chunk (256, 1..4096).
+ * the root, 5, 2..k_trained+1), nodes (at most this many tree rows, the drafter's likeliest; 0 = all
+ * 1 + W(L-1); exact rule only), accept (exact|reference), prefill_chunk (256, 1..4096).
  * Everything a step needs is allocated in create() and begin(). */
 #include <inttypes.h>
 #include <specd/decoder.h>
@@ -29,7 +30,7 @@ typedef struct rd_instance {
   const specd_host_api *api;
   specd_host *host;
   const specd_model_info *model;
-  int32_t W, L, chunk, reference;
+  int32_t W, L, chunk, reference, max_nodes;
   rd_drafter drafter;
   int32_t *rows; /* 0, 1, ..., chunk-1 for prefill commits */
 } rd_instance;
@@ -43,6 +44,9 @@ typedef struct rd_seq {
   int32_t *q_ids;    /* [W][L-1][topk] */
   float *q_logq;
   float *score;      /* [W] */
+  float *cum;        /* [W][L]: drafter log-probability of each beam prefix */
+  float *node_score; /* [1 + W(L-1)] */
+  int32_t *prune;    /* [1 + W(L-1)] scratch */
   float *probs;      /* [vocab], reference rule only */
   int32_t *path;     /* [L] */
   int32_t *out;      /* [L]: emitted run */
@@ -94,17 +98,20 @@ static int rd_create(const specd_host_api *api, specd_host *h, const specd_model
   (void)options_json; /* read through api->opt_* */
   *instance = NULL;
   if (!SPECD_HAS(specd_host_api, api, refuse) || !SPECD_HAS(specd_model_info, model, max_rows)) return SPECD_E_VERSION;
-  int32_t W = 0, L = 0, chunk = 0;
+  int32_t W = 0, L = 0, chunk = 0, nodes = 0;
   const char *path = NULL, *rule = NULL;
   int rc = read_int(api, h, "W", 4, 1, 32, &W);
   if (rc == SPECD_OK) rc = read_int(api, h, "L", 5, 2, 65, &L);
   if (rc == SPECD_OK) rc = read_int(api, h, "prefill_chunk", 256, 1, 4096, &chunk);
+  if (rc == SPECD_OK) rc = read_int(api, h, "nodes", 0, 0, 4096, &nodes);
   if (rc == SPECD_OK) rc = api->opt_string(h, "accept", "exact", &rule);
   if (rc == SPECD_OK) rc = api->opt_string(h, "drafter", NULL, &path);
   if (rc != SPECD_OK) return rc;
   if (strcmp(rule, "exact") != 0 && strcmp(rule, "reference") != 0)
     return api->refuse(h, SPECD_E_BAD_OPTION, "option 'accept' must be exact or reference, not '%s'", rule);
   if (chunk > model->max_rows) chunk = model->max_rows;
+  if (nodes > 0 && strcmp(rule, "exact") != 0)
+    return api->refuse(h, SPECD_E_BAD_OPTION, "option 'nodes' prunes beams, which accept=reference needs whole");
   if (1 + W * (L - 1) > model->max_rows)
     return api->refuse(h, SPECD_E_BAD_OPTION, "W=%d, L=%d needs %d rows per step, the host allows %d", W, L,
                        1 + W * (L - 1), model->max_rows);
@@ -124,6 +131,7 @@ static int rd_create(const specd_host_api *api, specd_host *h, const specd_model
   g->L = L;
   g->chunk = chunk;
   g->reference = strcmp(rule, "reference") == 0;
+  g->max_nodes = nodes;
   g->rows = api->mem_alloc(h, (size_t)chunk * sizeof(int32_t));
   if (g->rows == NULL) {
     rd_destroy(g);
@@ -147,9 +155,9 @@ static int rd_begin(void *instance, specd_seq *s) {
   const rd_instance *g = instance;
   const specd_host_api *api = g->api;
   const size_t W = (size_t)g->W, L = (size_t)g->L, K = (size_t)g->drafter.topk, dim = (size_t)g->model->dim;
-  const size_t q = W * (L - 1) * K;
-  const size_t floats = dim + q + W + (size_t)g->model->vocab;
-  const size_t ints = W * L + q + 2 * L + rd_tree_ints(g->W, g->L);
+  const size_t q = W * (L - 1) * K, nmax = 1 + W * (L - 1);
+  const size_t floats = dim + q + W + (size_t)g->model->vocab + W * L + nmax;
+  const size_t ints = W * L + q + 2 * L + rd_tree_ints(g->W, g->L) + nmax;
   rd_seq *st = api->mem_alloc(g->host, sizeof *st + floats * sizeof(float) + ints * sizeof(int32_t));
   if (st == NULL) return api->fail(s, SPECD_E_NOMEM, "out of memory for the sequence's draft buffers");
   memset(st, 0, sizeof *st);
@@ -158,11 +166,14 @@ static int rd_begin(void *instance, specd_seq *s) {
   st->q_logq = f, f += q;
   st->score = f, f += W;
   st->probs = f, f += g->model->vocab;
+  st->cum = f, f += W * L;
+  st->node_score = f, f += nmax;
   int32_t *i = (int32_t *)f;
   st->beams = i, i += W * L;
   st->q_ids = i, i += q;
   st->path = i, i += L;
   st->out = i, i += L;
+  st->prune = i, i += nmax;
   rd_tree_init(&st->tree, g->W, g->L, i);
   api->seq_set_user(s, st);
   return SPECD_OK;
@@ -241,9 +252,14 @@ static int rd_plan(void *instance, specd_seq *s, specd_batch *b) {
     st->tree.parent[0] = -1;
     for (int32_t w = 0; w < g->W; ++w) st->tree.unpacker[w * st->tree.L] = 0;
   } else {
-    const int rc = rd_drafter_beams(&g->drafter, st->h, tok[kv], g->W, L, st->beams, st->q_ids, st->q_logq, st->score);
+    const int rc =
+        rd_drafter_beams(&g->drafter, st->h, tok[kv], g->W, L, st->beams, st->q_ids, st->q_logq, st->score, st->cum);
     if (rc != SPECD_OK) return api->fail(s, rc, "drafter beam search failed (%d)", rc);
     rd_tree_pack(&st->tree, st->beams);
+    if (g->max_nodes > 0 && st->tree.n > g->max_nodes) {
+      for (int32_t p = 0; p < st->tree.n; ++p) st->node_score[p] = st->cum[st->tree.beam_pos[p]];
+      rd_tree_prune(&st->tree, st->node_score, g->max_nodes, st->prune);
+    }
     st->drafted_steps++;
   }
   return plan_tree(g, s, b, &st->tree, kv);
@@ -297,7 +313,7 @@ static const specd_decoder rd_decoder = {
     .name = "redrafter",
     .version = "1.0.0",
     .description = "Recurrent Drafter: RNN drafter, beam search, tree verification, lossless (options: drafter, W, L, "
-                   "accept, prefill_chunk)",
+                   "nodes, accept, prefill_chunk)",
     .create = rd_create,
     .destroy = rd_destroy,
     .begin = rd_begin,

@@ -86,7 +86,7 @@ static int make_buffers(rd_drafter *d) {
     if (api->buf_create(d->host, sizes[i], bufs[i]) != SPECD_OK) return SPECD_E_NOMEM;
   /* Host scratch in one block: states, per-beam integers, scores and the stored distributions. */
   const size_t q = w * (size_t)(d->lmax - 1) * (size_t)d->topk;
-  const size_t floats = 2 * w * (size_t)d->state_dim + 2 * w + 2 * w * (size_t)d->topk + q;
+  const size_t floats = 2 * w * (size_t)d->state_dim + 2 * w + 2 * w * (size_t)d->topk + q + w * (size_t)d->lmax;
   const size_t ints = 4 * w + w * (size_t)d->topk + w * (size_t)d->lmax + q;
   char *mem = api->mem_alloc(d->host, floats * sizeof(float) + ints * sizeof(int32_t));
   if (mem == NULL) return SPECD_E_NOMEM;
@@ -98,6 +98,7 @@ static int make_buffers(rd_drafter *d) {
   d->top_vals = f, f += w * (size_t)d->topk;
   d->top_logq = f, f += w * (size_t)d->topk;
   d->q_logq2 = f, f += q;
+  d->cum2 = f, f += w * (size_t)d->lmax;
   int32_t *i = (int32_t *)f;
   d->last = i, i += w;
   d->parent = i, i += w;
@@ -171,7 +172,7 @@ static int rnn_and_blocks(rd_drafter *d, int32_t m) {
 }
 
 int rd_drafter_beams(rd_drafter *d, const float *hid, int32_t g0, int32_t W, int32_t L, int32_t *beams, int32_t *q_ids,
-                     float *q_logq, float *score) {
+                     float *q_logq, float *score, float *cum) {
   const specd_host_api *api = d->api;
   const size_t H = (size_t)d->state_dim, IN = (size_t)d->in_dim, K = (size_t)d->topk, C = (size_t)(L - 1);
   int rc = SPECD_OK;
@@ -184,7 +185,10 @@ int rd_drafter_beams(rd_drafter *d, const float *hid, int32_t g0, int32_t W, int
   int32_t alive = 1;
   d->last[0] = g0;
   score[0] = 0.0f;
-  for (int32_t b = 0; b < W; ++b) beams[(size_t)b * L] = g0;
+  for (int32_t b = 0; b < W; ++b) {
+    beams[(size_t)b * L] = g0;
+    cum[(size_t)b * L] = 0.0f;
+  }
   for (size_t t = 1; t <= C; ++t) {
     if ((rc = rnn_and_blocks(d, alive)) != SPECD_OK) return rc;
     for (int32_t b = 0; b < alive; ++b) rd_truncated_logq(d->top_vals + b * K, (int32_t)K, d->top_logq + b * K);
@@ -201,10 +205,15 @@ int rd_drafter_beams(rd_drafter *d, const float *hid, int32_t g0, int32_t W, int
       memcpy(d->q_ids2 + ((size_t)w * C + t - 1) * K, d->top_ids + (size_t)p * K, K * sizeof(int32_t));
       memcpy(d->q_logq2 + ((size_t)w * C + t - 1) * K, d->top_logq + (size_t)p * K, K * sizeof(float));
       memcpy(d->host_state2 + (size_t)w * H, d->host_state + (size_t)p * H, H * sizeof(float));
+      memcpy(d->cum2 + (size_t)w * L, cum + (size_t)p * L, t * sizeof(float));
+      d->cum2[(size_t)w * L + t] = d->score2[w];
       d->last[w] = d->token[w];
       score[w] = d->score2[w];
     }
-    for (int32_t w = 0; w < W; ++w) memcpy(beams + (size_t)w * L, d->beams2 + (size_t)w * L, (t + 1) * sizeof(int32_t));
+    for (int32_t w = 0; w < W; ++w) {
+      memcpy(beams + (size_t)w * L, d->beams2 + (size_t)w * L, (t + 1) * sizeof(int32_t));
+      memcpy(cum + (size_t)w * L, d->cum2 + (size_t)w * L, (t + 1) * sizeof(float));
+    }
     memcpy(q_ids, d->q_ids2, (size_t)W * C * K * sizeof(int32_t));
     memcpy(q_logq, d->q_logq2, (size_t)W * C * K * sizeof(float));
     alive = W;

@@ -26,6 +26,7 @@ typedef struct rd_drafter {
   float *host_state, *host_state2;                       /* [wmax][state_dim] */
   int32_t *last, *parent, *token, *rank, *top_ids;       /* [wmax], top_ids [wmax][topk] */
   float *score, *score2, *top_vals, *top_logq;
+  float *cum2;                                           /* [wmax][lmax] */
   int32_t *beams2;                                       /* [wmax][lmax] */
   int32_t *q_ids2;                                       /* [wmax][lmax-1][topk] */
   float *q_logq2;
@@ -40,9 +41,10 @@ void rd_drafter_close(rd_drafter *d);
 
 /* Beam search from the hidden state h [in_dim] and the root token g0: fills beams[W][L] (column 0
  * is g0) and, for every beam and draft step k < L-1, the truncated drafter distribution it was
- * drafted from: q_ids/q_logq [W][L-1][topk], plus score[W] = sum of the drafted tokens' logq.
- * W <= wmax, 2 <= L <= lmax. Returns SPECD_OK or a host error code. */
+ * drafted from: q_ids/q_logq [W][L-1][topk], plus score[W] = sum of the drafted tokens' logq and
+ * cum[W][L] = that sum up to each depth (cum[w][0] = 0). W <= wmax, 2 <= L <= lmax. Returns
+ * SPECD_OK or a host error code. */
 int rd_drafter_beams(rd_drafter *d, const float *h, int32_t g0, int32_t W, int32_t L, int32_t *beams, int32_t *q_ids,
-                     float *q_logq, float *score);
+                     float *q_logq, float *score, float *cum);
 
 #endif

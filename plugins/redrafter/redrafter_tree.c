@@ -69,3 +69,36 @@ int32_t rd_tree_child(const rd_tree *t, int32_t u, int32_t tok) {
     if (t->parent[q] == u && t->tok[q] == tok) return q;
   return -1;
 }
+
+int32_t rd_tree_prune(rd_tree *t, const float *score, int32_t max_nodes, int32_t *scratch) {
+  if (max_nodes < 1) max_nodes = 1;
+  if (t->n <= max_nodes) return t->n;
+  /* Rank nodes by (score desc, index asc) with an insertion sort (n <= 1 + W(L-1), small). */
+  int32_t *order = scratch;
+  for (int32_t p = 0; p < t->n; ++p) {
+    int32_t at = p;
+    while (at > 0 && (score[order[at - 1]] < score[p] || (score[order[at - 1]] == score[p] && order[at - 1] > p))) {
+      order[at] = order[at - 1];
+      --at;
+    }
+    order[at] = p;
+  }
+  /* Mark the kept ones (reusing order's tail as flags would alias; use the sign of beam_pos). */
+  for (int32_t r = 0; r < max_nodes; ++r) t->beam_pos[order[r]] = -1 - t->beam_pos[order[r]];
+  /* Compact in packed order; scratch becomes old index -> new index. */
+  int32_t n = 0;
+  for (int32_t p = 0; p < t->n; ++p) {
+    if (t->beam_pos[p] >= 0) {
+      scratch[p] = -1;
+      continue;
+    }
+    scratch[p] = n;
+    t->tok[n] = t->tok[p];
+    t->depth[n] = t->depth[p];
+    t->parent[n] = t->parent[p] < 0 ? -1 : scratch[t->parent[p]];
+    t->beam_pos[n] = -1 - t->beam_pos[p];
+    ++n;
+  }
+  t->n = n;
+  return n;
+}

@@ -27,6 +27,11 @@ size_t rd_tree_ints(int32_t W, int32_t L);
 void rd_tree_init(rd_tree *t, int32_t W, int32_t L, int32_t *storage);
 /* Pack beams[W][L] (beams[i][0] equal for every i) into t; returns t->n. */
 int32_t rd_tree_pack(rd_tree *t, const int32_t *beams);
+/* Keep the max_nodes nodes with the highest score[p] (a node's drafter log-probability along its
+ * path: never above its parent's, so the kept set is a subtree; ties keep the lower index, i.e.
+ * the parent first), renumbered in packed order. The root is always kept. scratch holds t->n
+ * int32_t. Afterwards unpacker, tree, div and start describe the unpruned beams, not t. Returns t->n. */
+int32_t rd_tree_prune(rd_tree *t, const float *score, int32_t max_nodes, int32_t *scratch);
 /* The child of node u whose token is tok, or -1. Children have larger packed indices than u. */
 int32_t rd_tree_child(const rd_tree *t, int32_t u, int32_t tok);
 
