@@ -22,6 +22,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// "1.1": the version the host reports in its refusals.
+std::string host_abi() { return std::to_string(SPECD_DECODER_ABI_MAJOR) + "." + std::to_string(SPECD_DECODER_ABI_MINOR); }
+
 // Every module tests/plugins/meson.build builds, and the two of them the loader must accept.
 const std::vector<std::string> kAllPlugins = {"c_plugin",  "misbehave", "bad_version", "no_entry",
                                               "null_slot", "dup_name",  "bad_name",    "short_desc",
@@ -104,8 +107,8 @@ TEST_CASE("load_dir loads the good plugins and logs one reason per refused one")
   const std::string p = "refused " + dir + "/";
   const std::vector<std::string> expect = {
       p + "bad_name.so: bad decoder name 'Bad Name!' (want [a-z0-9_-]{1,64})",
-      p + "bad_version.so: built for decoder ABI 99.0, host is 1.0",
-      p + "declines.so: specd_decoder_entry returned NULL (the plugin declined host ABI 1.0)",
+      p + "bad_version.so: built for decoder ABI 99.0, host is " + host_abi(),
+      p + "declines.so: specd_decoder_entry returned NULL (the plugin declined host ABI " + host_abi() + ")",
       p + "dup_name.so: duplicate decoder name 'c_plugin' (already loaded from " + dir + "/c_plugin.so)",
       p + "no_entry.so: no specd_decoder_entry symbol",
       p + "null_slot.so: required slot 'plan' is NULL",
@@ -126,7 +129,7 @@ TEST_CASE("load_file reports each refusal with its documented code") {
   const std::string dir = stage(kAllPlugins);
   PluginRegistry reg;
   REQUIRE(reg.load_file(dir + "/c_plugin.so").has_value());
-  CHECK(contains(load_error(reg, dir + "/bad_version.so", SPECD_E_VERSION), "built for decoder ABI 99.0, host is 1.0"));
+  CHECK(contains(load_error(reg, dir + "/bad_version.so", SPECD_E_VERSION), "built for decoder ABI 99.0, host is " + host_abi()));
   load_error(reg, dir + "/pointer_size.so", SPECD_E_VERSION);
   load_error(reg, dir + "/no_entry.so", SPECD_E_PLUGIN);
   load_error(reg, dir + "/null_slot.so", SPECD_E_PLUGIN);
