@@ -1,0 +1,218 @@
+#!/usr/bin/python3
+# Turns stories260K into a small D2F-style diffusion LM (spec ../shared/docs/methods/lopa.md §6, measured
+# recipe TRAINING.md §4) and exports the GGUF the lopa decoder plugin runs.
+"""D2F training (block-causal masked diffusion with logit shift, self_align=false) and export.
+
+    train_d2f.py --out PATH [--smoke] [--model GGUF] [--minutes 15] [--block-len 8]
+    train_d2f.py --eval PATH                                  # held-out metrics of an exported model
+
+Model: the AR target with one extra token, [MASK] (vocab 513, MASK embedding = the mean row). Started
+from the AR weights with self_align=false (§6.1 option; §6.2 "cheaper variant": no bidirectional
+teacher, CE to the true tokens), which TRAINING.md §4 measured.
+Layout per batch: a clean prompt of P0 ~ U[8, 64] tokens, then blocks of B (8) tokens. Attention: prompt
+rows causal over the prompt (the lopa decoder prefills prompts causally, like every specd decoder);
+a row in block j sees the whole prompt, blocks < j and all of block j (block-causal, §1.4 mode 2).
+Noise (§6.1): per row monotone per-block mask ratios p_1 = 0.2 + u_0/2, p_j = p_1 + Σ_{m<j} u_m (0.7 - p_1)/(N-1);
+each token of block j masked with probability p_j. Logit shift (§1.3): row i-1 predicts token i.
+Loss: mean over masked positions of CE(shifted logits, true token) / p_block. AdamW (0.9, 0.95), wd 0,
+lr 1e-3 cosine over the wall-clock budget (5% warm-up), clip 1.0, batch 32 x 256.
+Reported on held-out rows: masked CE and top-1 (with the same noise), and the share of first masks after
+clean text whose argmax equals the true token (what makes D2F's first mask confident).
+Export metadata: specd.mask_token_id, specd.dllm.logit_shift = 1, specd.dllm.block_len,
+specd.dllm.attention = "block-causal", specd.dllm.train_steps.
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import data  # noqa: E402
+import specd_torch as st  # noqa: E402
+
+
+def d2f_mask(S, P0, B):
+    """bool [S, S] (True = may attend): causal prompt [0, P0), block-causal blocks of B after it."""
+    q = torch.arange(S)[:, None]
+    k = torch.arange(S)[None, :]
+    prompt_q = q < P0
+    causal = k <= q
+    blk_q = (q - P0).clamp(min=0) // B
+    blk_k = (k - P0).clamp(min=0) // B
+    gen = (k < P0) | (blk_k <= blk_q)
+    return torch.where(prompt_q, causal & (k < P0), gen)
+
+
+def noise(x, P0, B, mask_id, rng):
+    """Noisy copy of x [b, S], the bool mask of noised positions and the per-position ratio p."""
+    b, S = x.shape
+    N = max(1, -(-(S - P0) // B))
+    u0 = rng.uniform(size=(b, 1))
+    p1 = 0.2 + u0 / 2
+    u = rng.uniform(size=(b, N - 1)) if N > 1 else np.zeros((b, 0))
+    steps = np.cumsum(u * (0.7 - p1) / max(1, N - 1), axis=1)
+    p_blk = np.concatenate([p1, p1 + steps], 1)                       # [b, N], non-decreasing
+    p_pos = np.zeros((b, S))
+    p_pos[:, P0:] = np.repeat(p_blk, B, axis=1)[:, :S - P0]
+    m = rng.uniform(size=(b, S)) < p_pos
+    m[:, :P0] = False
+    m = torch.from_numpy(m)
+    noisy = x.clone()
+    noisy[m] = mask_id
+    return noisy, m, torch.from_numpy(p_pos).float()
+
+
+def masked_loss(model, x, P0, B, rng, attn=None):
+    noisy, m, p = noise(x, P0, B, model.mask_id, rng)
+    S = x.shape[1]
+    logits, _ = model(noisy, torch.arange(S), attn if attn is not None else d2f_mask(S, P0, B))
+    sh = logits[:, :-1]                            # row i-1 predicts token i
+    tgt, mm, pp = x[:, 1:], m[:, 1:], p[:, 1:]
+    V = sh.shape[-1]
+    ce = F.cross_entropy(sh.reshape(-1, V), tgt.reshape(-1), reduction="none").view(tgt.shape)
+    n = mm.sum().clamp(min=1)
+    loss = (ce / pp.clamp(min=1e-3) * mm).sum() / n
+    with torch.no_grad():
+        arg = sh[..., :model.mask_id].argmax(-1)
+        hit = ((arg == tgt) & mm).sum().item()
+        first = mm & ~torch.cat([torch.zeros_like(mm[:, :1]), mm[:, :-1]], 1)   # a mask right after a clean token
+        first[:, :P0] = False
+        hit_first = ((arg == tgt) & first).sum().item()
+    return loss, {"ce": (ce * mm).sum().item(), "n": n.item(), "top1": hit, "first_n": first.sum().item(),
+                  "first_top1": hit_first}
+
+
+def lr_at(frac, base, warm=0.05, floor=0.1):
+    if frac < warm:
+        return base * max(frac / warm, 0.02)
+    p = min(1.0, (frac - warm) / (1 - warm))
+    return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+@torch.no_grad()
+def evaluate(model, va, B, batch=32, seed=7):
+    model.eval()
+    rng = np.random.RandomState(seed)
+    tot = {"ce": 0.0, "n": 0.0, "top1": 0.0, "first_n": 0.0, "first_top1": 0.0}
+    for i in range(0, va.shape[0], batch):
+        x = torch.from_numpy(va[i:i + batch].astype(np.int64))
+        _, s = masked_loss(model, x, int(rng.randint(8, 65)), B, rng)
+        for k in tot:
+            tot[k] += s[k]
+    model.train()
+    return {"masked_ce": tot["ce"] / max(tot["n"], 1), "masked_top1": tot["top1"] / max(tot["n"], 1),
+            "first_mask_top1": tot["first_top1"] / max(tot["first_n"], 1)}
+
+
+def fmt(e):
+    return "masked CE %.3f, masked top-1 %.1f%%, first-mask top-1 %.1f%%" % (
+        e["masked_ce"], 100 * e["masked_top1"], 100 * e["first_mask_top1"])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", help="output D2F GGUF")
+    ap.add_argument("--model", help="source GGUF (default stories260K)")
+    ap.add_argument("--smoke", action="store_true", help="small data + under a minute of training")
+    ap.add_argument("--eval", metavar="GGUF", help="evaluate an exported D2F model and exit")
+    ap.add_argument("--minutes", type=float, help="training wall-clock budget (default 15, smoke 0.75)")
+    # The same sizes and mix as train_tidar.py, so both read one cached data set.
+    ap.add_argument("--train-tokens", type=int, help="default 1M (smoke 64k)")
+    ap.add_argument("--val-tokens", type=int, help="default 64k (smoke 16k)")
+    ap.add_argument("--greedy-frac", type=float, default=0.75, help="share of greedy-continuation rows")
+    ap.add_argument("--block-len", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--eval-every", type=float, default=5.0, help="minutes between held-out evals")
+    ap.add_argument("--json", help="write the final metrics here")
+    a = ap.parse_args()
+    st.env_setup(threads=a.threads, seed=a.seed)
+    mp = a.model or st.default_model()
+    if a.minutes is None:
+        a.minutes = 0.75 if a.smoke else 15.0
+    a.minutes = min(a.minutes, 20.0)
+    n_train = a.train_tokens or (1 << 16 if a.smoke else 1 << 20)
+    n_val = a.val_tokens or (1 << 14 if a.smoke else 1 << 16)
+    B = a.block_len
+    if a.eval:
+        va = data.get_split("val", n_val, a.greedy_frac, model_path=mp)
+        m = st.Llama.from_gguf(a.eval)
+        print(fmt(evaluate(m, va, B)))
+        return
+    if not a.out:
+        ap.error("--out is required")
+    t_data = time.time()
+    tr = data.get_split("train", n_train, a.greedy_frac, model_path=mp)
+    va = data.get_split("val", n_val, a.greedy_frac, model_path=mp)
+    print("d2f: data %d train / %d val rows of %d (%.0f s)" % (tr.shape[0], va.shape[0], tr.shape[1],
+          time.time() - t_data), file=sys.stderr, flush=True)
+    model = st.Llama.from_gguf(mp)
+    mask_id = model.add_mask_token()
+    model.train()
+    e0 = evaluate(model, va[:64] if a.smoke else va, B)
+    print("d2f: before training: " + fmt(e0), file=sys.stderr, flush=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=0.0)
+    S = tr.shape[1]
+    rng = np.random.RandomState(a.seed)
+    order = rng.permutation(tr.shape[0])
+    masks = {}
+    budget = a.minutes * 60.0
+    trained, step, cursor = 0.0, 0, 0
+    next_eval = a.eval_every * 60.0
+    t_last = time.time()
+    while trained < budget:
+        if cursor + a.batch > len(order):
+            order = rng.permutation(tr.shape[0])
+            cursor = 0
+        x = torch.from_numpy(tr[order[cursor:cursor + a.batch]].astype(np.int64))
+        cursor += a.batch
+        P0 = int(rng.randint(8, 65))
+        if P0 not in masks:
+            masks[P0] = d2f_mask(S, P0, B)
+        lr = lr_at(trained / budget, a.lr)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        loss, s = masked_loss(model, x, P0, B, rng, masks[P0])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        now = time.time()
+        trained += now - t_last
+        t_last = now
+        if step % 20 == 0 or step == 1:
+            print("d2f: step %d, %.1f min, lr %.2e, loss %.3f, masked CE %.3f, top-1 %.1f%%"
+                  % (step, trained / 60, lr, loss.item(), s["ce"] / s["n"], 100 * s["top1"] / s["n"]),
+                  file=sys.stderr, flush=True)
+        if trained >= next_eval and trained < budget:
+            print("d2f: " + fmt(evaluate(model, va, B)), file=sys.stderr, flush=True)
+            next_eval += a.eval_every * 60.0
+            t_last = time.time()  # the clock pauses during evals
+    e = evaluate(model, va[:64] if a.smoke else va, B)
+    e.update({"steps": step, "minutes": trained / 60, "block_len": B, "mask_id": mask_id, "before": e0,
+              "self_align": False})
+    print("d2f: final after %d steps (%.1f min): %s" % (step, trained / 60, fmt(e)), file=sys.stderr, flush=True)
+    st.save_gguf(model, mp, a.out, {
+        "specd.dllm.logit_shift": 1,
+        "specd.dllm.block_len": B,
+        "specd.dllm.attention": "block-causal",
+        "specd.dllm.train_steps": step,
+    })
+    print("d2f: wrote %s" % a.out, file=sys.stderr, flush=True)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(e, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
