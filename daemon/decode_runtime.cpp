@@ -97,6 +97,7 @@ Result<int64_t> DecodeRuntime::submit(DecodeRequest req, DecodeCallbacks cb) {
   s->result.tokens.reserve(static_cast<size_t>(req.max_tokens));
   s->result.emitted_hist.reserve(static_cast<size_t>(limits_.max_rows_per_seq) + 1);  // grows in accept
   s->commit_rows.reserve(static_cast<size_t>(limits_.max_rows_per_seq));
+  if (model_.config().mask >= 0) s->masked_logits.reserve(static_cast<size_t>(model_.config().vocab));
   s->t_submit = Clock::now();
   try {
     s->host.options = nlohmann::json::parse(req.options_json.empty() ? "{}" : req.options_json);

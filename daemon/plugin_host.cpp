@@ -12,6 +12,8 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
+#include <span>
 #include <new>
 
 namespace specd::daemon {
@@ -220,14 +222,25 @@ int h_fail(specd_seq* s, int32_t code, const char* fmt, ...) {
 
 engine::SamplingParams params(const specd_seq* s) { return s->req.sampling; }
 
+// The logits a token is drawn from: a model's MASK token is never a token of text, so its logit is
+// excluded (the law given "not MASK"); a copy into the sequence's reserved scratch, no allocation.
+std::span<const float> text_logits(specd_seq* s, const float* logits) {
+  const auto& c = s->rt->model().config();
+  const auto v = static_cast<size_t>(c.vocab);
+  if (c.mask < 0) return {logits, v};
+  s->masked_logits.assign(logits, logits + v);
+  s->masked_logits[static_cast<size_t>(c.mask)] = -std::numeric_limits<float>::infinity();
+  return s->masked_logits;
+}
+
 int32_t h_sample(specd_seq* s, const float* logits) {
-  const auto v = static_cast<size_t>(s->rt->model().config().vocab);
-  return s->rt->sampler().sample({logits, v}, params(s), s->rng);
+  if (!s || !logits) return SPECD_E_INVALID_ARG;
+  return s->rt->sampler().sample(text_logits(s, logits), params(s), s->rng);
 }
 int h_probs(specd_seq* s, const float* logits, float* probs) {
   if (!s || !logits || !probs) return SPECD_E_INVALID_ARG;
   const auto v = static_cast<size_t>(s->rt->model().config().vocab);
-  s->rt->sampler().distribution({logits, v}, params(s), {probs, v});
+  s->rt->sampler().distribution(text_logits(s, logits), params(s), {probs, v});
   return SPECD_OK;
 }
 double h_uniform(specd_seq* s) { return s->rng.uniform(); }

@@ -70,6 +70,7 @@ struct specd_seq {
   int32_t committed_this_step = 0;
   int32_t idle_steps = 0;       // consecutive steps with neither commit nor emit
   std::vector<int32_t> commit_rows;  // scratch: global indices
+  std::vector<float> masked_logits;  // scratch: logits with MASK excluded (models with a MASK token)
   std::string fail_message;     // from api->fail, used when a slot returns an error
   bool begun = false;
   std::chrono::steady_clock::time_point t_submit, t_first;

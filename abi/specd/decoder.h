@@ -206,10 +206,11 @@ typedef struct specd_host_api {
   /* --- sampling with the request's parameters and seeded RNG (any time) --- */
   /* Draw a token from logits [vocab] under the request's sampling parameters (argmax if greedy,
    * using no randomness); a non-greedy draw consumes exactly one uniform of the request's RNG, so
-   * two decoders that sample the same logits in the same order produce the same stream. */
+   * two decoders that sample the same logits in the same order produce the same stream. Never the
+   * model's MASK id: its logit is left out (the law given "not MASK"). */
   int32_t (*sample)(specd_seq *s, const float *logits);
   /* The filtered, renormalised distribution of logits (one-hot at the argmax if greedy) into
-   * probs [vocab]. */
+   * probs [vocab]; MASK, if the model has one, gets 0. */
   int (*probs)(specd_seq *s, const float *logits, float *probs);
   /* A uniform double in [0, 1) from the request's RNG. */
   double (*uniform)(specd_seq *s);
