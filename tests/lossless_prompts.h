@@ -46,9 +46,9 @@ struct ChiSquare {
   double critical = 0;  // the 99.9% quantile of chi-square(dof)
 };
 
-// Two-sample chi-square of two token histograms with equal totals: categories with fewer than 20
-// observations together are pooled into one.
-inline ChiSquare two_sample_chi_square(std::map<int32_t, int> a, std::map<int32_t, int> b) {
+// Two-sample chi-square of two token histograms with equal totals: categories with fewer than
+// min_count observations together are pooled into one.
+inline ChiSquare two_sample_chi_square(std::map<int32_t, int> a, std::map<int32_t, int> b, int min_count = 20) {
   ChiSquare r;
   int rest_a = 0, rest_b = 0;
   std::map<int32_t, int> all = a;
@@ -59,14 +59,14 @@ inline ChiSquare two_sample_chi_square(std::map<int32_t, int> a, std::map<int32_
     ++r.dof;
   };
   for (auto& [t, c] : all) {
-    if (c < 20) {
+    if (c < min_count) {
       rest_a += a[t];
       rest_b += b[t];
       continue;
     }
     add(a[t], b[t]);
   }
-  if (rest_a + rest_b >= 20) add(rest_a, rest_b);
+  if (rest_a + rest_b >= min_count) add(rest_a, rest_b);
   // Wilson–Hilferty approximation.
   const double z = 3.09, k = r.dof > 0 ? r.dof : 1;
   r.critical = k * std::pow(1 - 2 / (9 * k) + z * std::sqrt(2 / (9 * k)), 3);

@@ -1,0 +1,271 @@
+#!/usr/bin/python3
+# Adapts stories260K to TiDAR (spec ../shared/docs/methods/tidar.md §6, measured recipe TRAINING.md §3) and
+# exports the GGUF that the tidar decoder plugin (and `ar`, in pure causal mode) runs.
+"""TiDAR adaptation (dual-mode backbone: AR rows + one-step block diffusion rows) and export.
+
+    train_tidar.py --out PATH [--smoke] [--model GGUF] [--minutes 20] [--block-len 8] [--alpha 1]
+    train_tidar.py --eval PATH                                # held-out metrics of an exported model
+
+Model: the target with one extra token, [MASK] (vocab 513, MASK embedding = the mean row, tied head).
+Layout (§6.1, §6.2): a clean row x[0..S) followed by S MASK tokens, positions [0..S) twice. Clean rows
+attend causally among clean rows; the mask at S+t sees the clean tokens before its block
+(t0 = floor(t / B)·B) and every mask of its own block (bidirectional), nothing else.
+Loss (§6.3): clean row t predicts x[t+1] (AR), mask row t predicts x[t] (diffusion, t = 0 dropped);
+L = (α·AR + Diff) / (1 + α). AdamW (0.9, 0.95), wd 0, lr 5e-4 -> 5e-5 cosine over the wall-clock budget,
+5% warmup, clip 1.0, batch 16 x (2 x 256).
+
+Reported on held-out rows: AR loss and top-1 of the adapted model vs the original; per in-block offset m
+the diffusion top-1 agreement with the AR greedy argmax at the same position (what greedy verification
+with w = 1 compares) and with the data token; and the offline TPF estimate of §9,
+E[j] = 1 + Σ_{m=1}^{k-1} P(drafts 1..m all match), for k = 4 and k = block length.
+Export metadata: specd.mask_token_id, specd.tidar.block_len, specd.tidar.w (default trust weight, 1 = AR),
+specd.tidar.alpha, specd.tidar.train_steps.
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import data  # noqa: E402
+import specd_torch as st  # noqa: E402
+
+
+def tidar_mask(S, B):
+    """bool [2S, 2S] (True = may attend) of §6.2 for clean length S and block length B."""
+    q = torch.arange(2 * S)
+    kv = torch.arange(2 * S)
+    qc, kc = (q < S)[:, None], (kv < S)[None, :]
+    causal = kv[None, :] <= q[:, None]
+    t = (q - S).clamp(min=0)
+    b0 = (t // B * B)[:, None]
+    u = (kv - S).clamp(min=0)[None, :]
+    mask_clean = kv[None, :] < b0
+    own_block = (u >= b0) & (u < b0 + B)
+    return (qc & kc & causal) | (~qc & kc & mask_clean) | (~qc & ~kc & own_block)
+
+
+def doubled(model, x, B, attn):
+    """Logits of the AR half and of the diffusion half for clean rows x [b, S]."""
+    b, S = x.shape
+    toks = torch.cat([x, torch.full_like(x, model.mask_id)], 1)
+    pos = torch.cat([torch.arange(S), torch.arange(S)])
+    logits, _ = model(toks, pos, attn)
+    return logits[:, :S], logits[:, S:]
+
+
+def losses(model, x, B, attn):
+    ar, df = doubled(model, x, B, attn)
+    V = ar.shape[-1]
+    l_ar = F.cross_entropy(ar[:, :-1].reshape(-1, V), x[:, 1:].reshape(-1))
+    l_df = F.cross_entropy(df[:, 1:].reshape(-1, V), x[:, 1:].reshape(-1))
+    return l_ar, l_df
+
+
+def lr_at(frac, base, warm=0.05, floor=0.1):
+    if frac < warm:
+        return base * max(frac / warm, 0.02)
+    p = min(1.0, (frac - warm) / (1 - warm))
+    return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+@torch.no_grad()
+def evaluate(model, orig, va, B, ks, batch=16):
+    """Held-out metrics (see the module doc)."""
+    model.eval()
+    S = va.shape[1]
+    attn = tidar_mask(S, B)
+    n = 0
+    sums = {"ar": 0.0, "diff": 0.0, "orig_ar": 0.0, "ar_top1": 0.0, "orig_top1": 0.0}
+    agree_ar = np.zeros(B)
+    agree_x = np.zeros(B)
+    count = np.zeros(B)
+    est = {k: [] for k in ks}
+    for i in range(0, va.shape[0], batch):
+        x = torch.from_numpy(va[i:i + batch].astype(np.int64))
+        ar, df = doubled(model, x, B, attn)
+        V = ar.shape[-1]
+        tok = x.shape[0] * (S - 1)
+        sums["ar"] += F.cross_entropy(ar[:, :-1].reshape(-1, V), x[:, 1:].reshape(-1), reduction="sum").item()
+        sums["diff"] += F.cross_entropy(df[:, 1:].reshape(-1, V), x[:, 1:].reshape(-1), reduction="sum").item()
+        ol, _ = orig(x)
+        sums["orig_ar"] += F.cross_entropy(ol[:, :-1].reshape(-1, ol.shape[-1]), x[:, 1:].reshape(-1),
+                                           reduction="sum").item()
+        ar_arg = ar[..., :model.mask_id].argmax(-1)               # AR greedy argmax predicting t+1
+        sums["ar_top1"] += (ar_arg[:, :-1] == x[:, 1:]).float().sum().item()
+        sums["orig_top1"] += (ol.argmax(-1)[:, :-1] == x[:, 1:]).float().sum().item()
+        df_arg = df[..., :model.mask_id].argmax(-1)               # diffusion argmax for position t
+        # agreement per in-block offset: position t (t >= 1) vs AR argmax of row t-1 and vs x[t]
+        match = (df_arg[:, 1:] == ar_arg[:, :-1])                  # [b, S-1], position t = 1..S-1
+        hit = (df_arg[:, 1:] == x[:, 1:])
+        off = (torch.arange(1, S) % B).numpy()
+        for m in range(B):
+            sel = torch.from_numpy(off == m)
+            agree_ar[m] += match[:, sel].float().sum().item()
+            agree_x[m] += hit[:, sel].float().sum().item()
+            count[m] += match[:, sel].numel()
+        # §9 estimator per block: drafts 1..k-1 of a block starting at b0 (>= 1), vs the AR argmax
+        mt = torch.cat([torch.zeros(x.shape[0], 1, dtype=torch.bool), match], 1)   # [b, S] by position
+        for k in ks:
+            for b0 in range(B, S - B + 1, B):
+                run = torch.ones(x.shape[0], dtype=torch.bool)
+                j = torch.ones(x.shape[0])
+                for m in range(1, min(k, B)):
+                    run = run & mt[:, b0 + m]
+                    j += run.float()
+                est[k].append(j.mean().item())
+        n += tok
+    model.train()
+    out = {key: v / n for key, v in sums.items()}
+    out["agree_ar_by_offset"] = (agree_ar / np.maximum(count, 1)).round(4).tolist()
+    out["agree_x_by_offset"] = (agree_x / np.maximum(count, 1)).round(4).tolist()
+    out["tpf_estimate"] = {str(k): round(float(np.mean(v)), 4) for k, v in est.items()}
+    return out
+
+
+def stories_rows(n_val, greedy_frac, model_path):
+    """The sampled-story rows of the val split (its last part): AR loss there is comparable to TRAINING.md's."""
+    n_g = int(round(n_val * greedy_frac))
+    return data.get_tokens("stories", n_val - n_g, data.SPLIT_SEEDS["val"] + 1, model_path=model_path)
+
+
+def with_stories(model, orig, va, vs, B, ks):
+    e = evaluate(model, orig, va, B, ks)
+    s = evaluate(model, orig, vs, B, ks)
+    e["stories"] = {key: s[key] for key in ("ar", "orig_ar", "ar_top1", "orig_top1", "diff")}
+    return e
+
+
+def fmt(e):
+    s = e.get("stories")
+    extra = "" if s is None else (
+        "; on sampled stories only: AR loss %.4f (orig %.4f, %+.1f%%), top-1 %.1f%% (orig %.1f%%)"
+        % (s["ar"], s["orig_ar"], 100 * (s["ar"] / s["orig_ar"] - 1), 100 * s["ar_top1"], 100 * s["orig_top1"]))
+    return fmt_main(e) + extra
+
+
+def fmt_main(e):
+    return ("val AR loss %.4f (orig %.4f, %+.1f%%), diff loss %.3f, AR top-1 %.1f%% (orig %.1f%%), "
+            "diff agree-with-AR by offset %s, TPF est %s"
+            % (e["ar"], e["orig_ar"], 100 * (e["ar"] / e["orig_ar"] - 1), e["diff"], 100 * e["ar_top1"],
+               100 * e["orig_top1"], "/".join("%.0f" % (100 * a) for a in e["agree_ar_by_offset"]),
+               e["tpf_estimate"]))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", help="output TiDAR GGUF")
+    ap.add_argument("--model", help="source GGUF (default stories260K)")
+    ap.add_argument("--smoke", action="store_true", help="small data + 1 minute: the test set-up's quick model")
+    ap.add_argument("--eval", metavar="GGUF", help="evaluate an exported TiDAR model and exit")
+    ap.add_argument("--minutes", type=float, help="training wall-clock budget (default 20, smoke 1)")
+    ap.add_argument("--train-tokens", type=int, help="default 1M (smoke 64k)")
+    ap.add_argument("--val-tokens", type=int, help="default 64k (smoke 16k)")
+    ap.add_argument("--greedy-frac", type=float, default=0.75, help="share of greedy-continuation rows")
+    ap.add_argument("--block-len", type=int, default=8)
+    ap.add_argument("--alpha", type=float, default=1.0, help="AR loss weight α (§6.3)")
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--eval-every", type=float, default=5.0, help="minutes between held-out evals")
+    ap.add_argument("--json", help="write the final metrics here")
+    a = ap.parse_args()
+    st.env_setup(threads=a.threads, seed=a.seed)
+    mp = a.model or st.default_model()
+    if a.minutes is None:
+        a.minutes = 1.0 if a.smoke else 20.0
+    n_train = a.train_tokens or (1 << 16 if a.smoke else 1 << 20)
+    n_val = a.val_tokens or (1 << 14 if a.smoke else 1 << 16)
+    B = a.block_len
+    ks = sorted({4, B}) if B >= 4 else [B]
+    orig = st.Llama.from_gguf(mp)
+    orig.eval()
+    for p in orig.parameters():
+        p.requires_grad_(False)
+
+    if a.eval:
+        va = data.get_split("val", n_val, a.greedy_frac, model_path=mp)
+        m = st.Llama.from_gguf(a.eval)
+        import specd_gguf
+        B = int(specd_gguf.GgufFile(a.eval).metadata.get("specd.tidar.block_len", B))
+        e = with_stories(m, orig, va, stories_rows(n_val, a.greedy_frac, mp), B, sorted({4, B}))
+        print(fmt(e))
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump(e, f, indent=1)
+        return
+    if not a.out:
+        ap.error("--out is required")
+
+    t_data = time.time()
+    tr = data.get_split("train", n_train, a.greedy_frac, model_path=mp)
+    va = data.get_split("val", n_val, a.greedy_frac, model_path=mp)
+    print("tidar: data %d train / %d val rows of %d (%.0f s)" % (tr.shape[0], va.shape[0], tr.shape[1],
+          time.time() - t_data), file=sys.stderr, flush=True)
+
+    model = st.Llama.from_gguf(mp)
+    mask_id = model.add_mask_token()
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=0.0)
+    S = tr.shape[1]
+    attn = tidar_mask(S, B)
+    rng = np.random.RandomState(a.seed)
+    order = rng.permutation(tr.shape[0])
+    budget = a.minutes * 60.0
+    trained = 0.0
+    step = 0
+    cursor = 0
+    next_eval = a.eval_every * 60.0
+    t_last = time.time()
+    while trained < budget:
+        if cursor + a.batch > len(order):
+            order = rng.permutation(tr.shape[0])
+            cursor = 0
+        x = torch.from_numpy(tr[order[cursor:cursor + a.batch]].astype(np.int64))
+        cursor += a.batch
+        lr = lr_at(trained / budget, a.lr)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        l_ar, l_df = losses(model, x, B, attn)
+        loss = (a.alpha * l_ar + l_df) / (1 + a.alpha)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        now = time.time()
+        trained += now - t_last
+        t_last = now
+        if step % 20 == 0 or step == 1:
+            print("tidar: step %d, %.1f min, lr %.2e, AR %.4f, diff %.4f" % (step, trained / 60, lr, l_ar.item(),
+                  l_df.item()), file=sys.stderr, flush=True)
+        if trained >= next_eval and trained < budget:
+            print("tidar: " + fmt(evaluate(model, orig, va, B, ks)), file=sys.stderr, flush=True)
+            next_eval += a.eval_every * 60.0
+            t_last = time.time()  # the clock pauses during evals
+    e = with_stories(model, orig, va, stories_rows(n_val, a.greedy_frac, mp), B, ks)
+    e.update({"steps": step, "minutes": trained / 60, "clean_tokens": step * a.batch * S, "block_len": B,
+              "alpha": a.alpha, "mask_id": mask_id})
+    print("tidar: final after %d steps (%.1f min): %s" % (step, trained / 60, fmt(e)), file=sys.stderr, flush=True)
+    st.save_gguf(model, mp, a.out, {
+        "specd.tidar.block_len": B,
+        "specd.tidar.w": 1.0,
+        "specd.tidar.alpha": float(a.alpha),
+        "specd.tidar.train_steps": step,
+    })
+    print("tidar: wrote %s" % a.out, file=sys.stderr, flush=True)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(e, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
