@@ -24,6 +24,7 @@ h reads KV head h // (n_heads / n_kv_heads); SwiGLU FFN down(silu(gate x) * up x
 
 import argparse
 import fcntl
+import math
 import os
 import sys
 import time
@@ -450,6 +451,55 @@ def engine_digest(path):
 # ----------------------------------------------------------------------------------------------------
 
 @torch.no_grad()
+def lr_at(frac, base, warm=0.05, floor=0.1, start=0.02):
+    """Learning rate at fraction frac of a wall-clock budget: linear warm-up over the first `warm`
+    (from start*base), then cosine down to floor*base."""
+    if frac < warm:
+        return base * max(frac / warm, start)
+    p = min(1.0, (frac - warm) / (1 - warm))
+    return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def train_for(model, rows, batch, lr, minutes, seed, loss_fn, name, evaluate=None, eval_every=5.0,
+              betas=(0.9, 0.95), clip=1.0):
+    """AdamW (weight decay 0) over random batches of rows [n, S] for `minutes` of wall clock, with
+    lr_at's schedule and gradient clipping; the clock pauses while evaluate() runs (every eval_every
+    minutes; it returns a line for the log). loss_fn(x [batch, S] int64, rng) -> (loss, log text).
+    The batch order and whatever loss_fn draws come from one RandomState(seed). Returns
+    (steps, seconds trained)."""
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=betas, weight_decay=0.0)
+    rng = np.random.RandomState(seed)
+    order, cursor = rng.permutation(rows.shape[0]), 0
+    budget, trained, step = minutes * 60.0, 0.0, 0
+    next_eval = eval_every * 60.0
+    t_last = time.time()
+    while trained < budget:
+        if cursor + batch > len(order):
+            order, cursor = rng.permutation(rows.shape[0]), 0
+        x = torch.from_numpy(rows[order[cursor:cursor + batch]].astype(np.int64))
+        cursor += batch
+        cur = lr_at(trained / budget, lr)
+        for g in opt.param_groups:
+            g["lr"] = cur
+        loss, text = loss_fn(x, rng)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        step += 1
+        now = time.time()
+        trained += now - t_last
+        t_last = now
+        if step % 20 == 0 or step == 1:
+            print("%s: step %d, %.1f min, lr %.2e, %s" % (name, step, trained / 60, cur, text), file=sys.stderr,
+                  flush=True)
+        if evaluate is not None and trained >= next_eval and trained < budget:
+            print("%s: %s" % (name, evaluate()), file=sys.stderr, flush=True)
+            next_eval += eval_every * 60.0
+            t_last = time.time()
+    return step, trained
+
+
 def greedy_full(model, ids, n):
     """n greedy ids after `ids`, recomputing the whole prefix every step (no cache)."""
     seq = list(ids)
@@ -502,7 +552,7 @@ def _bench(model_path, batch, n):
     env_setup()
     m = Llama.from_gguf(model_path)
     t0 = time.time()
-    ids = sample(m, n_tokens=n, batch=batch, seed=0)
+    sample(m, n_tokens=n, batch=batch, seed=0)
     dt = time.time() - t0
     print("sampled %d x %d tokens in %.1f s: %.0f tok/s" % (batch, n, dt, batch * n / dt))
     return 0

@@ -24,7 +24,6 @@ specd.dllm.attention = "block-causal", specd.dllm.train_steps.
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -87,13 +86,6 @@ def masked_loss(model, x, P0, B, rng, attn=None):
         hit_first = ((arg == tgt) & first).sum().item()
     return loss, {"ce": (ce * mm).sum().item(), "n": n.item(), "top1": hit, "first_n": first.sum().item(),
                   "first_top1": hit_first}
-
-
-def lr_at(frac, base, warm=0.05, floor=0.1):
-    if frac < warm:
-        return base * max(frac / warm, 0.02)
-    p = min(1.0, (frac - warm) / (1 - warm))
-    return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p)))
 
 
 @torch.no_grad()
@@ -160,44 +152,18 @@ def main():
     model.train()
     e0 = evaluate(model, va[:64] if a.smoke else va, B)
     print("d2f: before training: " + fmt(e0), file=sys.stderr, flush=True)
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=0.0)
     S = tr.shape[1]
-    rng = np.random.RandomState(a.seed)
-    order = rng.permutation(tr.shape[0])
     masks = {}
-    budget = a.minutes * 60.0
-    trained, step, cursor = 0.0, 0, 0
-    next_eval = a.eval_every * 60.0
-    t_last = time.time()
-    while trained < budget:
-        if cursor + a.batch > len(order):
-            order = rng.permutation(tr.shape[0])
-            cursor = 0
-        x = torch.from_numpy(tr[order[cursor:cursor + a.batch]].astype(np.int64))
-        cursor += a.batch
-        P0 = int(rng.randint(8, 65))
+
+    def step_loss(x, rng):
+        P0 = int(rng.randint(8, 65))  # a random clean prompt length per batch
         if P0 not in masks:
             masks[P0] = d2f_mask(S, P0, B)
-        lr = lr_at(trained / budget, a.lr)
-        for g in opt.param_groups:
-            g["lr"] = lr
         loss, s = masked_loss(model, x, P0, B, rng, masks[P0])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        step += 1
-        now = time.time()
-        trained += now - t_last
-        t_last = now
-        if step % 20 == 0 or step == 1:
-            print("d2f: step %d, %.1f min, lr %.2e, loss %.3f, masked CE %.3f, top-1 %.1f%%"
-                  % (step, trained / 60, lr, loss.item(), s["ce"] / s["n"], 100 * s["top1"] / s["n"]),
-                  file=sys.stderr, flush=True)
-        if trained >= next_eval and trained < budget:
-            print("d2f: " + fmt(evaluate(model, va, B)), file=sys.stderr, flush=True)
-            next_eval += a.eval_every * 60.0
-            t_last = time.time()  # the clock pauses during evals
+        return loss, "loss %.3f, masked CE %.3f, top-1 %.1f%%" % (loss.item(), s["ce"] / s["n"], 100 * s["top1"] / s["n"])
+
+    step, trained = st.train_for(model, tr, a.batch, a.lr, a.minutes, a.seed, step_loss, "d2f",
+                                 lambda: fmt(evaluate(model, va, B)), a.eval_every)
     e = evaluate(model, va[:64] if a.smoke else va, B)
     e.update({"steps": step, "minutes": trained / 60, "block_len": B, "mask_id": mask_id, "before": e0,
               "self_align": False})

@@ -22,7 +22,6 @@ of §3 (top-50 truncation, score trick) at W = 1 and W = 4, L = 5.
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -266,13 +265,6 @@ def simulate_tpf(d, model, prompts, W, L, n_new=128):
 # Training
 # ----------------------------------------------------------------------------------------------------
 
-def lr_at(frac, base, warm=0.05, floor=0.1):
-    if frac < warm:
-        return base * max(frac / warm, 0.01)
-    q = min(1.0, (frac - warm) / (1 - warm))
-    return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * q)))
-
-
 def train(args, model, tr, htr, va, hva):
     torch.manual_seed(args.seed)
     dim = model.cfg.dim
@@ -296,7 +288,7 @@ def train(args, model, tr, htr, va, hva):
         idx = np.sort(perm[pi:pi + args.batch])
         pi += args.batch
         for gparam in opt.param_groups:
-            gparam["lr"] = lr_at(trained / budget, args.lr)
+            gparam["lr"] = st.lr_at(trained / budget, args.lr, start=0.01)
         tt = torch.from_numpy(tr[idx].astype(np.int64))
         hh = torch.from_numpy(htr[idx])
         total = 0.0

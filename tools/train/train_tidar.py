@@ -24,7 +24,6 @@ specd.tidar.alpha, specd.tidar.train_steps.
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -67,13 +66,6 @@ def losses(model, x, B, attn):
     l_ar = F.cross_entropy(ar[:, :-1].reshape(-1, V), x[:, 1:].reshape(-1))
     l_df = F.cross_entropy(df[:, 1:].reshape(-1, V), x[:, 1:].reshape(-1))
     return l_ar, l_df
-
-
-def lr_at(frac, base, warm=0.05, floor=0.1):
-    if frac < warm:
-        return base * max(frac / warm, 0.02)
-    p = min(1.0, (frac - warm) / (1 - warm))
-    return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p)))
 
 
 @torch.no_grad()
@@ -214,43 +206,15 @@ def main():
     model = st.Llama.from_gguf(mp)
     mask_id = model.add_mask_token()
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=0.0)
     S = tr.shape[1]
     attn = tidar_mask(S, B)
-    rng = np.random.RandomState(a.seed)
-    order = rng.permutation(tr.shape[0])
-    budget = a.minutes * 60.0
-    trained = 0.0
-    step = 0
-    cursor = 0
-    next_eval = a.eval_every * 60.0
-    t_last = time.time()
-    while trained < budget:
-        if cursor + a.batch > len(order):
-            order = rng.permutation(tr.shape[0])
-            cursor = 0
-        x = torch.from_numpy(tr[order[cursor:cursor + a.batch]].astype(np.int64))
-        cursor += a.batch
-        lr = lr_at(trained / budget, a.lr)
-        for g in opt.param_groups:
-            g["lr"] = lr
+
+    def step_loss(x, rng):
         l_ar, l_df = losses(model, x, B, attn)
-        loss = (a.alpha * l_ar + l_df) / (1 + a.alpha)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        step += 1
-        now = time.time()
-        trained += now - t_last
-        t_last = now
-        if step % 20 == 0 or step == 1:
-            print("tidar: step %d, %.1f min, lr %.2e, AR %.4f, diff %.4f" % (step, trained / 60, lr, l_ar.item(),
-                  l_df.item()), file=sys.stderr, flush=True)
-        if trained >= next_eval and trained < budget:
-            print("tidar: " + fmt(evaluate(model, orig, va, B, ks)), file=sys.stderr, flush=True)
-            next_eval += a.eval_every * 60.0
-            t_last = time.time()  # the clock pauses during evals
+        return (a.alpha * l_ar + l_df) / (1 + a.alpha), "AR %.4f, diff %.4f" % (l_ar.item(), l_df.item())
+
+    step, trained = st.train_for(model, tr, a.batch, a.lr, a.minutes, a.seed, step_loss, "tidar",
+                                 lambda: fmt(evaluate(model, orig, va, B, ks)), a.eval_every)
     e = with_stories(model, orig, va, stories_rows(n_val, a.greedy_frac, mp), B, ks)
     e.update({"steps": step, "minutes": trained / 60, "clean_tokens": step * a.batch * S, "block_len": B,
               "alpha": a.alpha, "mask_id": mask_id})
