@@ -105,6 +105,16 @@ def get_split(split, n_tokens, greedy_frac=0.75, seq_len=256, model_path=None, v
     return get_mix(n_tokens, SPLIT_SEEDS[split], greedy_frac, seq_len, model_path, verbose)
 
 
+def train_val(n_train, n_val, greedy_frac, model_path, name):
+    """get_split's train and val sets, with a line on stderr saying their size and how long they took."""
+    t0 = time.time()
+    tr = get_split("train", n_train, greedy_frac, model_path=model_path)
+    va = get_split("val", n_val, greedy_frac, model_path=model_path)
+    print("%s: data %d train / %d val rows of %d (%.0f s)" % (name, tr.shape[0], va.shape[0], tr.shape[1],
+          time.time() - t0), file=sys.stderr, flush=True)
+    return tr, va
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kind", choices=["stories", "greedy"])

@@ -451,6 +451,43 @@ def engine_digest(path):
 # ----------------------------------------------------------------------------------------------------
 
 @torch.no_grad()
+def adaptation_parser(doc, what, minutes, smoke_minutes, lr, batch):
+    """The command line the MASK-model adaptations (TiDAR, D2F) share; callers add their own options
+    and read it with adaptation_args. The token counts default to one shared cached data set."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", help="output %s GGUF" % what)
+    ap.add_argument("--model", help="source GGUF (default stories260K)")
+    ap.add_argument("--smoke", action="store_true", help="small data + about a minute: the test set-up's model")
+    ap.add_argument("--eval", metavar="GGUF", help="evaluate an exported %s model and exit" % what)
+    ap.add_argument("--minutes", type=float,
+                    help="training wall-clock budget (default %g, smoke %g)" % (minutes, smoke_minutes))
+    ap.add_argument("--train-tokens", type=int, help="default 1M (smoke 64k)")
+    ap.add_argument("--val-tokens", type=int, help="default 64k (smoke 16k)")
+    ap.add_argument("--greedy-frac", type=float, default=0.75, help="share of greedy-continuation rows")
+    ap.add_argument("--block-len", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=lr)
+    ap.add_argument("--batch", type=int, default=batch)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--eval-every", type=float, default=5.0, help="minutes between held-out evals")
+    ap.add_argument("--json", help="write the final metrics here")
+    ap.set_defaults(default_minutes=(minutes, smoke_minutes))
+    return ap
+
+
+def adaptation_args(ap):
+    """Parse ap (from adaptation_parser), set up torch, and fill in the defaults: a.model, a.minutes,
+    a.train_tokens, a.val_tokens."""
+    a = ap.parse_args()
+    env_setup(threads=a.threads, seed=a.seed)
+    a.model = a.model or default_model()
+    if a.minutes is None:
+        a.minutes = a.default_minutes[1] if a.smoke else a.default_minutes[0]
+    a.train_tokens = a.train_tokens or (1 << 16 if a.smoke else 1 << 20)
+    a.val_tokens = a.val_tokens or (1 << 14 if a.smoke else 1 << 16)
+    return a
+
+
 def lr_at(frac, base, warm=0.05, floor=0.1, start=0.02):
     """Learning rate at fraction frac of a wall-clock budget: linear warm-up over the first `warm`
     (from start*base), then cosine down to floor*base."""

@@ -22,11 +22,9 @@ Export metadata: specd.mask_token_id, specd.dllm.logit_shift = 1, specd.dllm.blo
 specd.dllm.attention = "block-causal", specd.dllm.train_steps.
 """
 
-import argparse
 import json
 import os
 import sys
-import time
 
 import numpy as np
 import torch
@@ -109,31 +107,10 @@ def fmt(e):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", help="output D2F GGUF")
-    ap.add_argument("--model", help="source GGUF (default stories260K)")
-    ap.add_argument("--smoke", action="store_true", help="small data + under a minute of training")
-    ap.add_argument("--eval", metavar="GGUF", help="evaluate an exported D2F model and exit")
-    ap.add_argument("--minutes", type=float, help="training wall-clock budget (default 15, smoke 0.75)")
-    # The same sizes and mix as train_tidar.py, so both read one cached data set.
-    ap.add_argument("--train-tokens", type=int, help="default 1M (smoke 64k)")
-    ap.add_argument("--val-tokens", type=int, help="default 64k (smoke 16k)")
-    ap.add_argument("--greedy-frac", type=float, default=0.75, help="share of greedy-continuation rows")
-    ap.add_argument("--block-len", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--eval-every", type=float, default=5.0, help="minutes between held-out evals")
-    ap.add_argument("--json", help="write the final metrics here")
-    a = ap.parse_args()
-    st.env_setup(threads=a.threads, seed=a.seed)
-    mp = a.model or st.default_model()
-    if a.minutes is None:
-        a.minutes = 0.75 if a.smoke else 15.0
+    ap = st.adaptation_parser(__doc__, "D2F", 15.0, 0.75, 1e-3, 32)
+    a = st.adaptation_args(ap)
     a.minutes = min(a.minutes, 20.0)
-    n_train = a.train_tokens or (1 << 16 if a.smoke else 1 << 20)
-    n_val = a.val_tokens or (1 << 14 if a.smoke else 1 << 16)
+    mp, n_train, n_val = a.model, a.train_tokens, a.val_tokens
     B = a.block_len
     if a.eval:
         va = data.get_split("val", n_val, a.greedy_frac, model_path=mp)
@@ -142,11 +119,7 @@ def main():
         return
     if not a.out:
         ap.error("--out is required")
-    t_data = time.time()
-    tr = data.get_split("train", n_train, a.greedy_frac, model_path=mp)
-    va = data.get_split("val", n_val, a.greedy_frac, model_path=mp)
-    print("d2f: data %d train / %d val rows of %d (%.0f s)" % (tr.shape[0], va.shape[0], tr.shape[1],
-          time.time() - t_data), file=sys.stderr, flush=True)
+    tr, va = data.train_val(n_train, n_val, a.greedy_frac, mp, "d2f")
     model = st.Llama.from_gguf(mp)
     mask_id = model.add_mask_token()
     model.train()

@@ -22,11 +22,9 @@ Export metadata: specd.mask_token_id, specd.tidar.block_len, specd.tidar.w (defa
 specd.tidar.alpha, specd.tidar.train_steps.
 """
 
-import argparse
 import json
 import os
 import sys
-import time
 
 import numpy as np
 import torch
@@ -152,30 +150,10 @@ def fmt_main(e):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", help="output TiDAR GGUF")
-    ap.add_argument("--model", help="source GGUF (default stories260K)")
-    ap.add_argument("--smoke", action="store_true", help="small data + 1 minute: the test set-up's quick model")
-    ap.add_argument("--eval", metavar="GGUF", help="evaluate an exported TiDAR model and exit")
-    ap.add_argument("--minutes", type=float, help="training wall-clock budget (default 20, smoke 1)")
-    ap.add_argument("--train-tokens", type=int, help="default 1M (smoke 64k)")
-    ap.add_argument("--val-tokens", type=int, help="default 64k (smoke 16k)")
-    ap.add_argument("--greedy-frac", type=float, default=0.75, help="share of greedy-continuation rows")
-    ap.add_argument("--block-len", type=int, default=8)
+    ap = st.adaptation_parser(__doc__, "TiDAR", 20.0, 1.0, 2e-4, 16)  # lr 5e-4 regressed AR more (README)
     ap.add_argument("--alpha", type=float, default=1.0, help="AR loss weight α (§6.3)")
-    ap.add_argument("--lr", type=float, default=2e-4)  # 5e-4 regressed AR more in 20 min (see README)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--eval-every", type=float, default=5.0, help="minutes between held-out evals")
-    ap.add_argument("--json", help="write the final metrics here")
-    a = ap.parse_args()
-    st.env_setup(threads=a.threads, seed=a.seed)
-    mp = a.model or st.default_model()
-    if a.minutes is None:
-        a.minutes = 1.0 if a.smoke else 20.0
-    n_train = a.train_tokens or (1 << 16 if a.smoke else 1 << 20)
-    n_val = a.val_tokens or (1 << 14 if a.smoke else 1 << 16)
+    a = st.adaptation_args(ap)
+    mp, n_train, n_val = a.model, a.train_tokens, a.val_tokens
     B = a.block_len
     ks = sorted({4, B}) if B >= 4 else [B]
     orig = st.Llama.from_gguf(mp)
@@ -197,11 +175,7 @@ def main():
     if not a.out:
         ap.error("--out is required")
 
-    t_data = time.time()
-    tr = data.get_split("train", n_train, a.greedy_frac, model_path=mp)
-    va = data.get_split("val", n_val, a.greedy_frac, model_path=mp)
-    print("tidar: data %d train / %d val rows of %d (%.0f s)" % (tr.shape[0], va.shape[0], tr.shape[1],
-          time.time() - t_data), file=sys.stderr, flush=True)
+    tr, va = data.train_val(n_train, n_val, a.greedy_frac, mp, "tidar")
 
     model = st.Llama.from_gguf(mp)
     mask_id = model.add_mask_token()
