@@ -9,7 +9,7 @@
 // --runs quiet calls.
 //
 // Usage: kernel-bench [--types f16,bf16,f32,q8_0] [--threads 1,2] [--m 1,2,4,8,16,32,64]
-//                     [--runs 7] [--isa scalar|avx2|avx512|amx] [--layers 22]
+//                     [--runs 7] [--isa scalar|avx2|avx512|avx512bf16|amx] [--layers 22]
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/thread_pool.h"
 
@@ -253,12 +253,15 @@ int main(int argc, char** argv) {
   Options o;
   if (!parse(argc, argv, &o)) {
     std::fprintf(stderr, "usage: kernel-bench [--types f16,bf16,f32,q8_0] [--threads 1,2] [--m 1,2,4,...] "
-                         "[--runs N] [--isa scalar|avx2|avx512|amx] [--layers N]\n");
+                         "[--runs N] [--isa scalar|avx2|avx512|avx512bf16|amx] [--layers N]\n");
     return 2;
   }
   if (!o.isa.empty()) {
-    const Isa want = o.isa == "scalar" ? Isa::Scalar : o.isa == "avx2" ? Isa::Avx2 : o.isa == "amx" ? Isa::Amx : Isa::Avx512;
-    if (!set_isa(want)) std::fprintf(stderr, "kernel-bench: %s not supported here, using %s\n", o.isa.c_str(), isa_name(active_isa()));
+    Isa want = Isa::Scalar;
+    for (Isa i : {Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16, Isa::Amx}) {
+      if (o.isa == isa_name(i)) want = i;
+    }
+    if (o.isa != isa_name(want) || !set_isa(want)) std::fprintf(stderr, "kernel-bench: %s not supported here, using %s\n", o.isa.c_str(), isa_name(active_isa()));
   }
   for (const auto& t : o.types) {
     bool ok;

@@ -125,12 +125,9 @@ struct Case {
   std::vector<double> ref, scale;  // Σ_k x·w and Σ_k |x·w| per output
 };
 
-Case make_case(const Weights& w, int64_t m, std::mt19937_64& rng) {
-  Case c{m, w.k, w.n, w.k + 3, w.n + 5, {}, {}, {}};
-  c.x = random_floats(static_cast<size_t>(m * c.ldx), rng);
-  c.ref.assign(m * c.n, 0.0);
-  c.scale.assign(m * c.n, 0.0);
-  for (int64_t i = 0; i < m; ++i) {
+// The same case (X, strides) with ref and scale recomputed against w.
+Case make_case_from(const Weights& w, Case c) {
+  for (int64_t i = 0; i < c.m; ++i) {
     for (int64_t j = 0; j < c.n; ++j) {
       double s = 0, a = 0;
       for (int64_t k = 0; k < c.k; ++k) {
@@ -143,6 +140,14 @@ Case make_case(const Weights& w, int64_t m, std::mt19937_64& rng) {
     }
   }
   return c;
+}
+
+Case make_case(const Weights& w, int64_t m, std::mt19937_64& rng) {
+  Case c{m, w.k, w.n, w.k + 3, w.n + 5, {}, {}, {}};
+  c.x = random_floats(static_cast<size_t>(m * c.ldx), rng);
+  c.ref.assign(m * c.n, 0.0);
+  c.scale.assign(m * c.n, 0.0);
+  return make_case_from(w, std::move(c));
 }
 
 constexpr float kSentinel = -12345.0f;
@@ -170,12 +175,17 @@ std::vector<float> run_matmul(const Weights& w, const Case& c, ThreadPool& pool)
   return y;
 }
 
-// Tolerance relative to Σ|x·w|: f32 accumulation in 8/16 lanes, or bf16-rounded X on AMX.
-double tolerance(Isa isa) { return isa == Isa::Amx ? 5e-3 : 2e-6; }
+// Tolerance relative to Σ|x·w|: f32 accumulation in 8/16 lanes; the bf16 paths (AVX512-BF16, AMX)
+// round X to bf16 (unit roundoff 2^-8) and F16 weights too, so up to 2^-8 or 2^-7 per product.
+double tolerance(Isa isa, GgmlType t) {
+  if (isa != Isa::Amx && isa != Isa::Avx512Bf16) return 2e-6;
+  if (t == GgmlType::BF16) return 4e-3;
+  return t == GgmlType::F16 ? 8e-3 : 2e-6;
+}
 
 std::vector<Isa> available_isas() {
   std::vector<Isa> v;
-  for (Isa i : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+  for (Isa i : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16}) {
     if (isa_supported(i)) v.push_back(i);
   }
   return v;
@@ -386,7 +396,7 @@ TEST_CASE("ISA selection") {
   CHECK(isa_supported(Isa::Scalar));
   CHECK(isa_supported(active_isa()));
   IsaGuard guard;
-  for (Isa i : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Amx}) {
+  for (Isa i : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16, Isa::Amx}) {
     INFO(isa_name(i));
     if (isa_supported(i)) {
       CHECK(set_isa(i));
@@ -427,7 +437,7 @@ void check_grid(const std::vector<Isa>& isas) {
             const std::vector<float> y1 = run_matmul(w, c, pool1);
             const std::vector<float> y2 = run_matmul(w, c, pool2);
             const double err = worst_error(c, y1);
-            CHECK(err <= tolerance(isa));
+            CHECK(err <= tolerance(isa, t));
             CHECK(std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float)) == 0);
             // Row m-1 alone (a 1-row product) gives the same bits as inside the batch.
             std::vector<float> last(c.n);
@@ -476,10 +486,39 @@ TEST_CASE("matmul: AMX tile layouts via the emulated tile unit") {
         const int64_t split = c.n / 2 + 3 < c.n ? c.n / 2 + 3 : c.n;
         matmul_range_amx_emulated(w.view(), c.x.data(), c.ldx, m, y.data(), c.ldy, 0, split);
         matmul_range_amx_emulated(w.view(), c.x.data(), c.ldx, m, y.data(), c.ldy, split, c.n);
-        CHECK(worst_error(c, y) <= tolerance(Isa::Amx));
+        CHECK(worst_error(c, y) <= tolerance(Isa::Amx, t));
         std::vector<float> last(c.n);
         matmul_range_amx_emulated(w.view(), c.x.data() + (m - 1) * c.ldx, c.ldx, 1, last.data(), c.n, 0, c.n);
         CHECK(std::memcmp(last.data(), y.data() + (m - 1) * c.ldy, c.n * sizeof(float)) == 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("matmul: AVX512-BF16 path is exact f32 accumulation of bf16-rounded X and weights") {
+  if (!isa_supported(Isa::Avx512Bf16)) {
+    MESSAGE("skipped: no AVX512-BF16 on this CPU");
+    return;
+  }
+  IsaGuard guard;
+  REQUIRE(set_isa(Isa::Avx512Bf16));
+  std::mt19937_64 rng(11);
+  ThreadPool pool(2);
+  const auto bf16_round = [](double v) { return bf16_to_double(f32_to_bf16(static_cast<float>(v))); };
+  for (GgmlType t : {GgmlType::BF16, GgmlType::F16}) {
+    for (int64_t k : {8, 31, 64, 100, 2048}) {  // tails inside the first and a later 32-element step
+      Weights w = make_weights(t, 37, k, rng);
+      Weights rounded = w;
+      for (double& v : rounded.ref) v = bf16_round(v);  // F16 weights are rounded to bf16 on load
+      for (int64_t m : {1, 6, 13, 40}) {
+        INFO(type_name(t) << " K=" << k << " m=" << m);
+        const Case c = make_case(w, m, rng);
+        Case exact = c;
+        for (float& v : exact.x) v = static_cast<float>(bf16_round(v));
+        exact = make_case_from(rounded, std::move(exact));
+        const std::vector<float> y = run_matmul(w, c, pool);
+        CHECK(worst_error(exact, y) <= 2e-6);
+        CHECK(worst_error(c, y) > 1e-5);  // X really was rounded (this is not the f32 path)
       }
     }
   }

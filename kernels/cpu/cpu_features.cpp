@@ -36,6 +36,8 @@ CpuFeatures detect() {
   f.avx2 = avx2 && fma && f16c && ymm_state;
   f.avx512 = f.avx2 && avx512f && avx512dq && avx512bw && avx512vl && zmm_state;
   f.amx_bf16 = f.avx512 && amx_bf16 && amx_tile && tile_state;
+  __cpuid_count(7, 1, a, b, c, d);
+  f.avx512_bf16 = f.avx512 && (a & (1u << 5));
   return f;
 }
 

@@ -22,7 +22,8 @@ std::atomic<int> g_isa{-1};
 
 bool parse_isa(const char* s, Isa* out) {
   static const struct { const char* name; Isa isa; } kNames[] = {
-      {"scalar", Isa::Scalar}, {"avx2", Isa::Avx2}, {"avx512", Isa::Avx512}, {"amx", Isa::Amx}};
+      {"scalar", Isa::Scalar}, {"avx2", Isa::Avx2}, {"avx512", Isa::Avx512},
+      {"avx512bf16", Isa::Avx512Bf16}, {"amx", Isa::Amx}};
   for (const auto& n : kNames) {
     if (std::strcmp(s, n.name) == 0) {
       *out = n.isa;
@@ -34,12 +35,13 @@ bool parse_isa(const char* s, Isa* out) {
 
 Isa best_isa() {
   if (isa_supported(Isa::Amx)) return Isa::Amx;
+  if (isa_supported(Isa::Avx512Bf16)) return Isa::Avx512Bf16;
   if (isa_supported(Isa::Avx512)) return Isa::Avx512;
   if (isa_supported(Isa::Avx2)) return Isa::Avx2;
   return Isa::Scalar;
 }
 
-// The best supported path no better than `want` (AMX -> AVX-512 -> AVX2 -> scalar).
+// The best supported path no better than `want` (AMX -> AVX512-BF16 -> AVX-512 -> AVX2 -> scalar).
 Isa clamp_isa(Isa want) {
   for (int i = static_cast<int>(want); i > 0; --i) {
     if (isa_supported(static_cast<Isa>(i))) return static_cast<Isa>(i);
@@ -53,7 +55,7 @@ Isa choose_isa() {
   if (env == nullptr || *env == '\0') return best;
   Isa want;
   if (!parse_isa(env, &want)) {
-    std::fprintf(stderr, "specd: SPECD_ISA=%s is not one of scalar|avx2|avx512|amx; using %s\n", env,
+    std::fprintf(stderr, "specd: SPECD_ISA=%s is not one of scalar|avx2|avx512|avx512bf16|amx; using %s\n", env,
                  isa_name(best));
     return best;
   }
@@ -68,7 +70,9 @@ Isa choose_isa() {
 RangeFn range_fn(Isa isa, GgmlType type) {
   switch (isa) {
     case Isa::Amx:
-      return amx_types_supported(type) ? matmul_range_amx : matmul_range_avx512;
+      return bf16_types_supported(type) ? matmul_range_amx : matmul_range_avx512;
+    case Isa::Avx512Bf16:
+      return bf16_types_supported(type) ? matmul_range_avx512_bf16 : matmul_range_avx512;
     case Isa::Avx512:
       return matmul_range_avx512;
     case Isa::Avx2:
@@ -80,7 +84,7 @@ RangeFn range_fn(Isa isa, GgmlType type) {
 
 }  // namespace
 
-bool amx_types_supported(GgmlType type) { return type == GgmlType::BF16 || type == GgmlType::F16; }
+bool bf16_types_supported(GgmlType type) { return type == GgmlType::BF16 || type == GgmlType::F16; }
 
 bool isa_supported(Isa isa) {
   const CpuFeatures& f = cpu_features();
@@ -91,6 +95,8 @@ bool isa_supported(Isa isa) {
       return f.avx2;
     case Isa::Avx512:
       return f.avx512;
+    case Isa::Avx512Bf16:
+      return f.avx512_bf16;
     case Isa::Amx:
       return f.amx_bf16 && amx_permission();
   }
@@ -121,6 +127,8 @@ const char* isa_name(Isa isa) {
       return "avx2";
     case Isa::Avx512:
       return "avx512";
+    case Isa::Avx512Bf16:
+      return "avx512bf16";
     case Isa::Amx:
       return "amx";
   }
@@ -138,6 +146,7 @@ void matmul(const WeightView& w, const float* x, int64_t ldx, int64_t m, float* 
   const int64_t n = w.rows;
   if (m <= 0 || n <= 0) return;
   const RangeFn fn = range_fn(active_isa(), w.type);
+  reserve_thread_scratch();
   const int64_t blocks = (n + kChunkAlign - 1) / kChunkAlign;
   int64_t tasks = pool.size() < blocks ? pool.size() : blocks;
   if (m * n * w.cols < kMinParallelMacs) tasks = 1;
@@ -153,6 +162,8 @@ void matmul(const WeightView& w, const float* x, int64_t ldx, int64_t m, float* 
   };
   pool.run(tasks, task);
 }
+
+void reserve_thread_scratch() { thread_scratch(kScratchReserve); }
 
 uint8_t* thread_scratch(size_t bytes) {
   struct Scratch {

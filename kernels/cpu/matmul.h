@@ -2,12 +2,14 @@
 //
 // The whole engine's weight math goes through here. X has m rows of K f32 values; W is [N][K]
 // row-major as GGUF stores it; Y is m rows of N f32. F16/BF16/Q8_0 weights are converted inside
-// the kernel, never expanded at load. The ISA path (AVX2, AVX-512, AMX-BF16) is chosen once at run
-// time from CPUID (and, for AMX, the kernel's permission); SPECD_ISA=avx2|avx512|amx|scalar forces one.
+// the kernel, never expanded at load. The ISA path (AVX2, AVX-512, AVX512-BF16, AMX-BF16) is chosen once
+// at run time from CPUID (and, for AMX, the kernel's permission); SPECD_ISA=avx2|avx512|avx512bf16|amx|scalar
+// forces one.
 // Determinism: on a given path each Y element is summed in an order that depends only on K, so a
 // row's result is the same bits whatever m, the N split or the thread count (a k-row verification
-// reproduces 1-row decoding exactly). Scalar/AVX2/AVX-512 keep X in f32 and accumulate in f32; AMX
-// (BF16 and F16 weights only; F32/Q8_0 stay on AVX-512) rounds X, and F16 weights, to bf16.
+// reproduces 1-row decoding exactly). Scalar/AVX2/AVX-512 keep X in f32 and accumulate in f32;
+// AVX512-BF16 and AMX (BF16 and F16 weights only; F32/Q8_0 stay on AVX-512) round X, and F16 weights,
+// to bf16 and accumulate in f32, as llama.cpp does with its BF16 dot products.
 #pragma once
 
 #include "engine/ggml_type.h"
@@ -28,7 +30,7 @@ struct WeightView {
   size_t row_bytes = 0;  // bytes between consecutive rows
 };
 
-enum class Isa { Scalar, Avx2, Avx512, Amx };
+enum class Isa { Scalar, Avx2, Avx512, Avx512Bf16, Amx };  // in order of preference
 Isa active_isa();
 const char* isa_name(Isa isa);
 // Whether this CPU (and, for AMX, the kernel's permission) supports a path.

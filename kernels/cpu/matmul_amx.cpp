@@ -264,7 +264,7 @@ void matmul_range_amx_emulated(const WeightView& w, const float* x, int64_t ldx,
 void matmul_range_amx(const WeightView& w, const float* x, int64_t ldx, int64_t m, float* y,
                       int64_t ldy, int64_t n0, int64_t n1) {
 #endif
-  if (!amx_types_supported(w.type)) return matmul_range_avx512(w, x, ldx, m, y, ldy, n0, n1);
+  if (!bf16_types_supported(w.type)) return matmul_range_avx512(w, x, ldx, m, y, ldy, n0, n1);
   if (m <= 0 || n1 <= n0) return;
   range(w, x, ldx, m, y, ldy, n0, n1);
 }

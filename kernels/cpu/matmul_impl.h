@@ -25,6 +25,10 @@ void matmul_range_avx2(const WeightView& w, const float* x, int64_t ldx, int64_t
                        int64_t ldy, int64_t n0, int64_t n1);
 void matmul_range_avx512(const WeightView& w, const float* x, int64_t ldx, int64_t m, float* y,
                          int64_t ldy, int64_t n0, int64_t n1);
+// AVX512-BF16 (vdpbf16ps) handles BF16 and F16 weights, rounding X and F16 weights to bf16 as AMX
+// does; other types go to the AVX-512 kernel.
+void matmul_range_avx512_bf16(const WeightView& w, const float* x, int64_t ldx, int64_t m, float* y,
+                              int64_t ldy, int64_t n0, int64_t n1);
 // AMX-BF16 handles BF16 and F16 weights (F16 is rounded to BF16 on the fly; X is rounded to BF16).
 // Other types must go to the AVX-512 kernel; the dispatcher does that.
 void matmul_range_amx(const WeightView& w, const float* x, int64_t ldx, int64_t m, float* y,
@@ -33,16 +37,23 @@ void matmul_range_amx(const WeightView& w, const float* x, int64_t ldx, int64_t 
 // tile layouts (VNNI packing, C transposition, tails) on machines without AMX. Needs AVX-512F/BW/VL.
 void matmul_range_amx_emulated(const WeightView& w, const float* x, int64_t ldx, int64_t m,
                                float* y, int64_t ldy, int64_t n0, int64_t n1);
-bool amx_types_supported(GgmlType type);  // BF16 and F16
+bool bf16_types_supported(GgmlType type);  // BF16 and F16: the types the AVX512-BF16 and AMX paths take
 
 // Per-thread 64-byte aligned scratch that grows once and is reused (defined in matmul.cpp, which is
 // built without ISA flags, so the ISA files need no std::vector of their own).
 uint8_t* thread_scratch(size_t bytes);
+// Gives the calling thread kScratchReserve bytes of scratch now: pool workers and matmul's caller do
+// this up front, because which thread takes a task is decided at run time, and a worker's first task
+// may otherwise come in the middle of steady-state decoding. It covers every shape the bf16 paths use
+// up to K = 16384 (they pack at most about 512 KiB of X per thread; AMX needs ~K/8 KiB).
+constexpr size_t kScratchReserve = size_t{2} << 20;
+void reserve_thread_scratch();
 
 // CPU features (cpu_features.cpp).
 struct CpuFeatures {
   bool avx2 = false;     // AVX2 + FMA + F16C with the OS saving ymm state
   bool avx512 = false;   // AVX-512 F/BW/VL/DQ with the OS saving zmm state
+  bool avx512_bf16 = false;  // + AVX512-BF16 (vdpbf16ps)
   bool amx_bf16 = false; // AMX-TILE + AMX-BF16 (CPUID and XCR0), before asking the kernel
 };
 const CpuFeatures& cpu_features();

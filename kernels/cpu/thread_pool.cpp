@@ -6,6 +6,8 @@
 // never delays run(): the caller has simply done that worker's share.
 #include "kernels/cpu/thread_pool.h"
 
+#include "kernels/cpu/matmul_impl.h"
+
 #include <chrono>
 #include <climits>
 #include <thread>
@@ -58,6 +60,8 @@ bool spin_until(Pred pred) {
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
   workers_.reserve(static_cast<size_t>(n_threads_ - 1));
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_main(i); });
+  // Returns once every worker holds its scratch, so nothing allocates after construction.
+  while (ready_.load(std::memory_order_acquire) < n_threads_ - 1) std::this_thread::yield();
 }
 
 ThreadPool::~ThreadPool() {
@@ -120,6 +124,8 @@ void ThreadPool::close_region() {
 }
 
 void ThreadPool::worker_main(int index) {
+  reserve_thread_scratch();  // before any task: the first one may come mid-decode
+  ready_.fetch_add(1, std::memory_order_release);
   uint32_t seen = 0;  // generation_ starts at 0 and the constructor runs no region
   for (;;) {
     auto fresh = [&] { return generation_.load(std::memory_order_acquire) != seen; };

@@ -23,7 +23,8 @@ class TaskRef {
 
 class ThreadPool {
  public:
-  // n_threads counts the calling thread: ThreadPool(1) runs everything inline.
+  // n_threads counts the calling thread: ThreadPool(1) runs everything inline. Returns when every
+  // worker has started and reserved its kernel scratch (matmul_impl.h: reserve_thread_scratch).
   explicit ThreadPool(int n_threads);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
@@ -50,6 +51,7 @@ class ThreadPool {
   alignas(64) std::atomic<uint64_t> region_{0};
   alignas(64) std::atomic<int64_t> next_task_{0};
   std::atomic<bool> stop_{false};
+  std::atomic<int> ready_{0};  // workers that have started and reserved their scratch
   int64_t n_tasks_ = 0;
   const TaskRef* fn_ = nullptr;
 };
