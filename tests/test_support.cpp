@@ -86,7 +86,8 @@ void write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
 }
 
 namespace {
-// The README's fenced blocks: [0] is the story, [1] the 200 ids.
+// The README's fenced blocks: [0] is the story, [1] the 200 ids. Throws (the test case fails with
+// this message) rather than return too few: callers index into the ids.
 std::vector<std::string> readme_blocks() {
   std::ifstream f(model_path("README.md"));
   std::vector<std::string> blocks;
@@ -101,6 +102,10 @@ std::vector<std::string> readme_blocks() {
     }
     if (in) cur += line + "\n";
   }
+  if (blocks.size() < 2) {
+    throw std::runtime_error("no golden story and ids in " + model_path("README.md") +
+                             ": set SPECD_MODELS to the folder holding stories260K.gguf and its README");
+  }
   return blocks;
 }
 }  // namespace
@@ -109,7 +114,6 @@ const std::vector<int32_t>& golden_ids() {
   static const std::vector<int32_t> ids = [] {
     auto blocks = readme_blocks();
     std::vector<int32_t> v;
-    if (blocks.size() < 2) return v;
     std::istringstream s(blocks[1]);
     int32_t x;
     while (s >> x) v.push_back(x);
@@ -120,7 +124,6 @@ const std::vector<int32_t>& golden_ids() {
 
 std::string golden_text() {
   auto blocks = readme_blocks();
-  if (blocks.empty()) return {};
   std::string t = blocks[0];
   if (!t.empty() && t.back() == '\n') t.pop_back();  // the fence adds the last newline
   return t;
