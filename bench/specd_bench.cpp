@@ -1,5 +1,7 @@
 // specd-bench: decode tok/s per decoder (with TPF and identity against ar), prefill tok/s and the
-// verify-cost curve L(k)/L(1); one JSON line per measurement.
+// verify-cost curve L(k)/L(1); one JSON line per measurement. With --score-model, each decode line
+// also carries the quality of what was generated: the mean per-token loss (NLL, nats) of the output
+// under that model given the prompt, the measure for decoders that are not lossless (lopa).
 //
 // docs: BENCHMARKS.md §1. Every figure is the median of --runs runs (min and max beside it).
 #include "daemon/cli_args.h"
@@ -11,6 +13,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <thread>
@@ -28,6 +31,50 @@ Stats stats(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return {v[v.size() / 2], v.front(), v.back()};
 }
+
+// Mean per-token NLL of generated continuations under a reference model (teacher-forced, one
+// causal forward per prompt + continuation; the cache is released after each).
+class Scorer {
+ public:
+  Scorer(const engine::Model& m, kernels::ThreadPool& pool)
+      : model_(m), kv_(m.config().n_layers, m.config().kv_dim(), m.config().ctx_len), fwd_(m, kv_, pool) {}
+
+  // Sum of -log p(gen[i] | prompt, gen[<i]) over gen (tokens past the context are not scored) and
+  // how many were scored.
+  std::pair<double, int64_t> nll(const std::vector<int32_t>& prompt, const std::vector<int32_t>& gen) {
+    const int32_t ctx = model_.config().ctx_len, V = model_.config().vocab;
+    auto seq = kv_.create_seq();
+    if (!seq) std::abort();
+    batch_.clear();
+    std::vector<int32_t> all(prompt);
+    all.insert(all.end(), gen.begin(), gen.end());
+    const auto n = static_cast<int32_t>(std::min<size_t>(all.size(), static_cast<size_t>(ctx)));
+    for (int32_t i = 0; i < n; ++i)
+      batch_.add_causal(*seq, all[static_cast<size_t>(i)], i,
+                        i + 1 >= static_cast<int32_t>(prompt.size()) ? engine::ROW_WANT_LOGITS : 0u);
+    if (!fwd_.run(batch_)) std::abort();
+    double sum = 0;
+    int64_t count = 0;
+    for (int32_t i = static_cast<int32_t>(prompt.size()); i < n; ++i) {
+      const int32_t t = all[static_cast<size_t>(i)];
+      if (t < 0 || t >= V) continue;
+      const auto logits = fwd_.logits(batch_.row(i - 1).out_index);
+      const float mx = *std::max_element(logits.begin(), logits.end());
+      double z = 0;
+      for (float l : logits) z += std::exp(static_cast<double>(l - mx));
+      sum += std::log(z) - static_cast<double>(logits[static_cast<size_t>(t)] - mx);
+      ++count;
+    }
+    kv_.free_seq(*seq);
+    return {sum, count};
+  }
+
+ private:
+  const engine::Model& model_;
+  engine::KvCache kv_;
+  engine::Forward fwd_;
+  engine::Batch batch_{512};
+};
 
 // Prompts for decode runs: story openings and text that repeats itself (where lookup decoders hit).
 const char* const kPrompts[] = {
@@ -47,6 +94,7 @@ struct Bench {
   kernels::ThreadPool& pool;
   int threads, runs;
   std::vector<std::string> prompts{std::begin(kPrompts), std::end(kPrompts)};
+  Scorer* scorer = nullptr;
 
   void emit(const char* name, const std::string& decoder, const char* unit, const Stats& s, nlohmann::json extra = {}) const {
     nlohmann::json j = {{"name", name},       {"model", model.path()},  {"decoder", decoder},
@@ -60,7 +108,7 @@ struct Bench {
 
   struct DecodeRun {
     double tok_s = 0, tpf = 0;
-    std::vector<std::vector<int32_t>> outputs;
+    std::vector<std::vector<int32_t>> prompts, outputs;
     std::vector<int64_t> hist;
   };
 
@@ -86,6 +134,7 @@ struct Bench {
         if (r.hist.size() <= i) r.hist.resize(i + 1);
         r.hist[i] += res->emitted_hist[i];
       }
+      r.prompts.push_back(req.prompt);
       r.outputs.push_back(res->tokens);
     }
     r.tok_s = toks / secs;
@@ -126,10 +175,20 @@ struct Bench {
     if (d != "ar")
       for (int i = 0; i < runs; ++i) speed.push_back((last = decode_once(d, o, tokens)).tok_s);
     const Stats s = d == "ar" ? ar_stats : stats(speed);
-    emit("decode_tok_s", d, "tok/s", s,
-         {{"tokens", tokens}, {"prompts", prompts.size()}, {"options", nlohmann::json::parse(o)},
-          {"tokens_per_forward", last.tpf}, {"accepted_hist", last.hist},
-          {"identical_to_ar", last.outputs == ar.outputs}, {"speedup_vs_ar", s.median / ar_stats.median}});
+    nlohmann::json extra = {{"tokens", tokens}, {"prompts", prompts.size()}, {"options", nlohmann::json::parse(o)},
+                            {"tokens_per_forward", last.tpf}, {"accepted_hist", last.hist},
+                            {"identical_to_ar", last.outputs == ar.outputs}, {"speedup_vs_ar", s.median / ar_stats.median}};
+    if (scorer != nullptr) {
+      double sum = 0;
+      int64_t count = 0;
+      for (size_t i = 0; i < last.outputs.size(); ++i) {
+        const auto [s_i, n_i] = scorer->nll(last.prompts[i], last.outputs[i]);
+        sum += s_i;
+        count += n_i;
+      }
+      extra["nll_per_token"] = count > 0 ? sum / static_cast<double>(count) : 0.0;
+    }
+    emit("decode_tok_s", d, "tok/s", s, extra);
   }
 
   // Latency of one forward over k causal rows of one sequence after a committed prefix.
@@ -180,16 +239,17 @@ constexpr const char* kUsage =
     "usage: specd-bench --model PATH [--threads N] [--runs 5] [--what decode,prefill,verify]\n"
     "                   [--decoder ar,ngram] [--decoder-opt K=V ...] [--tokens 128] [--prefill 512]\n"
     "                   [--depth 256] [--ks 1,2,4,8,16,32,64] [--plugin-dir DIR] [--prompts 1..8]\n"
-    "                   [--prompts-file FILE] [--grid K=V1,V2,... ...]\n"
+    "                   [--prompts-file FILE] [--grid K=V1,V2,... ...] [--score-model PATH]\n"
     "  --grid runs each decoder once per combination of the listed option values (with --decoder-opt);\n"
-    "  --prompts-file reads one prompt per line instead of the built-in eight.\n";
+    "  --prompts-file reads one prompt per line instead of the built-in eight;\n"
+    "  --score-model adds nll_per_token: the outputs' mean loss under that model (e.g. stories260K.gguf).\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   auto a = daemon::CliArgs::parse(
       argc, argv, {"model", "threads", "runs", "tokens", "prefill", "depth", "ks", "what", "decoder", "decoder-opt", "plugin-dir",
-                   "prompts", "prompts-file", "grid"},
+                   "prompts", "prompts-file", "grid", "score-model"},
       {"help"});
   if (!a || !a->has("model") || a->has("help")) {
     std::fprintf(stderr, "%s%s", a ? "" : (a.error().message + "\n").c_str(), kUsage);
@@ -216,6 +276,18 @@ int main(int argc, char** argv) {
   daemon::load_plugin_dirs(plugins, a->has("plugin-dir") ? a->all("plugin-dir") : daemon::default_plugin_dirs());
   daemon::DecodeRuntime rt(m, plugins, pool);
   Bench b{m, rt, pool, threads, static_cast<int>(need(a->integer("runs", 5, 1, 1000)))};
+  std::unique_ptr<engine::Model> score_model;
+  std::unique_ptr<Scorer> scorer;
+  if (a->has("score-model")) {
+    auto sm = engine::Model::load(a->str("score-model"));
+    if (!sm) {
+      std::fprintf(stderr, "specd-bench: --score-model: %s\n", sm.error().message.c_str());
+      return 1;
+    }
+    score_model = std::move(*sm);
+    scorer = std::make_unique<Scorer>(*score_model, pool);
+    b.scorer = scorer.get();
+  }
   if (a->has("prompts-file")) {
     std::ifstream in(a->str("prompts-file"));
     b.prompts.clear();
