@@ -451,9 +451,10 @@ def engine_digest(path):
 # ----------------------------------------------------------------------------------------------------
 
 @torch.no_grad()
-def adaptation_parser(doc, what, minutes, smoke_minutes, lr, batch):
+def adaptation_parser(doc, what, minutes, smoke_minutes, lr, batch, block_len=8, train_tokens=1 << 20):
     """The command line the MASK-model adaptations (TiDAR, D2F) share; callers add their own options
-    and read it with adaptation_args. The token counts default to one shared cached data set."""
+    and read it with adaptation_args. The token counts default to cached data sets (1M tokens is the
+    one the other methods use too; smoke runs always take 64k)."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", help="output %s GGUF" % what)
     ap.add_argument("--model", help="source GGUF (default stories260K)")
@@ -461,17 +462,17 @@ def adaptation_parser(doc, what, minutes, smoke_minutes, lr, batch):
     ap.add_argument("--eval", metavar="GGUF", help="evaluate an exported %s model and exit" % what)
     ap.add_argument("--minutes", type=float,
                     help="training wall-clock budget (default %g, smoke %g)" % (minutes, smoke_minutes))
-    ap.add_argument("--train-tokens", type=int, help="default 1M (smoke 64k)")
+    ap.add_argument("--train-tokens", type=int, help="default %d (smoke 64k)" % train_tokens)
     ap.add_argument("--val-tokens", type=int, help="default 64k (smoke 16k)")
     ap.add_argument("--greedy-frac", type=float, default=0.75, help="share of greedy-continuation rows")
-    ap.add_argument("--block-len", type=int, default=8)
+    ap.add_argument("--block-len", type=int, default=block_len)
     ap.add_argument("--lr", type=float, default=lr)
     ap.add_argument("--batch", type=int, default=batch)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--eval-every", type=float, default=5.0, help="minutes between held-out evals")
     ap.add_argument("--json", help="write the final metrics here")
-    ap.set_defaults(default_minutes=(minutes, smoke_minutes))
+    ap.set_defaults(default_minutes=(minutes, smoke_minutes), default_train_tokens=train_tokens)
     return ap
 
 
@@ -483,7 +484,7 @@ def adaptation_args(ap):
     a.model = a.model or default_model()
     if a.minutes is None:
         a.minutes = a.default_minutes[1] if a.smoke else a.default_minutes[0]
-    a.train_tokens = a.train_tokens or (1 << 16 if a.smoke else 1 << 20)
+    a.train_tokens = a.train_tokens or (1 << 16 if a.smoke else a.default_train_tokens)
     a.val_tokens = a.val_tokens or (1 << 14 if a.smoke else 1 << 16)
     return a
 
