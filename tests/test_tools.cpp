@@ -277,6 +277,38 @@ TEST_CASE("tools: specd-convert names the problem and exits non-zero on bad inpu
   CHECK(log.find("unknown --type") != std::string::npos);
 }
 
+TEST_CASE("tools: every model tool answers --help, and a bad command line with exit 2 and its usage") {
+  struct Case {
+    const char* tool;
+    const char* args;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"specd-convert", "--model a --tokenizer b --out c --ctx -1", "--ctx must be an integer"},
+      {"specd-convert", "--model a --tokenizer b --out c --bogus 1", "unknown option --bogus"},
+      {"specd-inflate", "--model a --out b --dim 0", "--dim must be an integer"},
+      {"specd-inflate", "--model a --out b --type q8_0", "unknown --type q8_0 (f32|f16|bf16)"},
+      {"specd-inflate", "--model a --out b --drafter d", "--drafter and --drafter-out go together"},
+      {"specd-inflate", "--model a --out", "option --out needs a value"},
+      {"specd-add-mask", "--model a --out b --kind tree", "unknown --kind tree"},
+      {"specd-add-mask", "--model a --out b --logit-shift 2", "--logit-shift must be an integer in [0, 1]"},
+      {"specd-add-mask", "--out b", "--model and --out are required"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.tool);
+    CAPTURE(c.args);
+    std::string log;
+    CHECK(run(tool(c.tool) + " " + c.args, &log) == 2);
+    CHECK_MESSAGE(log.find(c.message) != std::string::npos, log);
+    CHECK_MESSAGE(log.find("usage: " + std::string(c.tool)) != std::string::npos, log);
+  }
+  for (const char* t : {"specd-convert", "specd-inflate", "specd-add-mask"}) {
+    std::string out;
+    CHECK(run_command(tool(t) + " --help 2>/dev/null", &out) == 0);
+    CHECK_MESSAGE(out.rfind("usage: " + std::string(t), 0) == 0, out);
+  }
+}
+
 TEST_CASE("tools: an inflated F32 model computes stories260K's logits on the golden prompt") {
   const std::string path = inflate_small(temp_dir(), "inflated.gguf");
   const auto small = load_model(model_path("stories260K.gguf"));

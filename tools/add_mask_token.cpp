@@ -12,6 +12,7 @@
 #include "engine/gguf_writer.h"
 #include "engine/result.h"
 #include "kernels/cpu/matmul.h"
+#include "tools/tool_main.h"
 
 #include <cinttypes>
 #include <cstdio>
@@ -35,7 +36,6 @@ using specd::engine::GgufWriter;
 struct Args {
   std::string model, out, kind = "tidar";
   int64_t logit_shift = 1, block_len = 8;
-  bool help = false;
 };
 
 const char* kUsage =
@@ -45,36 +45,17 @@ const char* kUsage =
     "  specd.mask_token_id; --kind tidar (default) sets specd.tidar.block_len, --kind dllm sets\n"
     "  specd.dllm.block_len and specd.dllm.logit_shift (default 1). --block-len defaults to 8.\n";
 
-Result<int64_t> parse_int(const std::string& k, const std::string& v, int64_t lo, int64_t hi) {
-  char* end = nullptr;
-  const long long x = std::strtoll(v.c_str(), &end, 10);
-  if (v.empty() || *end != '\0' || x < lo || x > hi)
-    return make_error(SPECD_E_INVALID_ARG, "%s needs an integer in [%" PRId64 ", %" PRId64 "], got '%s'", k.c_str(),
-                      lo, hi, v.c_str());
-  return static_cast<int64_t>(x);
-}
-
-Result<Args> parse_args(int argc, char** argv) {
-  Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    if (k == "-h" || k == "--help") {
-      a.help = true;
-      return a;
-    }
-    if (i + 1 >= argc) return make_error(SPECD_E_INVALID_ARG, "%s needs a value", k.c_str());
-    const std::string v = argv[++i];
-    if (k == "--model") a.model = v;
-    else if (k == "--out") a.out = v;
-    else if (k == "--kind" && (v == "tidar" || v == "dllm")) a.kind = v;
-    else if (k == "--logit-shift" || k == "--block-len") {
-      auto x = k == "--logit-shift" ? parse_int(k, v, 0, 1) : parse_int(k, v, 1, 1024);
-      if (!x) return x.error();
-      (k == "--logit-shift" ? a.logit_shift : a.block_len) = *x;
-    } else return make_error(SPECD_E_INVALID_ARG, "unknown option or value: %s %s", k.c_str(), v.c_str());
-  }
-  if (!a.help && (a.model.empty() || a.out.empty()))
-    return make_error(SPECD_E_INVALID_ARG, "--model and --out are required");
+Result<Args> args_from(const specd::daemon::CliArgs& c) {
+  Args a{c.str("model"), c.str("out"), c.str("kind", "tidar")};
+  if (a.model.empty() || a.out.empty()) return make_error(SPECD_E_INVALID_ARG, "--model and --out are required");
+  if (a.kind != "tidar" && a.kind != "dllm")
+    return make_error(SPECD_E_INVALID_ARG, "unknown --kind %s (tidar|dllm)", a.kind.c_str());
+  auto shift = c.integer("logit-shift", 1, 0, 1);
+  auto block = c.integer("block-len", 8, 1, 1024);
+  if (!shift) return shift.error();
+  if (!block) return block.error();
+  a.logit_shift = *shift;
+  a.block_len = *block;
   return a;
 }
 
@@ -183,18 +164,6 @@ Status add_mask(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto args = parse_args(argc, argv);
-  if (!args) {
-    std::fprintf(stderr, "specd-add-mask: %s\n%s", args.error().message.c_str(), kUsage);
-    return 2;
-  }
-  if (args->help) {
-    std::fputs(kUsage, stdout);
-    return 0;
-  }
-  if (Status s = add_mask(*args); !s) {
-    std::fprintf(stderr, "specd-add-mask: error: %s\n", s.error().message.c_str());
-    return 1;
-  }
-  return 0;
+  return specd::tools::tool_main("specd-add-mask", kUsage, argc, argv,
+                                 {"model", "out", "kind", "logit-shift", "block-len"}, args_from, add_mask);
 }

@@ -5,6 +5,7 @@
 // Q/K rows are NOT permuted: llama2.c and llama.cpp's NORM rope both rotate adjacent pairs.
 #include "engine/gguf_writer.h"
 #include "engine/result.h"
+#include "tools/tool_main.h"
 #include "kernels/cpu/matmul.h"
 
 #include <cinttypes>
@@ -30,7 +31,6 @@ struct Args {
   std::string model, tokenizer, out;
   GgmlType type = GgmlType::F32;
   int64_t ctx = 0;  // 0: the checkpoint's seq_len
-  bool help = false;
 };
 
 // The 7 x int32 header of a legacy checkpoint. A negative vocab means an unshared classifier.
@@ -264,32 +264,20 @@ const char* kUsage =
     "  Converts a llama2.c legacy (version 0) checkpoint to GGUF. --type applies to 2-D matrices;\n"
     "  norms stay F32. --ctx sets llama.context_length (default: the checkpoint's seq_len).\n";
 
-Result<Args> parse_args(int argc, char** argv) {
+Result<Args> args_from(const specd::daemon::CliArgs& c) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    if (k == "-h" || k == "--help") {
-      a.help = true;
-      return a;
-    }
-    if (i + 1 >= argc) return make_error(SPECD_E_INVALID_ARG, "%s needs a value", k.c_str());
-    std::string v = argv[++i];
-    if (k == "--model") a.model = v;
-    else if (k == "--tokenizer") a.tokenizer = v;
-    else if (k == "--out") a.out = v;
-    else if (k == "--ctx") a.ctx = std::atoll(v.c_str());
-    else if (k == "--type") {
-      if (v == "f32") a.type = GgmlType::F32;
-      else if (v == "f16") a.type = GgmlType::F16;
-      else if (v == "bf16") a.type = GgmlType::BF16;
-      else if (v == "q8_0") a.type = GgmlType::Q8_0;
-      else return make_error(SPECD_E_INVALID_ARG, "unknown --type %s (f32|f16|bf16|q8_0)", v.c_str());
-    } else return make_error(SPECD_E_INVALID_ARG, "unknown option %s", k.c_str());
-  }
+  a.model = c.str("model");
+  a.tokenizer = c.str("tokenizer");
+  a.out = c.str("out");
   if (a.model.empty() || a.tokenizer.empty() || a.out.empty())
     return make_error(SPECD_E_INVALID_ARG, "--model, --tokenizer and --out are required");
-  if (a.ctx < 0 || a.ctx > INT32_MAX)
-    return make_error(SPECD_E_INVALID_ARG, "bad --ctx %lld", static_cast<long long>(a.ctx));
+  auto type = specd::tools::type_option(c, "type", GgmlType::F32,
+                                        {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0});
+  auto ctx = c.integer("ctx", 0, 0, INT32_MAX);
+  if (!type) return type.error();
+  if (!ctx) return ctx.error();
+  a.type = *type;
+  a.ctx = *ctx;
   return a;
 }
 
@@ -308,19 +296,10 @@ Status convert(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto args = parse_args(argc, argv);
-  if (!args) {
-    std::fprintf(stderr, "specd-convert: %s\n%s", args.error().message.c_str(), kUsage);
-    return 2;
-  }
-  if (args->help) {
-    std::fputs(kUsage, stdout);
-    return 0;
-  }
-  if (Status s = convert(*args); !s) {
-    std::fprintf(stderr, "specd-convert: error: %s\n", s.error().message.c_str());
-    return 1;
-  }
-  std::fprintf(stderr, "specd-convert: wrote %s\n", args->out.c_str());
-  return 0;
+  return specd::tools::tool_main("specd-convert", kUsage, argc, argv, {"model", "tokenizer", "out", "type", "ctx"},
+                                 args_from, [](const Args& a) -> Status {
+                                   SPECD_TRY(convert(a));
+                                   std::fprintf(stderr, "specd-convert: wrote %s\n", a.out.c_str());
+                                   return {};
+                                 });
 }

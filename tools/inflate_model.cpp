@@ -7,6 +7,7 @@
 #include "engine/gguf_reader.h"
 #include "engine/gguf_writer.h"
 #include "engine/result.h"
+#include "tools/tool_main.h"
 #include "kernels/cpu/matmul.h"
 #include "tools/inflate_drafter.h"
 
@@ -47,7 +48,6 @@ struct Args {
   GgmlType type = GgmlType::F32;
   Shape big;
   uint64_t seed = 1;
-  bool help = false;
 };
 
 // The small model, widened to double with its norm gains kept apart (they are folded per use).
@@ -426,43 +426,29 @@ const char* kUsage =
     "  Builds a model of the given shape that computes the same function as SMALL (BENCHMARKS.md §2.2),\n"
     "  and with --drafter, a ReDrafter drafter for it that drafts what DRAFTER drafts for SMALL.\n";
 
-Result<int64_t> parse_int(const std::string& k, const std::string& v) {
-  char* end = nullptr;
-  const long long x = std::strtoll(v.c_str(), &end, 10);
-  if (v.empty() || *end != '\0' || x <= 0)
-    return make_error(SPECD_E_INVALID_ARG, "%s needs a positive integer, got '%s'", k.c_str(), v.c_str());
-  return static_cast<int64_t>(x);
-}
-
-Result<Args> parse_args(int argc, char** argv) {
+Result<Args> args_from(const specd::daemon::CliArgs& c) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    if (k == "-h" || k == "--help") {
-      a.help = true;
-      return a;
-    }
-    if (i + 1 >= argc) return make_error(SPECD_E_INVALID_ARG, "%s needs a value", k.c_str());
-    const std::string v = argv[++i];
-    int64_t* num = k == "--dim" ? &a.big.dim : k == "--layers" ? &a.big.layers : k == "--heads" ? &a.big.heads
-                 : k == "--kv-heads" ? &a.big.kv_heads : k == "--ffn" ? &a.big.ffn : nullptr;
-    if (num || k == "--seed") {
-      auto x = parse_int(k, v);
-      if (!x) return x.error();
-      if (num) *num = *x;
-      else a.seed = static_cast<uint64_t>(*x);
-    } else if (k == "--model") a.model = v;
-    else if (k == "--out") a.out = v;
-    else if (k == "--drafter") a.drafter = v;
-    else if (k == "--drafter-out") a.drafter_out = v;
-    else if (k == "--type" && (v == "f32" || v == "f16" || v == "bf16"))
-      a.type = v == "f32" ? GgmlType::F32 : v == "f16" ? GgmlType::F16 : GgmlType::BF16;
-    else return make_error(SPECD_E_INVALID_ARG, "unknown option or value: %s %s", k.c_str(), v.c_str());
-  }
-  if (!a.help && (a.model.empty() || a.out.empty()))
-    return make_error(SPECD_E_INVALID_ARG, "--model and --out are required");
+  a.model = c.str("model");
+  a.out = c.str("out");
+  a.drafter = c.str("drafter");
+  a.drafter_out = c.str("drafter-out");
+  if (a.model.empty() || a.out.empty()) return make_error(SPECD_E_INVALID_ARG, "--model and --out are required");
   if (a.drafter.empty() != a.drafter_out.empty())
     return make_error(SPECD_E_INVALID_ARG, "--drafter and --drafter-out go together");
+  auto type = specd::tools::type_option(c, "type", GgmlType::F32, {GgmlType::F32, GgmlType::F16, GgmlType::BF16});
+  if (!type) return type.error();
+  a.type = *type;
+  const std::pair<const char*, int64_t*> dims[] = {{"dim", &a.big.dim}, {"layers", &a.big.layers},
+                                                  {"heads", &a.big.heads}, {"kv-heads", &a.big.kv_heads},
+                                                  {"ffn", &a.big.ffn}};
+  for (const auto& [name, field] : dims) {
+    auto v = c.integer(name, *field, 1, INT32_MAX);
+    if (!v) return v.error();
+    *field = *v;
+  }
+  auto seed = c.integer("seed", static_cast<int64_t>(a.seed), 1, INT64_MAX);
+  if (!seed) return seed.error();
+  a.seed = static_cast<uint64_t>(*seed);
   return a;
 }
 
@@ -497,18 +483,8 @@ Status inflate(Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto args = parse_args(argc, argv);
-  if (!args) {
-    std::fprintf(stderr, "specd-inflate: %s\n%s", args.error().message.c_str(), kUsage);
-    return 2;
-  }
-  if (args->help) {
-    std::fputs(kUsage, stdout);
-    return 0;
-  }
-  if (Status s = inflate(*args); !s) {
-    std::fprintf(stderr, "specd-inflate: error: %s\n", s.error().message.c_str());
-    return 1;
-  }
-  return 0;
+  return specd::tools::tool_main("specd-inflate", kUsage, argc, argv,
+                                 {"model", "out", "type", "seed", "dim", "layers", "heads", "kv-heads", "ffn",
+                                  "drafter", "drafter-out"},
+                                 args_from, inflate);
 }

@@ -1,0 +1,53 @@
+// The main() the specd-* model tools share: options parsed by CliArgs, --help, exit codes.
+//
+// Exit status: 0 after a successful run or --help (usage on stdout), 2 for a bad command line
+// (the problem, then the usage, on stderr), 1 when the run fails ("NAME: error: MESSAGE").
+#pragma once
+
+#include "daemon/cli_args.h"
+#include "engine/ggml_type.h"
+#include "engine/result.h"
+
+#include <cstdio>
+#include <initializer_list>
+#include <set>
+#include <string>
+
+namespace specd::tools {
+
+// --name's value as one of `allowed` ("f32", "f16", "bf16", "q8_0"), or def when absent.
+inline Result<engine::GgmlType> type_option(const daemon::CliArgs& c, const std::string& name, engine::GgmlType def,
+                                            std::initializer_list<engine::GgmlType> allowed) {
+  if (!c.has(name)) return def;
+  std::string list;
+  for (engine::GgmlType t : allowed) {
+    std::string n = engine::ggml_type_name(t);
+    for (char& ch : n) ch = static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+    if (c.str(name) == n) return t;
+    list += (list.empty() ? "" : "|") + n;
+  }
+  return make_error(SPECD_E_INVALID_ARG, "unknown --%s %s (%s)", name.c_str(), c.str(name).c_str(), list.c_str());
+}
+
+// args_from(CliArgs) -> Result<Args> checks and converts the options; run(Args&) -> Status does the work.
+template <class ArgsFrom, class Run>
+int tool_main(const char* name, const char* usage, int argc, char** argv, const std::set<std::string>& options,
+              ArgsFrom args_from, Run run) {
+  auto cli = daemon::CliArgs::parse(argc, argv, options, {"help"});
+  if (cli && cli->has("help")) {
+    std::fputs(usage, stdout);
+    return 0;
+  }
+  auto args = cli ? args_from(*cli) : decltype(args_from(*cli))(cli.error());
+  if (!args) {
+    std::fprintf(stderr, "%s: %s\n%s", name, args.error().message.c_str(), usage);
+    return 2;
+  }
+  if (Status s = run(*args); !s) {
+    std::fprintf(stderr, "%s: error: %s\n", name, s.error().message.c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace specd::tools
