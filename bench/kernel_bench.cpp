@@ -194,16 +194,6 @@ Timing time_calls(int runs, F&& call) {
           median(quiet ? quiet_other : all_other), quiet};
 }
 
-GgmlType parse_type(const std::string& s, bool* ok) {
-  *ok = true;
-  if (s == "f16") return GgmlType::F16;
-  if (s == "bf16") return GgmlType::BF16;
-  if (s == "f32") return GgmlType::F32;
-  if (s == "q8_0") return GgmlType::Q8_0;
-  *ok = false;
-  return GgmlType::F32;
-}
-
 void print_line(const char* name, const char* type, int threads, int m, const Timing& t, int runs,
                 double bytes, double macs, double ratio) {
   std::printf(
@@ -264,9 +254,8 @@ int main(int argc, char** argv) {
     if (o.isa != isa_name(want) || !set_isa(want)) std::fprintf(stderr, "kernel-bench: %s not supported here, using %s\n", o.isa.c_str(), isa_name(active_isa()));
   }
   for (const auto& t : o.types) {
-    bool ok;
-    const GgmlType type = parse_type(t, &ok);
-    if (!ok) {
+    GgmlType type;
+    if (!specd::engine::ggml_type_from_name(t, &type)) {
       std::fprintf(stderr, "kernel-bench: unknown type %s\n", t.c_str());
       return 2;
     }

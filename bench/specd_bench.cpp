@@ -39,23 +39,27 @@ class Scorer {
   Scorer(const engine::Model& m, kernels::ThreadPool& pool)
       : model_(m), kv_(m.config().n_layers, m.config().kv_dim(), m.config().ctx_len), fwd_(m, kv_, pool) {}
 
-  // Sum of -log p(gen[i] | prompt, gen[<i]) over gen (tokens past the context are not scored) and
-  // how many were scored.
+  // Sum of -log p(gen[i] | prompt, gen[<i]) over gen (tokens past the score model's context, or
+  // outside its vocabulary, are not scored) and how many were scored. The prompt starts with BOS, so
+  // every generated token has a row before it. A forward error ends the run with its message.
   std::pair<double, int64_t> nll(const std::vector<int32_t>& prompt, const std::vector<int32_t>& gen) {
     const int32_t ctx = model_.config().ctx_len, V = model_.config().vocab;
     auto seq = kv_.create_seq();
-    if (!seq) std::abort();
+    if (!seq) fail(seq.error().message);
     batch_.clear();
     std::vector<int32_t> all(prompt);
     all.insert(all.end(), gen.begin(), gen.end());
     const auto n = static_cast<int32_t>(std::min<size_t>(all.size(), static_cast<size_t>(ctx)));
-    for (int32_t i = 0; i < n; ++i)
-      batch_.add_causal(*seq, all[static_cast<size_t>(i)], i,
+    for (int32_t i = 0; i < n; ++i) {
+      const int32_t t = all[static_cast<size_t>(i)];
+      // Rows score their successor; a token outside the score model's vocabulary becomes BOS.
+      batch_.add_causal(*seq, t >= 0 && t < V ? t : model_.config().bos, i,
                         i + 1 >= static_cast<int32_t>(prompt.size()) ? engine::ROW_WANT_LOGITS : 0u);
-    if (!fwd_.run(batch_)) std::abort();
+    }
+    if (auto st = fwd_.run(batch_); !st) fail(st.error().message);
     double sum = 0;
     int64_t count = 0;
-    for (int32_t i = static_cast<int32_t>(prompt.size()); i < n; ++i) {
+    for (int32_t i = std::max<int32_t>(1, static_cast<int32_t>(prompt.size())); i < n; ++i) {
       const int32_t t = all[static_cast<size_t>(i)];
       if (t < 0 || t >= V) continue;
       const auto logits = fwd_.logits(batch_.row(i - 1).out_index);
@@ -70,6 +74,10 @@ class Scorer {
   }
 
  private:
+  [[noreturn]] static void fail(const std::string& message) {
+    std::fprintf(stderr, "specd-bench: --score-model: %s\n", message.c_str());
+    std::exit(1);
+  }
   const engine::Model& model_;
   engine::KvCache kv_;
   engine::Forward fwd_;

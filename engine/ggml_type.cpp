@@ -14,6 +14,20 @@ bool ggml_type_supported(uint32_t type) {
   return false;
 }
 
+bool ggml_type_from_name(std::string_view name, GgmlType* out) {
+  for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::BF16}) {
+    const std::string_view n = ggml_type_name(t);
+    if (n.size() != name.size()) continue;
+    bool same = true;
+    for (size_t i = 0; i < n.size() && same; ++i) same = n[i] == (name[i] >= 'a' && name[i] <= 'z' ? name[i] - 'a' + 'A' : name[i]);
+    if (same) {
+      *out = t;
+      return true;
+    }
+  }
+  return false;
+}
+
 const char* ggml_type_name(GgmlType type) {
   switch (type) {
     case GgmlType::F32:

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 namespace specd::engine {
 
@@ -17,6 +18,8 @@ enum class GgmlType : uint32_t {
 // True for the types above; any other on-disk number is rejected by the reader.
 bool ggml_type_supported(uint32_t type);
 const char* ggml_type_name(GgmlType type);
+// The type named `name` ("F16", "f16", "Q8_0", "q8_0", ...: ggml_type_name in any case); false if none.
+bool ggml_type_from_name(std::string_view name, GgmlType* out);
 // Elements per block (32 for Q8_0, 1 otherwise) and bytes per block (34 for Q8_0).
 int64_t ggml_block_elems(GgmlType type);
 size_t ggml_block_bytes(GgmlType type);

@@ -6,6 +6,7 @@
 #include "tests/test_support.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <random>
 #include <string>
@@ -139,6 +140,24 @@ uint64_t touch_all(const GgufFile& f) {
 }
 
 }  // namespace
+
+TEST_CASE("ggml types: names round-trip in either case; unknown names are refused") {
+  for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::BF16}) {
+    std::string upper = ggml_type_name(t), lower = upper;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    GgmlType a = GgmlType::F32, b = GgmlType::F32;
+    CHECK(ggml_type_from_name(upper, &a));
+    CHECK(ggml_type_from_name(lower, &b));
+    CHECK(a == t);
+    CHECK(b == t);
+  }
+  GgmlType out = GgmlType::BF16;
+  for (const char* bad : {"", "q4_0", "f1", "bf16x", "F 16"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(ggml_type_from_name(bad, &out));
+  }
+  CHECK(out == GgmlType::BF16);  // untouched on failure
+}
 
 TEST_CASE("gguf: stories260K metadata") {
   auto r = GgufFile::open(st::model_path("stories260K.gguf"));

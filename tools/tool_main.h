@@ -19,11 +19,13 @@ namespace specd::tools {
 inline Result<engine::GgmlType> type_option(const daemon::CliArgs& c, const std::string& name, engine::GgmlType def,
                                             std::initializer_list<engine::GgmlType> allowed) {
   if (!c.has(name)) return def;
+  engine::GgmlType got;
+  const bool named = engine::ggml_type_from_name(c.str(name), &got);
   std::string list;
   for (engine::GgmlType t : allowed) {
+    if (named && t == got) return t;
     std::string n = engine::ggml_type_name(t);
-    for (char& ch : n) ch = static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
-    if (c.str(name) == n) return t;
+    for (char& ch : n) ch = static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);  // usage spells them lower-case
     list += (list.empty() ? "" : "|") + n;
   }
   return make_error(SPECD_E_INVALID_ARG, "unknown --%s %s (%s)", name.c_str(), c.str(name).c_str(), list.c_str());

@@ -32,6 +32,7 @@ The teacher file (--teacher-out) has specd.dllm.attention = "full".
 """
 
 import copy
+import functools
 import json
 import os
 import sys
@@ -57,8 +58,9 @@ def d2f_mask(S, P0, B):
     return torch.where(prompt_q, causal & (k < P0), gen)
 
 
+@functools.lru_cache(maxsize=None)
 def full_mask(S):
-    """bool [S, S]: every row sees every row (the bidirectional teacher)."""
+    """bool [S, S]: every row sees every row (the bidirectional teacher). Cached: read-only."""
     return torch.ones(S, S, dtype=torch.bool)
 
 
@@ -131,7 +133,7 @@ def fmt(e):
 
 def train_phase(model, tr, va, a, B, name, minutes, full=False, teacher=None):
     """Train `model` for `minutes` on the D2F noise: full attention (the teacher) or block-causal,
-    CE or KL to `teacher`. Returns the step count."""
+    CE or KL to `teacher`. Returns the step count and the held-out metrics after training."""
     S = tr.shape[1]
     masks = {}
 
@@ -144,9 +146,17 @@ def train_phase(model, tr, va, a, B, name, minutes, full=False, teacher=None):
 
     step, trained = st.train_for(model, tr, a.batch, a.lr, minutes, a.seed, step_loss, name,
                                  lambda: fmt(evaluate(model, va, B, full=full)), a.eval_every)
-    print("%s: final after %d steps (%.1f min): %s" % (name, step, trained / 60,
-                                                       fmt(evaluate(model, va, B, full=full))), file=sys.stderr, flush=True)
-    return step
+    e = evaluate(model, va, B, full=full)
+    print("%s: final after %d steps (%.1f min): %s" % (name, step, trained / 60, fmt(e)), file=sys.stderr, flush=True)
+    return step, e
+
+
+def dllm_kv(B, attention, steps, **extra):
+    """The specd.dllm.* metadata of an exported model."""
+    kv = {"specd.dllm.logit_shift": 1, "specd.dllm.block_len": B, "specd.dllm.attention": attention,
+          "specd.dllm.train_steps": steps}
+    kv.update({"specd.dllm." + k: v for k, v in extra.items()})
+    return kv
 
 
 def main():
@@ -174,25 +184,17 @@ def main():
     print("d2f: before training: " + fmt(e0), file=sys.stderr, flush=True)
     teacher, t_steps = None, 0
     if a.teacher_minutes > 0:
-        t_steps = train_phase(model, tr, va_eval, a, B, "d2f-teacher", a.teacher_minutes, full=True)
+        t_steps, _ = train_phase(model, tr, va_eval, a, B, "d2f-teacher", a.teacher_minutes, full=True)
         if a.teacher_out:
-            st.save_gguf(model, mp, a.teacher_out, {"specd.dllm.logit_shift": 1, "specd.dllm.block_len": B,
-                                                    "specd.dllm.attention": "full", "specd.dllm.train_steps": t_steps})
+            st.save_gguf(model, mp, a.teacher_out, dllm_kv(B, "full", t_steps))
         teacher = copy.deepcopy(model)  # the student starts from the teacher's weights
         teacher.eval()
         for p in teacher.parameters():
             p.requires_grad_(False)
-    step = train_phase(model, tr, va_eval, a, B, "d2f", a.minutes, teacher=teacher)
-    e = evaluate(model, va_eval, B)
+    step, e = train_phase(model, tr, va_eval, a, B, "d2f", a.minutes, teacher=teacher)
     e.update({"steps": step, "teacher_steps": t_steps, "block_len": B, "mask_id": mask_id, "before": e0,
               "self_align": teacher is None})
-    st.save_gguf(model, mp, a.out, {
-        "specd.dllm.logit_shift": 1,
-        "specd.dllm.block_len": B,
-        "specd.dllm.attention": "block-causal",
-        "specd.dllm.train_steps": step,
-        "specd.dllm.teacher_steps": t_steps,
-    })
+    st.save_gguf(model, mp, a.out, dllm_kv(B, "block-causal", step, teacher_steps=t_steps))
     print("d2f: wrote %s" % a.out, file=sys.stderr, flush=True)
     if a.json:
         with open(a.json, "w") as f:
