@@ -458,6 +458,8 @@ def adaptation_parser(doc, what, minutes, smoke_minutes, lr, batch, block_len=8,
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", help="output %s GGUF" % what)
     ap.add_argument("--model", help="source GGUF (default stories260K)")
+    ap.add_argument("--data-model", help="GGUF the training data is sampled from (default --model's); give "
+                    "stories260K when --model is a grown copy of it (specd-inflate): same function, cached data")
     ap.add_argument("--smoke", action="store_true", help="small data + about a minute: the test set-up's model")
     ap.add_argument("--eval", metavar="GGUF", help="evaluate an exported %s model and exit" % what)
     ap.add_argument("--minutes", type=float,
@@ -477,11 +479,12 @@ def adaptation_parser(doc, what, minutes, smoke_minutes, lr, batch, block_len=8,
 
 
 def adaptation_args(ap):
-    """Parse ap (from adaptation_parser), set up torch, and fill in the defaults: a.model, a.minutes,
-    a.train_tokens, a.val_tokens."""
+    """Parse ap (from adaptation_parser), set up torch, and fill in the defaults: a.model, a.data_model,
+    a.minutes, a.train_tokens, a.val_tokens."""
     a = ap.parse_args()
     env_setup(threads=a.threads, seed=a.seed)
     a.model = a.model or default_model()
+    a.data_model = a.data_model or a.model
     if a.minutes is None:
         a.minutes = a.default_minutes[1] if a.smoke else a.default_minutes[0]
     a.train_tokens = a.train_tokens or (1 << 16 if a.smoke else a.default_train_tokens)

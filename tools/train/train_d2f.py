@@ -3,8 +3,8 @@
 # recipe TRAINING.md §4) and exports the GGUF the lopa decoder plugin runs.
 """D2F training (block-causal masked diffusion with logit shift; optionally distilled from a bidirectional teacher) and export.
 
-    train_d2f.py --out PATH [--smoke] [--model GGUF] [--minutes 15] [--teacher-minutes 0] [--block-len 8]
-                 [--teacher-out PATH]
+    train_d2f.py --out PATH [--smoke] [--model GGUF] [--data-model GGUF] [--minutes 50] [--teacher-minutes 0]
+                 [--block-len 8] [--teacher-out PATH]
     train_d2f.py --eval PATH [--full-attention]               # held-out metrics of an exported model
 
 Model: the AR target with one extra token, [MASK] (vocab 513, MASK embedding = the mean row).
@@ -15,7 +15,9 @@ teacher sees the same noisy row with full attention, so it knows the right conte
 learn to do without). --teacher-minutes 0 (the default) gives the cheaper self_align=false variant: the
 student starts from the AR weights and learns CE to the true tokens (what TRAINING.md §4 measured). The
 teacher did not pay within this machine's budget: 12 + 18 minutes gave a student with lower TPF and
-higher output loss than 15 minutes of self_align=false (tools/train/README.md).
+higher output loss than 15 minutes of self_align=false (tools/train/README.md). Nor did growing the
+model first (specd-inflate to dim 128, then --model GROWN --data-model stories260K): at 50 minutes it
+made half the steps and decoded worse than the plain model.
 Layout per batch: a clean prompt of P0 ~ U[8, 64] tokens, then blocks of B (8) tokens. Attention: prompt
 rows causal over the prompt (the lopa decoder prefills prompts causally, like every specd decoder);
 a row in block j sees the whole prompt, blocks < j and all of block j (block-causal, §1.4 mode 2).
@@ -23,7 +25,7 @@ Noise (§6.1): per row monotone per-block mask ratios p_1 = 0.2 + u_0/2, p_j = p
 each token of block j masked with probability p_j. Logit shift (§1.3): row i-1 predicts token i.
 Loss: mean over masked positions of CE(shifted logits, true token) / p_block (teacher, and the student
 without one) or KL(teacher || student) / p_block. AdamW (0.9, 0.95), wd 0, lr 1e-3 cosine over each
-wall-clock budget (5% warm-up), clip 1.0, batch 32 x 256.
+wall-clock budget (5% warm-up), clip 1.0, batch 32 x 256, 50 minutes on 2M tokens (3/4 greedy continuations).
 Reported on held-out rows: masked CE and top-1 (with the same noise), and the share of first masks after
 clean text whose argmax equals the true token (what makes D2F's first mask confident).
 Export metadata: specd.mask_token_id, specd.dllm.logit_shift = 1, specd.dllm.block_len,
@@ -160,7 +162,7 @@ def dllm_kv(B, attention, steps, **extra):
 
 
 def main():
-    ap = st.adaptation_parser(__doc__, "D2F", 15.0, 0.75, 1e-3, 32)
+    ap = st.adaptation_parser(__doc__, "D2F", 50.0, 0.75, 1e-3, 32, train_tokens=2_000_000)
     ap.add_argument("--teacher-minutes", type=float, default=0.0,
                     help="bidirectional teacher's budget before the student (default 0: no teacher, self_align=false)")
     ap.add_argument("--teacher-out", help="also write the teacher GGUF here")
@@ -169,13 +171,13 @@ def main():
     mp, n_train, n_val = a.model, a.train_tokens, a.val_tokens
     B = a.block_len
     if a.eval:
-        va = data.get_split("val", n_val, a.greedy_frac, model_path=mp)
+        va = data.get_split("val", n_val, a.greedy_frac, model_path=a.data_model)
         m = st.Llama.from_gguf(a.eval)
         print(fmt(evaluate(m, va, B, full=a.full_attention)))
         return
     if not a.out:
         ap.error("--out is required")
-    tr, va = data.train_val(n_train, n_val, a.greedy_frac, mp, "d2f")
+    tr, va = data.train_val(n_train, n_val, a.greedy_frac, a.data_model, "d2f")
     va_eval = va[:64] if a.smoke else va
     model = st.Llama.from_gguf(mp)
     mask_id = model.add_mask_token()

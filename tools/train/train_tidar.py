@@ -165,11 +165,11 @@ def main():
         p.requires_grad_(False)
 
     if a.eval:
-        va = data.get_split("val", n_val, a.greedy_frac, model_path=mp)
+        va = data.get_split("val", n_val, a.greedy_frac, model_path=a.data_model)
         m = st.Llama.from_gguf(a.eval)
         import specd_gguf
         B = int(specd_gguf.GgufFile(a.eval).metadata.get("specd.tidar.block_len", B))
-        e = with_stories(m, orig, va, stories_rows(n_val, a.greedy_frac, mp), B, sorted({4, B}))
+        e = with_stories(m, orig, va, stories_rows(n_val, a.greedy_frac, a.data_model), B, sorted({4, B}))
         print(fmt(e))
         if a.json:
             with open(a.json, "w") as f:
@@ -178,7 +178,7 @@ def main():
     if not a.out:
         ap.error("--out is required")
 
-    tr, va = data.train_val(n_train, n_val, a.greedy_frac, mp, "tidar")
+    tr, va = data.train_val(n_train, n_val, a.greedy_frac, a.data_model, "tidar")
 
     model = st.Llama.from_gguf(a.init or mp)
     prior_steps = 0
@@ -196,7 +196,7 @@ def main():
 
     step, trained = st.train_for(model, tr, a.batch, a.lr, a.minutes, a.seed, step_loss, "tidar",
                                  lambda: fmt(evaluate(model, orig, va, B, ks)), a.eval_every)
-    e = with_stories(model, orig, va, stories_rows(n_val, a.greedy_frac, mp), B, ks)
+    e = with_stories(model, orig, va, stories_rows(n_val, a.greedy_frac, a.data_model), B, ks)
     e.update({"steps": step, "minutes": trained / 60, "clean_tokens": step * a.batch * S, "block_len": B,
               "alpha": a.alpha, "mask_id": mask_id})
     print("tidar: final after %d steps (%.1f min): %s" % (step, trained / 60, fmt(e)), file=sys.stderr, flush=True)
