@@ -228,6 +228,17 @@ TEST_CASE("lopa logic: branch score, winner tie-break, top-k spawn (§3.2 steps 
   CHECK(kid.p.blocks[0].masks_left == 0);
   CHECK(kid.p.blocks[0].state == LOPA_ACTIVE);
   CHECK(lopa_branch_score(&kid.p, &c1, f1.data()) == 1.0f);  // no masks left: score 1
+  // alpha blends in the confidence the branch was spawned with (the anchor's is 1).
+  auto ca = c;
+  ca.alpha = 0.25f;
+  const double mean = (0.0 + 0.1 + 0.2 + 0.7 + 0.4 + 0.5 + 0.6 + 0.7) / 8;
+  CHECK(lopa_branch_score(&w.p, &ca, conf.data()) == doctest::Approx(0.25 * 1.0 + 0.75 * mean));
+  CHECK(out[0]->creation_conf == doctest::Approx(conf[static_cast<size_t>(pos[0] - 3)]));
+  const double kid_mean = (mean * 8 - conf[static_cast<size_t>(pos[0] - 3)]) / 7;
+  CHECK(lopa_branch_score(out[0], &ca, conf.data()) ==
+        doctest::Approx(0.25 * out[0]->creation_conf + 0.75 * kid_mean));
+  ca.alpha = 1.0f;
+  CHECK(lopa_branch_score(&kid.p, &ca, f1.data()) == doctest::Approx(0.5));  // its creation conf alone
 }
 
 TEST_CASE("lopa logic: row layout, isolation and visibility (§1.4, §3.4)") {
@@ -357,7 +368,8 @@ TEST_CASE("lopa: a model without MASK and bad options are named errors") {
   LopaFixture f(mask_model(1));
   for (const char* opts : {R"({"k": "17"})", R"({"k": "-1"})", R"({"block": "0"})", R"({"tau_conf": "3"})",
                            R"({"tau_add": "1.5"})", R"({"tau_act": "x"})", R"({"confidence": "max"})",
-                           R"({"attention": "causal"})", R"({"force_anchor": "2"})", R"({"bogus": "1"})"}) {
+                           R"({"attention": "causal"})", R"({"force_anchor": "2"})", R"({"alpha": "1.5"})",
+                           R"({"alpha": "-0.1"})", R"({"bogus": "1"})"}) {
     auto e = f.rt.run(request({1, 403}, 8, "lopa", opts));
     REQUIRE_FALSE(e.has_value());
     CHECK_MESSAGE(e.error().code == SPECD_E_BAD_OPTION, opts);
@@ -519,7 +531,7 @@ TEST_CASE("lopa block-causal: committed K/V equal a fresh block-causal prefill o
   }
 }
 
-TEST_CASE("lopa LoPA: k = 0 is D2F and a forced anchor keeps the k = 0 lineage (§8.9)") {
+TEST_CASE("lopa LoPA: k = 0 is D2F; a forced anchor, or alpha = 1, keeps the k = 0 lineage (§8.9)") {
   LopaFixture f(mask_model(1));
   int same = 0, total = 0;
   const auto prompts = lopa_prompts();
@@ -531,17 +543,20 @@ TEST_CASE("lopa LoPA: k = 0 is D2F and a forced anchor keeps the k = 0 lineage (
       const auto k0 = f.run(lreq(p, 32, base + R"(, "k": "0"})"));
       CHECK(k0.tokens == d2f.tokens);
       CHECK(k0.steps == d2f.steps);
-      for (const char* k : {"1", "6"}) {
-        const auto forced = f.run(lreq(p, 32, base + R"(, "force_anchor": "1", "k": ")" + k + "\"}"));
-        same += forced.tokens == d2f.tokens && forced.steps == d2f.steps;
-        ++total;
-        if (std::string(att) == "block-causal") {
-          CHECK(forced.tokens == d2f.tokens);
-          CHECK(forced.steps == d2f.steps);
+      // With alpha = 1 a branch scores its creation confidence, below τ_conf (else the anchor had
+      // filled it), and the anchor scores 1: the anchor always wins.
+      for (const char* anchor : {R"(, "force_anchor": "1")", R"(, "alpha": "1")"})
+        for (const char* k : {"1", "6"}) {
+          const auto forced = f.run(lreq(p, 32, base + anchor + R"(, "k": ")" + k + "\"}"));
+          same += forced.tokens == d2f.tokens && forced.steps == d2f.steps;
+          ++total;
+          if (std::string(att) == "block-causal") {
+            CHECK(forced.tokens == d2f.tokens);
+            CHECK(forced.steps == d2f.steps);
+          }
         }
-      }
     }
-  MESSAGE("forced-anchor runs identical to k = 0: " << same << "/" << total);
+  MESSAGE("forced-anchor and alpha = 1 runs identical to k = 0: " << same << "/" << total);
   CHECK(same == total);
 }
 

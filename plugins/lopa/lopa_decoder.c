@@ -18,6 +18,8 @@
  * specd.dllm.block_len read with meta_int, else 8; 1..256),
  * tau_add (0.1), tau_act (0.95), tau_conf (0.9, 0..2), confidence (prob|margin|neg_entropy, prob),
  * attention (block-causal|full-window; block-causal for k = 0, full-window for k ≥ 1),
+ * alpha (0, 0..1: weight of a branch's creation confidence in its score, REF selection_conf_alpha;
+ * the anchor's is 1, so alpha trades the lookahead's TPF for the anchor's quality),
  * force_anchor (0, 0..1: the anchor always wins, §3.3). Nothing is allocated after begin(). */
 #include <inttypes.h>
 #include <math.h>
@@ -33,7 +35,7 @@ typedef struct lopa_instance {
   specd_host *host;
   const specd_model_info *model;
   int32_t k, bs, strategy, full_window, force_anchor, max_rows;
-  float tau_add, tau_act, tau_conf;
+  float tau_add, tau_act, tau_conf, alpha;
 } lopa_instance;
 
 typedef struct lopa_seq {
@@ -82,13 +84,14 @@ static int read_options(const specd_host_api *api, specd_host *h, lopa_instance 
   if (!SPECD_HAS(specd_host_api, api, meta_int) || api->meta_int == NULL ||
       api->meta_int(h, "specd.dllm.block_len", &bs_model) != SPECD_OK || bs_model < 1 || bs_model > 256)
     bs_model = 8;
-  double ta = 0, tc = 0, tf = 0;
+  double ta = 0, tc = 0, tf = 0, al = 0;
   const char *conf = NULL, *att = NULL;
   int rc = api->opt_int(h, "k", 0, 0, LOPA_MAX_LOOKAHEAD, &k);
   if (rc == SPECD_OK) rc = api->opt_int(h, "block", bs_model, 1, 256, &bs);
   if (rc == SPECD_OK) rc = api->opt_float(h, "tau_add", 0.1, 0.0, 1.0, &ta);
   if (rc == SPECD_OK) rc = api->opt_float(h, "tau_act", 0.95, 0.0, 1.0, &tc);
   if (rc == SPECD_OK) rc = api->opt_float(h, "tau_conf", 0.9, 0.0, 2.0, &tf);
+  if (rc == SPECD_OK) rc = api->opt_float(h, "alpha", 0.0, 0.0, 1.0, &al);
   if (rc == SPECD_OK) rc = api->opt_int(h, "force_anchor", 0, 0, 1, &force);
   if (rc == SPECD_OK) rc = api->opt_string(h, "confidence", "prob", &conf);
   if (rc == SPECD_OK) rc = api->opt_string(h, "attention", k > 0 ? "full-window" : "block-causal", &att);
@@ -105,6 +108,7 @@ static int read_options(const specd_host_api *api, specd_host *h, lopa_instance 
   g->tau_add = (float)ta;
   g->tau_act = (float)tc;
   g->tau_conf = (float)tf;
+  g->alpha = (float)al;
   return SPECD_OK;
 }
 
@@ -179,6 +183,7 @@ static int lopa_begin(void *instance, specd_seq *s) {
   c->tau_add = g->tau_add;
   c->tau_act = g->tau_act;
   c->tau_conf = g->tau_conf;
+  c->alpha = g->alpha;
   c->strategy = g->strategy;
   c->full_window = g->full_window;
   c->shift = m->logit_shift ? 1 : 0;
@@ -424,7 +429,7 @@ static const specd_decoder lopa_decoder = {
     .name = "lopa",
     .version = "1.0.0",
     .description = "D2F pipelined block decoding for diffusion LMs and LoPA lookahead branches, lossy (options: k, "
-                   "block, tau_add, tau_act, tau_conf, confidence, attention, force_anchor)",
+                   "block, tau_add, tau_act, tau_conf, confidence, attention, alpha, force_anchor)",
     .create = lopa_create,
     .destroy = lopa_destroy,
     .begin = lopa_begin,

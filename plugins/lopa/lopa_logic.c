@@ -190,7 +190,8 @@ float lopa_branch_score(const lopa_path *p, const lopa_config *c, const float *c
         ++n;
       }
   }
-  return n == 0 ? 1.0f : (float)(sum / n);
+  const double mean = n == 0 ? 1.0 : sum / n;
+  return (float)(c->alpha * p->creation_conf + (1.0 - c->alpha) * mean);
 }
 
 int32_t lopa_pick_winner(const float *scores, int32_t n, int force_anchor) {

@@ -50,6 +50,7 @@ typedef struct lopa_config {
   int32_t mask_id, eos_id;
   int32_t vocab;
   float tau_add, tau_act, tau_conf;
+  float alpha;         /* branch score = alpha * creation_conf + (1 - alpha) * mean conf (§3.2 step 5) */
   int32_t strategy;    /* LOPA_CONF_* */
   int32_t full_window; /* 0: block-causal (§1.4 mode 2), 1: full window (mode 3) */
   int32_t shift;       /* model logit shift (§1.3) */
@@ -99,7 +100,8 @@ int32_t lopa_argmax(const float *p, int32_t n);
  * EOS is filled. Returns the number of fills. */
 int32_t lopa_fill(lopa_path *p, const lopa_config *c, const int32_t *tok_at, const float *prob_at,
                   const float *conf_at);
-/* §3.2 step 5: mean conf over the masked positions of active blocks; 1 when there is none. */
+/* §3.2 step 5: mean conf over the masked positions of active blocks (1 when there is none), blended
+ * with the path's creation_conf by c->alpha (REF selection_conf_alpha; 0 = the paper's score). */
 float lopa_branch_score(const lopa_path *p, const lopa_config *c, const float *conf_at);
 /* §3.2 step 6: argmax of scores[0..n) (the anchor is the last), earliest on exact ties; the anchor
  * when force_anchor. */
