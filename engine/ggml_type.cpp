@@ -1,6 +1,9 @@
 // Block sizes, byte sizes and names of the ggml tensor types specd supports.
 #include "engine/ggml_type.h"
 
+#include <algorithm>
+#include <cctype>
+
 namespace specd::engine {
 
 bool ggml_type_supported(uint32_t type) {
@@ -15,12 +18,12 @@ bool ggml_type_supported(uint32_t type) {
 }
 
 bool ggml_type_from_name(std::string_view name, GgmlType* out) {
+  const auto same_letter = [](char a, char b) {
+    return std::toupper(static_cast<unsigned char>(a)) == std::toupper(static_cast<unsigned char>(b));
+  };
   for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::BF16}) {
     const std::string_view n = ggml_type_name(t);
-    if (n.size() != name.size()) continue;
-    bool same = true;
-    for (size_t i = 0; i < n.size() && same; ++i) same = n[i] == (name[i] >= 'a' && name[i] <= 'z' ? name[i] - 'a' + 'A' : name[i]);
-    if (same) {
+    if (std::equal(n.begin(), n.end(), name.begin(), name.end(), same_letter)) {
       *out = t;
       return true;
     }

@@ -48,8 +48,10 @@ import data  # noqa: E402
 import specd_torch as st  # noqa: E402
 
 
+@functools.lru_cache(maxsize=None)
 def d2f_mask(S, P0, B):
-    """bool [S, S] (True = may attend): causal prompt [0, P0), block-causal blocks of B after it."""
+    """bool [S, S] (True = may attend): causal prompt [0, P0), block-causal blocks of B after it. Cached:
+    read-only."""
     q = torch.arange(S)[:, None]
     k = torch.arange(S)[None, :]
     prompt_q = q < P0
@@ -137,13 +139,10 @@ def train_phase(model, tr, va, a, B, name, minutes, full=False, teacher=None):
     """Train `model` for `minutes` on the D2F noise: full attention (the teacher) or block-causal,
     CE or KL to `teacher`. Returns the step count and the held-out metrics after training."""
     S = tr.shape[1]
-    masks = {}
 
     def step_loss(x, rng):
         P0 = int(rng.randint(8, 65))  # a random clean prompt length per batch
-        if P0 not in masks:
-            masks[P0] = full_mask(S) if full else d2f_mask(S, P0, B)
-        loss, s = masked_loss(model, x, P0, B, rng, masks[P0], teacher)
+        loss, s = masked_loss(model, x, P0, B, rng, full_mask(S) if full else None, teacher)
         return loss, "loss %.3f, masked CE %.3f, top-1 %.1f%%" % (loss.item(), s["ce"] / s["n"], 100 * s["top1"] / s["n"])
 
     step, trained = st.train_for(model, tr, a.batch, a.lr, minutes, a.seed, step_loss, name,

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import data  # noqa: E402
 import specd_torch as st  # noqa: E402
+import specd_gguf  # noqa: E402  (tools/py, put on the path by specd_torch)
 
 
 def tidar_mask(S, B):
@@ -167,7 +168,6 @@ def main():
     if a.eval:
         va = data.get_split("val", n_val, a.greedy_frac, model_path=a.data_model)
         m = st.Llama.from_gguf(a.eval)
-        import specd_gguf
         B = int(specd_gguf.GgufFile(a.eval).metadata.get("specd.tidar.block_len", B))
         e = with_stories(m, orig, va, stories_rows(n_val, a.greedy_frac, a.data_model), B, sorted({4, B}))
         print(fmt(e))
@@ -183,7 +183,6 @@ def main():
     model = st.Llama.from_gguf(a.init or mp)
     prior_steps = 0
     if a.init:
-        import specd_gguf
         prior_steps = int(specd_gguf.GgufFile(a.init).metadata.get("specd.tidar.train_steps", 0))
     mask_id = model.add_mask_token()  # the --init model's own MASK when it has one
     model.train()
