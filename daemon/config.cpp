@@ -117,6 +117,14 @@ Status read_runlog(const Section& s, const toml::key& k, const toml::node& v, Co
   if (n == "path") return assign(c.runlog_path, s.string(k, v));
   if (n == "max_rows") return assign(c.runlog_max_rows, s.integer(k, v, 0, std::numeric_limits<int64_t>::max()));
   if (n == "max_age_days") return assign(c.runlog_max_age_days, s.integer(k, v, 0, 1000000));
+  if (n == "synchronous") {
+    auto mode = s.string(k, v);
+    if (!mode) return mode.error();
+    if (*mode != "normal" && *mode != "full")
+      return s.error_at(v.source(), "'%s' must be \"normal\" or \"full\"", s.dotted(k).c_str());
+    c.runlog_sync_full = *mode == "full";
+    return {};
+  }
   return s.unknown(k);
 }
 

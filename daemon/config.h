@@ -32,6 +32,7 @@ struct Config {
   std::string runlog_path = "/var/lib/specd/runs.db";
   int64_t runlog_max_rows = 100000;
   int64_t runlog_max_age_days = 90;
+  bool runlog_sync_full = false;           // [runlog] synchronous = "full": fsync every commit
   Limits limits;
   int32_t threads = 0;                     // 0: all cores
   double drain_grace_s = 30.0;             // SIGTERM: finish in-flight runs within this, then cancel

@@ -1,4 +1,5 @@
-// RunLog: the bounded record queue, the writer thread that batches inserts and retention, and queries.
+// RunLog: the bounded record queue, the writer thread that group-commits records and retention,
+// durability notices, the "interrupted" sweep at open, and queries.
 #include "daemon/run_log.h"
 
 #include "daemon/run_log_schema.h"
@@ -59,6 +60,10 @@ struct RunLog::Impl {
 
   std::atomic<int64_t> next_id{1};
   std::atomic<uint64_t> dropped{0};
+  std::atomic<uint64_t> durable{0};  // == finished, readable without the lock
+  int64_t interrupted = 0;           // set by open(), read-only afterwards
+  void (*on_durable)(void*) = nullptr;  // guarded by mu
+  void* on_durable_user = nullptr;      // guarded by mu
 
   std::mutex mu;
   std::condition_variable work_cv;   // writer: records, a flush request or stop
@@ -79,6 +84,7 @@ struct RunLog::Impl {
   ~Impl();
   Status prepare_statements();
   Status load_next_id();
+  Status mark_interrupted();
   bool trim_owed() const;
   void run();
   void take(std::vector<RunRecord>& batch);
@@ -100,7 +106,7 @@ RunLog::Impl::~Impl() {
 Status RunLog::Impl::prepare_statements() {
   const std::string cols = runlog::kRunColumns;
   auto ins = runlog::prepare(wdb.get(),
-                             "INSERT INTO runs (" + cols + ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+                             "INSERT OR REPLACE INTO runs (" + cols + ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
                              "?12, ?13, ?14, ?15, ?16)", true);
   if (!ins) return ins.error();
   insert = std::move(*ins);
@@ -123,6 +129,20 @@ Status RunLog::Impl::load_next_id() {
   if (!st) return st.error();
   if (sqlite3_step(st->get()) != SQLITE_ROW) return runlog::sql_error(wdb.get(), "run log: read the next id");
   next_id.store(sqlite3_column_int64(st->get(), 0));
+  return {};
+}
+
+// A daemon that died (kill -9, crash, power cut) left its runs in flight as "running" start rows:
+// they are closed here so they read as what they were, never as still going.
+Status RunLog::Impl::mark_interrupted() {
+  auto st = runlog::prepare(wdb.get(),
+                            "UPDATE runs SET finish_reason = 'interrupted', finished_unix_ms = ?1, "
+                            "error = 'INTERRUPTED: the daemon stopped (crash or kill) while the run was in flight' "
+                            "WHERE finish_reason = 'running'");
+  if (!st) return st.error();
+  sqlite3_bind_int64(st->get(), 1, now_unix_ms());
+  SPECD_TRY(step_done(st->get(), "run log: mark interrupted runs"));
+  interrupted = sqlite3_changes64(wdb.get());
   return {};
 }
 
@@ -208,7 +228,10 @@ void RunLog::Impl::run() {
     {
       std::lock_guard lk(mu);
       finished += batch.size();
+      durable.store(finished);
       if (trim) trimmed_through = finished;
+      // Under the lock, so once set_on_durable(nullptr, ...) returns no call is still running.
+      if (on_durable && !batch.empty()) on_durable(on_durable_user);
     }
     done_cv.notify_all();
     batch.clear();
@@ -219,11 +242,12 @@ Result<std::unique_ptr<RunLog>> RunLog::open(const RunLogOptions& options) {
   if (options.path.empty()) return make_error(SPECD_E_INVALID_ARG, "run log: no database path given");
   auto impl = std::make_unique<Impl>();
   impl->opts = sanitized(options);
-  auto w = runlog::open_writer(impl->opts.path);
+  auto w = runlog::open_writer(impl->opts.path, impl->opts.sync_full);
   if (!w) return w.error();
   impl->wdb = std::move(*w);
   SPECD_TRY(impl->prepare_statements());
   SPECD_TRY(impl->load_next_id());
+  SPECD_TRY(impl->mark_interrupted());
   auto r = runlog::open_reader(impl->opts.path);
   if (!r) return r.error();
   impl->rdb = std::move(*r);
@@ -237,26 +261,36 @@ Result<std::unique_ptr<RunLog>> RunLog::open(const RunLogOptions& options) {
 
 RunLog::~RunLog() = default;  // ~Impl drains the queue and joins the writer
 
-int64_t RunLog::append(RunRecord rec) {
+RunTicket RunLog::append(RunRecord rec) {
   Impl& m = *impl_;
-  const int64_t id = m.next_id.fetch_add(1);
-  rec.id = id;
+  if (rec.id == 0) rec.id = m.next_id.fetch_add(1);
+  RunTicket t{rec.id, 0};
   bool wake = false;
   {
     std::unique_lock lk(m.mu);
     if (!m.space_cv.wait_for(lk, kAppendWait, [&] { return m.count < m.ring.size(); })) {
       m.dropped.fetch_add(1);
-      return id;
+      return t;
     }
     m.ring[(m.head + m.count) % m.ring.size()] = std::move(rec);
     ++m.count;
-    ++m.pushed;
+    t.seq = ++m.pushed;
     // The writer only needs waking when work appears or a batch fills; it re-checks otherwise.
     wake = m.count == 1 || m.count == static_cast<size_t>(m.opts.batch_max);
   }
   if (wake) m.work_cv.notify_one();
-  return id;
+  return t;
 }
+
+uint64_t RunLog::durable_seq() const { return impl_->durable.load(); }
+
+void RunLog::set_on_durable(void (*fn)(void*), void* user) {
+  std::lock_guard lk(impl_->mu);
+  impl_->on_durable = fn;
+  impl_->on_durable_user = user;
+}
+
+int64_t RunLog::interrupted_at_open() const { return impl_->interrupted; }
 
 // Waits for the records queued before the call, and for retention over them, so a flush leaves
 // the table as the options say it should be (tests and the SIGTERM drain rely on that).

@@ -47,6 +47,11 @@ constexpr Migration kMigrations[] = {
       CREATE INDEX runs_decoder ON runs(decoder);
       CREATE INDEX runs_model ON runs(model);
     )sql"},
+    // Runs are written twice: a start row ("running") when admitted, replaced by the final one. The
+    // open-time sweep of rows a crash left running reads this small partial index, not the table.
+    {2, R"sql(
+      CREATE INDEX runs_running ON runs(id) WHERE finish_reason = 'running';
+    )sql"},
 };
 
 Result<Db> open_connection(const std::string& path, int flags) {
@@ -82,7 +87,7 @@ Status check_version(int32_t found, const std::string& path) {
                     path.c_str(), found, schema_version());
 }
 
-Status enable_wal(sqlite3* db, const std::string& path) {
+Status enable_wal(sqlite3* db, const std::string& path, bool sync_full) {
   auto st = prepare(db, "PRAGMA journal_mode=WAL");
   if (!st) return st.error();
   if (sqlite3_step(st->get()) != SQLITE_ROW) return sql_error(db, "run log: PRAGMA journal_mode");
@@ -90,7 +95,7 @@ Status enable_wal(sqlite3* db, const std::string& path) {
   if (!mode || std::strcmp(mode, "wal") != 0)
     return make_error(SPECD_E_IO, "run log %s: cannot switch to WAL mode (journal_mode is %s)", path.c_str(),
                       mode ? mode : "unknown");
-  return exec(db, "PRAGMA synchronous=NORMAL", "run log: PRAGMA synchronous");
+  return exec(db, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", "run log: PRAGMA synchronous");
 }
 
 // One migration in its own write transaction. The version is re-read under the write lock so two
@@ -189,14 +194,14 @@ RunRecord read_record(sqlite3_stmt* st) {
   return r;
 }
 
-Result<Db> open_writer(const std::string& path) {
+Result<Db> open_writer(const std::string& path, bool sync_full) {
   auto db = open_connection(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   if (!db) return db.error();
   auto v = user_version(db->get(), path);
   if (!v) return v.error();
   // Checked before WAL is switched on, so a newer file is left exactly as it was.
   SPECD_TRY(check_version(*v, path));
-  SPECD_TRY(enable_wal(db->get(), path));
+  SPECD_TRY(enable_wal(db->get(), path, sync_full));
   for (const auto& m : kMigrations) {
     if (*v >= m.to_version) continue;
     SPECD_TRY(apply(db->get(), m, path));

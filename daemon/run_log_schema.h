@@ -26,8 +26,9 @@ int32_t schema_version();
 
 // Opens the write connection: creates the file if missing, checks it is a database whose
 // user_version this build understands (SPECD_E_IO / SPECD_E_VERSION otherwise), switches it to WAL
-// with synchronous=NORMAL and applies every pending migration, each in its own transaction.
-Result<Db> open_writer(const std::string& path);
+// with synchronous=NORMAL (FULL when sync_full) and applies every pending migration, each in its
+// own transaction.
+Result<Db> open_writer(const std::string& path, bool sync_full = false);
 // Opens a read-only connection to a database open_writer() has already prepared.
 Result<Db> open_reader(const std::string& path);
 

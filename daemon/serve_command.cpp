@@ -110,8 +110,12 @@ int serve_command(int argc, char** argv) {
   ro.path = cfg->runlog_path;
   ro.max_rows = cfg->runlog_max_rows;
   ro.max_age_days = cfg->runlog_max_age_days;
+  ro.sync_full = cfg->runlog_sync_full;
   auto runlog = RunLog::open(ro);
   if (!runlog) return fail(1, "run log " + cfg->runlog_path + ": " + runlog.error().message);
+  if (const int64_t n = runlog.value()->interrupted_at_open(); n > 0)
+    std::fprintf(stderr, "specd: run log: %lld run(s) were in flight when the daemon last stopped; marked interrupted\n",
+                 static_cast<long long>(n));
   auto sock = open_listen_socket(cfg->socket_path, cfg->socket_mode);
   if (!sock) return fail(1, sock.error().message);
   const std::string bound = sock->path;

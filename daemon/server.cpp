@@ -49,6 +49,7 @@ Result<std::unique_ptr<Server>> Server::create(const Config& cfg, WorkerOptions 
       std::move(opts), [](void* user) { uv_async_send(static_cast<uv_async_t*>(user)); }, s->async_.get());
   if (!w) return w.error();
   s->worker_ = std::move(w.value());
+  runlog.set_on_durable([](void* user) { uv_async_send(static_cast<uv_async_t*>(user)); }, s->async_.get());
   return s;
 }
 
@@ -96,6 +97,7 @@ Status Server::init_handles(ListenSocket sock) {
 }
 
 Server::~Server() {
+  runlog_.set_on_durable(nullptr, nullptr);  // before the async handle it wakes goes away
   worker_.reset();  // joins the engine thread before the async handle it wakes goes away
   conns_.clear();
   for (auto* h : {&sigterm_, &sigint_, &sighup_}) h->close();
@@ -213,11 +215,12 @@ void Server::begin_drain() {
 // Once every request has its Finished/Error and row: flush the run log, close everything; the
 // loop then ends because no handle is left.
 void Server::maybe_finish_drain() {
-  if (!draining_ || drained_ || !requests_.empty()) {
+  if (!draining_ || drained_ || !requests_.empty() || !closing_.empty()) {
     if (draining_) notify_status();
     return;
   }
   drained_ = true;
+  runlog_.set_on_durable(nullptr, nullptr);
   runlog_.flush();
   worker_.reset();
   conns_.clear();

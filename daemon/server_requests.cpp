@@ -134,14 +134,17 @@ void Server::handle_generate(Connection& c, uint64_t rid, const wire::Generate* 
                                                    static_cast<unsigned long long>(rid)));
   if (Status st = check_generate(*g, cfg_.limits); !st) return reject(c, rid, std::move(r), st.error());
   if (Status st = worker_->submit(job_of(*g, key)); !st) return reject(c, rid, std::move(r), st.error());
+  const RunTicket t = log_run(r, nullptr, nullptr);  // the start row, replaced by the final one
+  r.run_id = t.id;
+  r.start_seq = t.seq;
   c.requests.insert(rid);
   requests_.emplace(key, std::move(r));
 }
 
-// A Generate refused before the engine saw it still gets its row.
+// A Generate refused before the engine saw it still gets its row, before its Error goes out.
 void Server::reject(Connection& c, uint64_t rid, Request req, const Error& e) {
-  log_run(req, nullptr, &e);
-  send(c, encode_error(rid, e.code, e.message));
+  const RunTicket t = log_run(req, nullptr, &e);
+  send_when_durable(Closing{RequestKey{c.id(), rid}, t.seq, false, {encode_error(rid, e.code, e.message)}});
 }
 
 void Server::handle_status(Connection& c, uint64_t rid) {
@@ -201,6 +204,7 @@ void Server::on_engine_events() {
     else on_finished(e);
   }
   events_.clear();
+  release_durable();  // the run log's writer wakes the loop through the same handle
   maybe_finish_drain();
 }
 
@@ -216,8 +220,10 @@ void Server::on_tokens(EngineEvent& e) {
   }
   r.text += pieces;
   const std::string complete = r.utf8.push(pieces);  // a split character waits for the next event
-  Connection* c = find_connection(e.key.conn);
-  if (c && r.stream) send(*c, encode_token_event(e.key.id, e.tokens, complete, e.step));
+  if (!r.stream) return;
+  auto frame = encode_token_event(e.key.id, e.tokens, complete, e.step);
+  if (!r.held.empty() || runlog_.durable_seq() < r.start_seq) return r.held.push_back(std::move(frame));
+  if (Connection* c = find_connection(e.key.conn)) send(*c, std::move(frame));
 }
 
 void Server::on_finished(EngineEvent& e) {
@@ -226,17 +232,51 @@ void Server::on_finished(EngineEvent& e) {
   Request r = std::move(it->second);
   requests_.erase(it);
   const bool failed = e.result.finish_reason == SPECD_FINISH_ERROR;
-  const int64_t run_id = log_run(r, &e, failed ? &e.result.error : nullptr);
-  Connection* c = find_connection(e.key.conn);
-  if (!c) return;
-  c->requests.erase(e.key.id);
-  if (failed) return send(*c, encode_error(e.key.id, e.result.error.code, e.result.error.message));
-  send(*c, encode_finished(e.key.id, e.result, e.prompt_tokens, r.text, run_id));
+  const RunTicket t = log_run(r, &e, failed ? &e.result.error : nullptr);
+  Closing last{e.key, t.seq, true, std::move(r.held)};
+  last.frames.push_back(failed ? encode_error(e.key.id, e.result.error.code, e.result.error.message)
+                               : encode_finished(e.key.id, e.result, e.prompt_tokens, r.text, t.id));
+  send_when_durable(std::move(last));
 }
 
-// One row per request: e is NULL for requests refused before the engine saw them.
-int64_t Server::log_run(const Request& r, const EngineEvent* e, const Error* err) {
+// Sends at once what is already durable (and has nothing older waiting); holds the rest.
+void Server::send_when_durable(Closing closing) {
+  if (closing_.empty() && runlog_.durable_seq() >= closing.seq) {
+    closing_.push_back(std::move(closing));
+    return release_durable();
+  }
+  closing_.push_back(std::move(closing));
+}
+
+// Sends every held frame whose record is now durable: TokenEvents whose start row committed, then
+// final frames in ticket order. A request's id leaves its connection when its last frame is sent,
+// so the client cannot reuse it while the daemon still holds its answer.
+void Server::release_durable() {
+  const uint64_t durable = runlog_.durable_seq();
+  for (auto& [key, r] : requests_) {
+    if (r.held.empty() || r.start_seq > durable) continue;
+    Connection* c = find_connection(key.conn);
+    for (auto& f : r.held)
+      if (c && !c->closing()) send(*c, std::move(f));
+    r.held.clear();
+  }
+  size_t done = 0;
+  for (; done < closing_.size() && closing_[done].seq <= durable; ++done) {
+    Closing& cl = closing_[done];
+    Connection* c = find_connection(cl.key.conn);
+    if (!c) continue;
+    if (cl.ends_request) c->requests.erase(cl.key.id);
+    for (auto& f : cl.frames)
+      if (!c->closing()) send(*c, std::move(f));
+  }
+  closing_.erase(closing_.begin(), closing_.begin() + static_cast<std::ptrdiff_t>(done));
+}
+
+// One row per request: e is NULL for the start row of an admitted request (err NULL) and for a
+// request refused before the engine saw it (err set).
+RunTicket Server::log_run(const Request& r, const EngineEvent* e, const Error* err) {
   RunRecord rec;
+  rec.id = r.run_id;
   rec.started_unix_ms = r.started_unix_ms;
   rec.finished_unix_ms = unix_ms_now();
   rec.peer_uid = r.peer.uid;
@@ -245,7 +285,8 @@ int64_t Server::log_run(const Request& r, const EngineEvent* e, const Error* err
   rec.decoder = r.decoder;
   rec.decoder_options = r.options;
   rec.accepted_hist = "[]";
-  rec.finish_reason = "error";
+  rec.finish_reason = e || err ? "error" : "running";
+  if (!e && !err) rec.finished_unix_ms = 0;
   if (e) {
     const UsageFigures u = usage_of(e->result, e->prompt_tokens);
     rec.prompt_tokens = u.prompt_tokens;

@@ -31,6 +31,7 @@ dirs = ["/usr/lib/specd/decoders", "/opt/decoders"]
 path = "/var/lib/specd/test.db"
 max_rows = 500
 max_age_days = 7
+synchronous = "full"
 
 [limits]
 max_frame_bytes = 65536
@@ -81,6 +82,7 @@ TEST_CASE("config: every section and key of a good file") {
   CHECK(c.runlog_path == "/var/lib/specd/test.db");
   CHECK(c.runlog_max_rows == 500);
   CHECK(c.runlog_max_age_days == 7);
+  CHECK(c.runlog_sync_full);
   CHECK(c.limits.max_frame_bytes == 65536);
   CHECK(c.limits.max_connections == 10);
   CHECK(c.limits.max_concurrent == 4);
@@ -117,6 +119,7 @@ TEST_CASE("config: bad types and ranges name the key and line") {
   CHECK(parse_error("[limits]\nmax_frame_bytes = 10\n").find("specd.toml:2:") == 0);
   CHECK(parse_error("[daemon]\nsocket_mode = \"rw\"\n").find("'daemon.socket_mode' must be an octal mode") != std::string::npos);
   CHECK(parse_error("[daemon]\ndrain_grace_s = -1.0\n").find("'daemon.drain_grace_s' must be a number") != std::string::npos);
+  CHECK(parse_error("[runlog]\nsynchronous = \"off\"\n").find("specd.toml:2: 'runlog.synchronous' must be \"normal\" or \"full\"") == 0);
   CHECK(parse_error("[plugins]\ndirs = \"/x\"\n").find("'plugins.dirs' must be an array of strings") != std::string::npos);
   CHECK(parse_error("[plugins]\ndirs = [\"/x\",\n 3]\n").find("specd.toml:3:") == 0);
   CHECK(parse_error("[access]\nallow_uids = [-1]\n").find("'access.allow_uids' must hold ids") != std::string::npos);

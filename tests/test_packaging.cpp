@@ -175,6 +175,7 @@ TEST_CASE("packaging: specd.toml is TOML with config.h's keys and defaults") {
       {"runlog.path", "\"" + d.runlog_path + "\""},
       {"runlog.max_rows", std::to_string(d.runlog_max_rows)},
       {"runlog.max_age_days", std::to_string(d.runlog_max_age_days)},
+      {"runlog.synchronous", d.runlog_sync_full ? "\"full\"" : "\"normal\""},
       {"limits.max_frame_bytes", std::to_string(l.max_frame_bytes)},
       {"limits.max_connections", std::to_string(l.max_connections)},
       {"limits.max_concurrent", std::to_string(l.max_concurrent)},

@@ -1,5 +1,6 @@
 // Tests of the run log: field round trip, id assignment under threads, queries, retention, reopen,
-// schema-version and not-a-database refusals, queue overflow accounting and WAL mode.
+// schema-version and not-a-database refusals, queue overflow accounting, WAL mode, start rows
+// replaced by final rows, the interrupted sweep at open and durability notices.
 #include "daemon/run_log.h"
 #include "tests/test_support.h"
 
@@ -104,7 +105,7 @@ TEST_CASE("run_log: every field survives the round trip") {
   r.decode_tok_s = 812.5;
   r.finish_reason = "error";
   r.error = std::string("KV_FULL: kv cache full \xe2\x9c\x93 with a \0 inside", 42);
-  const int64_t id = log->append(r);
+  const int64_t id = log->append(r).id;
   CHECK(id >= 1);
   log->flush();
   const auto rows = query_ok(*log, {});
@@ -140,7 +141,7 @@ TEST_CASE("run_log: ids are unique and monotonic per thread across 4 appending t
     for (int t = 0; t < kThreads; ++t)
       threads.emplace_back([&, t] {
         for (int i = 0; i < kEach; ++i)
-          ids[t].push_back(log->append(record(kModels[t], "plain", now_ms())));
+          ids[t].push_back(log->append(record(kModels[t], "plain", now_ms())).id);
       });
   }
   std::set<int64_t> all;
@@ -193,7 +194,7 @@ TEST_CASE("run_log: retention keeps the newest max_rows") {
   o.max_rows = 10;
   auto log = open_ok(o);
   int64_t last = 0;
-  for (int i = 0; i < 25; ++i) last = log->append(record("m", "plain", now_ms()));
+  for (int i = 0; i < 25; ++i) last = log->append(record("m", "plain", now_ms())).id;
   log->flush();
   const auto rows = query_ok(*log, query_of(100));
   REQUIRE(rows.size() == 10);
@@ -220,13 +221,13 @@ TEST_CASE("run_log: reopening keeps the rows and continues the ids, never reusin
   int64_t last = 0;
   {
     auto log = open_ok(o);
-    for (int i = 0; i < 7; ++i) last = log->append(record("m", "plain", now_ms()));
+    for (int i = 0; i < 7; ++i) last = log->append(record("m", "plain", now_ms())).id;
     // No flush: the destructor must write what is queued.
   }
   {
     auto log = open_ok(o);
     CHECK(query_ok(*log, query_of(100)).size() == 7);
-    const int64_t next = log->append(record("m", "old", 1));  // older than any max_age: trimmed
+    const int64_t next = log->append(record("m", "old", 1)).id;  // older than any max_age: trimmed
     CHECK(next == last + 1);
     last = next;
     log->flush();
@@ -242,7 +243,7 @@ TEST_CASE("run_log: reopening keeps the rows and continues the ids, never reusin
   {
     // The two highest ids so far (last, last + 1) were trimmed away; sqlite_sequence remembers them.
     auto log = open_ok(o);
-    CHECK(log->append(record("m", "plain", now_ms())) == last + 2);
+    CHECK(log->append(record("m", "plain", now_ms())).id == last + 2);
   }
 }
 
@@ -287,8 +288,10 @@ TEST_CASE("run_log: a full queue counts every record it cannot take") {
   REQUIRE(sqlite3_open_v2(o.path.c_str(), &blocker, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
   REQUIRE(sqlite3_exec(blocker, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
   constexpr int kAppended = 16;
-  for (int i = 0; i < kAppended; ++i) log->append(record("m", "plain", now_ms()));
+  uint64_t no_wait = 0;
+  for (int i = 0; i < kAppended; ++i) no_wait += log->append(record("m", "plain", now_ms())).seq == 0;
   const uint64_t dropped = log->dropped();
+  CHECK(no_wait == dropped);  // a dropped record's ticket has nothing to wait for
   CHECK(dropped >= kAppended - 5);  // at most 4 queued plus 1 in the stalled batch
   sqlite3_exec(blocker, "COMMIT", nullptr, nullptr, nullptr);
   sqlite3_close_v2(blocker);
@@ -326,4 +329,98 @@ TEST_CASE("run_log: the database is in WAL mode at the current schema version") 
   for (const char* idx : {"runs_started", "runs_decoder", "runs_model"})
     CHECK(sql_scalar(o.path, std::string("SELECT name FROM sqlite_master WHERE type='index' AND name='") + idx +
                                  "'") == idx);
+}
+
+TEST_CASE("run_log: a start row is replaced by its final row under the same id") {
+  const auto o = options_in(temp_dir());
+  auto log = open_ok(o);
+  RunRecord start = record("m", "ar", now_ms());
+  start.finish_reason = "running";
+  start.finished_unix_ms = 0;
+  const daemon::RunTicket t = log->append(start);
+  CHECK(t.id >= 1);
+  CHECK(t.seq >= 1);
+  log->flush();
+  CHECK(log->durable_seq() >= t.seq);
+  auto rows = query_ok(*log, {});
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].finish_reason == "running");
+  RunRecord last = record("m", "ar", start.started_unix_ms);
+  last.id = t.id;
+  last.generated_tokens = 42;
+  const daemon::RunTicket t2 = log->append(last);
+  CHECK(t2.id == t.id);
+  CHECK(t2.seq > t.seq);
+  log->flush();
+  rows = query_ok(*log, {});
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].id == t.id);
+  CHECK(rows[0].finish_reason == "length");
+  CHECK(rows[0].generated_tokens == 42);
+  // The next new id is past the replaced one.
+  CHECK(log->append(record("m", "ar", now_ms())).id == t.id + 1);
+}
+
+TEST_CASE("run_log: rows a stopped daemon left running are marked interrupted at the next open") {
+  const auto o = options_in(temp_dir());
+  int64_t running_id = 0, done_id = 0;
+  {
+    auto log = open_ok(o);
+    RunRecord start = record("m", "ar", now_ms());
+    start.finish_reason = "running";
+    running_id = log->append(start).id;
+    done_id = log->append(record("m", "ar", now_ms())).id;
+    log->flush();
+    CHECK(log->interrupted_at_open() == 0);
+  }
+  auto log = open_ok(o);
+  CHECK(log->interrupted_at_open() == 1);
+  const auto rows = query_ok(*log, {});
+  REQUIRE(rows.size() == 2);
+  for (const RunRecord& r : rows) {
+    if (r.id == running_id) {
+      CHECK(r.finish_reason == "interrupted");
+      CHECK(r.error.find("INTERRUPTED") == 0);
+      CHECK(r.finished_unix_ms >= r.started_unix_ms);
+    } else {
+      CHECK(r.id == done_id);
+      CHECK(r.finish_reason == "length");
+    }
+  }
+  CHECK(sql_scalar(o.path, "SELECT COUNT(*) FROM runs WHERE finish_reason = 'running'") == "0");
+  CHECK(log->append(record("m", "ar", now_ms())).id == done_id + 1);
+}
+
+TEST_CASE("run_log: durable_seq reaches every ticket and the durability notice fires") {
+  auto o = options_in(temp_dir());
+  o.flush_interval_ms = 0;
+  auto log = open_ok(o);
+  static std::atomic<int> notices{0};
+  notices = 0;
+  log->set_on_durable([](void*) { notices.fetch_add(1); }, nullptr);
+  daemon::RunTicket last;
+  for (int i = 0; i < 50; ++i) last = log->append(record("m", "ar", now_ms()));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (log->durable_seq() < last.seq && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  CHECK(log->durable_seq() >= last.seq);
+  CHECK(notices.load() >= 1);
+  // Durable means committed: a connection of the test's own sees every row.
+  CHECK(sql_scalar(o.path, "SELECT COUNT(*) FROM runs") == "50");
+  log->set_on_durable(nullptr, nullptr);
+  const int before = notices.load();
+  log->append(record("m", "ar", now_ms()));
+  log->flush();
+  CHECK(notices.load() == before);
+}
+
+TEST_CASE("run_log: synchronous=FULL opens and writes like NORMAL") {
+  auto o = options_in(temp_dir());
+  o.sync_full = true;
+  auto log = open_ok(o);
+  const int64_t id = log->append(record("m", "ar", now_ms())).id;
+  log->flush();
+  const auto rows = query_ok(*log, {});
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].id == id);
 }
