@@ -130,6 +130,44 @@ TEST_CASE("packaging: systemd-analyze verify accepts the units") {
   CHECK(out.find("specd.socket") == std::string::npos);
 }
 
+namespace {
+// systemd-analyze's exposure score (0 best, 10 worst) of a service file, or -1 when it printed none.
+double exposure(const std::string& service_file, std::string* out) {
+  run_command("systemd-analyze security --offline=true '" + service_file + "' 2>&1", out);
+  const std::string key = "Overall exposure level for specd.service: ";
+  const size_t at = out->find(key);
+  return at == std::string::npos ? -1.0 : std::stod(out->substr(at + key.size()));
+}
+}  // namespace
+
+TEST_CASE("packaging: systemd-analyze security scores the unit, plain and with the CUDA drop-in, at most 2.0 (OK)") {
+  if (!have("systemd-analyze")) {
+    MESSAGE("skipped: systemd-analyze not installed");
+    return;
+  }
+  const std::string dir = temp_dir();
+  const std::string plain = service_for_build(dir + "/etc");
+  write_text(dir + "/specd.service", plain);
+  std::string out;
+  const double score = exposure(dir + "/specd.service", &out);
+  INFO(out);
+  REQUIRE(score >= 0.0);
+  CHECK(score <= 2.0);
+  // The drop-in's [Service] lines come after the unit's and override them, as systemd merges them.
+  std::string dropin = read_text(packaging_src("specd.service.d/cuda.conf"));
+  dropin = dropin.substr(dropin.find("[Service]") + std::string("[Service]").size());
+  const std::string cuda_dir = dir + "/cuda";
+  fs::create_directories(cuda_dir);
+  write_text(cuda_dir + "/specd.service", replace_all(plain, "[Install]", dropin + "\n[Install]"));
+  std::string cuda_out;
+  const double cuda_score = exposure(cuda_dir + "/specd.service", &cuda_out);
+  INFO(cuda_out);
+  REQUIRE(cuda_score >= 0.0);
+  CHECK(cuda_score <= 2.0);
+  CHECK(cuda_out.find("/dev/nvidiactl") != std::string::npos);  // the drop-in was really applied
+  MESSAGE("exposure: " << score << " (plain), " << cuda_score << " (with the CUDA drop-in)");
+}
+
 TEST_CASE("packaging: the sysusers entry declares the specd user and group") {
   const std::string conf = packaging_src("sysusers.d/specd.conf");
   CHECK(read_text(conf).find("\nu specd ") != std::string::npos);
