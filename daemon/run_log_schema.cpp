@@ -1,6 +1,9 @@
 // RunLog storage layer: opening connections, WAL set-up and the forward migrations of the runs table.
 #include "daemon/run_log_schema.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
 #include <iterator>
@@ -195,6 +198,10 @@ RunRecord read_record(sqlite3_stmt* st) {
 }
 
 Result<Db> open_writer(const std::string& path, bool sync_full) {
+  // A new log is at most owner-read-write, group-read (a narrower umask narrows it further), never
+  // world-readable: rows name the peers' uids and pids and the models and options they used. SQLite
+  // gives the -wal and -shm files the database's mode. An existing file keeps its admin's mode.
+  if (const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640); fd >= 0) ::close(fd);
   auto db = open_connection(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   if (!db) return db.error();
   auto v = user_version(db->get(), path);

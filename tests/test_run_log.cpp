@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
@@ -423,4 +424,19 @@ TEST_CASE("run_log: synchronous=FULL opens and writes like NORMAL") {
   const auto rows = query_ok(*log, {});
   REQUIRE(rows.size() == 1);
   CHECK(rows[0].id == id);
+}
+
+TEST_CASE("run_log: a new database and its WAL are never world-readable, whatever the umask") {
+  const auto o = options_in(temp_dir());
+  const mode_t old = ::umask(0);  // the widest umask: the log's own mode must hold
+  auto log = open_ok(o);
+  ::umask(old);
+  log->append(record("m", "ar", now_ms()));
+  log->flush();
+  for (const std::string& f : {o.path, o.path + "-wal"}) {
+    CAPTURE(f);
+    struct stat st {};
+    REQUIRE(::stat(f.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0640);
+  }
 }
