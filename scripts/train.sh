@@ -5,7 +5,8 @@
 #
 # Full artifacts go to $SPECD_CACHE/models/stories260K-<method>.gguf, --smoke ones (a quick, smaller
 # run, ~2 minutes each) to $SPECD_CACHE/models/smoke/stories260K-<method>.gguf; SPECD_CACHE defaults to
-# ~/.cache/specd. --if-missing skips a method whose full OR smoke artifact already exists.
+# ~/.cache/specd. --if-missing skips a method whose trained model exists in $SPECD_MODELS, ../shared/models
+# (fully trained, with provenance in its README) or the cache (full or smoke).
 # Each method runs tools/train/train_<method>.py --out PATH [--smoke]; see tools/train/README.md.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,7 +18,7 @@ for arg in "$@"; do
     redrafter|tidar|d2f|all) what=$arg ;;
     --smoke) smoke=1 ;;
     --if-missing) if_missing=1 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "train.sh: unknown argument '$arg' (usage: scripts/train.sh [redrafter|tidar|d2f|all] [--smoke] [--if-missing])" >&2; exit 2 ;;
   esac
 done
@@ -50,9 +51,15 @@ failed=()
 for m in "${methods[@]}"; do
   full=$full_dir/stories260K-$m.gguf
   smk=$smoke_dir/stories260K-$m.gguf
-  if ((if_missing)) && [[ -f $full || -f $smk ]]; then
-    echo "train.sh: $m: have $([[ -f $full ]] && echo "$full" || echo "$smk"), skipping" >&2
-    continue
+  if ((if_missing)); then
+    have=
+    for p in ${SPECD_MODELS:+"$SPECD_MODELS/stories260K-$m.gguf"} "$here/../shared/models/stories260K-$m.gguf" "$full" "$smk"; do
+      [[ -f $p ]] && { have=$p; break; }
+    done
+    if [[ -n $have ]]; then
+      echo "train.sh: $m: have $have, skipping" >&2
+      continue
+    fi
   fi
   script=tools/train/train_$m.py
   if [[ ! -f $script ]]; then

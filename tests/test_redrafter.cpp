@@ -15,6 +15,7 @@ extern "C" {
 #include <cstring>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <random>
 
 using namespace specd;
@@ -360,26 +361,60 @@ TEST_CASE("redrafter sequences with different W and L in one merged forward equa
   }
 }
 
+// Sets an environment variable for a scope and restores it even when a REQUIRE ends the test case early
+// (a leaked SPECD_CACHE would hide the trained drafter from every later test case).
+struct ScopedEnv {
+  std::string name;
+  std::optional<std::string> saved;
+  ScopedEnv(const char* n, const std::string& value) : name(n) {
+    if (const char* old = std::getenv(n)) saved = old;
+    set(value);
+  }
+  void set(const std::string& value) { setenv(name.c_str(), value.c_str(), 1); }
+  ~ScopedEnv() {
+    if (saved)
+      setenv(name.c_str(), saved->c_str(), 1);
+    else
+      unsetenv(name.c_str());
+  }
+};
+
 TEST_CASE("redrafter finds its drafter beside the model or in the training cache") {
-  RuntimeFixture f({}, {"ar", "redrafter"});
+  // The model is a copy in a directory of its own: the shared models directory holds a trained drafter
+  // beside stories260K.gguf, which would answer before the cache does.
   const std::string dir = temp_dir();
+  std::filesystem::create_directories(dir + "/alone");
+  std::filesystem::copy_file(model_path("stories260K.gguf"), dir + "/alone/stories260K.gguf");
+  auto model = engine::Model::load(dir + "/alone/stories260K.gguf");
+  REQUIRE(model.has_value());
+  daemon::PluginRegistry reg;
+  RuntimeFixture::load(reg, {"ar", "redrafter"});
+  kernels::ThreadPool pool(2);
+  daemon::DecodeRuntime rt(**model, reg, pool);
+  auto run = [&](const daemon::DecodeRequest& req) {
+    auto r = rt.run(req);
+    REQUIRE_MESSAGE(r.has_value(), (r ? "" : r.error().message));
+    return std::move(r.value());
+  };
+
   std::filesystem::create_directories(dir + "/models");
   write_drafter(dir + "/models", "stories260K-redrafter.gguf", digest(), 5);
-  const char* old = std::getenv("SPECD_CACHE");
-  const std::string saved = old ? old : "";
-  setenv("SPECD_CACHE", dir.c_str(), 1);
-  auto ar = f.run(request({1}, 30, "ar"));
-  auto rd = f.run(request({1}, 30, "redrafter", R"({"W": 2, "L": 3})"));
+  ScopedEnv cache("SPECD_CACHE", dir);
+  auto ar = run(request({1}, 30, "ar"));
+  auto rd = run(request({1}, 30, "redrafter", R"({"W": 2, "L": 3})"));
   CHECK(rd.tokens == ar.tokens);
-  setenv("SPECD_CACHE", (dir + "/nothing").c_str(), 1);
-  auto r = f.rt.submit(request({1}, 30, "redrafter"), {});
+
+  // Beside the model wins over the cache.
+  std::filesystem::copy_file(dir + "/models/stories260K-redrafter.gguf", dir + "/alone/stories260K-redrafter.gguf");
+  cache.set(dir + "/nothing");
+  auto beside = run(request({1}, 30, "redrafter", R"({"W": 2, "L": 3})"));
+  CHECK(beside.tokens == ar.tokens);
+
+  std::filesystem::remove(dir + "/alone/stories260K-redrafter.gguf");
+  auto r = rt.submit(request({1}, 30, "redrafter"), {});
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error().code == SPECD_E_IO);
   CHECK_MESSAGE(r.error().message.find("no drafter") != std::string::npos, r.error().message);
-  if (old)
-    setenv("SPECD_CACHE", saved.c_str(), 1);
-  else
-    unsetenv("SPECD_CACHE");
 }
 
 TEST_CASE("bad drafters and options get named errors and the runtime keeps serving") {

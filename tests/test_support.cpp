@@ -34,8 +34,11 @@ std::string cache_dir() {
   return std::string(home ? home : "") + "/.cache/specd";
 }
 
+// $SPECD_MODELS, then ../shared/models (fully trained, with provenance), then the training cache (full, smoke).
 std::string trained_model(const std::string& file) {
-  for (const std::string& p : {cache_dir() + "/models/" + file, cache_dir() + "/models/smoke/" + file})
+  const std::string shared = (fs::path(source_root()) / ".." / "shared" / "models").lexically_normal().string();
+  for (const std::string& p : {models_dir() + "/" + file, shared + "/" + file, cache_dir() + "/models/" + file,
+                               cache_dir() + "/models/smoke/" + file})
     if (FILE* f = std::fopen(p.c_str(), "rb")) {
       std::fclose(f);
       return p;

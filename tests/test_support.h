@@ -14,9 +14,9 @@ std::string source_root();                         // $SPECD_SOURCE_ROOT
 std::string build_root();                          // $SPECD_BUILD_ROOT
 // $SPECD_CACHE, else $HOME/.cache/specd: where scripts/train.sh leaves trained models.
 std::string cache_dir();
-// A trained artifact (e.g. "stories260K-redrafter.gguf"): the full training's file under
-// cache_dir()/models, else the smoke training's under cache_dir()/models/smoke; "" when neither
-// exists (scripts/test.sh makes the smoke ones before the tests run).
+// A trained artifact (e.g. "stories260K-redrafter.gguf"): the first of models_dir(), ../shared/models,
+// cache_dir()/models and cache_dir()/models/smoke that holds it; "" when none does (scripts/test.sh
+// makes smoke ones before the tests run where no trained one exists).
 std::string trained_model(const std::string& file);
 // A fresh directory under $TMPDIR, removed at process exit.
 std::string temp_dir();

@@ -66,7 +66,7 @@ const engine::Model& load_model(const std::string& path) {
 std::string trained_path() {
   const std::string p = trained_model("stories260K-tidar.gguf");
   if (p.empty())
-    FAIL("no trained TiDAR model (stories260K-tidar.gguf under $SPECD_CACHE/models or models/smoke): "
+    FAIL("no trained TiDAR model (stories260K-tidar.gguf in $SPECD_MODELS, ../shared/models, $SPECD_CACHE/models or models/smoke): "
          "run `scripts/train.sh tidar --smoke` (or `scripts/train.sh tidar` for the full one)");
   return p;
 }
