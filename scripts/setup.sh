@@ -3,7 +3,7 @@
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config g++ libuv1-dev libflatbuffers-dev flatbuffers-compiler libsqlite3-dev
       doctest-dev libsystemd-dev nlohmann-json3-dev libtomlplusplus-dev systemd python3 python3-numpy
-      curl ca-certificates make python3-torch libopenblas0-pthread libjemalloc2)
+      curl ca-certificates make python3-torch libopenblas0-pthread libjemalloc2 clang libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -19,5 +19,18 @@ for dir in build build-asan; do
   echo "== tests in $dir"
   meson test -C "$dir" --print-errorlogs --num-processes 2 ${SPECD_TEST_ARGS:-} || status=1
 done
-python3 scripts/sum_tests.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json || status=1
+# Every libFuzzer target for a short budget (SPECD_FUZZ_SECONDS, default 30) under ASan+UBSan over its
+# seed corpus and kept crash inputs (tests/fuzz/corpus/); bench/fuzz.sh runs the long campaign.
+logs=(build/meson-logs/testlog.json build-asan/meson-logs/testlog.json)
+echo "== fuzz targets in build-fuzz"
+if [[ -f build-fuzz/build.ninja ]] || CC=clang CXX=clang++ meson setup build-fuzz -Dfuzz=true -Db_lundef=false \
+     -Dbenchmarks=false >/dev/null; then
+  ninja -C build-fuzz fuzz >&2 || status=1
+  SPECD_FUZZ_SECONDS=${SPECD_FUZZ_SECONDS:-30} meson test -C build-fuzz --suite fuzz --no-rebuild --print-errorlogs --num-processes 2 || status=1
+  logs+=(build-fuzz/meson-logs/testlog.json)
+else
+  echo "test.sh: could not configure build-fuzz (clang with libFuzzer: scripts/setup.sh installs it)" >&2
+  status=1
+fi
+python3 scripts/sum_tests.py "${logs[@]}" || status=1
 exit $status
