@@ -2,6 +2,7 @@
 #pragma once
 
 #include "daemon/frame_codec.h"
+#include "daemon/run_log.h"
 #include "protocol_generated.h"
 #include "tests/test_support.h"
 
@@ -315,6 +316,21 @@ inline GenOutcome collect(RawClient& c, uint64_t rid, int timeout_ms = 30000) {
       FAIL("unexpected message type " << static_cast<int>(e->body_type()));
     }
   }
+}
+
+// Every row of a stopped daemon's run log, by id.
+inline std::map<int64_t, daemon::RunRecord> read_runs(const std::string& db) {
+  daemon::RunLogOptions o;
+  o.path = db;
+  auto log = daemon::RunLog::open(o);
+  REQUIRE_MESSAGE(log.has_value(), (log ? "" : log.error().message));
+  daemon::RunQuery q;
+  q.last = 100000;
+  auto rows = log.value()->query(q);
+  REQUIRE(rows.has_value());
+  std::map<int64_t, daemon::RunRecord> out;
+  for (auto& r : rows.value()) out[r.id] = r;
+  return out;
 }
 
 }  // namespace specd::test

@@ -62,17 +62,7 @@ void check_still_serving(DaemonProcess& d) {
 std::map<int64_t, daemon::RunRecord> stop_and_read_runs(DaemonProcess& d) {
   d.signal(SIGTERM);
   REQUIRE_MESSAGE(d.wait_exit() == 0, d.log());
-  daemon::RunLogOptions o;
-  o.path = d.db();
-  auto log = daemon::RunLog::open(o);
-  REQUIRE(log.has_value());
-  daemon::RunQuery q;
-  q.last = 100000;
-  auto rows = log.value()->query(q);
-  REQUIRE(rows.has_value());
-  std::map<int64_t, daemon::RunRecord> out;
-  for (auto& r : rows.value()) out[r.id] = r;
-  return out;
+  return read_runs(d.db());
 }
 
 // Background requests that keep every engine step busy (long prompts, long sampled outputs).
