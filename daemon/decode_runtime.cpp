@@ -148,6 +148,14 @@ void DecodeRuntime::finish(specd_seq* s, int32_t reason) {
   if (s->result.finish_reason == 0) s->result.finish_reason = reason;
 }
 
+bool DecodeRuntime::reserve_plugin_bytes(size_t n) {
+  size_t cur = plugin_bytes_.load(std::memory_order_relaxed);
+  do {
+    if (n > limits_.plugin_bytes || cur > limits_.plugin_bytes - n) return false;
+  } while (!plugin_bytes_.compare_exchange_weak(cur, cur + n, std::memory_order_relaxed));
+  return true;
+}
+
 void DecodeRuntime::fail(specd_seq* s, int32_t code, std::string message) {
   if (s->result.finish_reason != 0) return;
   s->result.finish_reason = SPECD_FINISH_ERROR;

@@ -14,6 +14,7 @@
 #include "engine/sampler.h"
 #include "kernels/cpu/thread_pool.h"
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +29,9 @@ struct RuntimeLimits {
   int32_t max_idle_steps = 256;      // consecutive steps without commit or emit before "no progress"
   double max_decoder_ms = 5000.0;    // plan + accept time of one sequence in one step
   size_t kv_bytes = size_t{1} << 30;
+  // Memory decoders hold through mem_alloc and buf_create, all their instances and sequences together;
+  // past it those calls fail (NULL, SPECD_E_NOMEM) instead of the daemon running out.
+  size_t plugin_bytes = size_t{4} << 30;
 };
 
 class DecodeRuntime {
@@ -63,6 +67,11 @@ class DecodeRuntime {
   kernels::ThreadPool& pool() { return pool_; }
   const RuntimeLimits& limits() const { return limits_; }
   SideFiles& side_files() { return side_files_; }
+  // The decoders' memory account (limits().plugin_bytes): reserve before allocating, false when the
+  // bytes would pass the limit; release what was reserved when it is freed. Safe from any thread.
+  bool reserve_plugin_bytes(size_t n);
+  void release_plugin_bytes(size_t n) { plugin_bytes_.fetch_sub(n, std::memory_order_relaxed); }
+  size_t plugin_bytes_in_use() const { return plugin_bytes_.load(std::memory_order_relaxed); }
   // Take tokens from a decoder into a sequence, applying max_tokens and stops; returns how many.
   int32_t take_tokens(specd_seq* s, const int32_t* tokens, int32_t n);
   void finish(specd_seq* s, int32_t reason);
@@ -89,6 +98,7 @@ class DecodeRuntime {
   std::vector<std::unique_ptr<specd_seq>> seqs_;
   std::vector<specd_seq*> planned_;
   int64_t next_id_ = 1;
+  std::atomic<size_t> plugin_bytes_{0};
 };
 
 }  // namespace specd::daemon

@@ -6,11 +6,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <new>
 #include <vector>
 
 struct specd_buf {
   std::vector<float> data;
+  specd::daemon::DecodeRuntime* rt = nullptr;  // whose plugin-memory account holds `bytes`
+  size_t bytes = 0;
 };
 
 namespace specd::daemon::tensor_ops {
@@ -42,18 +45,29 @@ int tensor(specd_host* h, const char* name, specd_tensor* out) {
   return SPECD_OK;
 }
 
-int buf_create(specd_host*, size_t n, specd_buf** out) {
+// Buffers count in the runtime's plugin-memory account like mem_alloc does; a count no vector can hold
+// is SPECD_E_NOMEM, never an exception through the C caller.
+int buf_create(specd_host* h, size_t n, specd_buf** out) {
   if (!out) return SPECD_E_INVALID_ARG;
   *out = nullptr;
+  if (!h || !h->rt) return SPECD_E_INVALID_ARG;
+  if (n > (std::numeric_limits<size_t>::max() - sizeof(specd_buf)) / sizeof(float)) return SPECD_E_NOMEM;
+  const size_t bytes = sizeof(specd_buf) + n * sizeof(float);
+  if (!h->rt->reserve_plugin_bytes(bytes)) return SPECD_E_NOMEM;
   try {
-    *out = new specd_buf{std::vector<float>(n, 0.0f)};
-  } catch (const std::bad_alloc&) {
+    *out = new specd_buf{std::vector<float>(n, 0.0f), h->rt, bytes};
+  } catch (const std::exception&) {
+    h->rt->release_plugin_bytes(bytes);
     return SPECD_E_NOMEM;
   }
   return SPECD_OK;
 }
 
-void buf_destroy(specd_host*, specd_buf* b) { delete b; }
+void buf_destroy(specd_host*, specd_buf* b) {
+  if (!b) return;
+  b->rt->release_plugin_bytes(b->bytes);
+  delete b;
+}
 
 int buf_write(specd_host*, specd_buf* b, size_t off, const float* src, size_t n) {
   if (!fits(b, off, n) || (n && !src)) return SPECD_E_INVALID_ARG;

@@ -9,9 +9,11 @@
 #include "daemon/host_tensor_ops.h"
 #include "daemon/sequence_state.h"
 
+#include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <span>
 #include <new>
@@ -33,8 +35,36 @@ int misuse(specd_seq* s, int code, const std::string& what) {
   return code;
 }
 
-void* h_alloc(specd_host*, size_t n) { return std::aligned_alloc(16, (n + 15) / 16 * 16); }
-void h_free(specd_host*, void* p) { std::free(p); }
+// Decoder memory is counted in its runtime's account (RuntimeLimits::plugin_bytes). Each block carries
+// a 16-byte header with its size and runtime, so mem_free needs no table (and no h) to give the bytes
+// back, and the block the decoder sees stays 16-byte aligned.
+struct AllocHeader {
+  size_t total;
+  DecodeRuntime* rt;
+};
+static_assert(sizeof(AllocHeader) == 16);
+
+void* h_alloc(specd_host* h, size_t n) {
+  if (!h || !h->rt || n > std::numeric_limits<size_t>::max() - sizeof(AllocHeader) - 15) return nullptr;
+  const size_t total = sizeof(AllocHeader) + (n + 15) / 16 * 16;
+  if (!h->rt->reserve_plugin_bytes(total)) return nullptr;
+  auto* base = static_cast<unsigned char*>(std::aligned_alloc(16, total));
+  if (!base) {
+    h->rt->release_plugin_bytes(total);
+    return nullptr;
+  }
+  const AllocHeader head{total, h->rt};
+  std::memcpy(base, &head, sizeof head);
+  return base + sizeof(AllocHeader);
+}
+void h_free(specd_host*, void* p) {
+  if (!p) return;
+  unsigned char* base = static_cast<unsigned char*>(p) - sizeof(AllocHeader);
+  AllocHeader head;
+  std::memcpy(&head, base, sizeof head);
+  head.rt->release_plugin_bytes(head.total);
+  std::free(base);
+}
 
 // Debug lines are shown only with SPECD_LOG=debug; the rest always go to stderr (the journal).
 void h_log(specd_host* h, int32_t level, const char* fmt, ...) {
@@ -233,12 +263,30 @@ std::span<const float> text_logits(specd_seq* s, const float* logits) {
   return s->masked_logits;
 }
 
+// Logits a decoder hands the host must be numbers (-inf, a masked token, is one): NaN or +inf would
+// make the draw meaningless (argmax skips NaN, the softmax becomes NaN), so the sequence fails with a
+// named error instead of emitting noise.
+bool finite_logits(specd_seq* s, const float* logits, const char* fn) {
+  const int32_t v = s->rt->model().config().vocab;
+  for (int32_t i = 0; i < v; ++i) {
+    const float x = logits[i];
+    if (std::isnan(x) || x == std::numeric_limits<float>::infinity()) {
+      misuse(s, SPECD_E_INVALID_ARG, std::string("logits passed to ") + fn + "() are not finite (" +
+                                         (std::isnan(x) ? "NaN" : "+inf") + " at token " + std::to_string(i) + ")");
+      return false;
+    }
+  }
+  return true;
+}
+
 int32_t h_sample(specd_seq* s, const float* logits) {
   if (!s || !logits) return SPECD_E_INVALID_ARG;
+  if (!finite_logits(s, logits, "sample")) return SPECD_E_INVALID_ARG;
   return s->rt->sampler().sample(text_logits(s, logits), params(s), s->rng);
 }
 int h_probs(specd_seq* s, const float* logits, float* probs) {
   if (!s || !logits || !probs) return SPECD_E_INVALID_ARG;
+  if (!finite_logits(s, logits, "probs")) return SPECD_E_INVALID_ARG;
   const auto v = static_cast<size_t>(s->rt->model().config().vocab);
   s->rt->sampler().distribution(text_logits(s, logits), params(s), {probs, v});
   return SPECD_OK;

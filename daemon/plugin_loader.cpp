@@ -1,6 +1,8 @@
 // PluginRegistry: vets decoder plugin files (ownership, write bits), dlopens them and checks their descriptors.
 #include "daemon/plugin_loader.h"
 
+#include "daemon/elf_exports.h"
+
 #include <dlfcn.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -133,6 +135,12 @@ Status PluginRegistry::load_file(const std::string& path) {
   // Permissions first: dlopen runs the library's constructors, so a file anyone could have written
   // must never reach it.
   SPECD_TRY(check_permissions(path, real.value()));
+  // Then the symbol table, read without loading: a library that is no decoder plugin (a stray .so in
+  // the directory) is refused before dlopen could run its constructors. One that does export the entry
+  // point still runs its constructors at dlopen: the permission checks above are the trust boundary.
+  auto exports = elf_exports_symbol(real.value(), "specd_decoder_entry");
+  if (!exports) return exports.error();
+  if (!exports.value()) return make_error(SPECD_E_PLUGIN, "no specd_decoder_entry symbol (not loaded)");
 
   DlHandle dl(dlopen(real.value().c_str(), RTLD_NOW | RTLD_LOCAL));
   if (!dl) return make_error(SPECD_E_IO, "dlopen failed: %s", dl_error().c_str());

@@ -1,6 +1,7 @@
 // Tests of the decoder plugin loader: descriptor vetting, refusals and their log lines, permission
 // checks, header self-containment, plugin exports, and a third-party plugin built from the installed SDK.
 #include "daemon/decode_runtime.h"
+#include "daemon/elf_exports.h"
 #include "daemon/plugin_loader.h"
 #include "tests/test_support.h"
 
@@ -131,7 +132,13 @@ TEST_CASE("load_file reports each refusal with its documented code") {
   REQUIRE(reg.load_file(dir + "/c_plugin.so").has_value());
   CHECK(contains(load_error(reg, dir + "/bad_version.so", SPECD_E_VERSION), "built for decoder ABI 99.0, host is " + host_abi()));
   load_error(reg, dir + "/pointer_size.so", SPECD_E_VERSION);
-  load_error(reg, dir + "/no_entry.so", SPECD_E_PLUGIN);
+  {  // refused from its symbol table alone: its constructor never runs in the daemon
+    const std::string mark = temp_dir() + "/constructor-ran";
+    setenv("SPECD_TEST_CTOR_MARK", mark.c_str(), 1);
+    CHECK(contains(load_error(reg, dir + "/no_entry.so", SPECD_E_PLUGIN), "not loaded"));
+    unsetenv("SPECD_TEST_CTOR_MARK");
+    CHECK_FALSE(fs::exists(mark));
+  }
   load_error(reg, dir + "/null_slot.so", SPECD_E_PLUGIN);
   load_error(reg, dir + "/dup_name.so", SPECD_E_PLUGIN);
   load_error(reg, dir + "/bad_name.so", SPECD_E_PLUGIN);
@@ -367,4 +374,37 @@ TEST_CASE("a third-party plugin builds outside the tree against the installed SD
   auto res = rt.run(req);
   REQUIRE_MESSAGE(res.has_value(), (res ? "" : res.error().message));
   CHECK(res->tokens == std::vector<int32_t>(golden_ids().begin(), golden_ids().begin() + 40));
+}
+
+TEST_CASE("elf_exports_symbol reads a library's dynamic symbols without loading it, and names bad files") {
+  const std::string dir = stage({"c_plugin", "no_entry"});
+  auto yes = specd::daemon::elf_exports_symbol(dir + "/c_plugin.so", "specd_decoder_entry");
+  REQUIRE(yes.has_value());
+  CHECK(yes.value());
+  auto no = specd::daemon::elf_exports_symbol(dir + "/no_entry.so", "specd_decoder_entry");
+  REQUIRE(no.has_value());
+  CHECK_FALSE(no.value());
+  // An undefined reference is not an export: every plugin imports nothing, but libc's own do.
+  auto undefined = specd::daemon::elf_exports_symbol(dir + "/c_plugin.so", "memcpy");
+  REQUIRE(undefined.has_value());
+  CHECK_FALSE(undefined.value());
+
+  auto expect = [&](const std::string& path, int code, const std::string& phrase) {
+    auto r = specd::daemon::elf_exports_symbol(path, "specd_decoder_entry");
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().code == code);
+    CHECK_MESSAGE(contains(r.error().message, phrase), r.error().message);
+  };
+  expect(dir + "/absent.so", SPECD_E_IO, "cannot open");
+  write_file(dir + "/text.so", {'h', 'e', 'l', 'l', 'o'});
+  expect(dir + "/text.so", SPECD_E_PLUGIN, "not an ELF file");
+  // The first 64 bytes of a real plugin: a valid header whose sections lie past the end.
+  std::vector<uint8_t> head = read_file(dir + "/c_plugin.so");
+  head.resize(64);
+  write_file(dir + "/cut.so", head);
+  auto cut = specd::daemon::elf_exports_symbol(dir + "/cut.so", "specd_decoder_entry");
+  CHECK((!cut.has_value() ? cut.error().code == SPECD_E_PLUGIN : !cut.value()));
+  // An executable (a PIE is ET_DYN too) exports no entry point either way.
+  auto exe = specd::daemon::elf_exports_symbol("/bin/true", "specd_decoder_entry");
+  CHECK((exe.has_value() ? !exe.value() : exe.error().code == SPECD_E_PLUGIN));
 }

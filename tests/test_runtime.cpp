@@ -1,4 +1,6 @@
 // The decoding runtime: decoders by name, stops, errors, misbehaving plugins, batching, cancel.
+#include "daemon/plugin_host.h"
+#include "daemon/sequence_state.h"
 #include "tests/runtime_fixture.h"
 
 #include "tests/alloc_counter.h"
@@ -90,10 +92,16 @@ TEST_CASE("a misbehaving decoder fails only its own request") {
                         Case{"no_progress", SPECD_E_PLUGIN, "no progress"},
                         Case{"no_rows", SPECD_E_PLUGIN, "planned no rows"},
                         Case{"bad_row", SPECD_E_PLUGIN, "row_see"},
-                        Case{"plan_error", SPECD_E_INTERNAL, "misbehave"}}) {
+                        Case{"plan_error", SPECD_E_INTERNAL, "misbehave"},
+                        Case{"nan_logits", SPECD_E_PLUGIN, "logits passed to sample() are not finite (NaN at token 7)"},
+                        Case{"huge_alloc", SPECD_E_NOMEM, "the host refused both allocations"},
+                        Case{"huge_buf", SPECD_E_NOMEM, "the host refused both buffers"},
+                        Case{"slow", SPECD_E_PLUGIN, "ms in plan (limit 40 ms)"}}) {
     CAPTURE(c.mode);
     daemon::RuntimeLimits lim;
     lim.max_idle_steps = 8;
+    lim.max_decoder_ms = 40;               // "slow" sleeps 80 ms in plan
+    lim.plugin_bytes = size_t{16} << 20;   // "huge_alloc" asks for 64 MiB, "huge_buf" for 64 MiB of floats
     RuntimeFixture f(lim);
     struct Out {
       DecodeResult r[2];
@@ -118,7 +126,38 @@ TEST_CASE("a misbehaving decoder fails only its own request") {
     CHECK_MESSAGE(out.r[0].error.message.find(c.phrase) != std::string::npos, out.r[0].error.message);
     CHECK(f.rt.idle());
     CHECK(f.rt.kv().n_free_blocks() == f.rt.kv().n_blocks());
+    CHECK(f.rt.plugin_bytes_in_use() == 0);  // every instance's memory went back to the account
   }
+}
+
+TEST_CASE("decoder memory is counted: mem_alloc and buf_create stop at the limit and give it back") {
+  daemon::RuntimeLimits lim;
+  lim.plugin_bytes = size_t{1} << 20;
+  RuntimeFixture f(lim);
+  auto* h = new specd_host;  // a host handle as create() gets one
+  h->rt = &f.rt;
+  const specd_host_api* api = daemon::host_api();
+  void* a = api->mem_alloc(h, 600 << 10);
+  REQUIRE(a != nullptr);
+  CHECK(reinterpret_cast<uintptr_t>(a) % 16 == 0);
+  CHECK(f.rt.plugin_bytes_in_use() >= (600u << 10));
+  CHECK(api->mem_alloc(h, 600 << 10) == nullptr);  // past the limit
+  specd_buf* b = nullptr;
+  CHECK(api->buf_create(h, 150 << 10, &b) == SPECD_E_NOMEM);  // 600 KiB of floats: past it too
+  CHECK(b == nullptr);
+  CHECK(api->buf_create(h, 1 << 10, &b) == SPECD_OK);
+  CHECK(api->mem_alloc(h, std::numeric_limits<size_t>::max()) == nullptr);
+  CHECK(api->mem_alloc(nullptr, 16) == nullptr);
+  specd_buf* none = nullptr;
+  CHECK(api->buf_create(nullptr, 16, &none) == SPECD_E_INVALID_ARG);
+  api->buf_destroy(h, b);
+  api->mem_free(nullptr, a);  // the block knows its account; h is not needed
+  api->mem_free(h, nullptr);
+  CHECK(f.rt.plugin_bytes_in_use() == 0);
+  void* again = api->mem_alloc(h, 900 << 10);
+  CHECK(again != nullptr);
+  api->mem_free(h, again);
+  delete h;
 }
 
 TEST_CASE("sequences with different decoders in one merged forward equal their solo runs") {

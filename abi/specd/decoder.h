@@ -136,7 +136,8 @@ typedef struct specd_host_api {
   /* --- memory and logging (any time) --- */
   /* (Named mem_alloc/mem_free/log_msg, not alloc/free/log, so <tgmath.h> or a debug allocator's
    * macros cannot collide with them.) */
-  /* Allocate n bytes (16-byte aligned) counted against the daemon; NULL on failure. */
+  /* Allocate n bytes (16-byte aligned), counted with buf_create's buffers against the daemon's
+   * plugin-memory limit; NULL when h is NULL, when the bytes would pass that limit, or on failure. */
   void *(*mem_alloc)(specd_host *h, size_t n);
   /* Free memory from mem_alloc; NULL is ignored. */
   void (*mem_free)(specd_host *h, void *p);
@@ -207,10 +208,12 @@ typedef struct specd_host_api {
   /* Draw a token from logits [vocab] under the request's sampling parameters (argmax if greedy,
    * using no randomness); a non-greedy draw consumes exactly one uniform of the request's RNG, so
    * two decoders that sample the same logits in the same order produce the same stream. Never the
-   * model's MASK id: its logit is left out (the law given "not MASK"). */
+   * model's MASK id: its logit is left out (the law given "not MASK"). Logits holding NaN or +inf
+   * (-inf is a masked token) fail the sequence with SPECD_E_PLUGIN; the call then returns
+   * SPECD_E_INVALID_ARG, as it does for NULL arguments. */
   int32_t (*sample)(specd_seq *s, const float *logits);
   /* The filtered, renormalised distribution of logits (one-hot at the argmax if greedy) into
-   * probs [vocab]; MASK, if the model has one, gets 0. */
+   * probs [vocab]; MASK, if the model has one, gets 0. Non-finite logits: as sample(). */
   int (*probs)(specd_seq *s, const float *logits, float *probs);
   /* A uniform double in [0, 1) from the request's RNG. */
   double (*uniform)(specd_seq *s);
@@ -220,7 +223,8 @@ typedef struct specd_host_api {
   /* --- model tensors and device ops (any time) --- */
   /* Look up a tensor of the model file (or its sidecar) by name. SPECD_E_INVALID_ARG if absent. */
   int (*tensor)(specd_host *h, const char *name, specd_tensor *out);
-  /* A device buffer of n floats, zeroed. SPECD_E_NOMEM on failure. */
+  /* A device buffer of n floats, zeroed, counted like mem_alloc. SPECD_E_NOMEM when it would pass the
+   * plugin-memory limit or cannot be had; SPECD_E_INVALID_ARG when h or out is NULL. */
   int (*buf_create)(specd_host *h, size_t n, specd_buf **out);
   void (*buf_destroy)(specd_host *h, specd_buf *b);
   /* Copy n floats between host memory and buffer b at element offset off. SPECD_E_INVALID_ARG out of range. */

@@ -1,7 +1,12 @@
 /* misbehave: a greedy decoder whose option "mode" picks one ABI violation, so host-side checks can be tested. */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <specd/decoder.h>
 
+#include <math.h>
+#include <signal.h>
+#include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 /* Modes, from the "mode" option. MODE_OK behaves like c_plugin. */
 enum {
@@ -11,11 +16,16 @@ enum {
   MODE_NO_PROGRESS, /* adds a row every step, never commits or emits */
   MODE_NO_ROWS,     /* adds no rows and does not finish */
   MODE_BAD_ROW,     /* row_see with an out-of-range row; returns its error */
-  MODE_PLAN_ERROR   /* plan fails with SPECD_E_INTERNAL through api->fail */
+  MODE_PLAN_ERROR,  /* plan fails with SPECD_E_INTERNAL through api->fail */
+  MODE_NAN_LOGITS,  /* asks the host to sample from NaN logits and emits what it returns */
+  MODE_HUGE_ALLOC,  /* mem_alloc of SIZE_MAX - 7 bytes and of 64 MiB; uses the memory if given any */
+  MODE_HUGE_BUF,    /* buf_create of SIZE_MAX / 8 floats and of 16 Mi floats */
+  MODE_SLOW,        /* sleeps 80 ms in every plan */
+  MODE_CRASH        /* emits 20 tokens, then dies of SIGSEGV in plan (an in-process plugin's crash) */
 };
 
-static const char *const mode_names[] = {"ok", "bad_token", "bad_commit", "no_progress", "no_rows", "bad_row",
-                                         "plan_error"};
+static const char *const mode_names[] = {"ok",        "bad_token", "bad_commit", "no_progress", "no_rows", "bad_row",
+                                         "plan_error", "nan_logits", "huge_alloc", "huge_buf",  "slow",    "crash"};
 
 typedef struct misbehave {
   const specd_host_api *api;
@@ -83,6 +93,44 @@ static int misbehave_plan(void *instance, specd_seq *s, specd_batch *b) {
       return SPECD_OK;
     case MODE_PLAN_ERROR:
       return d->api->fail(s, SPECD_E_INTERNAL, "misbehave: plan_error mode");
+    case MODE_HUGE_ALLOC: {
+      const size_t sizes[2] = {SIZE_MAX - 7, (size_t)64 << 20};
+      int i;
+      for (i = 0; i < 2; ++i) {
+        unsigned char *p = (unsigned char *)d->api->mem_alloc(d->host, sizes[i]);
+        if (p) { /* a host that says yes must mean it: touch the first and last page */
+          p[0] = 1;
+          p[sizes[i] - 1] = 1;
+          d->api->mem_free(d->host, p);
+          return d->api->fail(s, SPECD_E_INTERNAL, "misbehave: mem_alloc(%zu) succeeded", sizes[i]);
+        }
+      }
+      return d->api->fail(s, SPECD_E_NOMEM, "misbehave: the host refused both allocations");
+    }
+    case MODE_HUGE_BUF: {
+      const size_t counts[2] = {SIZE_MAX / 8, (size_t)16 << 20};
+      int i;
+      for (i = 0; i < 2; ++i) {
+        specd_buf *buf = NULL;
+        const int rc = d->api->buf_create(d->host, counts[i], &buf);
+        if (rc == SPECD_OK) {
+          d->api->buf_destroy(d->host, buf);
+          return d->api->fail(s, SPECD_E_INTERNAL, "misbehave: buf_create(%zu) succeeded", counts[i]);
+        }
+        if (rc != SPECD_E_NOMEM) return d->api->fail(s, SPECD_E_INTERNAL, "misbehave: buf_create gave %d", rc);
+      }
+      return d->api->fail(s, SPECD_E_NOMEM, "misbehave: the host refused both buffers");
+    }
+    case MODE_SLOW: {
+      const struct timespec t = {0, 80 * 1000 * 1000};
+      nanosleep(&t, NULL);
+      break;
+    }
+    case MODE_CRASH: {
+      const int32_t *tokens;
+      if (d->api->seq_tokens(s, &tokens) - d->api->seq_prompt_len(s) >= 20) raise(SIGSEGV);
+      break;
+    }
     case MODE_NO_PROGRESS: {
       const int32_t *tokens;
       const int32_t n = d->api->seq_tokens(s, &tokens);
@@ -127,7 +175,17 @@ static int misbehave_accept(void *instance, specd_seq *s, const specd_outputs *o
   if (rc != SPECD_OK) return rc;
   logits = d->api->out_logits(o, n_rows - 1);
   if (!logits) return d->api->fail(s, SPECD_E_INTERNAL, "misbehave: no logits for row %d", n_rows - 1);
-  next = d->mode == MODE_BAD_TOKEN ? 99999 : d->api->argmax(logits, d->model->vocab);
+  if (d->mode == MODE_NAN_LOGITS) {
+    float *nan_logits = (float *)d->api->mem_alloc(d->host, sizeof(float) * (size_t)d->model->vocab);
+    int32_t i;
+    if (!nan_logits) return d->api->fail(s, SPECD_E_NOMEM, "misbehave: no memory");
+    for (i = 0; i < d->model->vocab; ++i) nan_logits[i] = i == 7 ? NAN : logits[i];
+    next = d->api->sample(s, nan_logits);
+    d->api->mem_free(d->host, nan_logits);
+    if (next < 0) return next;
+  } else {
+    next = d->mode == MODE_BAD_TOKEN ? 99999 : d->api->argmax(logits, d->model->vocab);
+  }
   taken = d->api->emit(s, &next, 1);
   return taken < 0 ? taken : SPECD_OK;
 }
