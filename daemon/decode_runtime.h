@@ -28,6 +28,7 @@ struct RuntimeLimits {
   int32_t max_idle_steps = 256;      // consecutive steps without commit or emit before "no progress"
   double max_decoder_ms = 5000.0;    // plan + accept time of one sequence in one step
   size_t kv_bytes = size_t{1} << 30;
+  SideFilePolicy side_files;         // where decoders' side files may come from, and their size cap
 };
 
 class DecodeRuntime {

@@ -216,8 +216,8 @@ TEST_CASE("beam selection keeps the W best cumulative scores with a deterministi
 
 TEST_CASE("redrafter greedy equals ar greedy on 50 prompts, with the trained and with random drafters") {
   RuntimeFixture f({}, {"ar", "redrafter"});
-  const std::string dir = temp_dir();
-  const std::string random_drafter = write_drafter(dir, "random.gguf", digest(), 11);
+  const std::string dir = side_dir();
+  const std::string random_drafter = write_drafter(dir, "random11.gguf", digest(), 11);
   const std::string model = trained();
   const auto ps = lossless_prompts();
   REQUIRE(ps.size() >= 50);
@@ -253,7 +253,7 @@ TEST_CASE("redrafter greedy equals ar greedy on 50 prompts, with the trained and
 
 TEST_CASE("a drafter that is always wrong gives exactly one token per step, still equal to ar") {
   RuntimeFixture f({}, {"ar", "redrafter"});
-  const std::string dir = temp_dir();
+  const std::string dir = side_dir();
   const std::string wrong = write_drafter(dir, "wrong.gguf", digest(), 3, true);
   for (size_t n : {size_t{0}, size_t{40}}) {
     std::vector<int32_t> p = {1};
@@ -361,13 +361,13 @@ TEST_CASE("redrafter sequences with different W and L in one merged forward equa
 }
 
 TEST_CASE("redrafter finds its drafter beside the model or in the training cache") {
-  RuntimeFixture f({}, {"ar", "redrafter"});
   const std::string dir = temp_dir();
   std::filesystem::create_directories(dir + "/models");
   write_drafter(dir + "/models", "stories260K-redrafter.gguf", digest(), 5);
   const char* old = std::getenv("SPECD_CACHE");
   const std::string saved = old ? old : "";
   setenv("SPECD_CACHE", dir.c_str(), 1);
+  RuntimeFixture f({}, {"ar", "redrafter"});  // its default side-file dirs include $SPECD_CACHE/models
   auto ar = f.run(request({1}, 30, "ar"));
   auto rd = f.run(request({1}, 30, "redrafter", R"({"W": 2, "L": 3})"));
   CHECK(rd.tokens == ar.tokens);
@@ -384,7 +384,7 @@ TEST_CASE("redrafter finds its drafter beside the model or in the training cache
 
 TEST_CASE("bad drafters and options get named errors and the runtime keeps serving") {
   RuntimeFixture f({}, {"ar", "redrafter"});
-  const std::string dir = temp_dir();
+  const std::string dir = side_dir();
   const std::string good = write_drafter(dir, "good.gguf", digest(), 1);
   const std::string other = write_drafter(dir, "other.gguf", "0123456789abcdef", 1);
   const std::string headless = write_drafter(dir, "headless.gguf", digest(), 1, false, 5, true);
@@ -447,8 +447,8 @@ TEST_CASE("a drafter carried over to an inflated model drafts as on the small mo
 
 TEST_CASE("steady-state redrafter steps allocate nothing (drafter ops and tree included)") {
   RuntimeFixture f({}, {"redrafter"});
-  const std::string dir = temp_dir();
-  const std::string drafter = write_drafter(dir, "random.gguf", digest(), 21);
+  const std::string dir = side_dir();
+  const std::string drafter = write_drafter(dir, "random21.gguf", digest(), 21);
   std::vector<int32_t> p = {1};
   p.insert(p.end(), golden_ids().begin(), golden_ids().begin() + 20);
   auto id = f.rt.submit(request(p, 400, "redrafter", opts(drafter, 4, 5)), {});
