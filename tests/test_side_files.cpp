@@ -4,6 +4,7 @@
 // truncated under a running request killed the daemon with SIGBUS.
 #include "daemon/side_files.h"
 #include "engine/gguf_writer.h"
+#include "tests/daemon_harness.h"
 #include "tests/test_support.h"
 
 #include <doctest/doctest.h>
@@ -164,4 +165,56 @@ TEST_CASE("specd generate: drafter=/etc/passwd is ACCESS, with no byte of the fi
                     &out) == 1);
   CHECK_MESSAGE(out.find("BAD_MODEL") != std::string::npos, out);
   CHECK_MESSAGE(out.find("SECRET") == std::string::npos, out);
+}
+
+// Over the socket, as the probe did it: any client could send these.
+TEST_CASE("daemon: drafter outside the side-file dirs is an ACCESS error; a drafter truncated mid-run kills nothing") {
+  const std::string trained = model_path("stories260K-redrafter.gguf");
+  if (!fs::exists(trained)) {
+    MESSAGE("no stories260K-redrafter.gguf beside the model; not checked");
+    return;
+  }
+  const std::string dir = temp_dir();
+  const std::string drafter = dir + "/d.gguf";
+  fs::copy_file(trained, drafter);  // a private copy in a temp dir, to truncate
+  const std::string outside = temp_dir();
+  write_text(outside + "/secret.txt", kSecret);
+  DaemonProcess d({"--side-file-dir", dir});
+  REQUIRE(d.wait_ready());
+  RawClient c(d.socket());
+  REQUIRE(c.send(hello_frame()));
+  REQUIRE_FALSE(c.recv().empty());
+  uint64_t rid = 1;
+  for (const std::string& p : {std::string("/etc/passwd"), outside + "/secret.txt", outside + "/absent.gguf",
+                               dir + "/../" + fs::path(outside).filename().string() + "/secret.txt"}) {
+    CAPTURE(p);
+    GenParams g;
+    g.decoder = "redrafter";
+    g.options = R"({"drafter": ")" + p + R"("})";
+    REQUIRE(c.send(generate_frame(rid, g)));
+    const GenOutcome o = collect(c, rid++);
+    CHECK(o.error_name == "ACCESS");
+    CHECK_MESSAGE(o.error_message.find(p) != std::string::npos, o.error_message);
+    CHECK_MESSAGE(o.error_message.find("root") == std::string::npos, o.error_message);
+    CHECK_MESSAGE(o.error_message.find("SECRET") == std::string::npos, o.error_message);
+  }
+  GenParams g;
+  g.decoder = "redrafter";
+  g.options = R"({"drafter": ")" + drafter + R"("})";
+  g.max_tokens = 400;
+  g.prompt_text = "Once";
+  REQUIRE(c.send(generate_frame(rid, g)));
+  const auto first = c.recv_for(rid);  // the run is under way (a TokenEvent, or it already ended)
+  REQUIRE_FALSE(first.empty());
+  c.unread(rid, first);
+  fs::resize_file(drafter, 0);
+  write_text(drafter, "junk");
+  const GenOutcome o = collect(c, rid);
+  CHECK(o.finished);
+  CHECK(o.error_name.empty());
+  g.max_tokens = 8;  // the daemon is alive and serves: the rewritten file is read (and refused) anew
+  REQUIRE(c.send(generate_frame(rid + 1, g)));
+  const GenOutcome again = collect(c, rid + 1);
+  CHECK(again.error_name == "BAD_MODEL");
+  CHECK_MESSAGE(again.error_message.find("junk") == std::string::npos, again.error_message);
 }
