@@ -23,16 +23,24 @@ std::string resolve(const std::string& p) {
   return out;
 }
 
-bool allowed_folder(const std::vector<std::string>& dirs, const std::string& folder) {
-  if (folder.empty()) return false;
-  for (const auto& d : dirs)
-    if (resolve(d) == folder) return true;
-  return false;
-}
-
 Error refused(const std::string& path) {
   return make_error(SPECD_E_ACCESS, "side file %s is not in a directory side files may come from (daemon.side_file_dirs)",
                     path.c_str());
+}
+
+// folder opened as a directory if it is one of dirs, compared by the device and inode of what was
+// opened: a name swapped for a symlink after realpath cannot redirect the later openat.
+Result<SideFd> open_allowed_folder(const std::vector<std::string>& dirs, const std::string& folder,
+                                   const std::string& path) {
+  if (folder.empty()) return refused(path);
+  SideFd fd(::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  struct stat st;
+  if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0) return refused(path);
+  for (const auto& d : dirs) {
+    struct stat ds;
+    if (::stat(d.c_str(), &ds) == 0 && ds.st_dev == st.st_dev && ds.st_ino == st.st_ino) return fd;
+  }
+  return refused(path);
 }
 
 }  // namespace
@@ -65,19 +73,18 @@ Result<SideFd> open_side_file(const std::vector<std::string>& dirs, const std::s
     std::error_code ec;
     const fs::path lexical = fs::absolute(fs::path(path), ec).lexically_normal();
     if (ec || path.empty()) return refused(path);
-    const std::string folder = resolve(lexical.parent_path().string());
-    if (!allowed_folder(dirs, folder)) return refused(path);
+    auto dir = open_allowed_folder(dirs, resolve(lexical.parent_path().string()), path);
+    if (!dir) return dir.error();
     struct stat st;
-    if (::lstat((folder + "/" + lexical.filename().string()).c_str(), &st) == 0 || errno != ENOENT) return refused(path);
+    if (::fstatat(dir->get(), lexical.filename().c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
+      return refused(path);
     return make_error(SPECD_E_IO, "side file %s: no such file", path.c_str());
   }
   const fs::path rp(real);
-  const std::string folder = rp.parent_path().string();
-  if (!allowed_folder(dirs, folder)) return refused(path);
-  SideFd dir(::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir.get() < 0) return make_error(SPECD_E_IO, "side file %s: %s", path.c_str(), std::strerror(errno));
+  auto dir = open_allowed_folder(dirs, rp.parent_path().string(), path);
+  if (!dir) return dir.error();
   // O_NONBLOCK: a FIFO put there must not hang the engine thread in open().
-  SideFd fd(::openat(dir.get(), rp.filename().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+  SideFd fd(::openat(dir->get(), rp.filename().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
   if (fd.get() < 0) return make_error(SPECD_E_IO, "side file %s: %s", path.c_str(), std::strerror(errno));
   struct stat st;
   if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))

@@ -40,8 +40,9 @@ class SideFd {
 };
 
 // Open path if it resolves to a regular file directly inside one of dirs; *canonical gets its
-// resolved path. The final component is opened relative to the allowed folder with O_NOFOLLOW, so
-// a symlink swapped in after the check is not followed. Errors: SPECD_E_ACCESS when it lies outside
+// resolved path. The folder is opened and compared with the allowed ones by device and inode, and
+// the file opened relative to it with O_NOFOLLOW, so a symlink swapped in after realpath is not
+// followed. Relative entries of dirs are taken from the working directory. Errors: SPECD_E_ACCESS when it lies outside
 // dirs (whether or not it exists), SPECD_E_IO when an allowed path is missing, unreadable or not a
 // regular file; messages name the path, never anything read from the file.
 Result<SideFd> open_side_file(const std::vector<std::string>& dirs, const std::string& path, std::string* canonical);
