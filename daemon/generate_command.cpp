@@ -133,7 +133,8 @@ int run(const CliArgs& a, const engine::Model& m, int threads) {
   if (!res) {
     std::fprintf(stderr, "specd generate: %s (%s)\n", res.error().message.c_str(), error_name(res.error().code));
     const int c = res.error().code;
-    return c == SPECD_E_UNKNOWN_DECODER || c == SPECD_E_BAD_OPTION || c == SPECD_E_CONTEXT ? 2 : 1;
+    // The caller's mistakes (a decoder, option or side file that cannot be used) are usage errors.
+    return c == SPECD_E_UNKNOWN_DECODER || c == SPECD_E_BAD_OPTION || c == SPECD_E_ACCESS || c == SPECD_E_CONTEXT ? 2 : 1;
   }
   if (res->finish_reason == SPECD_FINISH_ERROR) {
     std::fprintf(stderr, "\nspecd generate: %s (%s)\n", res->error.message.c_str(), error_name(res->error.code));
