@@ -109,6 +109,7 @@ Status read_daemon(const Section& s, const toml::key& k, const toml::node& v, Co
   if (n == "threads") return assign(c.threads, s.integer(k, v, 0, 1024));
   if (n == "default_model") return assign(c.default_model, s.string(k, v));
   if (n == "drain_grace_s") return assign(c.drain_grace_s, s.number(k, v, 0.0, 86400.0));
+  if (n == "side_file_dirs") return assign(c.side_file_dirs, s.strings(k, v));
   return s.unknown(k);
 }
 
@@ -137,6 +138,7 @@ Status read_limits(const Section& s, const toml::key& k, const toml::node& v, Co
   if (n == "max_queued") return assign(l.max_queued, s.integer(k, v, 0, 1000000));
   if (n == "max_tokens") return assign(l.max_tokens, s.integer(k, v, 1, 1 << 24));
   if (n == "kv_bytes") return assign(l.kv_bytes, s.integer(k, v, int64_t{1} << 20, std::numeric_limits<int64_t>::max()));
+  if (n == "max_side_file_bytes") return assign(l.max_side_file_bytes, s.integer(k, v, 1024, int64_t{1} << 40));
   return s.unknown(k);
 }
 
@@ -231,6 +233,7 @@ Status apply_limit_flags(const CliArgs& a, Limits& l) {
   SPECD_TRY(flag_int(a, "max-concurrent", l.max_concurrent, 1, 4096));
   SPECD_TRY(flag_int(a, "max-queued", l.max_queued, 0, 1000000));
   SPECD_TRY(flag_int(a, "max-tokens", l.max_tokens, 1, 1 << 24));
+  SPECD_TRY(flag_int(a, "max-side-file-bytes", l.max_side_file_bytes, 1024, int64_t{1} << 40));
   return flag_int(a, "kv-bytes", l.kv_bytes, int64_t{1} << 20, std::numeric_limits<int64_t>::max());
 }
 
@@ -270,7 +273,7 @@ Status apply_flags(Config& cfg, int argc, char** argv) {
   auto args = CliArgs::parse(argc, argv,
                              {"config", "model", "default-model", "socket", "socket-mode", "runlog", "plugin-dir",
                               "threads", "drain-grace-s", "max-frame-bytes", "max-connections", "max-concurrent",
-                              "max-queued", "max-tokens", "kv-bytes"},
+                              "max-queued", "max-tokens", "kv-bytes", "side-file-dir", "max-side-file-bytes"},
                              {"help"});
   if (!args) return args.error();
   const CliArgs& a = *args;
@@ -283,6 +286,7 @@ Status apply_flags(Config& cfg, int argc, char** argv) {
   cfg.socket_path = a.str("socket", cfg.socket_path);
   cfg.runlog_path = a.str("runlog", cfg.runlog_path);
   if (a.has("plugin-dir")) cfg.plugin_dirs = a.all("plugin-dir");  // the flags replace the file's list
+  if (a.has("side-file-dir")) cfg.side_file_dirs = a.all("side-file-dir");  // likewise
   if (a.has("socket-mode")) {
     const std::string t = a.str("socket-mode");
     char* end = nullptr;

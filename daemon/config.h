@@ -20,6 +20,7 @@ struct Limits {
   int32_t max_queued = 256;         // waiting for a slot
   int32_t max_tokens = 4096;        // per request
   uint64_t kv_bytes = uint64_t{1} << 30;
+  uint64_t max_side_file_bytes = uint64_t{256} << 20;  // a side file (drafter) is read whole into memory
 };
 
 struct Config {
@@ -27,6 +28,9 @@ struct Config {
   std::map<std::string, std::string> models;  // name → GGUF path
   std::string default_model;               // first model unless [daemon] default_model says
   std::vector<std::string> plugin_dirs;
+  // Where decoders' side files (drafter=PATH) may come from; empty: each model's folder and
+  // $SPECD_CACHE/models (+ smoke/). See daemon/side_file_policy.h.
+  std::vector<std::string> side_file_dirs;
   std::string socket_path = "/run/specd/specd.sock";
   uint32_t socket_mode = 0660;
   std::string runlog_path = "/var/lib/specd/runs.db";
@@ -45,7 +49,7 @@ Result<Config> parse_config(const std::string& toml_text, const std::string& fil
 // Read and parse a file. Errors: SPECD_E_IO, or parse errors.
 Result<Config> load_config(const std::string& path);
 // Apply `specd serve` flags over cfg: --model NAME=PATH (repeatable; the first replaces the file's
-// models), --socket, --runlog, --plugin-dir (repeatable), --threads, --max-frame-bytes, ...
+// models), --socket, --runlog, --plugin-dir and --side-file-dir (repeatable), --threads, --max-frame-bytes, ...
 // argv[0] is "serve". Errors name the flag.
 Status apply_flags(Config& cfg, int argc, char** argv);
 

@@ -43,7 +43,9 @@ DecodeRuntime::DecodeRuntime(const engine::Model& model, const PluginRegistry& p
       kv_(model.config().n_layers, model.config().kv_dim(), model.config().ctx_len, kv_options(limits)),
       fwd_(model, kv_, pool),
       batch_(256),
-      sampler_(model.config().vocab) {
+      sampler_(model.config().vocab),
+      side_files_(limits.side_files.dirs.empty() ? default_side_file_dirs(model.path()) : limits.side_files.dirs,
+                  limits.side_files.max_bytes) {
   const auto& c = model.config();
   info_.struct_size = sizeof(info_);
   info_.vocab = c.vocab;

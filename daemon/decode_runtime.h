@@ -32,6 +32,7 @@ struct RuntimeLimits {
   // Memory decoders hold through mem_alloc and buf_create, all their instances and sequences together;
   // past it those calls fail (NULL, SPECD_E_NOMEM) instead of the daemon running out.
   size_t plugin_bytes = size_t{4} << 30;
+  SideFilePolicy side_files;         // where decoders' side files may come from, and their size cap
 };
 
 class DecodeRuntime {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "daemon/decode_request.h"
+#include "daemon/side_file_policy.h"
 #include "engine/model.h"
 #include "engine/result.h"
 
@@ -58,6 +59,7 @@ struct WorkerOptions {
   int32_t max_concurrent = 32;
   int32_t max_queued = 256;
   uint64_t kv_bytes = uint64_t{1} << 30;  // shared evenly by the models' KV caches
+  SideFilePolicy side_files;               // dirs empty: each model's own defaults
 };
 
 struct DecoderSnapshot {

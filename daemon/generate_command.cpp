@@ -25,6 +25,8 @@ constexpr const char* kHelp =
     "  --decoder NAME       decoding strategy (default ar)\n"
     "  --decoder-opt K=V    decoder option (repeatable)\n"
     "  --plugin-dir DIR     where decoders are (repeatable; default: $SPECD_PLUGIN_DIR, the build tree, the install dir)\n"
+    "  --side-file-dir DIR  where side files (drafter=PATH) may come from (repeatable; default: the model's\n"
+    "                       folder and $SPECD_CACHE/models, as for `specd serve`)\n"
     "  --threads N          compute threads (default: all cores)\n"
     "  --json               print one JSON object instead of streaming text\n";
 
@@ -122,14 +124,17 @@ int run(const CliArgs& a, const engine::Model& m, int threads) {
   PluginRegistry plugins;
   load_plugin_dirs(plugins, a.has("plugin-dir") ? a.all("plugin-dir") : default_plugin_dirs());
   kernels::ThreadPool pool(threads);
-  DecodeRuntime rt(m, plugins, pool);
+  RuntimeLimits limits;
+  limits.side_files.dirs = a.all("side-file-dir");  // empty: the defaults
+  DecodeRuntime rt(m, plugins, pool, limits);
   const bool json = a.has("json");
   StreamState stream{&m.tokenizer(), {}, req->prompt.back()};
   auto res = rt.run(*req, json ? nullptr : print_tokens, &stream);
   if (!res) {
     std::fprintf(stderr, "specd generate: %s (%s)\n", res.error().message.c_str(), error_name(res.error().code));
     const int c = res.error().code;
-    return c == SPECD_E_UNKNOWN_DECODER || c == SPECD_E_BAD_OPTION || c == SPECD_E_CONTEXT ? 2 : 1;
+    // The caller's mistakes (a decoder, option or side file that cannot be used) are usage errors.
+    return c == SPECD_E_UNKNOWN_DECODER || c == SPECD_E_BAD_OPTION || c == SPECD_E_ACCESS || c == SPECD_E_CONTEXT ? 2 : 1;
   }
   if (res->finish_reason == SPECD_FINISH_ERROR) {
     std::fprintf(stderr, "\nspecd generate: %s (%s)\n", res->error.message.c_str(), error_name(res->error.code));
@@ -155,7 +160,7 @@ int run(const CliArgs& a, const engine::Model& m, int threads) {
 int generate_command(int argc, char** argv) {
   auto args = CliArgs::parse(argc, argv,
                              {"model", "prompt", "prompt-ids", "max-tokens", "temperature", "top-k", "top-p", "min-p",
-                              "seed", "threads", "stop", "decoder", "decoder-opt", "plugin-dir"},
+                              "seed", "threads", "stop", "decoder", "decoder-opt", "plugin-dir", "side-file-dir"},
                              {"json", "help"});
   if (!args) {
     std::fprintf(stderr, "specd generate: %s\n%s", args.error().message.c_str(), kHelp);

@@ -28,9 +28,12 @@ constexpr const char* kHelp =
     "  --socket-mode MODE     its permissions, octal (default 0660)\n"
     "  --runlog PATH          the SQLite run log\n"
     "  --plugin-dir DIR       where decoders are (repeatable; replaces the config's list)\n"
+    "  --side-file-dir DIR    where decoders' side files (drafter=PATH) may come from (repeatable; replaces\n"
+    "                         the config's list; default: each model's folder and $SPECD_CACHE/models)\n"
     "  --threads N            compute threads (0 = all cores)\n"
     "  --drain-grace-s S      on SIGTERM, how long in-flight runs may take before they are cancelled\n"
     "  --max-frame-bytes N --max-connections N --max-concurrent N --max-queued N --max-tokens N --kv-bytes N\n"
+    "  --max-side-file-bytes N\n"
     "Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP rescans the plugin directories.\n";
 
 bool has_flag(int argc, char** argv, const char* name) {
@@ -81,6 +84,7 @@ Result<WorkerOptions> load_models(const Config& cfg) {
   w.max_concurrent = cfg.limits.max_concurrent;
   w.max_queued = cfg.limits.max_queued;
   w.kv_bytes = cfg.limits.kv_bytes;
+  w.side_files = {cfg.side_file_dirs, cfg.limits.max_side_file_bytes};
   return w;
 }
 

@@ -214,7 +214,7 @@ Status parse_header(Cursor& c, uint32_t* version, uint64_t* n_tensors, uint64_t*
   uint8_t magic[4] = {};
   if (!c.read(&magic)) return make_error(SPECD_E_BAD_MODEL, "truncated in header");
   if (std::memcmp(magic, "GGUF", 4) != 0) {
-    return make_error(SPECD_E_BAD_MODEL, "bad magic %02x %02x %02x %02x", magic[0], magic[1], magic[2], magic[3]);
+    return make_error(SPECD_E_BAD_MODEL, "bad magic (not a GGUF file)");  // never the bytes: the file may be a secret
   }
   if (!c.read(version)) return make_error(SPECD_E_BAD_MODEL, "truncated in header");
   // v1 used 32-bit counts; v2 and v3 share this layout (v3 only added big-endian files, which fail here).

@@ -23,6 +23,30 @@ struct Loader {
     return static_cast<int32_t>(*v);
   }
 
+  // An optional hyper-parameter: def when absent; present, it must be an integer in [lo, 2^30]
+  // (a value of another type or out of range is refused, never replaced by the default).
+  Result<int32_t> opt_int(const char* suffix, int32_t def, int32_t lo) const {
+    if (!f.find(key(suffix))) return def;
+    auto v = f.get_int(key(suffix));
+    if (!v || *v < lo || *v > (1 << 30))
+      return make_error(SPECD_E_BAD_MODEL, "metadata %s must be an integer in [%d, %d]", key(suffix).c_str(), lo, 1 << 30);
+    return static_cast<int32_t>(*v);
+  }
+
+  // The tensor's bytes must fill its slot in the file up to the padding: a type field changed
+  // after writing (F32 -> F16 halves what is read) would otherwise reinterpret the data silently.
+  Status check_extent(const GgufTensorInfo& t) const {
+    const auto bytes = f.bytes();
+    size_t end = bytes.size();
+    for (const auto& o : f.tensors())
+      if (o.data > t.data && static_cast<size_t>(o.data - bytes.data()) < end) end = static_cast<size_t>(o.data - bytes.data());
+    const size_t extent = end - static_cast<size_t>(t.data - bytes.data());
+    if (extent < t.nbytes || extent - t.nbytes >= std::max<size_t>(f.alignment(), 1))
+      return make_error(SPECD_E_BAD_MODEL, "tensor %s: type %s needs %zu bytes but the file holds %zu for it (a changed type?)",
+                        std::string(t.name).c_str(), ggml_type_name(t.type), t.nbytes, extent);
+    return {};
+  }
+
   // A 2-D weight [rows][cols] stored with ne = {cols, rows}.
   Result<WeightView> matrix(const std::string& name, int64_t rows, int64_t cols) const {
     const GgufTensorInfo* t = f.tensor(name);
@@ -31,6 +55,7 @@ struct Loader {
       return make_error(SPECD_E_BAD_MODEL, "shape mismatch for %s: file has [%lld, %lld], model needs [%lld, %lld]",
                         name.c_str(), static_cast<long long>(t->ne[0]), static_cast<long long>(t->ne[1]),
                         static_cast<long long>(cols), static_cast<long long>(rows));
+    SPECD_TRY(check_extent(*t));
     WeightView w;
     w.type = t->type;
     w.data = t->data;
@@ -46,8 +71,12 @@ struct Loader {
     if (t->n_elements() != n || t->ne[0] != n)
       return make_error(SPECD_E_BAD_MODEL, "shape mismatch for %s: expected %lld elements", name.c_str(),
                         static_cast<long long>(n));
-    if (t->type == GgmlType::Q8_0 && n % 32 != 0)
-      return make_error(SPECD_E_BAD_MODEL, "bad quantized vector %s", name.c_str());
+    // Norm gains are F32 in every converter (llama.cpp's and tools/convert_llama2c.cpp); another type
+    // here is a damaged file, refused rather than converted.
+    if (t->type != GgmlType::F32)
+      return make_error(SPECD_E_BAD_MODEL, "tensor %s has type %s; norm weights must be F32", name.c_str(),
+                        ggml_type_name(t->type));
+    SPECD_TRY(check_extent(*t));
     WeightView w{t->type, t->data, 1, n, ggml_row_bytes(t->type, n)};
     std::vector<float> out(static_cast<size_t>(n));
     kernels::weight_row_to_f32(w, 0, out.data());
@@ -75,10 +104,23 @@ Result<ModelConfig> read_config(const GgufFile& f) {
   c.n_layers = *layers;
   c.n_heads = *heads;
   c.ffn_dim = *ffn;
-  c.n_kv_heads = static_cast<int32_t>(f.get_uint(l.key("attention.head_count_kv")).value_or(c.n_heads));
-  c.head_dim = static_cast<int32_t>(f.get_uint(l.key("attention.key_length")).value_or(c.dim / c.n_heads));
-  c.ctx_len = static_cast<int32_t>(f.get_uint(l.key("context_length")).value_or(2048));
-  c.rope_dims = static_cast<int32_t>(f.get_uint(l.key("rope.dimension_count")).value_or(c.head_dim));
+  auto kv_heads = l.opt_int("attention.head_count_kv", c.n_heads, 1);
+  auto head_dim = l.opt_int("attention.key_length", c.dim / c.n_heads, 1);
+  auto ctx = l.opt_int("context_length", 2048, 1);
+  if (!kv_heads) return kv_heads.error();
+  if (!head_dim) return head_dim.error();
+  if (!ctx) return ctx.error();
+  c.n_kv_heads = *kv_heads;
+  c.head_dim = *head_dim;
+  c.ctx_len = *ctx;
+  // RoPE rotates pairs of a head's dimensions: the count must be positive, even and fit the head.
+  // 0 would leave positions out of attention altogether, which changes every output silently.
+  auto rope = l.opt_int("rope.dimension_count", c.head_dim, 0);
+  if (!rope) return rope.error();
+  c.rope_dims = *rope;
+  if (c.rope_dims <= 0 || c.rope_dims % 2 != 0 || c.rope_dims > c.head_dim)
+    return make_error(SPECD_E_BAD_MODEL, "metadata %s = %d: must be positive, even and at most the head dim %d",
+                      l.key("rope.dimension_count").c_str(), c.rope_dims, c.head_dim);
   c.rope_theta = static_cast<float>(f.get_float(l.key("rope.freq_base")).value_or(10000.0));
   c.rms_eps = static_cast<float>(f.get_float(l.key("attention.layer_norm_rms_epsilon")).value_or(1e-5));
   if (auto layout = f.get_string("specd.rope.layout"); layout && *layout == "neox") c.rope = RopeLayout::Neox;
@@ -86,8 +128,8 @@ Result<ModelConfig> read_config(const GgufFile& f) {
   c.eos = static_cast<int32_t>(f.get_uint("tokenizer.ggml.eos_token_id").value_or(2));
   c.mask = static_cast<int32_t>(f.get_int("specd.mask_token_id").value_or(-1));
   c.logit_shift = static_cast<int32_t>(f.get_int("specd.dllm.logit_shift").value_or(0));
-  if (c.n_kv_heads <= 0 || c.n_heads % c.n_kv_heads != 0 || c.head_dim <= 0 || c.rope_dims > c.head_dim ||
-      c.rope_dims % 2 != 0 || c.head_dim > 512 || c.ctx_len <= 0 || !(c.rms_eps > 0.0f) || !(c.rope_theta > 0.0f))
+  if (c.n_kv_heads <= 0 || c.n_heads % c.n_kv_heads != 0 || c.head_dim <= 0 || c.head_dim > 512 || c.ctx_len <= 0 ||
+      !(c.rms_eps > 0.0f) || !(c.rope_theta > 0.0f))
     return make_error(SPECD_E_BAD_MODEL, "inconsistent attention metadata (heads %d, kv heads %d, head dim %d, rope dims %d)",
                       c.n_heads, c.n_kv_heads, c.head_dim, c.rope_dims);
   return c;
@@ -111,6 +153,8 @@ std::string model_digest(const GgufFile& f) {
 }
 
 Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
+  // The model stays mapped, not copied: it is the admin's file, named in the config or on the
+  // command line, never by a client. (Files a client names are copied: daemon/side_files.h.)
   auto file = GgufFile::open(path);
   if (!file) return file.error();
   std::unique_ptr<Model> m(new Model());

@@ -19,7 +19,7 @@ struct Error {
 const char* error_name(int code);
 const char* error_string(int code);
 
-// printf-style constructor, so call sites read `return make_error(SPECD_E_BAD_MODEL, "bad magic %x", m);`
+// printf-style constructor, so call sites read `return make_error(SPECD_E_BAD_MODEL, "truncated in %s", what);`
 Error make_error(int code, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 
 // A small expected-like type (std::expected is C++23). Same member names keep a later switch easy.

@@ -28,7 +28,16 @@ struct RuntimeFixture {
 
   explicit RuntimeFixture(daemon::RuntimeLimits limits = {},
                           std::vector<std::string> names = {"ar", "ngram", "c_plugin", "misbehave"})
-      : rt(stories_model(), load(plugins, names), pool, limits) {}
+      : rt(stories_model(), load(plugins, names), pool, with_side_dir(std::move(limits))) {}
+
+  // Unless a test names its own, side files may come from the defaults and from side_dir().
+  static daemon::RuntimeLimits with_side_dir(daemon::RuntimeLimits limits) {
+    if (limits.side_files.dirs.empty()) {
+      limits.side_files.dirs = daemon::default_side_file_dirs(stories_model().path());
+      limits.side_files.dirs.push_back(side_dir());
+    }
+    return limits;
+  }
 
   static const daemon::PluginRegistry& load(daemon::PluginRegistry& reg, const std::vector<std::string>& names) {
     for (const auto& n : names) {

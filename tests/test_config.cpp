@@ -218,3 +218,26 @@ TEST_CASE("config: the packaged default specd.toml parses with every key known")
   CHECK(!c.models.empty());
   CHECK(c.models.count(c.default_model) == 1);
 }
+
+TEST_CASE("config: side_file_dirs and max_side_file_bytes, from the file and from flags") {
+  Config d = parse_ok("");
+  CHECK(d.side_file_dirs.empty());  // empty: each model's folder and the training cache
+  CHECK(d.limits.max_side_file_bytes == uint64_t{256} << 20);
+  Config c = parse_ok("[daemon]\nside_file_dirs = [\"/srv/drafters\", \"/srv/more\"]\n[limits]\nmax_side_file_bytes = 4096\n");
+  CHECK(c.side_file_dirs == std::vector<std::string>{"/srv/drafters", "/srv/more"});
+  CHECK(c.limits.max_side_file_bytes == 4096);
+  auto bad = daemon::parse_config("[daemon]\nside_file_dirs = \"/srv\"\n", "t.toml");
+  REQUIRE_FALSE(bad.has_value());
+  CHECK(bad.error().message.find("t.toml:2") != std::string::npos);
+  CHECK(bad.error().message.find("daemon.side_file_dirs") != std::string::npos);
+  bad = daemon::parse_config("[limits]\nmax_side_file_bytes = 0\n", "t.toml");
+  REQUIRE_FALSE(bad.has_value());
+  CHECK(bad.error().message.find("limits.max_side_file_bytes") != std::string::npos);
+
+  REQUIRE(flags(c, {"--side-file-dir", "/a", "--side-file-dir", "/b", "--max-side-file-bytes", "65536"}).has_value());
+  CHECK(c.side_file_dirs == std::vector<std::string>{"/a", "/b"});  // the flags replace the file's list
+  CHECK(c.limits.max_side_file_bytes == 65536);
+  auto st = flags(c, {"--max-side-file-bytes", "12"});
+  REQUIRE_FALSE(st.has_value());
+  CHECK(st.error().message.find("max-side-file-bytes") != std::string::npos);
+}

@@ -49,7 +49,7 @@ struct HostFixture {
 };
 
 // A small side file: one F32 [3 x 4] matrix, a bias, and metadata of each kind.
-std::string write_side_file(const std::string& dir) {
+std::string write_side_file(const std::string& dir, const std::string& name = "side.gguf") {
   static const std::vector<float> m = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, bias = {0.5f, -1, 2};
   engine::GgufWriter w;
   w.set_string("general.architecture", "side");
@@ -58,7 +58,7 @@ std::string write_side_file(const std::string& dir) {
   w.set_string("side.name", "drafter");
   REQUIRE(w.add_tensor("side.m", engine::GgmlType::F32, {4, 3}, {reinterpret_cast<const uint8_t*>(m.data()), 48}));
   REQUIRE(w.add_tensor("side.b", engine::GgmlType::F32, {3}, {reinterpret_cast<const uint8_t*>(bias.data()), 12}));
-  const std::string p = dir + "/side.gguf";
+  const std::string p = dir + "/" + name;
   REQUIRE(w.write(p));
   return p;
 }
@@ -67,7 +67,7 @@ std::string write_side_file(const std::string& dir) {
 
 TEST_CASE("tensor ops: gemm with bias, embed, silu, add, log_softmax and topk compute what they say") {
   HostFixture x;
-  const std::string side = write_side_file(temp_dir());
+  const std::string side = write_side_file(side_dir(), "tensors.gguf");
   REQUIRE(files::file_attach(&x.h, side.c_str()) == SPECD_OK);
   specd_tensor m = x.tensor("side.m"), b = x.tensor("side.b");
   CHECK(m.ne[0] == 4);
@@ -157,7 +157,7 @@ TEST_CASE("metadata comes from the model file, then from attached side files") {
   REQUIRE(files::meta_int(&x.h, "llama.embedding_length", &i) == SPECD_OK);
   CHECK(i == 64);
   CHECK(files::meta_int(&x.h, "side.answer", &i) == SPECD_E_INVALID_ARG);  // not attached yet
-  REQUIRE(files::file_attach(&x.h, write_side_file(temp_dir()).c_str()) == SPECD_OK);
+  REQUIRE(files::file_attach(&x.h, write_side_file(side_dir(), "meta.gguf").c_str()) == SPECD_OK);
   REQUIRE(files::meta_int(&x.h, "side.answer", &i) == SPECD_OK);
   CHECK(i == 42);
   REQUIRE(files::meta_float(&x.h, "side.scale", &d) == SPECD_OK);
@@ -175,14 +175,14 @@ TEST_CASE("metadata comes from the model file, then from attached side files") {
   CHECK(files::meta_int(&x.h, nullptr, &i) == SPECD_E_INVALID_ARG);
 }
 
-TEST_CASE("side files: mapped once, reloaded when rewritten, errors named; attach and refuse only in create") {
+TEST_CASE("side files: read once, reloaded when rewritten, errors named; attach and refuse only in create") {
   HostFixture x;
-  const std::string dir = temp_dir();
-  const std::string p = write_side_file(dir);
+  const std::string dir = side_dir();
+  const std::string p = write_side_file(dir, "reloaded.gguf");
   REQUIRE(files::file_attach(&x.h, p.c_str()) == SPECD_OK);
   REQUIRE(files::file_attach(&x.h, p.c_str()) == SPECD_OK);
   CHECK(x.f.rt.side_files().size() == 1);
-  {  // rewritten with other contents: the next attach maps the new file, the old one is dropped
+  {  // rewritten with other contents: the next attach reads the new file, the old one is dropped
     engine::GgufWriter w;
     w.set_i32("side.answer", 7);
     w.set_string("side.padding", std::string(100, 'x'));
@@ -195,7 +195,7 @@ TEST_CASE("side files: mapped once, reloaded when rewritten, errors named; attac
   int64_t v = 0;
   REQUIRE(files::meta_int(&h2, "side.answer", &v) == SPECD_OK);
   CHECK(v == 7);
-  REQUIRE(files::meta_int(&x.h, "side.answer", &v) == SPECD_OK);  // the first instance keeps its mapping
+  REQUIRE(files::meta_int(&x.h, "side.answer", &v) == SPECD_OK);  // the first instance keeps its copy
   CHECK(v == 42);
 
   CHECK(files::file_attach(&x.h, (dir + "/absent.gguf").c_str()) == SPECD_E_IO);

@@ -210,6 +210,7 @@ TEST_CASE("packaging: specd.toml is TOML with config.h's keys and defaults") {
       {"daemon.threads", std::to_string(d.threads)},
       {"daemon.default_model", "\"stories260K\""},
       {"daemon.drain_grace_s", "30.0"},
+      {"daemon.side_file_dirs", d.side_file_dirs.empty() ? "[]" : "?"},
       {"runlog.path", "\"" + d.runlog_path + "\""},
       {"runlog.max_rows", std::to_string(d.runlog_max_rows)},
       {"runlog.max_age_days", std::to_string(d.runlog_max_age_days)},
@@ -220,6 +221,7 @@ TEST_CASE("packaging: specd.toml is TOML with config.h's keys and defaults") {
       {"limits.max_queued", std::to_string(l.max_queued)},
       {"limits.max_tokens", std::to_string(l.max_tokens)},
       {"limits.kv_bytes", std::to_string(l.kv_bytes)},
+      {"limits.max_side_file_bytes", std::to_string(l.max_side_file_bytes)},
       {"access.allow_uids", "[]"},
       {"access.allow_gids", "[]"},
   };

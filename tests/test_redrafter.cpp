@@ -217,8 +217,8 @@ TEST_CASE("beam selection keeps the W best cumulative scores with a deterministi
 
 TEST_CASE("redrafter greedy equals ar greedy on 50 prompts, with the trained and with random drafters") {
   RuntimeFixture f({}, {"ar", "redrafter"});
-  const std::string dir = temp_dir();
-  const std::string random_drafter = write_drafter(dir, "random.gguf", digest(), 11);
+  const std::string dir = side_dir();
+  const std::string random_drafter = write_drafter(dir, "random11.gguf", digest(), 11);
   const std::string model = trained();
   const auto ps = lossless_prompts();
   REQUIRE(ps.size() >= 50);
@@ -254,7 +254,7 @@ TEST_CASE("redrafter greedy equals ar greedy on 50 prompts, with the trained and
 
 TEST_CASE("a drafter that is always wrong gives exactly one token per step, still equal to ar") {
   RuntimeFixture f({}, {"ar", "redrafter"});
-  const std::string dir = temp_dir();
+  const std::string dir = side_dir();
   const std::string wrong = write_drafter(dir, "wrong.gguf", digest(), 3, true);
   for (size_t n : {size_t{0}, size_t{40}}) {
     std::vector<int32_t> p = {1};
@@ -383,6 +383,7 @@ TEST_CASE("redrafter finds its drafter beside the model or in the training cache
   // The model is a copy in a directory of its own: the shared models directory holds a trained drafter
   // beside stories260K.gguf, which would answer before the cache does.
   const std::string dir = temp_dir();
+  ScopedEnv cache("SPECD_CACHE", dir);  // before the runtime: its default side-file dirs come from it
   std::filesystem::create_directories(dir + "/alone");
   std::filesystem::copy_file(model_path("stories260K.gguf"), dir + "/alone/stories260K.gguf");
   auto model = engine::Model::load(dir + "/alone/stories260K.gguf");
@@ -399,7 +400,6 @@ TEST_CASE("redrafter finds its drafter beside the model or in the training cache
 
   std::filesystem::create_directories(dir + "/models");
   write_drafter(dir + "/models", "stories260K-redrafter.gguf", digest(), 5);
-  ScopedEnv cache("SPECD_CACHE", dir);
   auto ar = run(request({1}, 30, "ar"));
   auto rd = run(request({1}, 30, "redrafter", R"({"W": 2, "L": 3})"));
   CHECK(rd.tokens == ar.tokens);
@@ -419,7 +419,7 @@ TEST_CASE("redrafter finds its drafter beside the model or in the training cache
 
 TEST_CASE("bad drafters and options get named errors and the runtime keeps serving") {
   RuntimeFixture f({}, {"ar", "redrafter"});
-  const std::string dir = temp_dir();
+  const std::string dir = side_dir();
   const std::string good = write_drafter(dir, "good.gguf", digest(), 1);
   const std::string other = write_drafter(dir, "other.gguf", "0123456789abcdef", 1);
   const std::string headless = write_drafter(dir, "headless.gguf", digest(), 1, false, 5, true);
@@ -449,7 +449,7 @@ TEST_CASE("bad drafters and options get named errors and the runtime keeps servi
 }
 
 TEST_CASE("a drafter carried over to an inflated model drafts as on the small model (BENCHMARKS.md §2.2)") {
-  const std::string dir = temp_dir(), drafter = trained();
+  const std::string dir = side_dir(), drafter = trained();  // the small model's runtime may attach big's drafter
   const std::string big = dir + "/big.gguf", big_drafter = dir + "/big-redrafter.gguf";
   std::string log;
   const int rc = run_command(build_root() + "/tools/specd-inflate --model '" + model_path("stories260K.gguf") +
@@ -482,8 +482,8 @@ TEST_CASE("a drafter carried over to an inflated model drafts as on the small mo
 
 TEST_CASE("steady-state redrafter steps allocate nothing (drafter ops and tree included)") {
   RuntimeFixture f({}, {"redrafter"});
-  const std::string dir = temp_dir();
-  const std::string drafter = write_drafter(dir, "random.gguf", digest(), 21);
+  const std::string dir = side_dir();
+  const std::string drafter = write_drafter(dir, "random21.gguf", digest(), 21);
   std::vector<int32_t> p = {1};
   p.insert(p.end(), golden_ids().begin(), golden_ids().begin() + 20);
   auto id = f.rt.submit(request(p, 400, "redrafter", opts(drafter, 4, 5)), {});
@@ -493,4 +493,55 @@ TEST_CASE("steady-state redrafter steps allocate nothing (drafter ops and tree i
   for (int i = 0; i < 40; ++i) f.rt.step();
   CHECK(allocation_count() - before == 0);
   REQUIRE(f.rt.active() == 1);
+}
+
+TEST_CASE("drafter paths outside the side-file dirs are ACCESS, never echo the file, and the runtime keeps serving") {
+  RuntimeFixture f({}, {"ar", "redrafter"});
+  const std::string outside = temp_dir();
+  const std::string real_drafter = write_drafter(outside, "outside.gguf", digest(), 1);  // a valid drafter, elsewhere
+  std::filesystem::create_symlink(real_drafter, side_dir() + "/escape.gguf");
+  for (const std::string& p : {std::string("/etc/passwd"), std::string("/etc/shadow"), real_drafter, outside + "/absent.gguf",
+                               side_dir() + "/escape.gguf", side_dir() + "/../" +
+                                   std::filesystem::path(outside).filename().string() + "/outside.gguf"}) {
+    CAPTURE(p);
+    auto r = f.rt.submit(request({1}, 10, "redrafter", opts(p, 4, 5)), {});
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().code == SPECD_E_ACCESS);
+    CHECK_MESSAGE(r.error().message.find("option 'drafter'") != std::string::npos, r.error().message);
+    CHECK_MESSAGE(r.error().message.find(p) != std::string::npos, r.error().message);
+    CHECK_MESSAGE(r.error().message.find("root") == std::string::npos, r.error().message);
+    CHECK_MESSAGE(r.error().message.find("magic") == std::string::npos, r.error().message);
+  }
+  CHECK(f.rt.idle());
+  auto ok = f.run(request({1}, 20, "redrafter", opts(trained(), 4, 5)));  // the trained drafter in the cache still is
+  CHECK(ok.tokens == std::vector<int32_t>(golden_ids().begin(), golden_ids().begin() + 20));
+}
+
+TEST_CASE("a drafter truncated and rewritten under a running request: the run finishes unchanged, the next is refused") {
+  RuntimeFixture f({}, {"ar", "redrafter"});
+  const std::string p = write_drafter(side_dir(), "truncated.gguf", digest(), 7);
+  std::vector<int32_t> prompt = {1};
+  prompt.insert(prompt.end(), golden_ids().begin(), golden_ids().begin() + 10);
+  const auto ar = f.run(request(prompt, 120, "ar"));
+  daemon::DecodeResult got;
+  bool done = false;
+  daemon::DecodeCallbacks cb;
+  cb.on_finished = [](int64_t, const daemon::DecodeResult& r, void* u) {
+    auto* c = static_cast<std::pair<daemon::DecodeResult*, bool*>*>(u);
+    *c->first = r;
+    *c->second = true;
+  };
+  std::pair<daemon::DecodeResult*, bool*> ctx{&got, &done};
+  cb.user = &ctx;
+  REQUIRE(f.rt.submit(request(prompt, 120, "redrafter", opts(p, 4, 5)), cb).has_value());
+  for (int i = 0; i < 3; ++i) f.rt.step();
+  std::filesystem::resize_file(p, 0);  // with a mapping, the next drafter step died of SIGBUS
+  write_file(p, {'G', 'G', 'U', 'F', 3, 0, 0, 0});
+  while (!done) f.rt.step();
+  CHECK(got.finish_reason != SPECD_FINISH_ERROR);
+  CHECK(got.tokens == ar.tokens);
+  auto next = f.rt.submit(request(prompt, 10, "redrafter", opts(p, 4, 5)), {});
+  REQUIRE_FALSE(next.has_value());
+  CHECK(next.error().code == SPECD_E_BAD_MODEL);
+  CHECK(f.run(request({1}, 5, "ar")).tokens.size() == 5);
 }

@@ -67,6 +67,11 @@ std::string temp_dir() {
   return buf.data();
 }
 
+std::string side_dir() {
+  static const std::string dir = temp_dir();
+  return dir;
+}
+
 int run_command(const std::string& cmd, std::string* out) {
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return -1;

@@ -20,6 +20,8 @@ std::string cache_dir();
 std::string trained_model(const std::string& file);
 // A fresh directory under $TMPDIR, removed at process exit.
 std::string temp_dir();
+// One temp dir per test process that RuntimeFixture allows side files from (daemon.side_file_dirs).
+std::string side_dir();
 // Run a shell command; returns its exit status and fills out with stdout.
 int run_command(const std::string& cmd, std::string* out);
 std::vector<uint8_t> read_file(const std::string& path);

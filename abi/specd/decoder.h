@@ -248,9 +248,13 @@ typedef struct specd_host_api {
 
   /* --- since 1.1: metadata, side files, refusing a request (check SPECD_HAS before use) --- */
   /* Attach the GGUF file at path (e.g. a drafter's weights) to this instance (create only):
-   * afterwards tensor() and meta_*() also look there, after the model file. The host maps each file
-   * once and shares it between requests. SPECD_E_IO when it cannot be read, SPECD_E_BAD_MODEL when
-   * it is not a valid GGUF file; the reason is what the client is told if create() then fails. */
+   * afterwards tensor() and meta_*() also look there, after the model file. The host reads each file
+   * once into its own memory (a file changed later does not affect this instance) and shares it
+   * between requests. SPECD_E_ACCESS when path is not in a directory the daemon allows side files
+   * from (the same whether or not it exists), SPECD_E_IO when it cannot be read, SPECD_E_LIMIT when
+   * it is larger than the daemon allows, SPECD_E_BAD_MODEL when it is not a valid GGUF file; the
+   * reason, which names path and never the file's contents, is what the client is told if create()
+   * then fails. */
   int (*file_attach)(specd_host *h, const char *path);
   /* Read metadata key of the model file, else of the attached files (first found). SPECD_E_INVALID_ARG
    * when absent or of another kind (integers of any width fit meta_int; meta_float also takes

@@ -118,6 +118,9 @@ int rd_drafter_open(rd_drafter *d, const specd_host_api *api, specd_host *h, con
   d->wmax = wmax;
   d->lmax = lmax;
   int rc = api->file_attach(h, path);
+  if (rc == SPECD_E_ACCESS) /* name the option; the host's reason says the same without it */
+    return api->refuse(h, rc, "option 'drafter': %s is not in a directory side files may come from (daemon.side_file_dirs)",
+                       path);
   if (rc != SPECD_OK) return rc; /* the host recorded the reason */
   if ((rc = read_layout(d, model)) != SPECD_OK || (rc = find_tensors(d)) != SPECD_OK) return rc;
   d->topk = d->vocab < RD_TOPK ? d->vocab : RD_TOPK;

@@ -1,0 +1,133 @@
+// Model::load refuses metadata and tensor types the forward cannot use as written, with a named
+// error, instead of computing something else. Regressions of an outside probe: rope.dimension_count
+// = 0 and a norm's type changed from F32 to F16 both loaded and silently changed the output.
+#include "engine/gguf_reader.h"
+#include "engine/gguf_writer.h"
+#include "engine/model.h"
+#include "kernels/cpu/matmul.h"
+#include "tests/test_support.h"
+
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <functional>
+
+using namespace specd;
+using namespace specd::test;
+
+namespace {
+
+// stories260K.gguf rewritten through GgufWriter: edit_kv may override metadata after the copy, and
+// a tensor named `f16_tensor` is stored as F16 (its values converted, so nothing else changes).
+std::string rewrite(const std::string& name, const std::function<void(engine::GgufWriter&)>& edit_kv,
+                    const std::string& f16_tensor = "") {
+  auto src = engine::GgufFile::open(model_path("stories260K.gguf"));
+  REQUIRE(src.has_value());
+  engine::GgufWriter w;
+  for (const auto& kv : (*src)->metadata()) REQUIRE(w.copy_kv(kv));
+  edit_kv(w);
+  std::vector<std::vector<uint8_t>> keep;
+  for (const auto& t : (*src)->tensors()) {
+    std::vector<int64_t> ne(t.ne, t.ne + t.n_dims);
+    if (t.name == f16_tensor) {
+      REQUIRE(t.type == engine::GgmlType::F32);
+      auto& half = keep.emplace_back(t.nbytes / 2);
+      for (size_t i = 0; i < t.nbytes / 4; ++i) {
+        float x;
+        std::memcpy(&x, t.data + 4 * i, 4);
+        const uint16_t h = kernels::f32_to_f16(x);
+        std::memcpy(half.data() + 2 * i, &h, 2);
+      }
+      REQUIRE(w.add_tensor(std::string(t.name), engine::GgmlType::F16, ne, half));
+    } else {
+      REQUIRE(w.add_tensor(std::string(t.name), t.type, ne, {t.data, t.nbytes}));
+    }
+  }
+  const std::string path = temp_dir() + "/" + name;
+  REQUIRE(w.write(path));
+  return path;
+}
+
+// The error of loading path; it must be BAD_MODEL and contain phrase.
+void expect_refused(const std::string& path, const char* phrase) {
+  auto m = engine::Model::load(path);
+  REQUIRE_FALSE(m.has_value());
+  CHECK(m.error().code == SPECD_E_BAD_MODEL);
+  CHECK_MESSAGE(m.error().message.find(phrase) != std::string::npos, m.error().message);
+}
+
+// Offset of the type field of tensor `name` in a GGUF file's bytes (after its name, n_dims and ne).
+size_t type_field(const std::vector<uint8_t>& b, const std::string& name) {
+  std::vector<uint8_t> needle(8);
+  const uint64_t len = name.size();
+  std::memcpy(needle.data(), &len, 8);
+  needle.insert(needle.end(), name.begin(), name.end());
+  const auto it = std::search(b.begin(), b.end(), needle.begin(), needle.end());
+  REQUIRE(it != b.end());
+  const size_t at = static_cast<size_t>(it - b.begin()) + needle.size();
+  uint32_t n_dims;
+  std::memcpy(&n_dims, b.data() + at, 4);
+  return at + 4 + 8 * n_dims;
+}
+
+}  // namespace
+
+TEST_CASE("model: an unchanged rewrite loads; rope.dimension_count must be positive, even and fit the head") {
+  auto ok = engine::Model::load(rewrite("same.gguf", [](engine::GgufWriter&) {}));
+  REQUIRE_MESSAGE(ok.has_value(), ok.error().message);
+  const int32_t head_dim = (*ok)->config().head_dim;
+  for (int32_t bad : {0, 3, head_dim + 2}) {
+    CAPTURE(bad);
+    expect_refused(rewrite("rope.gguf", [bad](engine::GgufWriter& w) { w.set_u32("llama.rope.dimension_count", bad); }),
+                   "llama.rope.dimension_count");
+  }
+  expect_refused(rewrite("rope-str.gguf", [](engine::GgufWriter& w) { w.set_string("llama.rope.dimension_count", "8"); }),
+                 "llama.rope.dimension_count");
+  expect_refused(rewrite("ctx.gguf", [](engine::GgufWriter& w) { w.set_i32("llama.context_length", -1); }),
+                 "llama.context_length");
+  auto half = engine::Model::load(
+      rewrite("rope-half.gguf", [head_dim](engine::GgufWriter& w) { w.set_u32("llama.rope.dimension_count", head_dim / 2); }));
+  CHECK(half.has_value());  // partial rotary embeddings are a real layout
+}
+
+TEST_CASE("model: norm weights must be F32; a converted F16 norm is refused, by name") {
+  for (const char* t : {"output_norm.weight", "blk.0.attn_norm.weight", "blk.1.ffn_norm.weight"}) {
+    CAPTURE(t);
+    expect_refused(rewrite("norm.gguf", [](engine::GgufWriter&) {}, t), "norm weights must be F32");
+    expect_refused(rewrite("norm.gguf", [](engine::GgufWriter&) {}, t), t);
+  }
+  auto f16_matrix = engine::Model::load(rewrite("wq.gguf", [](engine::GgufWriter&) {}, "blk.0.attn_q.weight"));
+  CHECK(f16_matrix.has_value());  // matrices may be F16 (the kernels compute with it)
+}
+
+TEST_CASE("model: a tensor's type field changed from F32 to F16 in place is refused, not reinterpreted") {
+  const std::vector<uint8_t> orig = read_file(model_path("stories260K.gguf"));
+  const std::string dir = temp_dir();
+  for (const char* t : {"blk.0.attn_q.weight", "blk.1.ffn_down.weight", "output_norm.weight", "blk.0.attn_norm.weight"}) {
+    CAPTURE(t);
+    std::vector<uint8_t> b = orig;
+    const size_t at = type_field(b, t);
+    uint32_t type;
+    std::memcpy(&type, b.data() + at, 4);
+    REQUIRE(type == static_cast<uint32_t>(engine::GgmlType::F32));
+    type = static_cast<uint32_t>(engine::GgmlType::F16);
+    std::memcpy(b.data() + at, &type, 4);
+    write_file(dir + "/flipped.gguf", b);
+    auto m = engine::Model::load(dir + "/flipped.gguf");
+    REQUIRE_FALSE(m.has_value());
+    CHECK(m.error().code == SPECD_E_BAD_MODEL);
+    CHECK_MESSAGE(m.error().message.find(t) != std::string::npos, m.error().message);
+  }
+}
+
+TEST_CASE("model: the shipped and trained models still load") {
+  for (const char* f : {"stories260K.gguf", "stories260K-tidar.gguf", "stories260K-d2f.gguf"}) {
+    const std::string p = f == std::string("stories260K.gguf") ? model_path(f) : trained_model(f);
+    if (p.empty()) {
+      MESSAGE("no " << f << " in the training cache; not checked");
+      continue;
+    }
+    auto m = engine::Model::load(p);
+    CHECK_MESSAGE(m.has_value(), p << ": " << (m ? "" : m.error().message));
+  }
+}
