@@ -54,6 +54,7 @@ class Server final : private ConnectionHandler {
     int64_t run_id = 0;       // its start row's id (0 until admitted)
     uint64_t start_seq = 0;   // the start row's ticket: TokenEvents wait for it
     std::vector<std::vector<uint8_t>> held;  // frames waiting for the start row
+    std::vector<std::vector<uint8_t>> after;  // Errors for duplicates of its id: sent after its last frame
   };
   // A run's last frames, waiting for its final row (or a refused request's Error for its row).
   struct Closing {
@@ -72,6 +73,7 @@ class Server final : private ConnectionHandler {
   void drop(Connection& c);
   void on_stream_error(Connection& c, const Error& e) override;
   void on_disconnect(Connection& c) override;
+  void on_deadline(Connection& c) override;
   void begin_drain();
   void maybe_finish_drain();
   void notify_status();
@@ -83,6 +85,7 @@ class Server final : private ConnectionHandler {
   void handle_status(Connection& c, uint64_t rid);
   void handle_list_runs(Connection& c, const wire::Envelope& env);
   void reject(Connection& c, uint64_t rid, Request req, const Error& e);
+  void refuse_duplicate(Connection& c, uint64_t rid);
   void on_engine_events();
   void on_tokens(EngineEvent& e);
   void on_finished(EngineEvent& e);

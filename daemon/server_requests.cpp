@@ -83,6 +83,14 @@ void Server::on_frame(Connection& c, const std::vector<uint8_t>& frame) {
   if (env->body_type() != wire::Body::NONE && env->body() == nullptr)
     return send(c, encode_error(rid, SPECD_E_PROTOCOL, "a message of type " + std::to_string(static_cast<int>(env->body_type())) +
                                                            " without its body"));
+  // Hello comes first: anything else before it ends the connection.
+  if (!c.greeted && env->body_type() != wire::Body::Hello) {
+    const auto t = env->body_type();
+    const char* name = t <= wire::Body::MAX ? wire::EnumNameBody(t) : "";
+    send(c, encode_error(0, SPECD_E_PROTOCOL, std::string("the first message must be Hello, not '") +
+                                                  (*name ? name : std::to_string(static_cast<int>(t)).c_str()) + "'"));
+    return drop(c);
+  }
   switch (env->body_type()) {
     case wire::Body::Hello: return handle_hello(c, *env);
     case wire::Body::Generate: return handle_generate(c, rid, env->body_as_Generate());
@@ -104,6 +112,7 @@ void Server::on_frame(Connection& c, const std::vector<uint8_t>& frame) {
 
 void Server::handle_hello(Connection& c, const wire::Envelope& env) {
   const wire::Hello* h = env.body_as_Hello();
+  if (c.greeted) return send(c, encode_error(env.request_id(), SPECD_E_PROTOCOL, "a second Hello on this connection"));
   if (h->protocol_version() != kProtocolVersion) {
     send(c, encode_error(env.request_id(), SPECD_E_VERSION,
                          "protocol version " + std::to_string(h->protocol_version()) + " is not supported (the daemon speaks 1)"));
@@ -115,6 +124,9 @@ void Server::handle_hello(Connection& c, const wire::Envelope& env) {
   w.max_tokens = cfg_.limits.max_tokens;
   w.max_prompt_tokens = worker_->models().at(worker_->default_model())->config().ctx_len - 1;
   send(c, encode_welcome(env.request_id(), w));
+  c.greeted = true;
+  c.touch();
+  c.set_deadline(static_cast<uint64_t>(cfg_.limits.idle_timeout_ms));  // 0: no idle timeout
 }
 
 void Server::handle_generate(Connection& c, uint64_t rid, const wire::Generate* g) {
@@ -129,9 +141,10 @@ void Server::handle_generate(Connection& c, uint64_t rid, const wire::Generate* 
   if (r.options.empty()) r.options = "{}";
   r.stream = g->stream();
   const RequestKey key{c.id(), rid};
-  if (c.requests.count(rid) || requests_.count(key))
-    return reject(c, rid, std::move(r), make_error(SPECD_E_PROTOCOL, "request_id %llu is already in flight on this connection",
-                                                   static_cast<unsigned long long>(rid)));
+  if (c.requests.count(rid) || requests_.count(key)) return refuse_duplicate(c, rid);
+  if (static_cast<int64_t>(c.requests.size()) >= cfg_.limits.max_requests_per_connection)
+    return reject(c, rid, std::move(r), make_error(SPECD_E_LIMIT, "this connection already has %zu requests in flight (limits.max_requests_per_connection)",
+                                                   c.requests.size()));
   if (Status st = check_generate(*g, cfg_.limits); !st) return reject(c, rid, std::move(r), st.error());
   if (Status st = worker_->submit(job_of(*g, key)); !st) return reject(c, rid, std::move(r), st.error());
   const RunTicket t = log_run(r, nullptr, nullptr);  // the start row, replaced by the final one
@@ -145,6 +158,16 @@ void Server::handle_generate(Connection& c, uint64_t rid, const wire::Generate* 
 void Server::reject(Connection& c, uint64_t rid, Request req, const Error& e) {
   const RunTicket t = log_run(req, nullptr, &e);
   send_when_durable(Closing{RequestKey{c.id(), rid}, t.seq, false, {encode_error(rid, e.code, e.message)}});
+}
+
+// A Generate reusing an id still in flight is no run and gets no row: its Error goes out after the
+// original's last frame, so a client matching frames by id still sees the original end normally.
+void Server::refuse_duplicate(Connection& c, uint64_t rid) {
+  auto frame = encode_error(rid, SPECD_E_PROTOCOL, "request_id " + std::to_string(rid) + " is already in flight on this connection");
+  if (auto it = requests_.find(RequestKey{c.id(), rid}); it != requests_.end()) return it->second.after.push_back(std::move(frame));
+  for (Closing& cl : closing_)
+    if (cl.ends_request && cl.key == RequestKey{c.id(), rid}) return cl.frames.push_back(std::move(frame));
+  send(c, std::move(frame));
 }
 
 void Server::handle_status(Connection& c, uint64_t rid) {
@@ -236,6 +259,7 @@ void Server::on_finished(EngineEvent& e) {
   Closing last{e.key, t.seq, true, std::move(r.held)};
   last.frames.push_back(failed ? encode_error(e.key.id, e.result.error.code, e.result.error.message)
                                : encode_finished(e.key.id, e.result, e.prompt_tokens, r.text, t.id));
+  for (auto& f : r.after) last.frames.push_back(std::move(f));
   send_when_durable(std::move(last));
 }
 
@@ -265,7 +289,10 @@ void Server::release_durable() {
     Closing& cl = closing_[done];
     Connection* c = find_connection(cl.key.conn);
     if (!c) continue;
-    if (cl.ends_request) c->requests.erase(cl.key.id);
+    if (cl.ends_request) {
+      c->requests.erase(cl.key.id);
+      c->touch();  // idle time counts from the end of its last request
+    }
     for (auto& f : cl.frames)
       if (!c->closing()) send(*c, std::move(f));
   }

@@ -57,7 +57,8 @@ void client_loop(const std::string& sock, int seed, const std::atomic<bool>& sto
   const int fd = connect_to(sock);
   if (fd < 0) return;
   ::close(fd);
-  RawClient c(sock);
+  RawClient c(sock, RawClient::kNoHello);
+  if (!c.hello()) return;
   const char* const prompts[] = {"Once upon a time", "The little dog", "Lily wanted to", "One day, a big"};
   std::mt19937 rng(static_cast<uint32_t>(seed));
   for (uint64_t rid = 1; !stop.load(); ++rid) {
