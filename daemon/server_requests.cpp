@@ -23,9 +23,30 @@ int64_t unix_ms_now() {
 
 std::string str_of(const flatbuffers::String* s, const char* def = "") { return s ? s->str() : def; }
 
+// A model or decoder name is printable: a NUL or control byte would be echoed back in messages
+// (and the run log) as if it were part of the name.
+Status check_name(const flatbuffers::String* s, const char* field) {
+  if (!s) return {};
+  for (size_t i = 0; i < s->size(); ++i) {
+    const auto b = static_cast<unsigned char>(s->c_str()[i]);
+    if (b < 0x20 || b == 0x7f)
+      return make_error(SPECD_E_INVALID_ARG, "%s name contains a control character (byte 0x%02x at offset %zu)", field, b, i);
+  }
+  return {};
+}
+
+// name with its control bytes shown as '?', for the run-log row of a refused request.
+std::string printable(std::string name) {
+  for (char& ch : name)
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = '?';
+  return name;
+}
+
 // Field checks the loop can make without the model; the engine checks the rest (model, decoder,
 // options, prompt length against the context).
 Status check_generate(const wire::Generate& g, const Limits& limits) {
+  SPECD_TRY(check_name(g.model(), "model"));
+  SPECD_TRY(check_name(g.decoder(), "decoder"));
   const bool has_ids = g.prompt_ids() && g.prompt_ids()->size() > 0;
   if (!has_ids && (!g.prompt_text() || g.prompt_text()->size() == 0))
     return make_error(SPECD_E_INVALID_ARG, "empty prompt: set prompt_text or prompt_ids");
@@ -145,7 +166,11 @@ void Server::handle_generate(Connection& c, uint64_t rid, const wire::Generate* 
   if (static_cast<int64_t>(c.requests.size()) >= cfg_.limits.max_requests_per_connection)
     return reject(c, rid, std::move(r), make_error(SPECD_E_LIMIT, "this connection already has %zu requests in flight (limits.max_requests_per_connection)",
                                                    c.requests.size()));
-  if (Status st = check_generate(*g, cfg_.limits); !st) return reject(c, rid, std::move(r), st.error());
+  if (Status st = check_generate(*g, cfg_.limits); !st) {
+    r.model = printable(std::move(r.model));
+    r.decoder = printable(std::move(r.decoder));
+    return reject(c, rid, std::move(r), st.error());
+  }
   if (Status st = worker_->submit(job_of(*g, key)); !st) return reject(c, rid, std::move(r), st.error());
   const RunTicket t = log_run(r, nullptr, nullptr);  // the start row, replaced by the final one
   r.run_id = t.id;
@@ -184,13 +209,15 @@ void Server::handle_status(Connection& c, uint64_t rid) {
 // SQLite reads run on libuv's worker pool so the loop never waits on the database.
 void Server::handle_list_runs(Connection& c, const wire::Envelope& env) {
   const wire::ListRuns* l = env.body_as_ListRuns();
+  if (l->last() < 1)
+    return send(c, encode_error(env.request_id(), SPECD_E_INVALID_ARG, "ListRuns.last must be at least 1, got " + std::to_string(l->last())));
   auto w = std::make_unique<QueryWork>();
   w->req.data = w.get();
   w->server = this;
   w->runlog = &runlog_;
   w->conn = c.id();
   w->rid = env.request_id();
-  w->query.last = std::clamp(l->last(), 0, kMaxListedRuns);
+  w->query.last = std::min(l->last(), kMaxListedRuns);
   w->query.decoder = str_of(l->decoder());
   w->query.model = str_of(l->model());
   w->query.since_unix_ms = l->since_unix_ms();

@@ -53,10 +53,14 @@ struct GenParams {
 
 inline std::vector<uint8_t> generate_frame(uint64_t rid, const GenParams& p) {
   fb::FlatBufferBuilder b;
+  // CreateString(std::string) keeps every byte, embedded NULs included.
+  const auto model = b.CreateString(p.model);
+  const auto prompt = b.CreateString(p.prompt_text);
+  const auto ids = p.prompt_ids.empty() ? 0 : b.CreateVector(p.prompt_ids);
   const auto sampling = wire::CreateSampling(b, p.temperature, p.top_k, p.top_p, 0.0f, p.seed);
-  const auto g = wire::CreateGenerateDirect(b, p.model.c_str(), p.prompt_text.c_str(),
-                                            p.prompt_ids.empty() ? nullptr : &p.prompt_ids, p.max_tokens, sampling,
-                                            nullptr, p.decoder.c_str(), p.options.c_str(), p.stream);
+  const auto decoder = b.CreateString(p.decoder);
+  const auto options = b.CreateString(p.options);
+  const auto g = wire::CreateGenerate(b, model, prompt, ids, p.max_tokens, sampling, 0, decoder, options, p.stream);
   return envelope_frame(b, rid, wire::Body::Generate, g.Union());
 }
 

@@ -391,6 +391,18 @@ TEST_CASE("serve: bad requests get named errors and run rows, and the daemon kee
   p = {};
   p.options = R"({"bogus":"1"})";
   cases.push_back({"unknown decoder option", p, SPECD_E_BAD_OPTION});
+  p = {};
+  p.model = std::string("stories\0x", 9);
+  cases.push_back({"a NUL in the model name", p, SPECD_E_INVALID_ARG});
+  p = {};
+  p.decoder = "ar\n";
+  cases.push_back({"a control character in the decoder name", p, SPECD_E_INVALID_ARG});
+  for (const char* opts : {R"({"prefill_chunk":" 4"})", R"({"prefill_chunk":"4 "})", R"({"prefill_chunk":"+4"})",
+                           R"({"prefill_chunk":4,"prefill_chunk":8})"}) {
+    p = {};
+    p.options = opts;
+    cases.push_back({opts, p, SPECD_E_BAD_OPTION});
+  }
   uint64_t rid = 1;
   for (const Case& k : cases) {
     CAPTURE(k.what);
@@ -400,6 +412,9 @@ TEST_CASE("serve: bad requests get named errors and run rows, and the daemon kee
     CHECK(o.error_code == k.code);
     CHECK(o.error_name == error_name(k.code));
     CHECK(!o.error_message.empty());
+    if (k.code == SPECD_E_INVALID_ARG && !k.p.model.empty()) CHECK(o.error_message.rfind("model name contains", 0) == 0);
+    if (k.code == SPECD_E_INVALID_ARG && !k.p.decoder.empty()) CHECK(o.error_message.rfind("decoder name contains", 0) == 0);
+    if (k.code == SPECD_E_BAD_OPTION) CHECK(o.error_message.find(k.p.options.find("bogus") != std::string::npos ? "bogus" : "prefill_chunk") != std::string::npos);
   }
   check_still_serving(d);
   const auto rows = stop_and_read_runs(d);
@@ -567,6 +582,14 @@ TEST_CASE("serve: StatusRequest and ListRuns") {
   }
   REQUIRE(row != nullptr);
   CHECK(row->id() == o.run_id);
+  for (const int32_t last : {0, -1}) {
+    CAPTURE(last);
+    REQUIRE(c.send(simple_frame(4, wire::Body::ListRuns, [last](fb::FlatBufferBuilder& b) { return wire::CreateListRuns(b, last); })));
+    const auto ef = c.recv();
+    const auto* err = env_of(ef)->body_as_Error();
+    REQUIRE(err != nullptr);
+    CHECK(err->code() == SPECD_E_INVALID_ARG);
+  }
   CHECK(row->decoder()->str() == "ngram");
   CHECK(row->generated_tokens() == o.generated_tokens);
 }
