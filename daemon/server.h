@@ -3,7 +3,10 @@
 //
 // docs: ARCHITECTURE.md §2, §5, §9. The loop never runs model math and never waits on SQLite
 // except for the final flush: ListRuns queries run on libuv's worker pool. Every Generate that
-// reaches the daemon ends in exactly one Finished or Error frame and exactly one run-log row.
+// reaches the daemon ends in exactly one Finished or Error frame and exactly one run-log row,
+// except one reusing a request_id still in flight: that is no run (an Error, no row). A connection
+// must say Hello first, within limits.handshake_timeout_ms, and is closed after
+// limits.idle_timeout_ms with nothing in flight and nothing received.
 // Frames about a run are held until the run-log record behind them is durable (RunLog's
 // durability notice wakes the loop): a client never sees a run the log could lose to a crash.
 #pragma once
