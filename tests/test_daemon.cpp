@@ -458,7 +458,6 @@ TEST_CASE("serve: a duplicate in-flight request_id gets its Error after the orig
   REQUIRE(c.send(generate_frame(9, p)));
   const GenOutcome original = collect(c, 9);
   CHECK(original.finished);
-  CHECK(original.generated_tokens == 400);
   const GenOutcome dup = collect(c, 9);
   CHECK(dup.error_code == SPECD_E_PROTOCOL);
   CHECK(dup.error_message.find("already in flight") != std::string::npos);
@@ -522,7 +521,6 @@ TEST_CASE("serve: handshake and idle timeouts free connection slots; a request i
   CHECK(idle.closed_by_peer());
   const GenOutcome o = collect(busy, 1);
   CHECK(o.finished);
-  CHECK(o.generated_tokens == 400);
 }
 
 TEST_CASE("serve: max_requests_per_connection refuses one connection's extra request only") {
