@@ -854,6 +854,40 @@ TEST_CASE("serve: a refused client that keeps sending still reads why it was ref
     CHECK(c.send(hello_frame()));
     refused(c);
   }
+  // specctl says why, every time.
+  for (int i = 0; i < 10; ++i) {
+    CAPTURE(i);
+    std::string out;
+    CHECK(run_command(build_root() + "/clients/specctl --socket '" + d.socket() + "' status 2>&1", &out) == 1);
+    CHECK_MESSAGE(out.rfind("specctl: uid " + std::to_string(::getuid()) + " (groups", 0) == 0, out);
+    CHECK_MESSAGE(out.find("is not allowed by the daemon's [access] lists") != std::string::npos, out);
+  }
+}
+
+TEST_CASE("serve: a client over max_connections that keeps sending still reads the LIMIT Error") {
+  DaemonProcess d({"--max-connections", "1"});
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  std::unique_ptr<RawClient> holder;  // wait_ready's probe may hold the one slot for a moment
+  for (int i = 0; i < 100 && !holder; ++i) {
+    holder = std::make_unique<RawClient>(d.socket(), RawClient::kNoHello);
+    if (!holder->hello()) {
+      holder.reset();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  REQUIRE_MESSAGE(holder != nullptr, d.log());
+  for (int i = 0; i < 10; ++i) {
+    CAPTURE(i);
+    RawClient c(d.socket(), RawClient::kNoHello);
+    CHECK(c.send(hello_frame()));
+    const auto f = c.recv();
+    REQUIRE(!f.empty());
+    const auto* e = env_of(f)->body_as_Error();
+    REQUIRE(e != nullptr);
+    CHECK(e->code() == SPECD_E_LIMIT);
+    CHECK(e->message()->str().find("max_connections") != std::string::npos);
+    CHECK(c.closed_by_peer());
+  }
 }
 
 TEST_CASE("serve: systemd notifications — READY, STATUS, WATCHDOG pings, STOPPING") {
