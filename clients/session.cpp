@@ -77,7 +77,13 @@ Result<void> Session::handshake() {
     return false;  // anything after the answer stays buffered for poll()
   };
   while (!welcomed && !refused) {
-    SPECD_TRY(conn_.flush());
+    if (auto sent = conn_.flush(); !sent) {
+      // A daemon that refused us (access, connection limit) may have closed before our Hello
+      // went out; the Error it sent first is still readable and says why.
+      (void)conn_.receive(on_frame);
+      if (refused) return *refused;
+      return sent.error();
+    }
     const int32_t wait = remaining_ms(deadline);
     if (wait == 0 && deadline) {
       return Error{SPECD_E_IO,
@@ -133,10 +139,17 @@ Result<void> Session::start(std::unique_ptr<Generation> g, const GenerateRequest
 Result<int> Session::poll(int32_t timeout_ms) {
   if (in_callback()) return Error{SPECD_E_INVALID_ARG, "specd_client_poll cannot be called from inside a callback"};
   SPECD_TRY(usable("poll"));
-  if (deferred_failure_) return fail(*deferred_failure_);
   int callbacks = 0;
+  // A daemon that closed the connection may have said why first (an Error for request 0, or the
+  // requests' own answers): dispatch what is still readable before failing with the send error.
+  const auto lost = [&](const Error& e) -> Result<int> {
+    (void)conn_.receive([&](const wire::Envelope& env) { return dispatch(env, &callbacks); });
+    if (broken_) return *broken_;
+    return fail(e);
+  };
+  if (deferred_failure_) return lost(*deferred_failure_);
   try {
-    if (auto sent = conn_.flush(); !sent) return fail(sent.error());
+    if (auto sent = conn_.flush(); !sent) return lost(sent.error());
     auto ready = conn_.wait(conn_.has_input() ? 0 : timeout_ms);
     if (!ready) return fail(ready.error());
     if (!ready.value() && !conn_.has_input()) return 0;
@@ -145,8 +158,8 @@ Result<int> Session::poll(int32_t timeout_ms) {
     if (broken_) return *broken_;  // a dispatched frame broke the session
     if (!received) return fail(received.error());
     send_cancels();  // after dispatch, so cancels asked for inside callbacks leave in this poll
-    if (deferred_failure_) return fail(*deferred_failure_);
-    if (auto sent = conn_.flush(); !sent) return fail(sent.error());
+    if (deferred_failure_) return lost(*deferred_failure_);
+    if (auto sent = conn_.flush(); !sent) return lost(sent.error());
   } catch (const std::bad_alloc&) {
     return fail(Error{SPECD_E_NOMEM, "out of memory while handling the daemon's replies"});
   } catch (const std::exception& e) {

@@ -28,14 +28,22 @@ volatile std::sig_atomic_t g_interrupted = 0;
 
 void on_sigint(int) { g_interrupted = 1; }
 
+// Text from the daemon is UTF-8, but a JSON dump must not throw on a stray byte.
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 int complain(const std::string& message, int exit_code) {
   std::fprintf(stderr, "specctl: %s\n", message.c_str());
   if (exit_code == kExitUsage) std::fputs(specd::specctl::usage_text(), stderr);
   return exit_code;
 }
 
-// Text from the daemon is UTF-8, but a JSON dump must not throw on a stray byte.
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+// A failed command: with --json, one JSON object on stdout ({"error": NAME, "code": N, "message": ...})
+// so a script reading the output can parse it; otherwise a line on stderr.
+int complain(bool as_json, int code, const std::string& message, int exit_code) {
+  if (!as_json) return complain(message, exit_code);
+  std::printf("%s\n", dump(json{{"error", specd_err_name(code)}, {"code", code}, {"message", message}}).c_str());
+  return exit_code;
+}
 
 // Every generate option, checked before connecting (so usage errors never depend on a daemon).
 specd::Result<sc::GenParams> gen_params(const Args& a) {
@@ -301,6 +309,7 @@ int main(int argc, char** argv) {
   auto timeout = a.integer("--timeout-ms", 0, -1, INT32_MAX);
   if (!timeout) return complain(timeout.error().message, kExitUsage);
 
+  const bool as_json = a.has("--json");
   sc::Options opts;
   opts.socket_path = a.last("--socket");
   opts.client_name = "specctl " + std::to_string(SPECD_CLIENT_VERSION_MAJOR) + "." +
@@ -311,12 +320,14 @@ int main(int argc, char** argv) {
     client.emplace(opts);
   } catch (const sc::Error& e) {
     // Not reaching the daemon at all (no socket, nobody listening, no permission, no answer) is
-    // exit 3; a daemon that answers but refuses (version, protocol) is a request error.
-    return complain(e.what(), SPECD_ERR_PRIMARY(e.code()) == SPECD_E_IO ? kExitNoDaemon : kExitRequest);
+    // exit 3; a daemon that answers but refuses (version, protocol, access) is a request error.
+    return complain(as_json, e.code(), e.what(), SPECD_ERR_PRIMARY(e.code()) == SPECD_E_IO ? kExitNoDaemon : kExitRequest);
   }
   try {
     return run_command(*client, a, gen);
+  } catch (const sc::Error& e) {
+    return complain(as_json, e.code(), e.what(), kExitRequest);
   } catch (const std::exception& e) {
-    return complain(e.what(), kExitRequest);
+    return complain(as_json, SPECD_E_INTERNAL, e.what(), kExitRequest);
   }
 }

@@ -19,6 +19,9 @@ struct Limits {
   int32_t max_concurrent = 32;      // sequences decoding at once (in-flight batch)
   int32_t max_queued = 256;         // waiting for a slot
   int32_t max_tokens = 4096;        // per request
+  int32_t max_requests_per_connection = 64;  // Generates in flight on one connection
+  int32_t handshake_timeout_ms = 5000;       // from accept to Hello
+  int32_t idle_timeout_ms = 300000;          // nothing in flight, nothing received; 0: never
   uint64_t kv_bytes = uint64_t{1} << 30;
   uint64_t max_side_file_bytes = uint64_t{256} << 20;  // a side file (drafter) is read whole into memory
 };

@@ -1,11 +1,14 @@
-// Connection: one client's socket on the loop thread — peer credentials, frames in, queued writes out.
+// Connection: one client's socket on the loop thread — peer credentials, frames in, queued writes out, a deadline.
 //
-// A Connection lives in a ConnectionPtr. Dropping the pointer does not free it: it stops reading,
-// lets queued writes drain (uv_shutdown), closes the handle, and the memory goes in the close
-// callback, so a Connection may be dropped from inside its own callbacks.
+// A Connection lives in a ConnectionPtr. Dropping the pointer does not free it: it lets queued
+// writes drain (uv_shutdown), then lingers reading and discarding until the peer closes or
+// kLingerMs pass (so a peer still sending gets our last frame, an Error, rather than a reset),
+// closes the handle, and the memory goes in the close callback, so a Connection may be dropped
+// from inside its own callbacks.
 #pragma once
 
 #include "daemon/frame_codec.h"
+#include "daemon/peer_access.h"
 #include "engine/result.h"
 
 #include <uv.h>
@@ -17,12 +20,6 @@
 
 namespace specd::daemon {
 
-struct PeerCred {
-  int32_t uid = -1;
-  int32_t gid = -1;
-  int32_t pid = -1;
-};
-
 class Connection;
 
 // What the server does with a connection's input; called on the loop thread.
@@ -33,6 +30,8 @@ class ConnectionHandler {
   virtual void on_stream_error(Connection& c, const Error& e) = 0;
   // The peer went away (EOF, read or write error): drop c.
   virtual void on_disconnect(Connection& c) = 0;
+  // The deadline set with Connection::set_deadline passed.
+  virtual void on_deadline(Connection& c) = 0;
 
  protected:
   ~ConnectionHandler() = default;
@@ -45,13 +44,20 @@ using ConnectionPtr = std::unique_ptr<Connection, ConnectionCloser>;
 
 class Connection {
  public:
-  // Accept the pending connection on listener and read its peer's credentials (SO_PEERCRED).
+  // Accept the pending connection on listener and read its peer's credentials (read_peer_cred).
   // Errors: SPECD_E_IO with libuv's message.
   static Result<ConnectionPtr> accept(uv_stream_t* listener, uint64_t id, uint32_t max_frame_bytes, ConnectionHandler* h);
   Status start_reading();
   // Queue one frame. Returns false (and queues nothing) when the peer is not reading and more
   // than max_queued_bytes already wait: the caller drops the connection.
   bool send(std::vector<uint8_t> frame);
+
+  // Call handler's on_deadline once, ms from now (replacing any earlier deadline); 0 cancels it.
+  void set_deadline(uint64_t ms);
+  // Milliseconds since the peer last sent a byte or touch() was called.
+  uint64_t idle_ms() const;
+  // Count now as activity for idle_ms() (e.g. a request just ended).
+  void touch();
 
   uint64_t id() const { return id_; }
   const PeerCred& peer() const { return peer_; }
@@ -62,7 +68,9 @@ class Connection {
   static void force_close_all(uv_loop_t* loop);
 
   std::set<uint64_t> requests;  // request_ids in flight on this connection
+  bool greeted = false;         // its Hello was answered with Welcome
   static constexpr size_t kMaxQueuedBytes = size_t{64} << 20;
+  static constexpr uint64_t kLingerMs = 1000;
 
  private:
   friend struct ConnectionCloser;
@@ -70,14 +78,18 @@ class Connection {
   Connection(uint64_t id, uint32_t max_frame_bytes, ConnectionHandler* h);
   ~Connection() = default;
   void begin_close();
+  void close_now();
   static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
   static void on_write(uv_write_t* w, int status);
   static void on_shutdown(uv_shutdown_t* req, int status);
+  static void on_timer(uv_timer_t* t);
   static void on_closed(uv_handle_t* h);
+  static void on_timer_closed(uv_handle_t* h);
 
   uv_pipe_t pipe_{};  // first, so the handle's address is the Connection's
   uv_shutdown_t shutdown_{};
+  uv_timer_t timer_{};  // the deadline while open, the linger bound while closing
   uint64_t id_;
   ConnectionHandler* handler_;
   FrameReader reader_;
@@ -85,7 +97,11 @@ class Connection {
   std::vector<uint8_t> frame_;
   PeerCred peer_;
   size_t queued_ = 0;
+  uint64_t last_active_ = 0;  // uv_now() when the peer last sent a byte (or touch())
   bool initialized_ = false;
+  bool timer_initialized_ = false;
+  bool shut_down_ = false;  // uv_shutdown completed: every queued frame left
+  bool peer_eof_ = false;   // the peer closed its side while we were closing
   bool closing_ = false;
   bool reading_ = false;
 };

@@ -101,12 +101,9 @@ Result<int64_t> DecodeRuntime::submit(DecodeRequest req, DecodeCallbacks cb) {
   s->commit_rows.reserve(static_cast<size_t>(limits_.max_rows_per_seq));
   if (model_.config().mask >= 0) s->masked_logits.reserve(static_cast<size_t>(model_.config().vocab));
   s->t_submit = Clock::now();
-  try {
-    s->host.options = nlohmann::json::parse(req.options_json.empty() ? "{}" : req.options_json);
-  } catch (const std::exception& e) {
-    return make_error(SPECD_E_BAD_OPTION, "decoder options are not valid JSON: %s", e.what());
-  }
-  if (!s->host.options.is_object()) return make_error(SPECD_E_BAD_OPTION, "decoder options must be a JSON object");
+  auto options = parse_decoder_options(req.options_json);
+  if (!options) return options.error();
+  s->host.options = std::move(options.value());
   s->req = std::move(req);
 
   s->host.phase = Phase::Create;

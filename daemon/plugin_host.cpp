@@ -11,10 +11,12 @@
 
 #include <cmath>
 #include <cstdarg>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <set>
 #include <span>
 #include <new>
 
@@ -90,6 +92,14 @@ const nlohmann::json* option(specd_host* h, const char* key) {
   return it == h->options.end() ? nullptr : &*it;
 }
 
+// str is exactly one number (from_chars: no blanks or '+' around it, nothing after it).
+template <class T>
+bool whole_number(const std::string& str, T* x) {
+  const char* end = str.data() + str.size();
+  const auto [p, ec] = std::from_chars(str.data(), end, *x);
+  return ec == std::errc() && p == end && !str.empty();
+}
+
 int bad_option(specd_host* h, const char* key, const char* want) {
   if (h->error.empty())
     h->error = "decoder '" + h->decoder->name + "': option '" + key + "' must be " + want;
@@ -104,11 +114,8 @@ int h_opt_int(specd_host* h, const char* key, int64_t def, int64_t lo, int64_t h
   int64_t x;
   if (v->is_number_integer()) {
     x = v->get<int64_t>();
-  } else if (v->is_string()) {  // --decoder-opt k=4 arrives as a string
-    char* end = nullptr;
-    const std::string& str = v->get_ref<const std::string&>();
-    x = std::strtoll(str.c_str(), &end, 10);
-    if (str.empty() || *end) return bad_option(h, key, "an integer");
+  } else if (v->is_string()) {  // --decoder-opt k=4 arrives as a string: digits only, no blanks
+    if (!whole_number(v->get_ref<const std::string&>(), &x)) return bad_option(h, key, "an integer");
   } else {
     return bad_option(h, key, "an integer");
   }
@@ -126,10 +133,7 @@ int h_opt_float(specd_host* h, const char* key, double def, double lo, double hi
   if (v->is_number()) {
     x = v->get<double>();
   } else if (v->is_string()) {
-    char* end = nullptr;
-    const std::string& str = v->get_ref<const std::string&>();
-    x = std::strtod(str.c_str(), &end);
-    if (str.empty() || *end) return bad_option(h, key, "a number");
+    if (!whole_number(v->get_ref<const std::string&>(), &x)) return bad_option(h, key, "a number");
   } else {
     return bad_option(h, key, "a number");
   }
@@ -308,6 +312,29 @@ const specd_host_api kApi = {
 };
 
 }  // namespace
+
+Result<nlohmann::json> parse_decoder_options(const std::string& text) {
+  using json = nlohmann::json;
+  std::vector<std::set<std::string>> keys;  // the keys seen so far in each object still open
+  std::string repeated;
+  const json::parser_callback_t note_keys = [&](int, json::parse_event_t ev, json& parsed) {
+    if (ev == json::parse_event_t::object_start) keys.emplace_back();
+    if (ev == json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
+    if (ev == json::parse_event_t::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second &&
+        repeated.empty())
+      repeated = parsed.get<std::string>();
+    return true;
+  };
+  json j;
+  try {
+    j = json::parse(text.empty() ? "{}" : text, note_keys);
+  } catch (const std::exception& e) {
+    return make_error(SPECD_E_BAD_OPTION, "decoder options are not valid JSON: %s", e.what());
+  }
+  if (!repeated.empty()) return make_error(SPECD_E_BAD_OPTION, "decoder option '%s' is given twice", repeated.c_str());
+  if (!j.is_object()) return make_error(SPECD_E_BAD_OPTION, "decoder options must be a JSON object");
+  return j;
+}
 
 const specd_host_api* host_api() { return &kApi; }
 

@@ -24,14 +24,6 @@ Status check(int rc, const char* what, UvHandle<T>& h) {
   return {};
 }
 
-bool allowed(const Config& cfg, const PeerCred& p) {
-  if (cfg.allow_uids.empty() && cfg.allow_gids.empty()) return true;
-  const auto has = [](const std::vector<uint32_t>& v, int32_t id) {
-    return id >= 0 && std::find(v.begin(), v.end(), static_cast<uint32_t>(id)) != v.end();
-  };
-  return has(cfg.allow_uids, p.uid) || has(cfg.allow_gids, p.gid);
-}
-
 }  // namespace
 
 Server::Server(const Config& cfg, RunLog& runlog) : cfg_(cfg), runlog_(runlog) {}
@@ -161,15 +153,17 @@ void Server::admit_connection(ConnectionPtr c) {
                                                std::to_string(cfg_.limits.max_connections) + ")"));
     return;  // c drops here: the Error is flushed, then the socket closes
   }
-  if (!allowed(cfg_, p)) {
-    std::fprintf(stderr, "specd: refused a connection from uid %d gid %d pid %d ([access])\n", p.uid, p.gid, p.pid);
-    c->send(encode_error(0, SPECD_E_INVALID_ARG, "uid " + std::to_string(p.uid) + " is not allowed by the daemon's [access] lists"));
-    return;
+  if (!peer_allowed(cfg_, p)) {
+    const std::string why = refusal_reason(p);
+    std::fprintf(stderr, "specd: refused a connection from pid %d: %s\n", p.pid, why.c_str());
+    c->send(encode_error(0, SPECD_E_ACCESS, why));
+    return;  // c drops here: the Error is flushed, then the socket closes
   }
   if (Status st = c->start_reading(); !st) {
     std::fprintf(stderr, "specd: %s\n", st.error().message.c_str());
     return;
   }
+  c->set_deadline(static_cast<uint64_t>(cfg_.limits.handshake_timeout_ms));
   const uint64_t id = c->id();
   conns_.emplace(id, std::move(c));
 }
@@ -186,6 +180,24 @@ void Server::on_stream_error(Connection& c, const Error& e) {
 }
 
 void Server::on_disconnect(Connection& c) { drop(c); }
+
+// Before Hello: the handshake timeout. After it: the idle timeout, which only counts time with no
+// request in flight and nothing received.
+void Server::on_deadline(Connection& c) {
+  const Limits& l = cfg_.limits;
+  if (!c.greeted) {
+    send(c, encode_error(0, SPECD_E_LIMIT, "no Hello within " + std::to_string(l.handshake_timeout_ms) +
+                                               " ms (limits.handshake_timeout_ms)"));
+    return drop(c);
+  }
+  const auto idle_limit = static_cast<uint64_t>(l.idle_timeout_ms);
+  if (idle_limit == 0) return;
+  if (!c.requests.empty()) return c.set_deadline(idle_limit);
+  if (const uint64_t idle = c.idle_ms(); idle < idle_limit) return c.set_deadline(idle_limit - idle);
+  send(c, encode_error(0, SPECD_E_LIMIT, "idle for " + std::to_string(l.idle_timeout_ms) +
+                                             " ms with no request in flight (limits.idle_timeout_ms)"));
+  drop(c);
+}
 
 Connection* Server::find_connection(uint64_t id) {
   auto it = conns_.find(id);

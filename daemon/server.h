@@ -3,7 +3,10 @@
 //
 // docs: ARCHITECTURE.md §2, §5, §9. The loop never runs model math and never waits on SQLite
 // except for the final flush: ListRuns queries run on libuv's worker pool. Every Generate that
-// reaches the daemon ends in exactly one Finished or Error frame and exactly one run-log row.
+// reaches the daemon ends in exactly one Finished or Error frame and exactly one run-log row,
+// except one reusing a request_id still in flight: that is no run (an Error, no row). A connection
+// must say Hello first, within limits.handshake_timeout_ms, and is closed after
+// limits.idle_timeout_ms with nothing in flight and nothing received.
 // Frames about a run are held until the run-log record behind them is durable (RunLog's
 // durability notice wakes the loop): a client never sees a run the log could lose to a crash.
 #pragma once
@@ -54,6 +57,7 @@ class Server final : private ConnectionHandler {
     int64_t run_id = 0;       // its start row's id (0 until admitted)
     uint64_t start_seq = 0;   // the start row's ticket: TokenEvents wait for it
     std::vector<std::vector<uint8_t>> held;  // frames waiting for the start row
+    std::vector<std::vector<uint8_t>> after;  // Errors for duplicates of its id: sent after its last frame
   };
   // A run's last frames, waiting for its final row (or a refused request's Error for its row).
   struct Closing {
@@ -72,6 +76,7 @@ class Server final : private ConnectionHandler {
   void drop(Connection& c);
   void on_stream_error(Connection& c, const Error& e) override;
   void on_disconnect(Connection& c) override;
+  void on_deadline(Connection& c) override;
   void begin_drain();
   void maybe_finish_drain();
   void notify_status();
@@ -83,6 +88,7 @@ class Server final : private ConnectionHandler {
   void handle_status(Connection& c, uint64_t rid);
   void handle_list_runs(Connection& c, const wire::Envelope& env);
   void reject(Connection& c, uint64_t rid, Request req, const Error& e);
+  void refuse_duplicate(Connection& c, uint64_t rid);
   void on_engine_events();
   void on_tokens(EngineEvent& e);
   void on_finished(EngineEvent& e);

@@ -2,6 +2,7 @@
 // and run-log rows.
 #include "daemon/server.h"
 
+#include "daemon/generate_checks.h"
 #include "daemon/wire_encode.h"
 #include "protocol_generated.h"
 
@@ -9,7 +10,6 @@
 
 #include <chrono>
 #include <algorithm>
-#include <cmath>
 #include <optional>
 
 namespace specd::daemon {
@@ -22,23 +22,6 @@ int64_t unix_ms_now() {
 }
 
 std::string str_of(const flatbuffers::String* s, const char* def = "") { return s ? s->str() : def; }
-
-// Field checks the loop can make without the model; the engine checks the rest (model, decoder,
-// options, prompt length against the context).
-Status check_generate(const wire::Generate& g, const Limits& limits) {
-  const bool has_ids = g.prompt_ids() && g.prompt_ids()->size() > 0;
-  if (!has_ids && (!g.prompt_text() || g.prompt_text()->size() == 0))
-    return make_error(SPECD_E_INVALID_ARG, "empty prompt: set prompt_text or prompt_ids");
-  if (g.max_tokens() < 1 || g.max_tokens() > limits.max_tokens)
-    return make_error(SPECD_E_LIMIT, "max_tokens %d is outside [1, %d] (limits.max_tokens)", g.max_tokens(), limits.max_tokens);
-  if (const wire::Sampling* s = g.sampling()) {
-    if (!std::isfinite(s->temperature()) || s->temperature() > 100.0f || s->top_k() < 0 || !(s->top_p() >= 0.0f && s->top_p() <= 1.0f) ||
-        !(s->min_p() >= 0.0f && s->min_p() <= 1.0f))
-      return make_error(SPECD_E_INVALID_ARG, "sampling out of range: temperature %g (<= 100), top_k %d (>= 0), top_p %g and min_p %g (in [0, 1])",
-                        static_cast<double>(s->temperature()), s->top_k(), static_cast<double>(s->top_p()), static_cast<double>(s->min_p()));
-  }
-  return {};
-}
 
 GenerateJob job_of(const wire::Generate& g, RequestKey key) {
   GenerateJob j;
@@ -83,6 +66,14 @@ void Server::on_frame(Connection& c, const std::vector<uint8_t>& frame) {
   if (env->body_type() != wire::Body::NONE && env->body() == nullptr)
     return send(c, encode_error(rid, SPECD_E_PROTOCOL, "a message of type " + std::to_string(static_cast<int>(env->body_type())) +
                                                            " without its body"));
+  // Hello comes first: anything else before it ends the connection.
+  if (!c.greeted && env->body_type() != wire::Body::Hello) {
+    const auto t = env->body_type();
+    const char* name = t <= wire::Body::MAX ? wire::EnumNameBody(t) : "";
+    send(c, encode_error(0, SPECD_E_PROTOCOL, std::string("the first message must be Hello, not '") +
+                                                  (*name ? name : std::to_string(static_cast<int>(t)).c_str()) + "'"));
+    return drop(c);
+  }
   switch (env->body_type()) {
     case wire::Body::Hello: return handle_hello(c, *env);
     case wire::Body::Generate: return handle_generate(c, rid, env->body_as_Generate());
@@ -104,6 +95,7 @@ void Server::on_frame(Connection& c, const std::vector<uint8_t>& frame) {
 
 void Server::handle_hello(Connection& c, const wire::Envelope& env) {
   const wire::Hello* h = env.body_as_Hello();
+  if (c.greeted) return send(c, encode_error(env.request_id(), SPECD_E_PROTOCOL, "a second Hello on this connection"));
   if (h->protocol_version() != kProtocolVersion) {
     send(c, encode_error(env.request_id(), SPECD_E_VERSION,
                          "protocol version " + std::to_string(h->protocol_version()) + " is not supported (the daemon speaks 1)"));
@@ -115,6 +107,9 @@ void Server::handle_hello(Connection& c, const wire::Envelope& env) {
   w.max_tokens = cfg_.limits.max_tokens;
   w.max_prompt_tokens = worker_->models().at(worker_->default_model())->config().ctx_len - 1;
   send(c, encode_welcome(env.request_id(), w));
+  c.greeted = true;
+  c.touch();
+  c.set_deadline(static_cast<uint64_t>(cfg_.limits.idle_timeout_ms));  // 0: no idle timeout
 }
 
 void Server::handle_generate(Connection& c, uint64_t rid, const wire::Generate* g) {
@@ -129,10 +124,15 @@ void Server::handle_generate(Connection& c, uint64_t rid, const wire::Generate* 
   if (r.options.empty()) r.options = "{}";
   r.stream = g->stream();
   const RequestKey key{c.id(), rid};
-  if (c.requests.count(rid) || requests_.count(key))
-    return reject(c, rid, std::move(r), make_error(SPECD_E_PROTOCOL, "request_id %llu is already in flight on this connection",
-                                                   static_cast<unsigned long long>(rid)));
-  if (Status st = check_generate(*g, cfg_.limits); !st) return reject(c, rid, std::move(r), st.error());
+  if (c.requests.count(rid) || requests_.count(key)) return refuse_duplicate(c, rid);
+  if (static_cast<int64_t>(c.requests.size()) >= cfg_.limits.max_requests_per_connection)
+    return reject(c, rid, std::move(r), make_error(SPECD_E_LIMIT, "this connection already has %zu requests in flight (limits.max_requests_per_connection)",
+                                                   c.requests.size()));
+  if (Status st = check_generate(*g, cfg_.limits); !st) {
+    r.model = printable(std::move(r.model));
+    r.decoder = printable(std::move(r.decoder));
+    return reject(c, rid, std::move(r), st.error());
+  }
   if (Status st = worker_->submit(job_of(*g, key)); !st) return reject(c, rid, std::move(r), st.error());
   const RunTicket t = log_run(r, nullptr, nullptr);  // the start row, replaced by the final one
   r.run_id = t.id;
@@ -145,6 +145,16 @@ void Server::handle_generate(Connection& c, uint64_t rid, const wire::Generate* 
 void Server::reject(Connection& c, uint64_t rid, Request req, const Error& e) {
   const RunTicket t = log_run(req, nullptr, &e);
   send_when_durable(Closing{RequestKey{c.id(), rid}, t.seq, false, {encode_error(rid, e.code, e.message)}});
+}
+
+// A Generate reusing an id still in flight is no run and gets no row: its Error goes out after the
+// original's last frame, so a client matching frames by id still sees the original end normally.
+void Server::refuse_duplicate(Connection& c, uint64_t rid) {
+  auto frame = encode_error(rid, SPECD_E_PROTOCOL, "request_id " + std::to_string(rid) + " is already in flight on this connection");
+  if (auto it = requests_.find(RequestKey{c.id(), rid}); it != requests_.end()) return it->second.after.push_back(std::move(frame));
+  for (Closing& cl : closing_)
+    if (cl.ends_request && cl.key == RequestKey{c.id(), rid}) return cl.frames.push_back(std::move(frame));
+  send(c, std::move(frame));
 }
 
 void Server::handle_status(Connection& c, uint64_t rid) {
@@ -161,13 +171,15 @@ void Server::handle_status(Connection& c, uint64_t rid) {
 // SQLite reads run on libuv's worker pool so the loop never waits on the database.
 void Server::handle_list_runs(Connection& c, const wire::Envelope& env) {
   const wire::ListRuns* l = env.body_as_ListRuns();
+  if (l->last() < 1)
+    return send(c, encode_error(env.request_id(), SPECD_E_INVALID_ARG, "ListRuns.last must be at least 1, got " + std::to_string(l->last())));
   auto w = std::make_unique<QueryWork>();
   w->req.data = w.get();
   w->server = this;
   w->runlog = &runlog_;
   w->conn = c.id();
   w->rid = env.request_id();
-  w->query.last = std::clamp(l->last(), 0, kMaxListedRuns);
+  w->query.last = std::min(l->last(), kMaxListedRuns);
   w->query.decoder = str_of(l->decoder());
   w->query.model = str_of(l->model());
   w->query.since_unix_ms = l->since_unix_ms();
@@ -236,6 +248,7 @@ void Server::on_finished(EngineEvent& e) {
   Closing last{e.key, t.seq, true, std::move(r.held)};
   last.frames.push_back(failed ? encode_error(e.key.id, e.result.error.code, e.result.error.message)
                                : encode_finished(e.key.id, e.result, e.prompt_tokens, r.text, t.id));
+  for (auto& f : r.after) last.frames.push_back(std::move(f));
   send_when_durable(std::move(last));
 }
 
@@ -265,7 +278,10 @@ void Server::release_durable() {
     Closing& cl = closing_[done];
     Connection* c = find_connection(cl.key.conn);
     if (!c) continue;
-    if (cl.ends_request) c->requests.erase(cl.key.id);
+    if (cl.ends_request) {
+      c->requests.erase(cl.key.id);
+      c->touch();  // idle time counts from the end of its last request
+    }
     for (auto& f : cl.frames)
       if (!c->closing()) send(*c, std::move(f));
   }

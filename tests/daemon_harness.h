@@ -54,10 +54,14 @@ struct GenParams {
 
 inline std::vector<uint8_t> generate_frame(uint64_t rid, const GenParams& p) {
   fb::FlatBufferBuilder b;
+  // CreateString(std::string) keeps every byte, embedded NULs included.
+  const auto model = b.CreateString(p.model);
+  const auto prompt = b.CreateString(p.prompt_text);
+  const auto ids = p.prompt_ids.empty() ? 0 : b.CreateVector(p.prompt_ids);
   const auto sampling = wire::CreateSampling(b, p.temperature, p.top_k, p.top_p, 0.0f, p.seed);
-  const auto g = wire::CreateGenerateDirect(b, p.model.c_str(), p.prompt_text.c_str(),
-                                            p.prompt_ids.empty() ? nullptr : &p.prompt_ids, p.max_tokens, sampling,
-                                            nullptr, p.decoder.c_str(), p.options.c_str(), p.stream);
+  const auto decoder = b.CreateString(p.decoder);
+  const auto options = b.CreateString(p.options);
+  const auto g = wire::CreateGenerate(b, model, prompt, ids, p.max_tokens, sampling, 0, decoder, options, p.stream);
   return envelope_frame(b, rid, wire::Body::Generate, g.Union());
 }
 
@@ -188,7 +192,12 @@ class DaemonProcess {
 // A client speaking raw frames; every read has a deadline so a hung daemon fails the test.
 class RawClient {
  public:
-  explicit RawClient(const std::string& path) : fd_(connect_to(path)) { REQUIRE(fd_ >= 0); }
+  enum Greet { kHello, kNoHello };
+  // kHello: do the Hello/Welcome handshake first (the daemon requires it before anything else).
+  explicit RawClient(const std::string& path, Greet greet = kHello) : fd_(connect_to(path)) {
+    REQUIRE(fd_ >= 0);
+    if (greet == kHello) REQUIRE_MESSAGE(hello(), "the daemon did not answer Hello with Welcome");
+  }
   ~RawClient() { close(); }
   RawClient(const RawClient&) = delete;
   RawClient& operator=(const RawClient&) = delete;
@@ -205,6 +214,26 @@ class RawClient {
       off += static_cast<size_t>(n);
     }
     return true;
+  }
+  // Send Hello and read the answer: true for a Welcome. No doctest assertions (safe off the main thread).
+  bool hello() {
+    if (!send(hello_frame())) return false;
+    std::vector<uint8_t> frame;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto r = reader_.next(&frame);
+      if (!r) return false;
+      if (r.value()) return daemon::envelope_of(frame) && daemon::envelope_of(frame)->body_type() == wire::Body::Welcome;
+      pollfd p{fd_, POLLIN, 0};
+      const int ready = ::poll(&p, 1, 100);
+      if (ready < 0) return false;
+      if (ready == 0) continue;
+      uint8_t buf[4096];
+      const ssize_t n = ::read(fd_, buf, sizeof buf);
+      if (n == 0) return false;
+      if (n > 0) reader_.feed(std::span<const uint8_t>(buf, static_cast<size_t>(n)));
+    }
+    return false;
   }
   // The next frame (verified), or an empty vector on EOF, error or timeout (eof() tells which).
   std::vector<uint8_t> recv(int timeout_ms = 20000) {

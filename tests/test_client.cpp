@@ -6,6 +6,7 @@
 #include "protocol_generated.h"
 #include "tests/test_support.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -38,7 +39,27 @@ namespace {
 // The fake daemon: one thread, a listening socket in a temp dir, the real schema. What a
 // Generate does is chosen by its prompt_text ("hang", "drop", "garbage", ...; see step()).
 
-enum class HelloReply { welcome, error, garbage, silent, hangup };
+// refuse: at accept, an Error for request 0 and close, without reading (a daemon refusing access).
+enum class HelloReply { welcome, error, garbage, silent, hangup, refuse };
+
+// The client library's send(2) resolves to this definition (the executable's symbols come first):
+// a test sets g_delay_next_send_ms on its own thread to hold back the next send, so a daemon that
+// refuses at accept has surely closed the connection before the Hello goes out (EPIPE).
+thread_local int g_delay_next_send_ms = 0;
+
+}  // namespace
+
+extern "C" ssize_t send(int fd, const void* buf, size_t n, int flags) {
+  using SendFn = ssize_t (*)(int, const void*, size_t, int);
+  static const auto real = reinterpret_cast<SendFn>(::dlsym(RTLD_NEXT, "send"));
+  if (g_delay_next_send_ms > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(g_delay_next_send_ms));
+    g_delay_next_send_ms = 0;
+  }
+  return real(fd, buf, n, flags);
+}
+
+namespace {
 
 struct FakeConfig {
   HelloReply hello = HelloReply::welcome;
@@ -162,7 +183,11 @@ class FakeDaemon {
 
   void accept_one() {
     const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd >= 0) conns_.push_back(Conn{fd, {}, {}, false, 0});
+    if (fd < 0) return;
+    conns_.push_back(Conn{fd, {}, {}, false, 0});
+    if (cfg_.hello != HelloReply::refuse) return;
+    send_error(conns_.back(), 0, SPECD_E_ACCESS, "ACCESS", "uid 1000 (groups 1000) is not allowed by the daemon's [access] lists");
+    conns_.back().dead = true;
   }
 
   void on_readable(Conn& c) {
@@ -260,6 +285,7 @@ class FakeDaemon {
       case HelloReply::garbage: return send_garbage(c);
       case HelloReply::silent: return;
       case HelloReply::hangup: c.dead = true; return;
+      case HelloReply::refuse: return;  // refused at accept
     }
   }
 
@@ -718,6 +744,34 @@ TEST_CASE("handshake failures: version, refusal, garbage, silence, hang-up") {
     CHECK(connect_error(d.path(), &msg) == SPECD_E_IO);
     CHECK(msg == "the daemon closed the connection");
   }
+  SUBCASE("refused and closed before the Hello went out: the daemon's Error, not EPIPE") {
+    FakeConfig cfg;
+    cfg.hello = HelloReply::refuse;
+    FakeDaemon d(cfg);
+    for (int i = 0; i < 5; ++i) {
+      CAPTURE(i);
+      g_delay_next_send_ms = 100;
+      CHECK(connect_error(d.path(), &msg) == SPECD_E_ACCESS);
+      CHECK(contains(msg, "is not allowed by the daemon's [access] lists"));
+    }
+  }
+}
+
+TEST_CASE("specctl prints why the daemon refused it; with --json as a JSON object") {
+  FakeConfig cfg;
+  cfg.hello = HelloReply::refuse;
+  FakeDaemon d(cfg);
+  for (int i = 0; i < 10; ++i) {
+    std::string out;
+    CHECK(run_command(specctl() + " --socket " + quoted(d.path()) + " status 2>&1", &out) == 1);
+    CHECK_MESSAGE(out == "specctl: uid 1000 (groups 1000) is not allowed by the daemon's [access] lists\n", out);
+  }
+  std::string out;
+  CHECK(run_command(specctl() + " --socket " + quoted(d.path()) + " status --json 2>/dev/null", &out) == 1);
+  const auto j = nlohmann::json::parse(out);
+  CHECK(j["error"] == "ACCESS");
+  CHECK(j["code"] == SPECD_E_ACCESS);
+  CHECK(j["message"] == "uid 1000 (groups 1000) is not allowed by the daemon's [access] lists");
 }
 
 TEST_CASE("generate streams tokens in order, then on_done runs once with the result") {
@@ -1581,7 +1635,10 @@ TEST_CASE("specctl exit codes: 3 no daemon, 1 request error, 2 usage") {
   CHECK(out == "specctl: unknown decoder 'nope'\n");
   out.clear();
   CHECK(run_command(specctl() + " --socket " + quoted(d.path()) + " generate --json --prompt hi --decoder nope 2>&1", &out) == 1);
-  CHECK(contains(out, "unknown decoder 'nope'"));
+  const auto j = nlohmann::json::parse(out);  // --json: the error too is a JSON object
+  CHECK(j["error"] == "UNKNOWN_DECODER");
+  CHECK(j["code"] == SPECD_E_UNKNOWN_DECODER);
+  CHECK(j["message"] == "unknown decoder 'nope'");
   for (const char* args : {"", "frobnicate", "generate", "generate --prompt x --max-tokens 0", "generate --prompt x --top-p 2",
                            "generate --prompt-ids 1,x", "generate --prompt x --decoder-opt novalue", "status --bogus 1",
                            "runs --last"}) {

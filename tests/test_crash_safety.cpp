@@ -57,7 +57,8 @@ void client_loop(const std::string& sock, int seed, const std::atomic<bool>& sto
   const int fd = connect_to(sock);
   if (fd < 0) return;
   ::close(fd);
-  RawClient c(sock);
+  RawClient c(sock, RawClient::kNoHello);
+  if (!c.hello()) return;
   const char* const prompts[] = {"Once upon a time", "The little dog", "Lily wanted to", "One day, a big"};
   std::mt19937 rng(static_cast<uint32_t>(seed));
   for (uint64_t rid = 1; !stop.load(); ++rid) {
@@ -186,10 +187,6 @@ TEST_CASE("serve: a decoder that crashes kills the daemon; the next start marks 
     REQUIRE_MESSAGE(d.wait_ready(), d.log());
     db = d.db();
     RawClient victim(d.socket()), bystander(d.socket());
-    for (RawClient* c : {&victim, &bystander}) {
-      REQUIRE(c->send(hello_frame()));
-      REQUIRE(env_of(c->recv())->body_as_Welcome() != nullptr);
-    }
     GenParams slow;  // a long run that streams while the crash happens
     slow.max_tokens = 400;
     slow.temperature = 1.0f;

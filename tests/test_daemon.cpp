@@ -12,6 +12,8 @@
 #include <memory>
 #include <random>
 #include <set>
+#include <grp.h>
+#include <sys/stat.h>
 
 using namespace specd;
 using namespace specd::test;
@@ -99,7 +101,7 @@ TEST_CASE("serve: Hello gets Welcome; a greedy Generate equals `specd generate -
   const auto j = nlohmann::json::parse(out);
   const std::vector<int32_t> expected = j["token_ids"].get<std::vector<int32_t>>();
 
-  RawClient c(d.socket());
+  RawClient c(d.socket(), RawClient::kNoHello);
   hello(c);
   GenParams p;
   p.prompt_text = prompt;
@@ -236,9 +238,23 @@ TEST_CASE("serve: a client that closes or is killed mid-stream cancels its reque
   REQUIRE(child >= 0);
   if (child == 0) {
     const int fd = connect_to(d.socket());
-    if (fd < 0 || ::write(fd, frame.data(), frame.size()) != static_cast<ssize_t>(frame.size())) ::_exit(1);
+    std::vector<uint8_t> out = hello_frame();
+    out.insert(out.end(), frame.begin(), frame.end());
+    if (fd < 0 || ::write(fd, out.data(), out.size()) != static_cast<ssize_t>(out.size())) ::_exit(1);
+    const auto read_n = [fd](uint8_t* p, size_t n) {
+      for (size_t got = 0; got < n;) {
+        const ssize_t r = ::read(fd, p + got, n - got);
+        if (r <= 0) return false;
+        got += static_cast<size_t>(r);
+      }
+      return true;
+    };
+    uint8_t len[4];  // skip the Welcome, then wait for the first byte of the stream
+    std::vector<uint8_t> welcome;
+    if (!read_n(len, 4)) ::_exit(1);
+    welcome.resize(len[0] | len[1] << 8 | len[2] << 16 | static_cast<uint32_t>(len[3]) << 24);
     uint8_t b;
-    if (::read(fd, &b, 1) == 1 && ::write(ready[1], "x", 1) == 1) ::pause();
+    if (read_n(welcome.data(), welcome.size()) && read_n(&b, 1) && ::write(ready[1], "x", 1) == 1) ::pause();
     ::_exit(1);
   }
   char x;
@@ -324,7 +340,7 @@ TEST_CASE("serve: messages the daemon does not accept get an Error and the conne
   REQUIRE(c.send(generate_frame(6, p)));
   CHECK(collect(c, 6).finished);
   // A Hello with another protocol version is refused and that connection closed.
-  RawClient v(d.socket());
+  RawClient v(d.socket(), RawClient::kNoHello);
   REQUIRE(v.send(hello_frame(2)));
   const auto f = v.recv();
   REQUIRE(env_of(f)->body_as_Error() != nullptr);
@@ -365,6 +381,18 @@ TEST_CASE("serve: bad requests get named errors and run rows, and the daemon kee
   p = {};
   p.options = R"({"bogus":"1"})";
   cases.push_back({"unknown decoder option", p, SPECD_E_BAD_OPTION});
+  p = {};
+  p.model = std::string("stories\0x", 9);
+  cases.push_back({"a NUL in the model name", p, SPECD_E_INVALID_ARG});
+  p = {};
+  p.decoder = "ar\n";
+  cases.push_back({"a control character in the decoder name", p, SPECD_E_INVALID_ARG});
+  for (const char* opts : {R"({"prefill_chunk":" 4"})", R"({"prefill_chunk":"4 "})", R"({"prefill_chunk":"+4"})",
+                           R"({"prefill_chunk":4,"prefill_chunk":8})"}) {
+    p = {};
+    p.options = opts;
+    cases.push_back({opts, p, SPECD_E_BAD_OPTION});
+  }
   uint64_t rid = 1;
   for (const Case& k : cases) {
     CAPTURE(k.what);
@@ -374,6 +402,9 @@ TEST_CASE("serve: bad requests get named errors and run rows, and the daemon kee
     CHECK(o.error_code == k.code);
     CHECK(o.error_name == error_name(k.code));
     CHECK(!o.error_message.empty());
+    if (k.code == SPECD_E_INVALID_ARG && !k.p.model.empty()) CHECK(o.error_message.rfind("model name contains", 0) == 0);
+    if (k.code == SPECD_E_INVALID_ARG && !k.p.decoder.empty()) CHECK(o.error_message.rfind("decoder name contains", 0) == 0);
+    if (k.code == SPECD_E_BAD_OPTION) CHECK(o.error_message.find(k.p.options.find("bogus") != std::string::npos ? "bogus" : "prefill_chunk") != std::string::npos);
   }
   check_still_serving(d);
   const auto rows = stop_and_read_runs(d);
@@ -404,12 +435,99 @@ TEST_CASE("serve: beyond max_concurrent requests wait; beyond max_queued they ge
   CHECK(collect(c, 3).error_code == SPECD_E_LIMIT);
   CHECK(collect(c, 1).finished);
   CHECK(collect(c, 2).ids == reference_ids("Once upon a time", 100));
-  // A duplicate request_id while the first is in flight is refused; the first still finishes.
+}
+
+TEST_CASE("serve: a duplicate in-flight request_id gets its Error after the original's Finished, and no run row") {
+  DaemonProcess d;
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  RawClient c(d.socket());
   start_load(c, 1, 9);
+  wait_first_token(c, 9);  // surely in flight
+  GenParams p;
+  p.max_tokens = 8;
   REQUIRE(c.send(generate_frame(9, p)));
+  const GenOutcome original = collect(c, 9);
+  CHECK(original.finished);
   const GenOutcome dup = collect(c, 9);
   CHECK(dup.error_code == SPECD_E_PROTOCOL);
-  CHECK(collect(c, 9).finished);
+  CHECK(dup.error_message.find("already in flight") != std::string::npos);
+  const auto rows = stop_and_read_runs(d);
+  CHECK(rows.size() == 1);
+  CHECK(rows.count(original.run_id) == 1);
+}
+
+TEST_CASE("serve: Hello must come first and only once") {
+  DaemonProcess d;
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  for (const auto& first : {generate_frame(1, GenParams{}),
+                            simple_frame(2, wire::Body::StatusRequest, [](fb::FlatBufferBuilder& b) { return wire::CreateStatusRequest(b); })}) {
+    RawClient c(d.socket(), RawClient::kNoHello);
+    REQUIRE(c.send(first));
+    const auto f = c.recv();
+    const auto* e = env_of(f)->body_as_Error();
+    REQUIRE(e != nullptr);
+    CHECK(env_of(f)->request_id() == 0);
+    CHECK(e->code() == SPECD_E_PROTOCOL);
+    CHECK(e->message()->str().find("must be Hello") != std::string::npos);
+    CHECK(c.closed_by_peer());
+  }
+  RawClient c(d.socket());  // greeted
+  REQUIRE(c.send(hello_frame()));
+  const auto f = c.recv();
+  REQUIRE(env_of(f)->body_as_Error() != nullptr);
+  CHECK(env_of(f)->body_as_Error()->code() == SPECD_E_PROTOCOL);
+  GenParams p;
+  p.max_tokens = 8;
+  REQUIRE(c.send(generate_frame(3, p)));
+  CHECK(collect(c, 3).finished);  // the connection stays usable
+  const auto rows = stop_and_read_runs(d);
+  CHECK(rows.size() == 1);  // the Generate sent before Hello made no run
+}
+
+TEST_CASE("serve: handshake and idle timeouts free connection slots; a request in flight is not idle") {
+  // Five slots: wait_ready's probe may still hold one. Four silent clients then fill the rest.
+  DaemonProcess d({"--max-connections", "5", "--handshake-timeout-ms", "300", "--idle-timeout-ms", "700"});
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  std::vector<std::unique_ptr<RawClient>> silent;
+  for (int i = 0; i < 4; ++i) silent.push_back(std::make_unique<RawClient>(d.socket(), RawClient::kNoHello));
+  for (auto& c : silent) {
+    const auto f = c->recv(5000);
+    REQUIRE(!f.empty());
+    const auto* e = env_of(f)->body_as_Error();
+    REQUIRE(e != nullptr);
+    CHECK(e->code() == SPECD_E_LIMIT);
+    CHECK_MESSAGE(e->message()->str().find("handshake_timeout_ms") != std::string::npos, e->message()->str());
+    CHECK(c->closed_by_peer());
+  }
+  RawClient busy(d.socket());
+  RawClient idle(d.socket());
+  start_load(busy, 1, 1);  // runs longer than the idle timeout on this machine
+  const auto f = idle.recv(5000);
+  REQUIRE(!f.empty());
+  const auto* e = env_of(f)->body_as_Error();
+  REQUIRE(e != nullptr);
+  CHECK(e->code() == SPECD_E_LIMIT);
+  CHECK(e->message()->str().find("idle_timeout_ms") != std::string::npos);
+  CHECK(idle.closed_by_peer());
+  const GenOutcome o = collect(busy, 1);
+  CHECK(o.finished);
+}
+
+TEST_CASE("serve: max_requests_per_connection refuses one connection's extra request only") {
+  DaemonProcess d({"--max-requests-per-connection", "2", "--max-concurrent", "1", "--max-queued", "8"});
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  RawClient hog(d.socket());
+  start_load(hog, 3, 1);
+  const GenOutcome third = collect(hog, 3);
+  CHECK(third.error_code == SPECD_E_LIMIT);
+  CHECK(third.error_message.find("max_requests_per_connection") != std::string::npos);
+  RawClient other(d.socket());
+  GenParams p;
+  p.max_tokens = 8;
+  REQUIRE(other.send(generate_frame(1, p)));
+  CHECK(collect(other, 1).finished);
+  CHECK(collect(hog, 1).finished);
+  CHECK(collect(hog, 2).finished);
 }
 
 TEST_CASE("serve: StatusRequest and ListRuns") {
@@ -452,6 +570,14 @@ TEST_CASE("serve: StatusRequest and ListRuns") {
   }
   REQUIRE(row != nullptr);
   CHECK(row->id() == o.run_id);
+  for (const int32_t last : {0, -1}) {
+    CAPTURE(last);
+    REQUIRE(c.send(simple_frame(4, wire::Body::ListRuns, [last](fb::FlatBufferBuilder& b) { return wire::CreateListRuns(b, last); })));
+    const auto ef = c.recv();
+    const auto* err = env_of(ef)->body_as_Error();
+    REQUIRE(err != nullptr);
+    CHECK(err->code() == SPECD_E_INVALID_ARG);
+  }
   CHECK(row->decoder()->str() == "ngram");
   CHECK(row->generated_tokens() == o.generated_tokens);
 }
@@ -512,7 +638,7 @@ TEST_CASE("serve: socket activation takes a pre-bound listening fd") {
   const std::string act = dir + "/act.sock";
   DaemonProcess d({}, listening_socket(act));
   REQUIRE_MESSAGE(d.wait_ready(act), d.log());
-  RawClient c(act);
+  RawClient c(act, RawClient::kNoHello);
   hello(c);
   GenParams p;
   p.max_tokens = 20;
@@ -576,7 +702,7 @@ TEST_CASE("serve: SIGHUP rescans the plugin directories") {
 
 TEST_CASE("serve: max_connections and the [access] allow-lists refuse connections with an Error") {
   const auto status_ok = [](RawClient& c) {
-    if (!c.send(simple_frame(1, wire::Body::StatusRequest, [](fb::FlatBufferBuilder& b) { return wire::CreateStatusRequest(b); })))
+    if (!c.hello() || !c.send(simple_frame(1, wire::Body::StatusRequest, [](fb::FlatBufferBuilder& b) { return wire::CreateStatusRequest(b); })))
       return false;
     const auto f = c.recv();
     return !f.empty() && env_of(f)->body_as_StatusReply() != nullptr;
@@ -586,18 +712,18 @@ TEST_CASE("serve: max_connections and the [access] allow-lists refuse connection
     REQUIRE_MESSAGE(d.wait_ready(), d.log());
     // wait_ready's probe connection may still hold a slot for a while on a loaded machine: retry the
     // second client until the daemon has let the probe go.
-    RawClient a(d.socket());
+    RawClient a(d.socket(), RawClient::kNoHello);
     CHECK(status_ok(a));
     std::unique_ptr<RawClient> b;
     for (int i = 0; i < 100 && !b; ++i) {
-      b = std::make_unique<RawClient>(d.socket());
+      b = std::make_unique<RawClient>(d.socket(), RawClient::kNoHello);
       if (!status_ok(*b)) {
         b.reset();
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
     }
     REQUIRE_MESSAGE(b != nullptr, d.log());
-    RawClient c(d.socket());
+    RawClient c(d.socket(), RawClient::kNoHello);
     const auto f = c.recv();
     REQUIRE(!f.empty());
     REQUIRE(env_of(f)->body_as_Error() != nullptr);
@@ -605,7 +731,7 @@ TEST_CASE("serve: max_connections and the [access] allow-lists refuse connection
     CHECK(c.closed_by_peer());
     a.close();
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    RawClient again(d.socket());
+    RawClient again(d.socket(), RawClient::kNoHello);
     CHECK(status_ok(again));  // a slot freed up
   }
   const std::string dir = temp_dir();
@@ -617,7 +743,7 @@ TEST_CASE("serve: max_connections and the [access] allow-lists refuse connection
   const uint32_t uid = ::getuid();
   auto denied = with_access("allow_uids = [" + std::to_string(uid + 1) + "]\nallow_gids = [" + std::to_string(::getgid() + 1) + "]");
   REQUIRE_MESSAGE(denied->wait_ready(), denied->log());
-  RawClient c(denied->socket());
+  RawClient c(denied->socket(), RawClient::kNoHello);
   const auto f = c.recv();
   REQUIRE(!f.empty());
   REQUIRE(env_of(f)->body_as_Error() != nullptr);
@@ -626,13 +752,132 @@ TEST_CASE("serve: max_connections and the [access] allow-lists refuse connection
   denied.reset();
   auto by_uid = with_access("allow_uids = [" + std::to_string(uid) + "]");
   REQUIRE_MESSAGE(by_uid->wait_ready(), by_uid->log());
-  RawClient u(by_uid->socket());
+  RawClient u(by_uid->socket(), RawClient::kNoHello);
   CHECK(status_ok(u));
   by_uid.reset();
   auto by_gid = with_access("allow_gids = [" + std::to_string(::getgid()) + "]");
   REQUIRE_MESSAGE(by_gid->wait_ready(), by_gid->log());
-  RawClient g(by_gid->socket());
+  RawClient g(by_gid->socket(), RawClient::kNoHello);
   CHECK(status_ok(g));
+}
+
+namespace {
+
+// Fork a child that takes uid/gid and the supplementary groups, connects and says Hello: 0 when
+// welcomed, 1 when refused with SPECD_E_ACCESS, 2 when it cannot connect, 3 for anything else.
+int hello_as(const std::string& sock, uint32_t uid, uint32_t gid, std::vector<gid_t> groups) {
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    if (::setgroups(groups.size(), groups.data()) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0) ::_exit(4);
+    const int fd = connect_to(sock);
+    if (fd < 0) ::_exit(2);
+    daemon::FrameReader reader(1u << 20);
+    const auto hello = hello_frame();
+    if (::send(fd, hello.data(), hello.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(hello.size())) ::_exit(3);
+    std::vector<uint8_t> frame;
+    for (;;) {
+      auto r = reader.next(&frame);
+      if (!r) ::_exit(3);
+      if (r.value()) {
+        const wire::Envelope* e = daemon::envelope_of(frame);
+        if (e && e->body_type() == wire::Body::Welcome) ::_exit(0);
+        if (e && e->body_as_Error() && e->body_as_Error()->code() == SPECD_E_ACCESS) ::_exit(1);
+        ::_exit(3);
+      }
+      uint8_t buf[4096];
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n <= 0) ::_exit(3);
+      reader.feed(std::span<const uint8_t>(buf, static_cast<size_t>(n)));
+    }
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
+}
+
+}  // namespace
+
+TEST_CASE("serve: allow_gids admits a client by a supplementary group (SO_PEERGROUPS)") {
+  if (::getuid() != 0) {
+    MESSAGE("skipped: needs root to take another uid and groups");
+    return;
+  }
+  const std::string dir = temp_dir();
+  const std::string text = "[access]\nallow_gids = [4242]\n";
+  write_file(dir + "/specd.toml", std::vector<uint8_t>(text.begin(), text.end()));
+  DaemonProcess d({"--config", dir + "/specd.toml", "--socket-mode", "0666"});
+  REQUIRE(::chmod(d.dir().c_str(), 0711) == 0);  // the socket's directory, reachable by the test's uid
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  CHECK_MESSAGE(hello_as(d.socket(), 45000, 45000, {4242}) == 0, d.log());        // `usermod -aG`: a supplementary group
+  CHECK_MESSAGE(hello_as(d.socket(), 45000, 4242, {}) == 0, d.log());             // the primary group
+  CHECK_MESSAGE(hello_as(d.socket(), 45000, 45000, {4243, 45000}) == 1, d.log());  // neither
+  CHECK(d.log().find("groups 45000,4243") != std::string::npos);
+}
+
+TEST_CASE("serve: a refused client that keeps sending still reads why it was refused") {
+  const std::string dir = temp_dir();
+  const std::string text = "[access]\nallow_uids = [" + std::to_string(::getuid() + 1) + "]\n";
+  write_file(dir + "/specd.toml", std::vector<uint8_t>(text.begin(), text.end()));
+  DaemonProcess d({"--config", dir + "/specd.toml"});
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  const auto refused = [](RawClient& c) {
+    const auto f = c.recv();
+    REQUIRE(!f.empty());
+    const auto* e = env_of(f)->body_as_Error();
+    REQUIRE(e != nullptr);
+    CHECK(e->code() == SPECD_E_ACCESS);
+    CHECK(e->message()->str().find("not allowed") != std::string::npos);
+    CHECK(c.closed_by_peer());
+  };
+  // The daemon has refused and shut down its side before the Hello arrives: the Hello is still
+  // taken (no EPIPE), and the Error is there to read.
+  {
+    RawClient c(d.socket(), RawClient::kNoHello);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    CHECK(c.send(hello_frame()));
+    refused(c);
+  }
+  for (int i = 0; i < 30; ++i) {
+    CAPTURE(i);
+    RawClient c(d.socket(), RawClient::kNoHello);
+    CHECK(c.send(hello_frame()));
+    refused(c);
+  }
+  // specctl says why, every time.
+  for (int i = 0; i < 10; ++i) {
+    CAPTURE(i);
+    std::string out;
+    CHECK(run_command(build_root() + "/clients/specctl --socket '" + d.socket() + "' status 2>&1", &out) == 1);
+    CHECK_MESSAGE(out.rfind("specctl: uid " + std::to_string(::getuid()) + " (groups", 0) == 0, out);
+    CHECK_MESSAGE(out.find("is not allowed by the daemon's [access] lists") != std::string::npos, out);
+  }
+}
+
+TEST_CASE("serve: a client over max_connections that keeps sending still reads the LIMIT Error") {
+  DaemonProcess d({"--max-connections", "1"});
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  std::unique_ptr<RawClient> holder;  // wait_ready's probe may hold the one slot for a moment
+  for (int i = 0; i < 100 && !holder; ++i) {
+    holder = std::make_unique<RawClient>(d.socket(), RawClient::kNoHello);
+    if (!holder->hello()) {
+      holder.reset();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  REQUIRE_MESSAGE(holder != nullptr, d.log());
+  for (int i = 0; i < 10; ++i) {
+    CAPTURE(i);
+    RawClient c(d.socket(), RawClient::kNoHello);
+    CHECK(c.send(hello_frame()));
+    const auto f = c.recv();
+    REQUIRE(!f.empty());
+    const auto* e = env_of(f)->body_as_Error();
+    REQUIRE(e != nullptr);
+    CHECK(e->code() == SPECD_E_LIMIT);
+    CHECK(e->message()->str().find("max_connections") != std::string::npos);
+    CHECK(c.closed_by_peer());
+  }
 }
 
 TEST_CASE("serve: systemd notifications — READY, STATUS, WATCHDOG pings, STOPPING") {

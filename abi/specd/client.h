@@ -137,7 +137,9 @@ static inline void specd_client_opts_init(specd_client_opts *o) { specd_client_o
  *   SPECD_E_VERSION   the daemon speaks another protocol version;
  *   SPECD_E_PROTOCOL  the daemon's reply was not a valid Welcome;
  *   SPECD_E_INVALID_ARG  out is NULL, opts->struct_size is 0, or the path is too long for a socket;
- *   SPECD_E_NOMEM; or a code the daemon sent in an Error reply.
+ *   SPECD_E_NOMEM; or a code the daemon sent in an Error reply, e.g. SPECD_E_ACCESS (its [access]
+ *   lists refuse this user) or SPECD_E_LIMIT (too many connections), also when the daemon closed
+ *   the connection before the Hello could be sent.
  * The message goes to *err when err is not NULL. Since 1.0. */
 SPECD_API int specd_client_connect(const specd_client_opts *opts, specd_client **out, specd_error *err);
 

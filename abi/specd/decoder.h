@@ -147,7 +147,8 @@ typedef struct specd_host_api {
 
   /* --- options (create only) --- */
   /* Read option `key` of the request's decoder options as an integer in [lo, hi] (default def when
-   * absent); SPECD_E_BAD_OPTION when present but not such an integer. Options a decoder never
+   * absent): a JSON integer, or a string holding exactly its digits (no blanks or '+'; "-" allowed);
+   * SPECD_E_BAD_OPTION when present but not such an integer. Options a decoder never
    * reads during create() make the request fail with SPECD_E_BAD_OPTION ("unknown option"). */
   int (*opt_int)(specd_host *h, const char *key, int64_t def, int64_t lo, int64_t hi, int64_t *out);
   /* As opt_int for a number in [lo, hi]. */

@@ -32,8 +32,8 @@ extern "C" {
   X(UNKNOWN_MODEL, -14, "unknown model")                            \
   X(PROTOCOL, -15, "protocol error")                                \
   X(LIMIT, -16, "limit exceeded")                                   \
-  X(BAD_OPTION, -17, "bad decoder option")                         \
-  X(ACCESS, -18, "file outside the allowed directories")
+  X(BAD_OPTION, -17, "bad decoder option")                          \
+  X(ACCESS, -18, "access denied")
 
 #define SPECD_ERROR_ENUM_ENTRY(name, value, msg) SPECD_E_##name = (value),
 enum { SPECD_ERROR_MAP(SPECD_ERROR_ENUM_ENTRY) SPECD_E_LAST_PRIMARY_ = -18 };
