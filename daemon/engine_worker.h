@@ -102,6 +102,9 @@ class EngineWorker {
   // Immutable after start, so any thread may read them.
   const std::map<std::string, std::unique_ptr<engine::Model>>& models() const;
   const std::string& default_model() const;
+  // The longest prompt the default model takes on an idle engine: its context or its share of
+  // kv_bytes, whichever holds fewer positions, less one for a generated token.
+  int32_t max_prompt_tokens() const;
 
  private:
   EngineWorker();
