@@ -240,6 +240,32 @@ TEST_CASE("KV reservations: a request that fits an empty cache waits for room; o
   CHECK(too_long.error().message.find(std::to_string(positions)) != std::string::npos);
 }
 
+TEST_CASE("a decoder that commits past its KV reservation fails alone; the others run to the end") {
+  daemon::RuntimeLimits lim;
+  lim.kv_bytes = size_t{1} << 20;
+  RuntimeFixture f(lim);
+  // Reservations that together fill the cache: had the bad one taken more, the good one would starve.
+  const int32_t half = f.rt.kv().n_blocks() / 2 * f.rt.kv().block_tokens();
+  const auto good_req = request({1}, half - 1);
+  const auto expect = f.run(good_req).tokens;
+  struct Out {
+    DecodeResult good, bad;
+  } out;
+  daemon::DecodeCallbacks good_cb, bad_cb;
+  good_cb.on_finished = [](int64_t, const DecodeResult& r, void* u) { static_cast<Out*>(u)->good = r; };
+  bad_cb.on_finished = [](int64_t, const DecodeResult& r, void* u) { static_cast<Out*>(u)->bad = r; };
+  good_cb.user = bad_cb.user = &out;
+  REQUIRE(f.rt.submit(request({1}, half - 1, "misbehave", R"({"mode":"overcommit"})"), bad_cb).has_value());
+  REQUIRE(f.rt.submit(good_req, good_cb).has_value());
+  while (!f.rt.idle()) f.rt.step();
+  CHECK(out.bad.finish_reason == SPECD_FINISH_ERROR);
+  CHECK(out.bad.error.code == SPECD_E_KV_FULL);
+  CHECK(out.bad.error.message.find("misbehave") != std::string::npos);
+  CHECK(out.good.finish_reason != SPECD_FINISH_ERROR);
+  CHECK(out.good.tokens == expect);
+  CHECK(f.rt.kv().n_free_blocks() == f.rt.kv().n_blocks());
+}
+
 TEST_CASE("steady-state steps of ar and ngram allocate nothing") {
   for (const char* dec : {"ar", "ngram"}) {
     RuntimeFixture f;

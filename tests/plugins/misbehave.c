@@ -11,11 +11,14 @@ enum {
   MODE_NO_PROGRESS, /* adds a row every step, never commits or emits */
   MODE_NO_ROWS,     /* adds no rows and does not finish */
   MODE_BAD_ROW,     /* row_see with an out-of-range row; returns its error */
-  MODE_PLAN_ERROR   /* plan fails with SPECD_E_INTERNAL through api->fail */
+  MODE_PLAN_ERROR,  /* plan fails with SPECD_E_INTERNAL through api->fail */
+  MODE_OVERCOMMIT   /* commits OVERCOMMIT_ROWS rows a step and emits one: its K/V outgrows its tokens */
 };
 
+#define OVERCOMMIT_ROWS 4
+
 static const char *const mode_names[] = {"ok", "bad_token", "bad_commit", "no_progress", "no_rows", "bad_row",
-                                         "plan_error"};
+                                         "plan_error", "overcommit"};
 
 typedef struct misbehave {
   const specd_host_api *api;
@@ -89,6 +92,18 @@ static int misbehave_plan(void *instance, specd_seq *s, specd_batch *b) {
       const int32_t row = d->api->row_add(b, tokens[n - 1], d->api->seq_kv_len(s), SPECD_ROW_LOGITS);
       return row < 0 ? row : SPECD_OK;
     }
+    case MODE_OVERCOMMIT: {
+      const int32_t *tokens;
+      const int32_t n = d->api->seq_tokens(s, &tokens), kv = d->api->seq_kv_len(s);
+      int32_t j;
+      for (j = 0; j < OVERCOMMIT_ROWS; ++j) {
+        const int32_t row = d->api->row_add(b, tokens[n - 1], kv + j, j == OVERCOMMIT_ROWS - 1 ? SPECD_ROW_LOGITS : 0u);
+        if (row < 0) return row;
+        rc = d->api->row_see_all_before(b, row);
+        if (rc != SPECD_OK) return rc;
+      }
+      return SPECD_OK;
+    }
     default:
       break;
   }
@@ -118,7 +133,8 @@ static int commit_rows(const misbehave *d, specd_seq *s, const specd_outputs *o,
 static int misbehave_accept(void *instance, specd_seq *s, const specd_outputs *o) {
   const misbehave *d = (const misbehave *)instance;
   const int32_t *tokens;
-  const int32_t n_rows = d->api->seq_tokens(s, &tokens) - d->api->seq_kv_len(s);
+  const int32_t n_rows =
+      d->mode == MODE_OVERCOMMIT ? OVERCOMMIT_ROWS : d->api->seq_tokens(s, &tokens) - d->api->seq_kv_len(s);
   const float *logits;
   int32_t next, taken;
   int rc;
