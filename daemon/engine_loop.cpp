@@ -116,16 +116,18 @@ void EngineWorker::Impl::finish_unadmitted(const GenerateJob& job, int32_t reaso
 // Admission in arrival order, per model: a request whose KV reservation (or sequence slot) is
 // taken by running requests waits, and so does every later request for the same model, so a
 // large request is never starved by small ones behind it. Requests for other models go on.
-// A request that could not run even on an idle runtime is not held: submit() refuses it now.
+// A request that could not run even on an idle runtime is not held, even while max_concurrent
+// are running: submit() refuses it now.
 void EngineWorker::Impl::admit_waiting() {
   using Admission = DecodeRuntime::Admission;
   std::vector<const ModelSlot*> blocked;
-  for (auto it = waiting.begin(); it != waiting.end() && live.size() < static_cast<size_t>(opts.max_concurrent);) {
+  for (auto it = waiting.begin(); it != waiting.end();) {
     try {
       ModelSlot* slot = prepare(*it);
       const Admission a = slot ? slot->rt->admission(it->req) : Admission::Refuse;
       const bool behind = std::find(blocked.begin(), blocked.end(), slot) != blocked.end();
-      if (a == Admission::Wait || (a == Admission::Now && behind)) {
+      const bool busy = live.size() >= static_cast<size_t>(opts.max_concurrent);
+      if (a == Admission::Wait || (a == Admission::Now && (behind || busy))) {
         if (!behind) blocked.push_back(slot);
         ++it;
         continue;

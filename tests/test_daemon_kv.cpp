@@ -139,3 +139,17 @@ TEST_CASE("serve: requests that fit an empty KV cache but not together wait in o
   for (const auto& [id, r] : runs) refused += r.finish_reason == "error" && r.error.rfind("CONTEXT", 0) == 0;
   CHECK(refused == 1);
 }
+
+TEST_CASE("serve: a request no cache could hold is refused at once even while max_concurrent are running") {
+  DaemonProcess d({"--kv-bytes", kKvBytes, "--max-concurrent", "1"});
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  const int32_t positions = kv_positions();
+  RawClient c(d.socket());
+  std::vector<uint8_t> burst = generate_frame(1, ids_request(positions / 2, positions / 2 - 1));
+  const auto never = generate_frame(2, ids_request(positions, 1));
+  burst.insert(burst.end(), never.begin(), never.end());
+  REQUIRE(c.send(burst));
+  const Timeline t = read_until_ended(c, 2);
+  CHECK(t.reason.at(2) == "error:CONTEXT");
+  CHECK(t.end.at(2) < t.end.at(1));
+}
