@@ -2,7 +2,8 @@
 //
 // docs: ARCHITECTURE.md §2. The loop thread hands requests in through submit()/cancel*() (a
 // bounded queue under one mutex); the engine thread admits up to max_concurrent of them into the
-// runtimes, keeps up to max_queued more waiting, steps the runtimes, and hands TokenEvents and
+// runtimes while their KV reservations fit (docs in decode_runtime.cpp), keeps the rest waiting in
+// arrival order per model (at most max_queued more), steps the runtimes, and hands TokenEvents and
 // exactly one Finished event per submitted request back through an event queue, calling wake()
 // (uv_async_send on the loop) whenever it added some. Decoders run only on this thread.
 #pragma once
