@@ -51,7 +51,7 @@ DecodeRuntime::DecodeRuntime(const engine::Model& model, const PluginRegistry& p
   info_.vocab = c.vocab;
   info_.dim = c.dim;
   info_.n_layers = c.n_layers;
-  info_.ctx_len = c.ctx_len;
+  info_.ctx_len = std::min(c.ctx_len, kv_.n_blocks() * kv_.block_tokens());
   info_.bos_id = c.bos;
   info_.eos_id = c.eos;
   info_.mask_id = c.mask;
@@ -74,13 +74,20 @@ Result<int64_t> DecodeRuntime::submit(DecodeRequest req, DecodeCallbacks cb) {
   if (req.max_tokens < 1) return make_error(SPECD_E_INVALID_ARG, "max_tokens must be at least 1");
   for (int32_t t : req.prompt)
     if (t < 0 || t >= c.vocab) return make_error(SPECD_E_BAD_TOKEN, "prompt token id %d out of range [0, %d)", t, c.vocab);
-  if (static_cast<int64_t>(req.prompt.size()) >= c.ctx_len)
-    return make_error(SPECD_E_CONTEXT, "prompt of %zu tokens leaves no room in the context of %d", req.prompt.size(),
-                      c.ctx_len);
+  if (static_cast<int64_t>(req.prompt.size()) >= context_limit())
+    return make_error(SPECD_E_CONTEXT,
+                      "prompt of %zu tokens needs at least %zu positions; a sequence can hold %d (the model's context "
+                      "is %d, the KV cache %d blocks of %d tokens in limits.kv_bytes)",
+                      req.prompt.size(), req.prompt.size() + 1, context_limit(), c.ctx_len, kv_.n_blocks(),
+                      kv_.block_tokens());
   const LoadedDecoder* dec = plugins_.find(req.decoder);
   if (!dec) return make_error(SPECD_E_UNKNOWN_DECODER, "unknown decoder '%s'", req.decoder.c_str());
   if (seqs_.size() >= static_cast<size_t>(limits_.max_sequences))
     return make_error(SPECD_E_LIMIT, "too many active sequences (limit %d)", limits_.max_sequences);
+  const int32_t need = kv_blocks_for(req);
+  if (kv_reserved_ + need > kv_.n_blocks())
+    return make_error(SPECD_E_KV_FULL, "the request needs %d KV blocks; %d of the cache's %d are reserved by running requests",
+                      need, kv_reserved_, kv_.n_blocks());
 
   auto s = std::make_unique<specd_seq>();
   s->rt = this;
@@ -125,6 +132,8 @@ Result<int64_t> DecodeRuntime::submit(DecodeRequest req, DecodeCallbacks cb) {
     return kv_seq.error();
   }
   s->kv_seq = *kv_seq;
+  s->kv_quota_blocks = need;  // given back in release()
+  kv_reserved_ += need;
   const int brc = dec->desc->begin(s->instance, s.get());
   s->begun = true;
   if (brc != SPECD_OK) {
@@ -136,6 +145,36 @@ Result<int64_t> DecodeRuntime::submit(DecodeRequest req, DecodeCallbacks cb) {
   const int64_t id = s->id;
   seqs_.push_back(std::move(s));
   return id;
+}
+
+// KV reservations. Only committed rows take KV blocks (a step's other rows, drafts included, live
+// in the forward's scratch and are dropped after accept), and every decoder commits the rows of
+// tokens that are in its sequence: at most prompt + max_tokens positions, or context_limit().
+// A sequence reserves those blocks at admission and no running sequence ever holds more than its
+// reservation (commit_room cuts a commit at it), and the reservations never add up to more than
+// the arena. So a running request's reserve_one never meets a full cache, whatever the others do.
+// The one place a decoder can pass its reservation is the step that reaches max_tokens (it
+// commits accepted drafts before emit() trims them); those rows are never read, so the commit is
+// cut and the sequence must finish in that step, or it fails alone with SPECD_E_KV_FULL.
+int32_t DecodeRuntime::kv_blocks_for(const DecodeRequest& req) const {
+  const int64_t want = static_cast<int64_t>(req.prompt.size()) + req.max_tokens;
+  const int64_t positions = std::min<int64_t>(want, context_limit());
+  return static_cast<int32_t>((positions + kv_.block_tokens() - 1) / kv_.block_tokens());
+}
+
+DecodeRuntime::Admission DecodeRuntime::admission(const DecodeRequest& req) const {
+  if (req.prompt.empty() || req.max_tokens < 1 || static_cast<int64_t>(req.prompt.size()) >= context_limit())
+    return Admission::Refuse;
+  const bool full =
+      seqs_.size() >= static_cast<size_t>(limits_.max_sequences) || kv_reserved_ + kv_blocks_for(req) > kv_.n_blocks();
+  return full ? Admission::Wait : Admission::Now;
+}
+
+int32_t DecodeRuntime::commit_room(specd_seq* s, int32_t n) {
+  const int32_t room = s->kv_quota_blocks * kv_.block_tokens() - kv_.length(s->kv_seq);
+  if (n <= room) return n;
+  s->over_quota = true;
+  return std::max(0, room);
 }
 
 void DecodeRuntime::cancel(int64_t id) {
@@ -200,6 +239,11 @@ void DecodeRuntime::accept_all() {
     const int rc = s->host.decoder->desc->accept(s->instance, s, &s->outputs_handle);
     s->host.phase = Phase::Idle;
     check_slot(s, rc, "accept", ms_since(t0));
+    if (s->over_quota && s->result.finish_reason == 0)
+      fail(s, SPECD_E_KV_FULL, "decoder '" + s->host.decoder->name + "' committed past the " +
+                                   std::to_string(s->kv_quota_blocks * kv_.block_tokens()) +
+                                   " KV positions reserved for prompt + max_tokens and went on");
+    s->over_quota = false;
     ++s->result.steps;
     if (s->result.tokens.size() == static_cast<size_t>(s->emitted_this_step)) {
       ++s->result.prefill_steps;  // the first token came from this step: prompt processing
@@ -236,6 +280,8 @@ void DecodeRuntime::release(specd_seq* s) {
   s->begun = false;
   kv_.free_seq(s->kv_seq);
   s->kv_seq = -1;
+  kv_reserved_ -= s->kv_quota_blocks;
+  s->kv_quota_blocks = 0;
 }
 
 void DecodeRuntime::retire_finished() {

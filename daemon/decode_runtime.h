@@ -43,9 +43,19 @@ class DecodeRuntime {
 
   // Start a request: finds the decoder, creates its instance with the options, begins the sequence.
   // Errors: SPECD_E_UNKNOWN_DECODER, SPECD_E_BAD_OPTION, SPECD_E_INVALID_ARG (empty prompt, bad
-  // max_tokens), SPECD_E_BAD_TOKEN, SPECD_E_CONTEXT (prompt too long), SPECD_E_LIMIT (too many
-  // sequences), or the decoder's own error from create/begin. On error nothing is left behind.
+  // max_tokens), SPECD_E_BAD_TOKEN, SPECD_E_CONTEXT (prompt not under context_limit()),
+  // SPECD_E_LIMIT (too many sequences), SPECD_E_KV_FULL (its KV reservation is taken by running
+  // requests: a caller that can wait asks admission() first), or the decoder's own error from
+  // create/begin. On error nothing is left behind.
   Result<int64_t> submit(DecodeRequest req, DecodeCallbacks cb);
+  // Positions one sequence can hold: the model's context, or less when the KV arena is smaller.
+  // Decoders see it as specd_model_info.ctx_len, so they finish with "context" there.
+  int32_t context_limit() const { return info_.ctx_len; }
+  // What submit() would do with req now: Wait when it would fail only because running requests
+  // hold the KV blocks or sequence slots it needs (it fits an idle runtime, so it should wait),
+  // Refuse when it could not run even on an idle runtime (submit() names the error), else Now.
+  enum class Admission { Now, Wait, Refuse };
+  Admission admission(const DecodeRequest& req) const;
   // Cancel a request: it finishes with SPECD_FINISH_CANCEL at the next step. Unknown ids are ignored.
   void cancel(int64_t id);
   // Run one step over every active sequence; finished ones get on_finished and are removed.
@@ -75,6 +85,9 @@ class DecodeRuntime {
   size_t plugin_bytes_in_use() const { return plugin_bytes_.load(std::memory_order_relaxed); }
   // Take tokens from a decoder into a sequence, applying max_tokens and stops; returns how many.
   int32_t take_tokens(specd_seq* s, const int32_t* tokens, int32_t n);
+  // How many of n rows a commit may store without leaving the sequence's KV reservation; a commit
+  // cut short marks the sequence, which must then finish in this accept (see accept_all).
+  int32_t commit_room(specd_seq* s, int32_t n);
   void finish(specd_seq* s, int32_t reason);
   void fail(specd_seq* s, int32_t code, std::string message);
 
@@ -84,6 +97,7 @@ class DecodeRuntime {
   void check_slot(specd_seq* s, int rc, const char* slot, double ms);
   void retire_finished();
   void release(specd_seq* s);
+  int32_t kv_blocks_for(const DecodeRequest& req) const;
 
   const engine::Model& model_;
   const PluginRegistry& plugins_;
@@ -100,6 +114,7 @@ class DecodeRuntime {
   std::vector<specd_seq*> planned_;
   int64_t next_id_ = 1;
   std::atomic<size_t> plugin_bytes_{0};
+  int32_t kv_reserved_ = 0;  // blocks promised to live sequences: the sum of their kv_quota_blocks
 };
 
 }  // namespace specd::daemon

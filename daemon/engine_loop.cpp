@@ -60,15 +60,7 @@ void EngineWorker::Impl::run() {
     const bool stop = wait_for_work(&c);
     try {
       apply(c);
-      while (live.size() < static_cast<size_t>(opts.max_concurrent) && !waiting.empty()) {
-        GenerateJob job = std::move(waiting.front());
-        waiting.pop_front();
-        try {
-          admit(job);
-        } catch (const std::exception& e) {  // e.g. bad_alloc: this request fails, the engine goes on
-          finish_unadmitted(job, SPECD_FINISH_ERROR, make_error(SPECD_E_INTERNAL, "admission failed: %s", e.what()));
-        }
-      }
+      admit_waiting();
       step_all();
     } catch (const std::exception& e) {
       std::fprintf(stderr, "specd: engine thread: %s\n", e.what());
@@ -121,16 +113,51 @@ void EngineWorker::Impl::finish_unadmitted(const GenerateJob& job, int32_t reaso
   out.push_back(std::move(e));
 }
 
-void EngineWorker::Impl::admit(GenerateJob& job) {
+// Admission in arrival order, per model: a request whose KV reservation (or sequence slot) is
+// taken by running requests waits, and so does every later request for the same model, so a
+// large request is never starved by small ones behind it. Requests for other models go on.
+// A request that could not run even on an idle runtime is not held, even while max_concurrent
+// are running: submit() refuses it now.
+void EngineWorker::Impl::admit_waiting() {
+  using Admission = DecodeRuntime::Admission;
+  std::vector<const ModelSlot*> blocked;
+  for (auto it = waiting.begin(); it != waiting.end();) {
+    try {
+      ModelSlot* slot = prepare(*it);
+      const Admission a = slot ? slot->rt->admission(it->req) : Admission::Refuse;
+      const bool behind = std::find(blocked.begin(), blocked.end(), slot) != blocked.end();
+      const bool busy = live.size() >= static_cast<size_t>(opts.max_concurrent);
+      if (a == Admission::Wait || (a == Admission::Now && (behind || busy))) {
+        if (!behind) blocked.push_back(slot);
+        ++it;
+        continue;
+      }
+      if (slot) admit(*it, slot);
+    } catch (const std::exception& e) {  // e.g. bad_alloc: this request fails, the engine goes on
+      finish_unadmitted(*it, SPECD_FINISH_ERROR, make_error(SPECD_E_INTERNAL, "admission failed: %s", e.what()));
+    }
+    it = waiting.erase(it);
+  }
+}
+
+// The job's model (nullptr once it was finished with SPECD_E_UNKNOWN_MODEL) with the prompt
+// tokenized, so its KV need is known while it waits.
+EngineWorker::Impl::ModelSlot* EngineWorker::Impl::prepare(GenerateJob& job) {
   const std::string& name = job.model.empty() ? opts.default_model : job.model;
   auto slot_it = std::find_if(slots.begin(), slots.end(), [&](const auto& s) { return s->name == name; });
   if (slot_it == slots.end()) {
-    return finish_unadmitted(job, SPECD_FINISH_ERROR, make_error(SPECD_E_UNKNOWN_MODEL, "unknown model '%s' (configured: %s)",
-                                                                 name.c_str(), model_names(slots).c_str()));
+    finish_unadmitted(job, SPECD_FINISH_ERROR, make_error(SPECD_E_UNKNOWN_MODEL, "unknown model '%s' (configured: %s)",
+                                                          name.c_str(), model_names(slots).c_str()));
+    return nullptr;
   }
   ModelSlot* slot = slot_it->get();
+  if (job.req.prompt.empty() && !job.prompt_text.empty())
+    job.req.prompt = slot->model->tokenizer().encode(job.prompt_text, true);
+  return slot;
+}
+
+void EngineWorker::Impl::admit(GenerateJob& job, ModelSlot* slot) {
   DecodeRequest& req = job.req;
-  if (req.prompt.empty() && !job.prompt_text.empty()) req.prompt = slot->model->tokenizer().encode(job.prompt_text, true);
   // llama2.c-style models mark a new document with BOS; either ends the generation (as `specd generate`).
   req.stop_tokens = {slot->model->config().eos, slot->model->config().bos};
   auto l = std::make_unique<Live>();

@@ -126,4 +126,10 @@ bool EngineWorker::responsive(double max_ms) const {
 const std::map<std::string, std::unique_ptr<engine::Model>>& EngineWorker::models() const { return impl_->opts.models; }
 const std::string& EngineWorker::default_model() const { return impl_->opts.default_model; }
 
+int32_t EngineWorker::max_prompt_tokens() const {
+  for (const auto& s : impl_->slots)  // slots and their context limits are fixed at start()
+    if (s->name == impl_->opts.default_model) return std::max(0, s->rt->context_limit() - 1);
+  return 0;
+}
+
 }  // namespace specd::daemon

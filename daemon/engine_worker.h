@@ -2,7 +2,8 @@
 //
 // docs: ARCHITECTURE.md §2. The loop thread hands requests in through submit()/cancel*() (a
 // bounded queue under one mutex); the engine thread admits up to max_concurrent of them into the
-// runtimes, keeps up to max_queued more waiting, steps the runtimes, and hands TokenEvents and
+// runtimes while their KV reservations fit (docs in decode_runtime.cpp), keeps the rest waiting in
+// arrival order per model (at most max_queued more), steps the runtimes, and hands TokenEvents and
 // exactly one Finished event per submitted request back through an event queue, calling wake()
 // (uv_async_send on the loop) whenever it added some. Decoders run only on this thread.
 #pragma once
@@ -104,6 +105,9 @@ class EngineWorker {
   // Immutable after start, so any thread may read them.
   const std::map<std::string, std::unique_ptr<engine::Model>>& models() const;
   const std::string& default_model() const;
+  // The longest prompt the default model takes on an idle engine: its context or its share of
+  // kv_bytes, whichever holds fewer positions, less one for a generated token.
+  int32_t max_prompt_tokens() const;
 
  private:
   EngineWorker();

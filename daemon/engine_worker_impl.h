@@ -83,7 +83,9 @@ struct EngineWorker::Impl {
   void run();
   bool wait_for_work(Commands* c);
   void apply(Commands& c);
-  void admit(GenerateJob& job);
+  void admit_waiting();
+  ModelSlot* prepare(GenerateJob& job);
+  void admit(GenerateJob& job, ModelSlot* slot);
   void finish_unadmitted(const GenerateJob& job, int32_t reason, Error err);
   void cancel_where(bool (*match)(const RequestKey&, const void*), const void* arg);
   void step_all();

@@ -172,9 +172,10 @@ int32_t h_row_add(specd_batch* b, int32_t token, int32_t pos, uint32_t flags) {
   if (token < 0 || token >= c.vocab)
     return misuse(s, SPECD_E_BAD_TOKEN, "row token id " + std::to_string(token) + " out of range");
   const int32_t kv = s->rt->kv().length(s->kv_seq);
-  if (pos < kv || pos >= c.ctx_len)
+  const int32_t ctx = s->rt->context_limit();  // what the decoder was told as ctx_len
+  if (pos < kv || pos >= ctx)
     return misuse(s, SPECD_E_CONTEXT, "row position " + std::to_string(pos) + " outside [" + std::to_string(kv) + ", " +
-                                          std::to_string(c.ctx_len) + ")");
+                                          std::to_string(ctx) + ")");
   if (s->row_count >= s->rt->limits().max_rows_per_seq)
     return misuse(s, SPECD_E_LIMIT, "more than " + std::to_string(s->rt->limits().max_rows_per_seq) + " rows in one step");
   uint32_t f = 0;
@@ -218,6 +219,7 @@ int h_commit(specd_seq* s, const specd_outputs* o, const int32_t* rows, int32_t 
       return misuse(s, SPECD_E_PLUGIN, "commit of row " + std::to_string(rows[i]) + " of " + std::to_string(s->row_count));
     s->commit_rows.push_back(s->row_begin + rows[i]);
   }
+  s->commit_rows.resize(static_cast<size_t>(s->rt->commit_room(s, n)));
   if (Status st = s->rt->forward().commit(s->kv_seq, s->commit_rows); !st) {
     const int code = st.error().code == SPECD_E_INVALID_ARG ? SPECD_E_PLUGIN : st.error().code;
     s->rt->fail(s, code, code == SPECD_E_PLUGIN ? "decoder '" + s->host.decoder->name + "': " + st.error().message

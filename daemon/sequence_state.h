@@ -48,6 +48,8 @@ struct specd_seq {
   specd::daemon::DecodeRuntime* rt = nullptr;
   int64_t id = 0;
   int32_t kv_seq = -1;
+  int32_t kv_quota_blocks = 0;  // KV blocks reserved for this sequence at admission
+  bool over_quota = false;      // a commit this step was cut at the reservation
   specd::daemon::DecodeRequest req;
   specd::daemon::DecodeCallbacks cb;
   specd_sampling sampling{};

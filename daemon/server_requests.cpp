@@ -105,7 +105,7 @@ void Server::handle_hello(Connection& c, const wire::Envelope& env) {
   w.daemon_version = SPECD_VERSION;
   w.max_frame_bytes = cfg_.limits.max_frame_bytes;
   w.max_tokens = cfg_.limits.max_tokens;
-  w.max_prompt_tokens = worker_->models().at(worker_->default_model())->config().ctx_len - 1;
+  w.max_prompt_tokens = worker_->max_prompt_tokens();
   send(c, encode_welcome(env.request_id(), w));
   c.greeted = true;
   c.touch();

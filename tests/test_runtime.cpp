@@ -236,6 +236,75 @@ TEST_CASE("too many live sequences is a named limit") {
   CHECK(r.error().code == SPECD_E_LIMIT);
 }
 
+TEST_CASE("KV reservations: a request that fits an empty cache waits for room; one that never fits is refused") {
+  daemon::RuntimeLimits lim;
+  lim.kv_bytes = size_t{1} << 20;
+  RuntimeFixture f(lim);
+  using Admission = daemon::DecodeRuntime::Admission;
+  const int32_t bt = f.rt.kv().block_tokens();
+  const int32_t positions = f.rt.kv().n_blocks() * bt;
+  REQUIRE(positions < stories_model().config().ctx_len);  // the arena, not the model, is the limit
+  CHECK(f.rt.context_limit() == positions);
+  std::vector<int32_t> prompt(static_cast<size_t>(positions / 2), 300);
+  prompt[0] = 1;
+  // Each reserves prompt + max_tokens = 3/4 of the cache: one at a time.
+  const auto big = request(prompt, positions / 4);
+  CHECK(f.rt.admission(big) == Admission::Now);
+  DecodeResult first;
+  daemon::DecodeCallbacks cb;
+  cb.on_finished = [](int64_t, const DecodeResult& r, void* u) { *static_cast<DecodeResult*>(u) = r; };
+  cb.user = &first;
+  REQUIRE(f.rt.submit(big, cb).has_value());
+  CHECK(f.rt.admission(big) == Admission::Wait);
+  auto refused = f.rt.submit(big, {});
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error().code == SPECD_E_KV_FULL);
+  // A small one fits beside it.
+  CHECK(f.rt.admission(request({1}, bt)) == Admission::Now);
+  while (!f.rt.idle()) f.rt.step();
+  CHECK(first.finish_reason != SPECD_FINISH_ERROR);
+  CHECK(f.rt.kv().n_free_blocks() == f.rt.kv().n_blocks());
+  CHECK(f.rt.admission(big) == Admission::Now);
+  // The longest prompt runs, one more is a named context error at once (never a wait).
+  std::vector<int32_t> longest(static_cast<size_t>(positions - 1), 300);
+  longest[0] = 1;
+  const auto r = f.run(request(longest, 100));
+  CHECK(r.finish_reason == SPECD_FINISH_CONTEXT);
+  CHECK_FALSE(r.tokens.empty());
+  longest.push_back(300);
+  CHECK(f.rt.admission(request(longest, 1)) == Admission::Refuse);
+  auto too_long = f.rt.submit(request(longest, 1), {});
+  REQUIRE_FALSE(too_long.has_value());
+  CHECK(too_long.error().code == SPECD_E_CONTEXT);
+  CHECK(too_long.error().message.find(std::to_string(positions)) != std::string::npos);
+}
+
+TEST_CASE("a decoder that commits past its KV reservation fails alone; the others run to the end") {
+  daemon::RuntimeLimits lim;
+  lim.kv_bytes = size_t{1} << 20;
+  RuntimeFixture f(lim);
+  // Reservations that together fill the cache: had the bad one taken more, the good one would starve.
+  const int32_t half = f.rt.kv().n_blocks() / 2 * f.rt.kv().block_tokens();
+  const auto good_req = request({1}, half - 1);
+  const auto expect = f.run(good_req).tokens;
+  struct Out {
+    DecodeResult good, bad;
+  } out;
+  daemon::DecodeCallbacks good_cb, bad_cb;
+  good_cb.on_finished = [](int64_t, const DecodeResult& r, void* u) { static_cast<Out*>(u)->good = r; };
+  bad_cb.on_finished = [](int64_t, const DecodeResult& r, void* u) { static_cast<Out*>(u)->bad = r; };
+  good_cb.user = bad_cb.user = &out;
+  REQUIRE(f.rt.submit(request({1}, half - 1, "misbehave", R"({"mode":"overcommit"})"), bad_cb).has_value());
+  REQUIRE(f.rt.submit(good_req, good_cb).has_value());
+  while (!f.rt.idle()) f.rt.step();
+  CHECK(out.bad.finish_reason == SPECD_FINISH_ERROR);
+  CHECK(out.bad.error.code == SPECD_E_KV_FULL);
+  CHECK(out.bad.error.message.find("misbehave") != std::string::npos);
+  CHECK(out.good.finish_reason != SPECD_FINISH_ERROR);
+  CHECK(out.good.tokens == expect);
+  CHECK(f.rt.kv().n_free_blocks() == f.rt.kv().n_blocks());
+}
+
 TEST_CASE("steady-state steps of ar and ngram allocate nothing") {
   for (const char* dec : {"ar", "ngram"}) {
     RuntimeFixture f;

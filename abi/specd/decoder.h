@@ -94,7 +94,8 @@ typedef struct specd_model_info {
   int32_t vocab;       /* rows of the LM head; token ids are in [0, vocab) */
   int32_t dim;         /* hidden size (length of SPECD_ROW_HIDDEN rows) */
   int32_t n_layers;
-  int32_t ctx_len;     /* positions available to a sequence */
+  int32_t ctx_len;     /* positions available to a sequence: the model's context, or fewer when
+                        * the host's KV cache holds fewer */
   int32_t bos_id;
   int32_t eos_id;
   int32_t mask_id;     /* the MASK token of diffusion / TiDAR models, -1 if none */
@@ -188,6 +189,9 @@ typedef struct specd_host_api {
   const float *(*out_hidden)(const specd_outputs *o, int32_t row);
   /* Append the K/V of rows[0..n) (row indices of this step) to the sequence's cache, in order.
    * Row i's position must equal seq_kv_len() + i. May be called more than once per accept.
+   * The host reserved room for the prompt + max_tokens positions when the request was admitted;
+   * rows past that are not stored (they could only be read after max_tokens), and a sequence
+   * whose commit was cut must end in this accept or it fails with SPECD_E_KV_FULL.
    * Errors: SPECD_E_PLUGIN (bad row or position), SPECD_E_KV_FULL, SPECD_E_CONTEXT. */
   int (*commit)(specd_seq *s, const specd_outputs *o, const int32_t *rows, int32_t n);
   /* Send tokens to the client. The host applies max_tokens, stop tokens and stop strings: it

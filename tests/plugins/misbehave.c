@@ -21,11 +21,15 @@ enum {
   MODE_HUGE_ALLOC,  /* mem_alloc of SIZE_MAX - 7 bytes and of 64 MiB; uses the memory if given any */
   MODE_HUGE_BUF,    /* buf_create of SIZE_MAX / 8 floats and of 16 Mi floats */
   MODE_SLOW,        /* sleeps 80 ms in every plan */
-  MODE_CRASH        /* emits 20 tokens, then dies of SIGSEGV in plan (an in-process plugin's crash) */
+  MODE_CRASH,       /* emits 20 tokens, then dies of SIGSEGV in plan (an in-process plugin's crash) */
+  MODE_OVERCOMMIT   /* commits OVERCOMMIT_ROWS rows a step and emits one: its K/V outgrows its tokens */
 };
 
-static const char *const mode_names[] = {"ok",        "bad_token", "bad_commit", "no_progress", "no_rows", "bad_row",
-                                         "plan_error", "nan_logits", "huge_alloc", "huge_buf",  "slow",    "crash"};
+#define OVERCOMMIT_ROWS 4
+
+static const char *const mode_names[] = {"ok",        "bad_token",  "bad_commit", "no_progress", "no_rows",
+                                         "bad_row",   "plan_error", "nan_logits", "huge_alloc",  "huge_buf",
+                                         "slow",      "crash",      "overcommit"};
 
 typedef struct misbehave {
   const specd_host_api *api;
@@ -137,6 +141,18 @@ static int misbehave_plan(void *instance, specd_seq *s, specd_batch *b) {
       const int32_t row = d->api->row_add(b, tokens[n - 1], d->api->seq_kv_len(s), SPECD_ROW_LOGITS);
       return row < 0 ? row : SPECD_OK;
     }
+    case MODE_OVERCOMMIT: {
+      const int32_t *tokens;
+      const int32_t n = d->api->seq_tokens(s, &tokens), kv = d->api->seq_kv_len(s);
+      int32_t j;
+      for (j = 0; j < OVERCOMMIT_ROWS; ++j) {
+        const int32_t row = d->api->row_add(b, tokens[n - 1], kv + j, j == OVERCOMMIT_ROWS - 1 ? SPECD_ROW_LOGITS : 0u);
+        if (row < 0) return row;
+        rc = d->api->row_see_all_before(b, row);
+        if (rc != SPECD_OK) return rc;
+      }
+      return SPECD_OK;
+    }
     default:
       break;
   }
@@ -166,7 +182,8 @@ static int commit_rows(const misbehave *d, specd_seq *s, const specd_outputs *o,
 static int misbehave_accept(void *instance, specd_seq *s, const specd_outputs *o) {
   const misbehave *d = (const misbehave *)instance;
   const int32_t *tokens;
-  const int32_t n_rows = d->api->seq_tokens(s, &tokens) - d->api->seq_kv_len(s);
+  const int32_t n_rows =
+      d->mode == MODE_OVERCOMMIT ? OVERCOMMIT_ROWS : d->api->seq_tokens(s, &tokens) - d->api->seq_kv_len(s);
   const float *logits;
   int32_t next, taken;
   int rc;
