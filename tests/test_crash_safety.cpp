@@ -143,16 +143,7 @@ TEST_CASE("serve: kill -9 under load loses no run a client saw, leaves none runn
   CHECK(duplicates == 0);
   CHECK(errors == 0);
   CHECK(sql_text(db, "SELECT COUNT(*) FROM runs WHERE finish_reason = 'running'") == "0");
-  daemon::RunLogOptions o;
-  o.path = db;
-  auto opened = daemon::RunLog::open(o);
-  REQUIRE(opened.has_value());
-  daemon::RunQuery q;
-  q.last = 10000;
-  auto rows = opened.value()->query(q);
-  REQUIRE(rows.has_value());
-  std::map<int64_t, daemon::RunRecord> by_id;
-  for (auto& r : rows.value()) by_id[r.id] = r;
+  const std::map<int64_t, daemon::RunRecord> by_id = read_runs(db);
   size_t missing = 0, mismatched = 0, interrupted = 0;
   for (const auto& [id, r] : reported) {
     auto it = by_id.find(id);
