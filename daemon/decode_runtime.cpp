@@ -81,7 +81,12 @@ Result<int64_t> DecodeRuntime::submit(DecodeRequest req, DecodeCallbacks cb) {
                       req.prompt.size(), req.prompt.size() + 1, context_limit(), c.ctx_len, kv_.n_blocks(),
                       kv_.block_tokens());
   const LoadedDecoder* dec = plugins_.find(req.decoder);
-  if (!dec) return make_error(SPECD_E_UNKNOWN_DECODER, "unknown decoder '%s'", req.decoder.c_str());
+  if (!dec) {
+    std::string names;
+    for (const LoadedDecoder* d : plugins_.list()) names += (names.empty() ? "" : ", ") + d->name;
+    return make_error(SPECD_E_UNKNOWN_DECODER, "unknown decoder '%s' (loaded: %s)", req.decoder.c_str(),
+                      names.empty() ? "none" : names.c_str());
+  }
   if (seqs_.size() >= static_cast<size_t>(limits_.max_sequences))
     return make_error(SPECD_E_LIMIT, "too many active sequences (limit %d)", limits_.max_sequences);
   const int32_t need = kv_blocks_for(req);

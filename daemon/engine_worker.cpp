@@ -5,6 +5,8 @@
 #include "daemon/runtime_setup.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <string>
 
 namespace specd::daemon {
 
@@ -30,6 +32,15 @@ Result<std::unique_ptr<EngineWorker>> EngineWorker::start(WorkerOptions opts, vo
   m.wake = wake;
   m.wake_user = user;
   load_plugin_dirs(m.plugins, m.opts.plugin_dirs);
+  // A daemon with no decoder would report READY and fail every request: refuse to start instead.
+  if (m.plugins.list().empty()) {
+    std::string dirs;
+    for (const auto& d : m.opts.plugin_dirs) dirs += (dirs.empty() ? "" : ", ") + d;
+    return make_error(SPECD_E_PLUGIN, "no decoder could be loaded from the plugin directories (%s); each refusal is logged above",
+                      dirs.empty() ? "none configured" : dirs.c_str());
+  }
+  if (!m.plugins.find("ar"))
+    std::fprintf(stderr, "specd: warning: no 'ar' decoder was loaded; requests that name no decoder will fail\n");
   m.pool = std::make_unique<kernels::ThreadPool>(std::max(1, m.opts.threads));
   RuntimeLimits limits;
   limits.max_sequences = m.opts.max_concurrent;

@@ -675,6 +675,28 @@ TEST_CASE("serve: start-up checks — a live socket is not stolen, a stale one i
   CHECK(out.find("bad.toml:2: unknown key 'limits.max_frame'") != std::string::npos);
 }
 
+TEST_CASE("serve: no loadable decoder is a start-up failure, not a READY daemon that fails every request") {
+  const std::string dir = temp_dir();
+  std::filesystem::create_directories(dir + "/empty");
+  std::string out;
+  const std::string cmd = build_root() + "/daemon/specd serve --model s=" + model_path("stories260K.gguf") + " --socket " +
+                          dir + "/s.sock --runlog " + dir + "/runs.db --plugin-dir " + dir + "/empty 2>&1";
+  CHECK(run_command(cmd, &out) == 1);
+  CHECK_MESSAGE(out.find("no decoder could be loaded from the plugin directories (" + dir + "/empty)") != std::string::npos, out);
+  CHECK_FALSE(std::filesystem::exists(dir + "/s.sock"));  // nothing left listening
+  // An unknown decoder's error names the ones that are loaded.
+  DaemonProcess d;
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  RawClient c(d.socket());
+  GenParams p;
+  p.decoder = "nope";
+  REQUIRE(c.send(generate_frame(1, p)));
+  const GenOutcome o = collect(c, 1);
+  CHECK(o.error_name == "UNKNOWN_DECODER");
+  CHECK_MESSAGE(o.error_message.find("unknown decoder 'nope' (loaded: ") != std::string::npos, o.error_message);
+  CHECK_MESSAGE(o.error_message.find("ar") != std::string::npos, o.error_message);
+}
+
 TEST_CASE("serve: SIGHUP rescans the plugin directories") {
   namespace fs = std::filesystem;
   const std::string plugins = temp_dir();
