@@ -138,6 +138,8 @@ Status read_limits(const Section& s, const toml::key& k, const toml::node& v, Co
   if (n == "max_queued") return assign(l.max_queued, s.integer(k, v, 0, 1000000));
   if (n == "max_tokens") return assign(l.max_tokens, s.integer(k, v, 1, 1 << 24));
   if (n == "max_requests_per_connection") return assign(l.max_requests_per_connection, s.integer(k, v, 1, 1000000));
+  if (n == "max_connections_per_uid") return assign(l.max_connections_per_uid, s.integer(k, v, 1, 1000000));
+  if (n == "max_requests_per_uid") return assign(l.max_requests_per_uid, s.integer(k, v, 1, 1000000));
   if (n == "handshake_timeout_ms") return assign(l.handshake_timeout_ms, s.integer(k, v, 1, 3600000));
   if (n == "idle_timeout_ms") return assign(l.idle_timeout_ms, s.integer(k, v, 0, std::numeric_limits<int32_t>::max()));
   if (n == "kv_bytes") return assign(l.kv_bytes, s.integer(k, v, int64_t{1} << 20, std::numeric_limits<int64_t>::max()));
@@ -238,6 +240,8 @@ Status apply_limit_flags(const CliArgs& a, Limits& l) {
   SPECD_TRY(flag_int(a, "max-tokens", l.max_tokens, 1, 1 << 24));
   SPECD_TRY(flag_int(a, "max-side-file-bytes", l.max_side_file_bytes, 1024, int64_t{1} << 40));
   SPECD_TRY(flag_int(a, "max-requests-per-connection", l.max_requests_per_connection, 1, 1000000));
+  SPECD_TRY(flag_int(a, "max-connections-per-uid", l.max_connections_per_uid, 1, 1000000));
+  SPECD_TRY(flag_int(a, "max-requests-per-uid", l.max_requests_per_uid, 1, 1000000));
   SPECD_TRY(flag_int(a, "handshake-timeout-ms", l.handshake_timeout_ms, 1, 3600000));
   SPECD_TRY(flag_int(a, "idle-timeout-ms", l.idle_timeout_ms, 0, std::numeric_limits<int32_t>::max()));
   return flag_int(a, "kv-bytes", l.kv_bytes, int64_t{1} << 20, std::numeric_limits<int64_t>::max());
@@ -279,7 +283,8 @@ Status apply_flags(Config& cfg, int argc, char** argv) {
   auto args = CliArgs::parse(argc, argv,
                              {"config", "model", "default-model", "socket", "socket-mode", "runlog", "plugin-dir",
                               "threads", "drain-grace-s", "max-frame-bytes", "max-connections", "max-concurrent",
-                              "max-queued", "max-tokens", "max-requests-per-connection", "handshake-timeout-ms",
+                              "max-queued", "max-tokens", "max-requests-per-connection", "max-connections-per-uid",
+                              "max-requests-per-uid", "handshake-timeout-ms",
                               "idle-timeout-ms", "kv-bytes", "side-file-dir", "max-side-file-bytes"},
                              {"help"});
   if (!args) return args.error();

@@ -20,6 +20,10 @@ struct Limits {
   int32_t max_queued = 256;         // waiting for a slot
   int32_t max_tokens = 4096;        // per request
   int32_t max_requests_per_connection = 64;  // Generates in flight on one connection
+  // One user's share (root and the daemon's own user are not limited): connections open at once and
+  // Generates in flight over all of them, so one local user cannot take every slot or the queue.
+  int32_t max_connections_per_uid = 64;
+  int32_t max_requests_per_uid = 128;
   int32_t handshake_timeout_ms = 5000;       // from accept to Hello
   int32_t idle_timeout_ms = 300000;          // nothing in flight, nothing received; 0: never
   uint64_t kv_bytes = uint64_t{1} << 30;

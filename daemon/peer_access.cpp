@@ -63,7 +63,7 @@ bool peer_allowed(const Config& cfg, const PeerCred& p) {
 std::string refusal_reason(const PeerCred& p) {
   std::string groups = std::to_string(p.gid);
   for (uint32_t g : p.groups)
-    if (static_cast<int64_t>(g) != p.gid) groups += "," + std::to_string(g);
+    if (static_cast<int64_t>(g) != p.gid) groups.append(",").append(std::to_string(g));
   return "uid " + std::to_string(p.uid) + " (groups " + groups + ") is not allowed by the daemon's [access] lists";
 }
 

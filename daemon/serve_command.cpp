@@ -34,7 +34,8 @@ constexpr const char* kHelp =
     "  --drain-grace-s S      on SIGTERM, how long in-flight runs may take before they are cancelled\n"
     "  --max-frame-bytes N --max-connections N --max-concurrent N --max-queued N --max-tokens N --kv-bytes N\n"
     "  --max-side-file-bytes N\n"
-    "  --max-requests-per-connection N --handshake-timeout-ms MS --idle-timeout-ms MS\n"
+    "  --max-requests-per-connection N --max-connections-per-uid N --max-requests-per-uid N\n"
+    "  --handshake-timeout-ms MS --idle-timeout-ms MS\n"
     "Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP rescans the plugin directories.\n";
 
 bool has_flag(int argc, char** argv, const char* name) {

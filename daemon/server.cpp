@@ -159,6 +159,11 @@ void Server::admit_connection(ConnectionPtr c) {
     c->send(encode_error(0, SPECD_E_ACCESS, why));
     return;  // c drops here: the Error is flushed, then the socket closes
   }
+  if (const int32_t n = connections_of(p.uid); limited_uid(p.uid) && n >= cfg_.limits.max_connections_per_uid) {
+    c->send(encode_error(0, SPECD_E_LIMIT, "uid " + std::to_string(p.uid) + " already has " + std::to_string(n) +
+                                               " connections open (limits.max_connections_per_uid)"));
+    return;
+  }
   if (Status st = c->start_reading(); !st) {
     std::fprintf(stderr, "specd: %s\n", st.error().message.c_str());
     return;
@@ -166,6 +171,24 @@ void Server::admit_connection(ConnectionPtr c) {
   c->set_deadline(static_cast<uint64_t>(cfg_.limits.handshake_timeout_ms));
   const uint64_t id = c->id();
   conns_.emplace(id, std::move(c));
+}
+
+// Root and the daemon's own user administer it: the per-uid shares do not apply to them.
+bool Server::limited_uid(int32_t uid) const { return uid != 0 && uid != static_cast<int32_t>(::geteuid()); }
+
+// Counted when needed rather than kept in step with every open, close and request: connections are
+// few (limits.max_connections) and the count is taken once per accept or Generate.
+int32_t Server::connections_of(int32_t uid) const {
+  int32_t n = 0;
+  for (const auto& [id, c] : conns_) n += c->peer().uid == uid;
+  return n;
+}
+
+int64_t Server::requests_of(int32_t uid) const {
+  int64_t n = 0;
+  for (const auto& [id, c] : conns_)
+    if (c->peer().uid == uid) n += static_cast<int64_t>(c->requests.size());
+  return n;
 }
 
 // Cancels the connection's requests (their rows are still written when they finish) and closes it.

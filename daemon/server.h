@@ -74,6 +74,11 @@ class Server final : private ConnectionHandler {
   static void on_connection(uv_stream_t* listener, int status);
   void admit_connection(ConnectionPtr c);
   void drop(Connection& c);
+  // The per-uid shares (limits.max_connections_per_uid, max_requests_per_uid): whom they apply to,
+  // and what a uid holds now.
+  bool limited_uid(int32_t uid) const;
+  int32_t connections_of(int32_t uid) const;
+  int64_t requests_of(int32_t uid) const;
   void on_stream_error(Connection& c, const Error& e) override;
   void on_disconnect(Connection& c) override;
   void on_deadline(Connection& c) override;

@@ -128,6 +128,9 @@ void Server::handle_generate(Connection& c, uint64_t rid, const wire::Generate* 
   if (static_cast<int64_t>(c.requests.size()) >= cfg_.limits.max_requests_per_connection)
     return reject(c, rid, std::move(r), make_error(SPECD_E_LIMIT, "this connection already has %zu requests in flight (limits.max_requests_per_connection)",
                                                    c.requests.size()));
+  if (const int64_t n = requests_of(c.peer().uid); limited_uid(c.peer().uid) && n >= cfg_.limits.max_requests_per_uid)
+    return reject(c, rid, std::move(r), make_error(SPECD_E_LIMIT, "uid %d already has %lld requests in flight (limits.max_requests_per_uid)",
+                                                   c.peer().uid, static_cast<long long>(n)));
   if (Status st = check_generate(*g, cfg_.limits); !st) {
     r.model = printable(std::move(r.model));
     r.decoder = printable(std::move(r.decoder));

@@ -40,6 +40,8 @@ max_concurrent = 4
 max_queued = 8
 max_tokens = 1000
 max_requests_per_connection = 3
+max_connections_per_uid = 4
+max_requests_per_uid = 6
 handshake_timeout_ms = 250
 idle_timeout_ms = 0
 kv_bytes = 268435456
@@ -93,6 +95,8 @@ TEST_CASE("config: every section and key of a good file") {
   CHECK(c.limits.max_tokens == 1000);
   CHECK(c.limits.kv_bytes == 268435456u);
   CHECK(c.limits.max_requests_per_connection == 3);
+  CHECK(c.limits.max_connections_per_uid == 4);
+  CHECK(c.limits.max_requests_per_uid == 6);
   CHECK(c.limits.handshake_timeout_ms == 250);
   CHECK(c.limits.idle_timeout_ms == 0);
   CHECK(c.allow_uids == std::vector<uint32_t>{0, 1000});
@@ -159,7 +163,8 @@ TEST_CASE("config: flags override the file") {
                     "--runlog=/tmp/r.db", "--plugin-dir", "/p1", "--plugin-dir", "/p2", "--threads", "2",
                     "--max-frame-bytes", "4096", "--max-concurrent", "3", "--max-queued", "0", "--max-tokens", "77",
                     "--kv-bytes", "1048576", "--max-connections", "5", "--socket-mode", "0666", "--drain-grace-s", "0",
-                    "--max-requests-per-connection", "7", "--handshake-timeout-ms", "90", "--idle-timeout-ms", "1500"})
+                    "--max-requests-per-connection", "7", "--handshake-timeout-ms", "90", "--idle-timeout-ms", "1500",
+                    "--max-connections-per-uid", "2", "--max-requests-per-uid", "9"})
               .has_value());
   CHECK(c.models.size() == 2);  // the flags' models replace the file's
   CHECK(c.models.at("a") == "/a.gguf");
@@ -178,6 +183,8 @@ TEST_CASE("config: flags override the file") {
   CHECK(c.socket_mode == 0666);
   CHECK(c.drain_grace_s == 0.0);
   CHECK(c.limits.max_requests_per_connection == 7);
+  CHECK(c.limits.max_connections_per_uid == 2);
+  CHECK(c.limits.max_requests_per_uid == 9);
   CHECK(c.limits.handshake_timeout_ms == 90);
   CHECK(c.limits.idle_timeout_ms == 1500);
   CHECK(c.runlog_max_rows == 500);  // untouched by flags

@@ -837,6 +837,86 @@ TEST_CASE("serve: allow_gids admits a client by a supplementary group (SO_PEERGR
   CHECK(d.log().find("groups 45000,4243") != std::string::npos);
 }
 
+namespace {
+
+// The first Error or Welcome frame on fd within 20 s (its envelope), or nullptr. No doctest
+// assertions: it runs in forked children.
+const wire::Envelope* next_answer(int fd, daemon::FrameReader& reader, std::vector<uint8_t>& frame, uint64_t rid) {
+  for (int waited = 0; waited < 20000;) {
+    auto r = reader.next(&frame);
+    if (!r) return nullptr;
+    if (r.value()) {
+      const wire::Envelope* e = daemon::envelope_of(frame);
+      if (e && e->request_id() == rid && (e->body_as_Error() || e->body_as_Welcome())) return e;
+      continue;
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) == 0) {
+      waited += 100;
+      continue;
+    }
+    uint8_t buf[65536];
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) return nullptr;
+    reader.feed(std::span<const uint8_t>(buf, static_cast<size_t>(n)));
+  }
+  return nullptr;
+}
+
+// As uid 45000: four connections (two over the share of 2 get LIMIT), then two long requests on each
+// welcomed one (the fourth is over the share of 3). Exit 0 when both shares held exactly.
+int one_user_over_its_shares(const std::string& sock) {
+  if (::setgroups(0, nullptr) != 0 || ::setgid(45000) != 0 || ::setuid(45000) != 0) return 4;
+  std::vector<int> welcomed;
+  int limited = 0;
+  std::vector<uint8_t> frame;
+  for (int i = 0; i < 4; ++i) {
+    const int fd = connect_to(sock);
+    if (fd < 0) return 2;
+    const auto hello = hello_frame();
+    if (::send(fd, hello.data(), hello.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(hello.size())) return 3;
+    daemon::FrameReader reader(1u << 20);
+    const wire::Envelope* e = next_answer(fd, reader, frame, 0);
+    if (e && e->body_as_Welcome()) welcomed.push_back(fd);
+    else if (e && e->body_as_Error() && e->body_as_Error()->code() == SPECD_E_LIMIT) ++limited;
+  }
+  if (welcomed.size() != 2 || limited != 2) return 10 + static_cast<int>(welcomed.size()) * 3 + limited;
+  GenParams p;
+  p.max_tokens = 2000;
+  p.temperature = 1.0f;
+  for (uint64_t rid = 1; rid <= 2; ++rid)
+    for (int fd : welcomed) {
+      const auto g = generate_frame(rid, p);
+      if (::send(fd, g.data(), g.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(g.size())) return 3;
+    }
+  daemon::FrameReader reader(1u << 26);  // the fourth request: rid 2 on the second connection
+  const wire::Envelope* e = next_answer(welcomed[1], reader, frame, 2);
+  if (!e || !e->body_as_Error() || e->body_as_Error()->code() != SPECD_E_LIMIT) return 20;
+  const std::string msg = e->body_as_Error()->message() ? e->body_as_Error()->message()->str() : "";
+  return msg.find("limits.max_requests_per_uid") != std::string::npos ? 0 : 21;
+}
+
+}  // namespace
+
+TEST_CASE("serve: one user's share of connections and of requests in flight; others are unaffected") {
+  if (::getuid() != 0) {
+    MESSAGE("skipped: needs root to take another uid");
+    return;
+  }
+  DaemonProcess d({"--max-connections-per-uid", "2", "--max-requests-per-uid", "3", "--socket-mode", "0666"});
+  REQUIRE(::chmod(d.dir().c_str(), 0711) == 0);  // the socket's directory, reachable by the child's uid
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  // Root is not limited: it holds three connections throughout.
+  RawClient a(d.socket()), b(d.socket()), c(d.socket());
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) ::_exit(one_user_over_its_shares(d.socket()));
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK_MESSAGE((WIFEXITED(status) && WEXITSTATUS(status) == 0), "child status " << status << "; log:\n" << d.log());
+  check_still_serving(d);
+}
+
 TEST_CASE("serve: a refused client that keeps sending still reads why it was refused") {
   const std::string dir = temp_dir();
   const std::string text = "[access]\nallow_uids = [" + std::to_string(::getuid() + 1) + "]\n";

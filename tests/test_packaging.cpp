@@ -221,6 +221,8 @@ TEST_CASE("packaging: specd.toml is TOML with config.h's keys and defaults") {
       {"limits.max_queued", std::to_string(l.max_queued)},
       {"limits.max_tokens", std::to_string(l.max_tokens)},
       {"limits.max_requests_per_connection", std::to_string(l.max_requests_per_connection)},
+      {"limits.max_connections_per_uid", std::to_string(l.max_connections_per_uid)},
+      {"limits.max_requests_per_uid", std::to_string(l.max_requests_per_uid)},
       {"limits.handshake_timeout_ms", std::to_string(l.handshake_timeout_ms)},
       {"limits.idle_timeout_ms", std::to_string(l.idle_timeout_ms)},
       {"limits.kv_bytes", std::to_string(l.kv_bytes)},
