@@ -839,15 +839,16 @@ TEST_CASE("serve: allow_gids admits a client by a supplementary group (SO_PEERGR
 
 namespace {
 
-// The first Error or Welcome frame on fd within 20 s (its envelope), or nullptr. No doctest
-// assertions: it runs in forked children.
-const wire::Envelope* next_answer(int fd, daemon::FrameReader& reader, std::vector<uint8_t>& frame, uint64_t rid) {
+// The first Error or Welcome frame about rid on fd within 20 s (with any: the first frame about rid),
+// or nullptr. No doctest assertions: it runs in forked children.
+const wire::Envelope* next_answer(int fd, daemon::FrameReader& reader, std::vector<uint8_t>& frame, uint64_t rid,
+                                  bool any = false) {
   for (int waited = 0; waited < 20000;) {
     auto r = reader.next(&frame);
     if (!r) return nullptr;
     if (r.value()) {
       const wire::Envelope* e = daemon::envelope_of(frame);
-      if (e && e->request_id() == rid && (e->body_as_Error() || e->body_as_Welcome())) return e;
+      if (e && e->request_id() == rid && (any || e->body_as_Error() || e->body_as_Welcome())) return e;
       continue;
     }
     pollfd p{fd, POLLIN, 0};
@@ -884,13 +885,20 @@ int one_user_over_its_shares(const std::string& sock) {
   GenParams p;
   p.max_tokens = 2000;
   p.temperature = 1.0f;
-  for (uint64_t rid = 1; rid <= 2; ++rid)
-    for (int fd : welcomed) {
-      const auto g = generate_frame(rid, p);
-      if (::send(fd, g.data(), g.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(g.size())) return 3;
+  // One after another, each seen streaming (admitted) before the next goes out: the daemon reads
+  // connections in no set order, so sending all four at once would not say which is the fourth.
+  std::vector<daemon::FrameReader> readers(2, daemon::FrameReader(1u << 26));
+  const std::pair<size_t, uint64_t> order[] = {{0, 1}, {1, 1}, {0, 2}, {1, 2}};
+  const wire::Envelope* e = nullptr;
+  for (const auto& [conn, rid] : order) {
+    const auto g = generate_frame(rid, p);
+    if (::send(welcomed[conn], g.data(), g.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(g.size())) return 3;
+    e = next_answer(welcomed[conn], readers[conn], frame, rid, true);
+    if (!e) return 19;
+    if (rid == 1 || conn == 0) {
+      if (!e->body_as_TokenEvent()) return 22;  // the first three are admitted
     }
-  daemon::FrameReader reader(1u << 26);  // the fourth request: rid 2 on the second connection
-  const wire::Envelope* e = next_answer(welcomed[1], reader, frame, 2);
+  }
   if (!e || !e->body_as_Error() || e->body_as_Error()->code() != SPECD_E_LIMIT) return 20;
   const std::string msg = e->body_as_Error()->message() ? e->body_as_Error()->message()->str() : "";
   return msg.find("limits.max_requests_per_uid") != std::string::npos ? 0 : 21;
