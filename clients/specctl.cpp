@@ -22,6 +22,7 @@ constexpr int kExitOk = 0;
 constexpr int kExitRequest = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitNoDaemon = 3;
+constexpr int kExitAccess = 4;  // the socket's permissions or the daemon's [access] lists: the same answer
 
 // Set by SIGINT during a streaming generate; the poll loop turns it into a Cancel.
 volatile std::sig_atomic_t g_interrupted = 0;
@@ -319,9 +320,12 @@ int main(int argc, char** argv) {
   try {
     client.emplace(opts);
   } catch (const sc::Error& e) {
-    // Not reaching the daemon at all (no socket, nobody listening, no permission, no answer) is
-    // exit 3; a daemon that answers but refuses (version, protocol, access) is a request error.
-    return complain(as_json, e.code(), e.what(), SPECD_ERR_PRIMARY(e.code()) == SPECD_E_IO ? kExitNoDaemon : kExitRequest);
+    // Not reaching the daemon at all (no socket, nobody listening, no answer) is exit 3; access denied,
+    // by the socket's permissions or by the daemon, is exit 4; any other refusal (version, protocol,
+    // limits) is a request error.
+    const int primary = SPECD_ERR_PRIMARY(e.code());
+    return complain(as_json, e.code(), e.what(),
+                    primary == SPECD_E_IO ? kExitNoDaemon : primary == SPECD_E_ACCESS ? kExitAccess : kExitRequest);
   }
   try {
     return run_command(*client, a, gen);

@@ -45,7 +45,8 @@ const char* usage_text() {
          "  models                                            the loaded models\n"
          "The socket is --socket, else $SPECD_SOCKET, else " SPECD_DEFAULT_SOCKET ".\n"
          "Exit status: 0 ok, 1 the request failed, 2 usage,\n"
-         "             3 cannot reach the daemon (not running, permission denied).\n";
+         "             3 cannot reach the daemon (not running, no answer),\n"
+         "             4 access denied (the socket's permissions or the daemon's [access] lists).\n";
 }
 
 std::string Args::last(const std::string& name, const std::string& def) const {

@@ -19,8 +19,8 @@ Error connect_error(const std::string& path, int e) {
     case ECONNREFUSED:  // a socket file nobody listens on: a daemon that died without removing it
       return Error{SPECD_E_IO, "daemon not running (no socket at " + path + ")"};
     case EACCES:
-    case EPERM:
-      return Error{SPECD_E_IO, "permission denied on " + path};
+    case EPERM:  // the socket's mode and group decide, like the daemon's [access] lists: the same code
+      return Error{SPECD_E_ACCESS, "permission denied on " + path};
     case EAGAIN:
     case EINPROGRESS:
       // SO_SNDTIMEO expired while the daemon's listen backlog stayed full.

@@ -7,11 +7,13 @@
 #include "tests/test_support.h"
 
 #include <dlfcn.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -20,6 +22,7 @@
 #include <atomic>
 #include <chrono>
 #include <climits>
+#include <filesystem>
 #include <cstring>
 #include <functional>
 #include <mutex>
@@ -654,16 +657,33 @@ TEST_CASE("connect: a socket file nobody listens on is 'daemon not running'") {
   CHECK(msg == "daemon not running (no socket at " + path + ")");
 }
 
-TEST_CASE("connect: permission denied on the socket") {
-  if (::geteuid() == 0) {
-    MESSAGE("skipped: running as root, where mode bits cannot produce EACCES");
-    return;
-  }
+TEST_CASE("connect: permission denied on the socket is SPECD_E_ACCESS, and specctl exits 4 as for the daemon's lists") {
   FakeDaemon d;
   REQUIRE(::chmod(d.path().c_str(), 0) == 0);
-  std::string msg;
-  CHECK(connect_error(d.path(), &msg) == SPECD_E_IO);
-  CHECK(msg == "permission denied on " + d.path());
+  if (::geteuid() != 0) {
+    std::string msg;
+    CHECK(connect_error(d.path(), &msg) == SPECD_E_ACCESS);
+    CHECK(msg == "permission denied on " + d.path());
+    std::string out;
+    CHECK(run_command(specctl() + " --socket " + quoted(d.path()) + " status 2>&1", &out) == 4);
+    return;
+  }
+  // Root passes mode bits: a child takes an ordinary uid (the socket's directory stays reachable).
+  REQUIRE(::chmod(std::filesystem::path(d.path()).parent_path().c_str(), 0711) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setgid(45000) != 0 || ::setuid(45000) != 0) ::_exit(10);
+    std::string msg;
+    const int rc = connect_error(d.path(), &msg);
+    if (rc != SPECD_E_ACCESS) ::_exit(11);
+    if (msg != "permission denied on " + d.path()) ::_exit(12);
+    std::string out;
+    ::_exit(run_command(specctl() + " --socket " + quoted(d.path()) + " status 2>&1", &out) == 4 ? 0 : 13);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK_MESSAGE((WIFEXITED(status) && WEXITSTATUS(status) == 0), "child status " << status);
 }
 
 TEST_CASE("connect: bad arguments") {
@@ -763,11 +783,11 @@ TEST_CASE("specctl prints why the daemon refused it; with --json as a JSON objec
   FakeDaemon d(cfg);
   for (int i = 0; i < 10; ++i) {
     std::string out;
-    CHECK(run_command(specctl() + " --socket " + quoted(d.path()) + " status 2>&1", &out) == 1);
+    CHECK(run_command(specctl() + " --socket " + quoted(d.path()) + " status 2>&1", &out) == 4);
     CHECK_MESSAGE(out == "specctl: uid 1000 (groups 1000) is not allowed by the daemon's [access] lists\n", out);
   }
   std::string out;
-  CHECK(run_command(specctl() + " --socket " + quoted(d.path()) + " status --json 2>/dev/null", &out) == 1);
+  CHECK(run_command(specctl() + " --socket " + quoted(d.path()) + " status --json 2>/dev/null", &out) == 4);
   const auto j = nlohmann::json::parse(out);
   CHECK(j["error"] == "ACCESS");
   CHECK(j["code"] == SPECD_E_ACCESS);

@@ -133,13 +133,14 @@ static inline void specd_client_opts_init(specd_client_opts *o) { specd_client_o
  * opts->timeout_ms. opts may be NULL (all defaults); it is borrowed for the call. On success sets
  * *out and returns SPECD_OK; on failure sets *out to NULL and returns:
  *   SPECD_E_IO        "daemon not running (no socket at PATH)" (no socket file, or nobody listening),
- *                     "permission denied on PATH", a timeout, or the daemon closing the connection;
+ *                     a timeout, or the daemon closing the connection;
+ *   SPECD_E_ACCESS    "permission denied on PATH" (the socket's mode and group), or the daemon's
+ *                     [access] lists refuse this user (its Error's message);
  *   SPECD_E_VERSION   the daemon speaks another protocol version;
  *   SPECD_E_PROTOCOL  the daemon's reply was not a valid Welcome;
  *   SPECD_E_INVALID_ARG  out is NULL, opts->struct_size is 0, or the path is too long for a socket;
- *   SPECD_E_NOMEM; or a code the daemon sent in an Error reply, e.g. SPECD_E_ACCESS (its [access]
- *   lists refuse this user) or SPECD_E_LIMIT (too many connections), also when the daemon closed
- *   the connection before the Hello could be sent.
+ *   SPECD_E_NOMEM; or another code the daemon sent in an Error reply, e.g. SPECD_E_LIMIT (too many
+ *   connections), also when the daemon closed the connection before the Hello could be sent.
  * The message goes to *err when err is not NULL. Since 1.0. */
 SPECD_API int specd_client_connect(const specd_client_opts *opts, specd_client **out, specd_error *err);
 
