@@ -3,7 +3,9 @@
 //   make_seeds DIR   →  DIR/frame/* (client → daemon, for frame_fuzz; prefixed by a split byte)
 //                       DIR/client_frame/* (daemon → client, for client_frame_fuzz)
 //                       DIR/gguf/* (gguf_fuzz)
-// The committed tests/fuzz/corpus/ was made by it; rerun it after the protocol gains a message.
+// The committed frame corpora in tests/fuzz/corpus/ were made by it (rerun it after the protocol gains
+// a message). GGUF seeds are model files and stay out of the tree: run_fuzz.sh writes them into the
+// build folder with this program before each gguf run.
 #include "clients/frame_reader.h"
 #include "clients/message_encode.h"
 #include "daemon/wire_encode.h"

@@ -41,8 +41,16 @@ case $name in
     args+=(-max_len=512)
     ;;
 esac
+seeds=("$src/tests/fuzz/corpus/$name")
+if [[ $name == gguf ]]; then
+  # GGUF seeds are model files, kept out of the tree: made fresh by the real writer (make_seeds).
+  generated=$SPECD_BUILD_ROOT/fuzz-seeds
+  "$SPECD_BUILD_ROOT/tests/fuzz/make_seeds" "$generated" || { echo "fuzz $name: make_seeds failed" >&2; exit 1; }
+  seeds+=("$generated/gguf")
+fi
+mkdir -p "${seeds[0]}"
 log=$artifacts/last-run.log
-"$target" "${args[@]}" "$work" "$src/tests/fuzz/corpus/$name" >"$log" 2>&1
+"$target" "${args[@]}" "$work" "${seeds[@]}" >"$log" 2>&1
 rc=$?
 execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 # libFuzzer stops at the first crash, leak, timeout or out-of-memory, and exits non-zero.
