@@ -49,6 +49,17 @@ void hello(RawClient& c) {
   CHECK(w->max_frame_bytes() > 0);
 }
 
+// The connection's next frame is an Error with code whose message holds phrase, and then the daemon closes it.
+void expect_refused(RawClient& c, int32_t code, const std::string& phrase) {
+  const auto f = c.recv();
+  REQUIRE(!f.empty());
+  const auto* e = env_of(f)->body_as_Error();
+  REQUIRE(e != nullptr);
+  CHECK(e->code() == code);
+  CHECK_MESSAGE(e->message()->str().find(phrase) != std::string::npos, e->message()->str());
+  CHECK(c.closed_by_peer());
+}
+
 // Runs after a failure case: the daemon still answers a good request on a fresh connection.
 void check_still_serving(DaemonProcess& d) {
   RawClient c(d.socket());
@@ -766,11 +777,7 @@ TEST_CASE("serve: max_connections and the [access] allow-lists refuse connection
   auto denied = with_access("allow_uids = [" + std::to_string(uid + 1) + "]\nallow_gids = [" + std::to_string(::getgid() + 1) + "]");
   REQUIRE_MESSAGE(denied->wait_ready(), denied->log());
   RawClient c(denied->socket(), RawClient::kNoHello);
-  const auto f = c.recv();
-  REQUIRE(!f.empty());
-  REQUIRE(env_of(f)->body_as_Error() != nullptr);
-  CHECK(env_of(f)->body_as_Error()->message()->str().find("not allowed") != std::string::npos);
-  CHECK(c.closed_by_peer());
+  expect_refused(c, SPECD_E_ACCESS, "not allowed");
   denied.reset();
   auto by_uid = with_access("allow_uids = [" + std::to_string(uid) + "]");
   REQUIRE_MESSAGE(by_uid->wait_ready(), by_uid->log());
@@ -931,28 +938,19 @@ TEST_CASE("serve: a refused client that keeps sending still reads why it was ref
   write_file(dir + "/specd.toml", std::vector<uint8_t>(text.begin(), text.end()));
   DaemonProcess d({"--config", dir + "/specd.toml"});
   REQUIRE_MESSAGE(d.wait_ready(), d.log());
-  const auto refused = [](RawClient& c) {
-    const auto f = c.recv();
-    REQUIRE(!f.empty());
-    const auto* e = env_of(f)->body_as_Error();
-    REQUIRE(e != nullptr);
-    CHECK(e->code() == SPECD_E_ACCESS);
-    CHECK(e->message()->str().find("not allowed") != std::string::npos);
-    CHECK(c.closed_by_peer());
-  };
   // The daemon has refused and shut down its side before the Hello arrives: the Hello is still
   // taken (no EPIPE), and the Error is there to read.
   {
     RawClient c(d.socket(), RawClient::kNoHello);
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     CHECK(c.send(hello_frame()));
-    refused(c);
+    expect_refused(c, SPECD_E_ACCESS, "not allowed");
   }
   for (int i = 0; i < 30; ++i) {
     CAPTURE(i);
     RawClient c(d.socket(), RawClient::kNoHello);
     CHECK(c.send(hello_frame()));
-    refused(c);
+    expect_refused(c, SPECD_E_ACCESS, "not allowed");
   }
   // specctl says why, every time.
   for (int i = 0; i < 10; ++i) {
@@ -980,13 +978,7 @@ TEST_CASE("serve: a client over max_connections that keeps sending still reads t
     CAPTURE(i);
     RawClient c(d.socket(), RawClient::kNoHello);
     CHECK(c.send(hello_frame()));
-    const auto f = c.recv();
-    REQUIRE(!f.empty());
-    const auto* e = env_of(f)->body_as_Error();
-    REQUIRE(e != nullptr);
-    CHECK(e->code() == SPECD_E_LIMIT);
-    CHECK(e->message()->str().find("max_connections") != std::string::npos);
-    CHECK(c.closed_by_peer());
+    expect_refused(c, SPECD_E_LIMIT, "max_connections");
   }
 }
 
