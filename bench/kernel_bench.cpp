@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 using namespace specd::kernels;
-using specd::engine::GgmlType;
+using specd::GgmlType;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -255,7 +255,7 @@ int main(int argc, char** argv) {
   }
   for (const auto& t : o.types) {
     GgmlType type;
-    if (!specd::engine::ggml_type_from_name(t, &type)) {
+    if (!specd::ggml_type_from_name(t, &type)) {
       std::fprintf(stderr, "kernel-bench: unknown type %s\n", t.c_str());
       return 2;
     }

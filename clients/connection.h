@@ -3,7 +3,7 @@
 
 #include "clients/frame_reader.h"
 #include "clients/unique_fd.h"
-#include "engine/result.h"
+#include "kernels/result.h"
 
 #include <cstdint>
 #include <functional>

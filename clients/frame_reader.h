@@ -1,7 +1,7 @@
 // FrameReader: reassembles the wire protocol's length-prefixed frames from received bytes and verifies each.
 #pragma once
 
-#include "engine/result.h"
+#include "kernels/result.h"
 
 #include <cstddef>
 #include <cstdint>

@@ -2,7 +2,7 @@
 #pragma once
 
 #include "clients/messages.h"
-#include "engine/result.h"
+#include "kernels/result.h"
 #include "protocol_generated.h"
 
 namespace specd::clients {

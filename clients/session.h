@@ -5,7 +5,7 @@
 #include "clients/generation.h"
 #include "clients/messages.h"
 #include "clients/request_table.h"
-#include "engine/result.h"
+#include "kernels/result.h"
 
 #include <cstdint>
 #include <functional>

@@ -1,7 +1,7 @@
 // specctl's command line: the command, its options (checked against what the command accepts), and typed values.
 #pragma once
 
-#include "engine/result.h"
+#include "kernels/result.h"
 
 #include <cstdint>
 #include <map>

@@ -2,7 +2,7 @@
 #pragma once
 
 #include "clients/unique_fd.h"
-#include "engine/result.h"
+#include "kernels/result.h"
 
 #include <cstdint>
 #include <string>

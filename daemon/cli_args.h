@@ -1,7 +1,7 @@
 // CliArgs: a small --flag VALUE / --flag=VALUE parser with typed, range-checked getters.
 #pragma once
 
-#include "engine/result.h"
+#include "kernels/result.h"
 
 #include <cstdint>
 #include <map>

@@ -4,7 +4,7 @@
 // naming the file and line ("specd.toml:12: unknown key 'limits.max_frame'").
 #pragma once
 
-#include "engine/result.h"
+#include "kernels/result.h"
 
 #include <cstdint>
 #include <map>

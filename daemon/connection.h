@@ -9,7 +9,7 @@
 
 #include "daemon/frame_codec.h"
 #include "daemon/peer_access.h"
-#include "engine/result.h"
+#include "kernels/result.h"
 
 #include <uv.h>
 

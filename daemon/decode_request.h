@@ -1,7 +1,7 @@
 // DecodeRequest / DecodeResult: what a client asks the decoding runtime for and what it gets back.
 #pragma once
 
-#include "engine/result.h"
+#include "kernels/result.h"
 #include "engine/sampler.h"
 
 #include <cstdint>

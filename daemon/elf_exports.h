@@ -2,7 +2,7 @@
 // refuse a file that is not a decoder plugin before dlopen would run its constructors.
 #pragma once
 
-#include "engine/result.h"
+#include "kernels/result.h"
 
 #include <string>
 #include <string_view>

@@ -11,7 +11,7 @@
 #include "daemon/decode_request.h"
 #include "daemon/side_file_policy.h"
 #include "engine/model.h"
-#include "engine/result.h"
+#include "kernels/result.h"
 
 #include <compare>
 #include <cstdint>

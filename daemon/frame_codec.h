@@ -2,7 +2,7 @@
 // FlatBuffer Envelope. FrameReader reassembles frames from a byte stream; encode_* build frames.
 #pragma once
 
-#include "engine/result.h"
+#include "kernels/result.h"
 
 #include <cstdint>
 #include <span>

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "daemon/config.h"
-#include "engine/result.h"
+#include "kernels/result.h"
 
 #include <string>
 

@@ -27,7 +27,7 @@ bool fits(const specd_buf* b, size_t off, size_t n) { return b && off <= b->data
 
 kernels::WeightView view(const engine::GgufTensorInfo& t) {
   const int64_t rows = t.n_dims >= 2 ? t.ne[1] : 1;
-  return {t.type, t.data, rows, t.ne[0], engine::ggml_row_bytes(t.type, t.ne[0])};
+  return {t.type, t.data, rows, t.ne[0], specd::ggml_row_bytes(t.type, t.ne[0])};
 }
 
 }  // namespace
@@ -88,7 +88,7 @@ int gemm(specd_host* h, const specd_tensor* w, const specd_tensor* bias, const s
   const size_t K = static_cast<size_t>(wv.cols), N = static_cast<size_t>(wv.rows), M = static_cast<size_t>(m);
   if (!fits(x, 0, M * K) || !fits(y, 0, M * N)) return SPECD_E_INVALID_ARG;
   const engine::GgufTensorInfo* bt = info(bias);
-  if (bias && (!bt || bt->type != engine::GgmlType::F32 || bt->n_elements() != static_cast<int64_t>(N)))
+  if (bias && (!bt || bt->type != specd::GgmlType::F32 || bt->n_elements() != static_cast<int64_t>(N)))
     return SPECD_E_INVALID_ARG;
   kernels::matmul(wv, x->data.data(), static_cast<int64_t>(K), m, y->data.data(), static_cast<int64_t>(N), h->rt->pool());
   if (bt) {

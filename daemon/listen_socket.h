@@ -1,7 +1,7 @@
 // The daemon's listening Unix socket: the one systemd passed (socket activation) or a bound path.
 #pragma once
 
-#include "engine/result.h"
+#include "kernels/result.h"
 
 #include <cstdint>
 #include <string>

@@ -1,7 +1,7 @@
 // The host side of the decoder ABI: the specd_host_api table handed to every decoder.
 #pragma once
 
-#include "engine/result.h"
+#include "kernels/result.h"
 
 #include <specd/decoder.h>
 

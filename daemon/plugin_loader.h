@@ -6,7 +6,7 @@
 // taken. Refusals never stop the others from loading.
 #pragma once
 
-#include "engine/result.h"
+#include "kernels/result.h"
 
 #include <specd/decoder.h>
 

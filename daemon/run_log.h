@@ -19,7 +19,7 @@
 //   with synchronous = "full" every commit is fsynced first, so the promise above holds there too.
 #pragma once
 
-#include "engine/result.h"
+#include "kernels/result.h"
 
 #include <cstdint>
 #include <memory>

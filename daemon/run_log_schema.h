@@ -2,7 +2,7 @@
 #pragma once
 
 #include "daemon/run_log.h"
-#include "engine/result.h"
+#include "kernels/result.h"
 
 #include <sqlite3.h>
 

@@ -2,7 +2,7 @@
 #pragma once
 
 #include "daemon/plugin_loader.h"
-#include "engine/result.h"
+#include "kernels/result.h"
 
 #include <string>
 #include <vector>

@@ -8,7 +8,7 @@
 // opened, so nothing about files outside the allowed directories can be learned through a request.
 #pragma once
 
-#include "engine/result.h"
+#include "kernels/result.h"
 
 #include <cstdint>
 #include <string>

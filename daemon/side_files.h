@@ -13,7 +13,7 @@
 
 #include "daemon/side_file_policy.h"
 #include "engine/gguf_reader.h"
-#include "engine/result.h"
+#include "kernels/result.h"
 
 #include <map>
 #include <memory>

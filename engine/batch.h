@@ -5,7 +5,7 @@
 // Capacity is reserved up front; adding rows never allocates below it.
 #pragma once
 
-#include "engine/result.h"
+#include "kernels/result.h"
 
 #include <cstdint>
 #include <span>

@@ -5,8 +5,8 @@
 // "truncated in metadata", "tensor data out of bounds") and never a crash or a huge allocation.
 #pragma once
 
-#include "engine/ggml_type.h"
-#include "engine/result.h"
+#include "kernels/ggml_type.h"
+#include "kernels/result.h"
 
 #include <cstdint>
 #include <memory>

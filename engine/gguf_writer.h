@@ -1,8 +1,8 @@
 // GgufWriter: builds a GGUF v3 file (metadata + tensors) and writes it in one pass.
 #pragma once
 
-#include "engine/ggml_type.h"
-#include "engine/result.h"
+#include "kernels/ggml_type.h"
+#include "kernels/result.h"
 
 #include <cstdint>
 #include <span>

@@ -5,7 +5,7 @@
 // Limits are explicit: SPECD_E_KV_FULL when the arena has no free block, SPECD_E_CONTEXT past ctx_len.
 #pragma once
 
-#include "engine/result.h"
+#include "kernels/result.h"
 
 #include <cstddef>
 #include <cstdint>

@@ -5,7 +5,7 @@
 #pragma once
 
 #include "engine/gguf_reader.h"
-#include "engine/result.h"
+#include "kernels/result.h"
 #include "engine/tokenizer.h"
 #include "kernels/cpu/matmul.h"
 

@@ -2,7 +2,7 @@
 #pragma once
 
 #include "engine/gguf_reader.h"
-#include "engine/result.h"
+#include "kernels/result.h"
 
 #include <cstdint>
 #include <functional>

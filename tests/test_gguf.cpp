@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+using namespace specd;
 using namespace specd::engine;
 namespace st = specd::test;
 

@@ -56,8 +56,8 @@ std::string write_side_file(const std::string& dir, const std::string& name = "s
   w.set_i32("side.answer", 42);
   w.set_f32("side.scale", 0.25f);
   w.set_string("side.name", "drafter");
-  REQUIRE(w.add_tensor("side.m", engine::GgmlType::F32, {4, 3}, {reinterpret_cast<const uint8_t*>(m.data()), 48}));
-  REQUIRE(w.add_tensor("side.b", engine::GgmlType::F32, {3}, {reinterpret_cast<const uint8_t*>(bias.data()), 12}));
+  REQUIRE(w.add_tensor("side.m", specd::GgmlType::F32, {4, 3}, {reinterpret_cast<const uint8_t*>(m.data()), 48}));
+  REQUIRE(w.add_tensor("side.b", specd::GgmlType::F32, {3}, {reinterpret_cast<const uint8_t*>(bias.data()), 12}));
   const std::string p = dir + "/" + name;
   REQUIRE(w.write(p));
   return p;

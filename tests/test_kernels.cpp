@@ -1,7 +1,7 @@
 // CPU kernel tests: conversions, Q8_0, the thread pool, and every ISA path's matmul against float64.
 #include <doctest/doctest.h>
 
-#include "engine/ggml_type.h"
+#include "kernels/ggml_type.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/matmul_impl.h"
 #include "kernels/cpu/thread_pool.h"
@@ -22,7 +22,8 @@
 #include <vector>
 
 using namespace specd::kernels;
-using specd::engine::BlockQ8_0;
+using specd::BlockQ8_0;
+using specd::GgmlType;
 
 // ---- allocation counting: matmul must not allocate in steady state (STYLE.md part 3) ----
 namespace {

@@ -30,7 +30,7 @@ std::string rewrite(const std::string& name, const std::function<void(engine::Gg
   for (const auto& t : (*src)->tensors()) {
     std::vector<int64_t> ne(t.ne, t.ne + t.n_dims);
     if (t.name == f16_tensor) {
-      REQUIRE(t.type == engine::GgmlType::F32);
+      REQUIRE(t.type == specd::GgmlType::F32);
       auto& half = keep.emplace_back(t.nbytes / 2);
       for (size_t i = 0; i < t.nbytes / 4; ++i) {
         float x;
@@ -38,7 +38,7 @@ std::string rewrite(const std::string& name, const std::function<void(engine::Gg
         const uint16_t h = kernels::f32_to_f16(x);
         std::memcpy(half.data() + 2 * i, &h, 2);
       }
-      REQUIRE(w.add_tensor(std::string(t.name), engine::GgmlType::F16, ne, half));
+      REQUIRE(w.add_tensor(std::string(t.name), specd::GgmlType::F16, ne, half));
     } else {
       REQUIRE(w.add_tensor(std::string(t.name), t.type, ne, {t.data, t.nbytes}));
     }
@@ -109,8 +109,8 @@ TEST_CASE("model: a tensor's type field changed from F32 to F16 in place is refu
     const size_t at = type_field(b, t);
     uint32_t type;
     std::memcpy(&type, b.data() + at, 4);
-    REQUIRE(type == static_cast<uint32_t>(engine::GgmlType::F32));
-    type = static_cast<uint32_t>(engine::GgmlType::F16);
+    REQUIRE(type == static_cast<uint32_t>(specd::GgmlType::F32));
+    type = static_cast<uint32_t>(specd::GgmlType::F16);
     std::memcpy(b.data() + at, &type, 4);
     write_file(dir + "/flipped.gguf", b);
     auto m = engine::Model::load(dir + "/flipped.gguf");

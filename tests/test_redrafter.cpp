@@ -98,7 +98,7 @@ std::string write_drafter(const std::string& dir, const std::string& name, const
     auto& v = add(ne);
     if (wrong && n == "redrafter.rnn_u.bias") std::fill(v.begin(), v.end(), 5.0f);
     if (wrong && n == "redrafter.head.weight") std::fill(v.begin() + IN, v.begin() + IN + H, 1.0f);
-    REQUIRE(w.add_tensor(n, engine::GgmlType::F32, ne, {reinterpret_cast<const uint8_t*>(v.data()), v.size() * 4}));
+    REQUIRE(w.add_tensor(n, specd::GgmlType::F32, ne, {reinterpret_cast<const uint8_t*>(v.data()), v.size() * 4}));
   }
   const std::string path = dir + "/" + name;
   REQUIRE(w.write(path));

@@ -34,7 +34,7 @@ std::string write_gguf(const std::string& path, int n = 64) {
   for (int i = 0; i < n; ++i) v[static_cast<size_t>(i)] = static_cast<float>(i);
   engine::GgufWriter w;
   w.set_i32("side.answer", 42);
-  REQUIRE(w.add_tensor("side.v", engine::GgmlType::F32, {n}, {reinterpret_cast<const uint8_t*>(v.data()), v.size() * 4}));
+  REQUIRE(w.add_tensor("side.v", specd::GgmlType::F32, {n}, {reinterpret_cast<const uint8_t*>(v.data()), v.size() * 4}));
   REQUIRE(w.write(path));
   return path;
 }

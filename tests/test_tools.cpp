@@ -21,7 +21,7 @@
 
 using namespace specd;
 using namespace specd::test;
-using engine::GgmlType;
+using specd::GgmlType;
 using engine::GgufFile;
 
 namespace {

@@ -10,7 +10,7 @@
 // specd.dllm.block_len / specd.dllm.logit_shift.
 #include "engine/gguf_reader.h"
 #include "engine/gguf_writer.h"
-#include "engine/result.h"
+#include "kernels/result.h"
 #include "kernels/cpu/matmul.h"
 #include "tools/tool_main.h"
 
@@ -27,7 +27,7 @@ namespace {
 using specd::make_error;
 using specd::Result;
 using specd::Status;
-using specd::engine::GgmlType;
+using specd::GgmlType;
 using specd::engine::GgufFile;
 using specd::engine::GgufValue;
 using specd::engine::GgufValueType;
@@ -65,7 +65,7 @@ Status grow_matrix(const specd::engine::GgufTensorInfo& t, int64_t vocab, std::v
     return make_error(SPECD_E_BAD_MODEL, "%.*s is not a [%" PRId64 " x dim] matrix", static_cast<int>(t.name.size()),
                       t.name.data(), vocab);
   const int64_t cols = t.ne[0];
-  const size_t row_bytes = specd::engine::ggml_row_bytes(t.type, cols);
+  const size_t row_bytes = specd::ggml_row_bytes(t.type, cols);
   specd::kernels::WeightView w{t.type, t.data, vocab, cols, row_bytes};
   std::vector<float> row(static_cast<size_t>(cols));
   std::vector<double> acc(static_cast<size_t>(cols), 0.0);

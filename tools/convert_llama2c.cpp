@@ -4,7 +4,7 @@
 // tensors and vocabulary of the published stories260K.gguf bit for bit (test_tools.cpp checks).
 // Q/K rows are NOT permuted: llama2.c and llama.cpp's NORM rope both rotate adjacent pairs.
 #include "engine/gguf_writer.h"
-#include "engine/result.h"
+#include "kernels/result.h"
 #include "tools/tool_main.h"
 #include "kernels/cpu/matmul.h"
 
@@ -24,7 +24,7 @@ using specd::Error;
 using specd::make_error;
 using specd::Result;
 using specd::Status;
-using specd::engine::GgmlType;
+using specd::GgmlType;
 using specd::engine::GgufWriter;
 
 struct Args {
@@ -211,7 +211,7 @@ class TensorSink {
     const size_t n = static_cast<size_t>(rows * cols);
     if (t == GgmlType::F32)
       return w_.add_tensor(name, t, ne, {reinterpret_cast<const uint8_t*>(x), n * sizeof(float)});
-    const size_t n_bytes = specd::engine::ggml_row_bytes(t, cols) * static_cast<size_t>(rows);
+    const size_t n_bytes = specd::ggml_row_bytes(t, cols) * static_cast<size_t>(rows);
     std::vector<uint8_t>& buf = owned_.emplace_back(n_bytes);
     auto* h = reinterpret_cast<uint16_t*>(buf.data());
     if (t == GgmlType::F16)

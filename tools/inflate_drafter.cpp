@@ -10,7 +10,7 @@
 namespace specd::tools {
 namespace {
 
-using engine::GgmlType;
+using specd::GgmlType;
 
 Result<std::vector<float>> f32_tensor(const engine::GgufFile& f, const std::string& name, int64_t rows, int64_t cols) {
   const auto* t = f.tensor(name);

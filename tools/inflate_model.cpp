@@ -6,7 +6,7 @@
 // units and padding layers), which are zero. Dense kernels still read every byte of them.
 #include "engine/gguf_reader.h"
 #include "engine/gguf_writer.h"
-#include "engine/result.h"
+#include "kernels/result.h"
 #include "tools/tool_main.h"
 #include "kernels/cpu/matmul.h"
 #include "tools/inflate_drafter.h"
@@ -30,7 +30,7 @@ namespace {
 using specd::make_error;
 using specd::Result;
 using specd::Status;
-using specd::engine::GgmlType;
+using specd::GgmlType;
 using specd::engine::GgufFile;
 using specd::engine::GgufWriter;
 
@@ -149,7 +149,7 @@ Result<std::vector<double>> read_matrix(const GgufFile& f, const std::string& na
   if (t->ne[0] != cols || t->n_elements() != rows * cols || t->n_dims != static_cast<uint32_t>(want_dims))
     return make_error(SPECD_E_BAD_MODEL, "shape mismatch for %s: want [%" PRId64 " x %" PRId64 "]", name.c_str(),
                       rows, cols);
-  specd::kernels::WeightView w{t->type, t->data, rows, cols, specd::engine::ggml_row_bytes(t->type, cols)};
+  specd::kernels::WeightView w{t->type, t->data, rows, cols, specd::ggml_row_bytes(t->type, cols)};
   std::vector<float> row(static_cast<size_t>(cols));
   std::vector<double> out(static_cast<size_t>(rows * cols));
   for (int64_t r = 0; r < rows; ++r) {
@@ -296,7 +296,7 @@ void store_row(GgmlType t, const float* row, int64_t cols, uint8_t* dst) {
 // Generate a [rows][cols] tensor in parallel chunks, converting each row to the output type.
 Status Inflater::add(GgufWriter& w, const std::string& name, int64_t rows, int64_t cols, const RowFn& fn) {
   const GgmlType t = rows == 1 ? GgmlType::F32 : type_;
-  const size_t row_bytes = specd::engine::ggml_row_bytes(t, cols);
+  const size_t row_bytes = specd::ggml_row_bytes(t, cols);
   const size_t n_bytes = row_bytes * static_cast<size_t>(rows);
   uint8_t* buf = data_.emplace_back(std::make_unique_for_overwrite<uint8_t[]>(n_bytes)).get();
   total_bytes_ += n_bytes;

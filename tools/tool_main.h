@@ -5,8 +5,8 @@
 #pragma once
 
 #include "daemon/cli_args.h"
-#include "engine/ggml_type.h"
-#include "engine/result.h"
+#include "kernels/ggml_type.h"
+#include "kernels/result.h"
 
 #include <cstdio>
 #include <initializer_list>
@@ -16,15 +16,15 @@
 namespace specd::tools {
 
 // --name's value as one of `allowed` ("f32", "f16", "bf16", "q8_0"), or def when absent.
-inline Result<engine::GgmlType> type_option(const daemon::CliArgs& c, const std::string& name, engine::GgmlType def,
-                                            std::initializer_list<engine::GgmlType> allowed) {
+inline Result<specd::GgmlType> type_option(const daemon::CliArgs& c, const std::string& name, specd::GgmlType def,
+                                            std::initializer_list<specd::GgmlType> allowed) {
   if (!c.has(name)) return def;
-  engine::GgmlType got;
-  const bool named = engine::ggml_type_from_name(c.str(name), &got);
+  specd::GgmlType got;
+  const bool named = specd::ggml_type_from_name(c.str(name), &got);
   std::string list;
-  for (engine::GgmlType t : allowed) {
+  for (specd::GgmlType t : allowed) {
     if (named && t == got) return t;
-    std::string n = engine::ggml_type_name(t);
+    std::string n = specd::ggml_type_name(t);
     for (char& ch : n) ch = static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);  // usage spells them lower-case
     list += (list.empty() ? "" : "|") + n;
   }

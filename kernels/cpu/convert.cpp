@@ -46,7 +46,7 @@ uint16_t f32_to_bf16(float f) {
 // llama.cpp's quantize_row_q8_0_ref: d = amax/127 stored as f16, q = roundf(x * (1/d)).
 // It multiplies by the reciprocal rather than dividing; we do the same so blocks match bit for bit.
 void quantize_q8_0(const float* x, int64_t n, void* out) {
-  auto* blocks = static_cast<engine::BlockQ8_0*>(out);
+  auto* blocks = static_cast<specd::BlockQ8_0*>(out);
   for (int64_t b = 0; b < n / 32; ++b) {
     const float* xb = x + b * 32;
     float amax = 0.0f;
@@ -64,9 +64,9 @@ void quantize_q8_0(const float* x, int64_t n, void* out) {
 void weight_row_to_f32(const WeightView& w, int64_t j, float* out) {
   const auto* row = static_cast<const uint8_t*>(w.data) + static_cast<size_t>(j) * w.row_bytes;
   if (w.type == GgmlType::Q8_0) {
-    const auto* blocks = reinterpret_cast<const engine::BlockQ8_0*>(row);
+    const auto* blocks = reinterpret_cast<const specd::BlockQ8_0*>(row);
     for (int64_t b = 0; b < w.cols / 32; ++b) {
-      engine::BlockQ8_0 blk;
+      specd::BlockQ8_0 blk;
       std::memcpy(&blk, blocks + b, sizeof blk);  // rows need not be 2-byte aligned
       const float d = f16_bits_to_f32(blk.d);
       for (int i = 0; i < 32; ++i) out[b * 32 + i] = d * static_cast<float>(blk.qs[i]);

@@ -12,7 +12,7 @@
 // to bf16 and accumulate in f32, as llama.cpp does with its BF16 dot products.
 #pragma once
 
-#include "engine/ggml_type.h"
+#include "kernels/ggml_type.h"
 #include "kernels/cpu/thread_pool.h"
 
 #include <cstddef>
@@ -20,7 +20,6 @@
 
 namespace specd::kernels {
 
-using engine::GgmlType;
 
 struct WeightView {
   GgmlType type = GgmlType::F32;

@@ -1,10 +1,10 @@
 // Block sizes, byte sizes and names of the ggml tensor types specd supports.
-#include "engine/ggml_type.h"
+#include "kernels/ggml_type.h"
 
 #include <algorithm>
 #include <cctype>
 
-namespace specd::engine {
+namespace specd {
 
 bool ggml_type_supported(uint32_t type) {
   switch (static_cast<GgmlType>(type)) {
@@ -65,4 +65,4 @@ size_t ggml_row_bytes(GgmlType type, int64_t n) {
   return static_cast<size_t>(n / ggml_block_elems(type)) * ggml_block_bytes(type);
 }
 
-}  // namespace specd::engine
+}  // namespace specd

@@ -1,5 +1,5 @@
 // Error names and messages from SPECD_ERROR_MAP, and the printf-style Error constructor.
-#include "engine/result.h"
+#include "kernels/result.h"
 
 #include <cstdarg>
 

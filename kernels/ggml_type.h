@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string_view>
 
-namespace specd::engine {
+namespace specd {
 
 // Values are GGUF's on-disk numbers; only the types specd computes with are named.
 enum class GgmlType : uint32_t {
@@ -33,4 +33,4 @@ struct BlockQ8_0 {
 };
 static_assert(sizeof(BlockQ8_0) == 34);
 
-}  // namespace specd::engine
+}  // namespace specd
