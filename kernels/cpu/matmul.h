@@ -13,21 +13,13 @@
 #pragma once
 
 #include "kernels/ggml_type.h"
+#include "kernels/weight_view.h"
 #include "kernels/cpu/thread_pool.h"
 
 #include <cstddef>
 #include <cstdint>
 
 namespace specd::kernels {
-
-
-struct WeightView {
-  GgmlType type = GgmlType::F32;
-  const void* data = nullptr;
-  int64_t rows = 0;      // N (output features)
-  int64_t cols = 0;      // K (input features)
-  size_t row_bytes = 0;  // bytes between consecutive rows
-};
 
 enum class Isa { Scalar, Avx2, Avx512, Avx512Bf16, Amx };  // in order of preference
 Isa active_isa();
