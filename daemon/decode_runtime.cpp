@@ -66,6 +66,18 @@ DecodeRuntime::DecodeRuntime(const engine::Model& model, const PluginRegistry& p
 
 DecodeRuntime::~DecodeRuntime() {
   for (auto& s : seqs_) release(s.get());
+  seqs_.clear();  // their hosts free forgotten plugin buffers on the backend, before it goes
+  for (auto& [host, dev] : device_weights_) fwd_.backend().free(const_cast<void*>(dev.data));
+}
+
+Result<kernels::WeightView> DecodeRuntime::device_weight(const kernels::WeightView& host) {
+  kernels::Backend& be = fwd_.backend();
+  if (be.host_memory()) return host;
+  if (auto it = device_weights_.find(host.data); it != device_weights_.end()) return it->second;
+  auto dev = be.upload_weight(host);
+  if (!dev) return dev.error();
+  device_weights_.emplace(host.data, *dev);
+  return dev;
 }
 
 Result<int64_t> DecodeRuntime::submit(DecodeRequest req, DecodeCallbacks cb) {

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 struct specd_seq;
@@ -73,6 +74,10 @@ class DecodeRuntime {
   // --- used by the ABI edge (plugin_host.cpp) ---
   engine::Batch& batch() { return batch_; }
   engine::Forward& forward() { return fwd_; }
+  // A tensor of the model or a side file as the forward's backend reads it: the host view itself
+  // when the backend reads host memory, else a copy made on first use and kept with the runtime.
+  // Errors: SPECD_E_NOMEM.
+  Result<kernels::WeightView> device_weight(const kernels::WeightView& host);
   engine::KvCache& kv() { return kv_; }
   engine::Sampler& sampler() { return sampler_; }
   kernels::ThreadPool& pool() { return pool_; }
@@ -112,6 +117,7 @@ class DecodeRuntime {
   std::string digest_;
   std::vector<std::unique_ptr<specd_seq>> seqs_;
   std::vector<specd_seq*> planned_;
+  std::unordered_map<const void*, kernels::WeightView> device_weights_;  // device_weight's copies
   int64_t next_id_ = 1;
   std::atomic<size_t> plugin_bytes_{0};
   int32_t kv_reserved_ = 0;  // blocks promised to live sequences: the sum of their kv_quota_blocks

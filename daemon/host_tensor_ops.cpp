@@ -1,17 +1,20 @@
-// CPU implementations of the decoder ABI's tensor ops: buffers are host vectors, GEMMs use the kernels.
+// The decoder ABI's tensor ops on the model's backend: buffers are backend memory (MemUse::Plugin),
+// every op is enqueued on the backend, and the calls that hand data back to the plugin (buf_read,
+// op_topk) wait at the backend's sync(), where a device error becomes the call's result.
 #include "daemon/host_tensor_ops.h"
 
 #include "daemon/decode_runtime.h"
 #include "daemon/sequence_state.h"
 
 #include <algorithm>
-#include <cmath>
+#include <cstdio>
 #include <limits>
 #include <new>
 #include <vector>
 
 struct specd_buf {
-  std::vector<float> data;
+  float* data = nullptr;  // backend memory
+  size_t n = 0;           // floats
   specd::daemon::DecodeRuntime* rt = nullptr;  // whose plugin-memory account holds `bytes`
   size_t bytes = 0;
 };
@@ -23,11 +26,24 @@ const engine::GgufTensorInfo* info(const specd_tensor* t) {
   return t ? static_cast<const engine::GgufTensorInfo*>(t->handle) : nullptr;
 }
 
-bool fits(const specd_buf* b, size_t off, size_t n) { return b && off <= b->data.size() && n <= b->data.size() - off; }
+bool fits(const specd_buf* b, size_t off, size_t n) { return b && off <= b->n && n <= b->n - off; }
 
 kernels::WeightView view(const engine::GgufTensorInfo& t) {
   const int64_t rows = t.n_dims >= 2 ? t.ne[1] : 1;
   return {t.type, t.data, rows, t.ne[0], specd::ggml_row_bytes(t.type, t.ne[0])};
+}
+
+kernels::Backend& backend(specd_host* h) { return h->rt->forward().backend(); }
+
+int synced(specd_host* h) {
+  Status st = backend(h).sync();
+  return st ? SPECD_OK : st.error().code;
+}
+
+void destroy(specd_buf* b) {
+  b->rt->forward().backend().free(b->data);
+  b->rt->release_plugin_bytes(b->bytes);
+  delete b;
 }
 
 }  // namespace
@@ -45,8 +61,8 @@ int tensor(specd_host* h, const char* name, specd_tensor* out) {
   return SPECD_OK;
 }
 
-// Buffers count in the runtime's plugin-memory account like mem_alloc does; a count no vector can hold
-// is SPECD_E_NOMEM, never an exception through the C caller.
+// Buffers count in the runtime's plugin-memory account like mem_alloc does, and in the backend's
+// plugin ledger; a count no buffer can hold is SPECD_E_NOMEM, never an exception through the C caller.
 int buf_create(specd_host* h, size_t n, specd_buf** out) {
   if (!out) return SPECD_E_INVALID_ARG;
   *out = nullptr;
@@ -54,31 +70,51 @@ int buf_create(specd_host* h, size_t n, specd_buf** out) {
   if (n > (std::numeric_limits<size_t>::max() - sizeof(specd_buf)) / sizeof(float)) return SPECD_E_NOMEM;
   const size_t bytes = sizeof(specd_buf) + n * sizeof(float);
   if (!h->rt->reserve_plugin_bytes(bytes)) return SPECD_E_NOMEM;
-  try {
-    *out = new specd_buf{std::vector<float>(n, 0.0f), h->rt, bytes};
-  } catch (const std::exception&) {
+  auto* b = new (std::nothrow) specd_buf{nullptr, n, h->rt, bytes};
+  auto mem = b ? backend(h).alloc(kernels::MemUse::Plugin, n * sizeof(float)) : Result<void*>(Error{SPECD_E_NOMEM, ""});
+  if (!mem) {
+    delete b;
     h->rt->release_plugin_bytes(bytes);
     return SPECD_E_NOMEM;
   }
+  b->data = static_cast<float*>(*mem);
+  backend(h).zero(b->data, n * sizeof(float));
+  try {
+    h->bufs.push_back(b);
+  } catch (const std::bad_alloc&) {
+    destroy(b);
+    return SPECD_E_NOMEM;
+  }
+  *out = b;
   return SPECD_OK;
 }
 
-void buf_destroy(specd_host*, specd_buf* b) {
+void buf_destroy(specd_host* h, specd_buf* b) {
   if (!b) return;
-  b->rt->release_plugin_bytes(b->bytes);
-  delete b;
+  if (h) std::erase(h->bufs, b);
+  destroy(b);
 }
 
-int buf_write(specd_host*, specd_buf* b, size_t off, const float* src, size_t n) {
-  if (!fits(b, off, n) || (n && !src)) return SPECD_E_INVALID_ARG;
-  std::copy_n(src, n, b->data.begin() + static_cast<std::ptrdiff_t>(off));
+void free_forgotten(specd_host* h) {
+  if (h->bufs.empty()) return;
+  size_t bytes = 0;
+  for (specd_buf* b : h->bufs) bytes += b->bytes;
+  std::fprintf(stderr, "specd: [warn] decoder '%s' left %zu buffer(s), %zu bytes, at destroy; the host freed them\n",
+               h->decoder ? h->decoder->name.c_str() : "?", h->bufs.size(), bytes);
+  for (specd_buf* b : h->bufs) destroy(b);
+  h->bufs.clear();
+}
+
+int buf_write(specd_host* h, specd_buf* b, size_t off, const float* src, size_t n) {
+  if (!h || !fits(b, off, n) || (n && !src)) return SPECD_E_INVALID_ARG;
+  backend(h).copy_to_device(b->data + off, src, n * sizeof(float));
   return SPECD_OK;
 }
 
-int buf_read(specd_host*, const specd_buf* b, size_t off, float* dst, size_t n) {
-  if (!fits(b, off, n) || (n && !dst)) return SPECD_E_INVALID_ARG;
-  std::copy_n(b->data.begin() + static_cast<std::ptrdiff_t>(off), n, dst);
-  return SPECD_OK;
+int buf_read(specd_host* h, const specd_buf* b, size_t off, float* dst, size_t n) {
+  if (!h || !fits(b, off, n) || (n && !dst)) return SPECD_E_INVALID_ARG;
+  backend(h).copy_to_host(dst, b->data + off, n * sizeof(float));
+  return synced(h);
 }
 
 int gemm(specd_host* h, const specd_tensor* w, const specd_tensor* bias, const specd_buf* x, int32_t m, specd_buf* y) {
@@ -90,11 +126,15 @@ int gemm(specd_host* h, const specd_tensor* w, const specd_tensor* bias, const s
   const engine::GgufTensorInfo* bt = info(bias);
   if (bias && (!bt || bt->type != specd::GgmlType::F32 || bt->n_elements() != static_cast<int64_t>(N)))
     return SPECD_E_INVALID_ARG;
-  kernels::matmul(wv, x->data.data(), static_cast<int64_t>(K), m, y->data.data(), static_cast<int64_t>(N), h->rt->pool());
+  auto w_dev = h->rt->device_weight(wv);
+  if (!w_dev) return w_dev.error().code;
+  kernels::Backend& be = backend(h);
+  be.gemm(*w_dev, x->data, static_cast<int64_t>(K), m, y->data, static_cast<int64_t>(N));
   if (bt) {
-    const float* bv = reinterpret_cast<const float*>(bt->data);
-    for (size_t i = 0; i < M; ++i)
-      for (size_t j = 0; j < N; ++j) y->data[i * N + j] += bv[j];
+    auto b_dev = h->rt->device_weight(view(*bt));
+    if (!b_dev) return b_dev.error().code;
+    const float* bv = static_cast<const float*>(b_dev->data);
+    for (size_t i = 0; i < M; ++i) be.add(y->data + i * N, bv, static_cast<int64_t>(N));
   }
   return SPECD_OK;
 }
@@ -104,59 +144,41 @@ int embed(specd_host* h, const specd_tensor* table, const int32_t* ids, int32_t 
   if (!h || !t || t->n_dims != 2 || n < 0 || (n && !ids)) return SPECD_E_INVALID_ARG;
   const kernels::WeightView wv = view(*t);
   if (!fits(y, 0, static_cast<size_t>(n) * static_cast<size_t>(wv.cols))) return SPECD_E_INVALID_ARG;
-  for (int32_t i = 0; i < n; ++i) {
+  for (int32_t i = 0; i < n; ++i)
     if (ids[i] < 0 || ids[i] >= wv.rows) return SPECD_E_BAD_TOKEN;
-    kernels::weight_row_to_f32(wv, ids[i], y->data.data() + static_cast<size_t>(i) * static_cast<size_t>(wv.cols));
-  }
+  auto t_dev = h->rt->device_weight(wv);
+  if (!t_dev) return t_dev.error().code;
+  backend(h).embed(*t_dev, ids, n, y->data);
   return SPECD_OK;
 }
 
-int silu(specd_host*, specd_buf* x, size_t n) {
-  if (!fits(x, 0, n)) return SPECD_E_INVALID_ARG;
-  for (size_t i = 0; i < n; ++i) x->data[i] = x->data[i] / (1.0f + std::exp(-x->data[i]));
+int silu(specd_host* h, specd_buf* x, size_t n) {
+  if (!h || !fits(x, 0, n)) return SPECD_E_INVALID_ARG;
+  backend(h).silu(x->data, static_cast<int64_t>(n));
   return SPECD_OK;
 }
 
-int add(specd_host*, const specd_buf* a, const specd_buf* b, specd_buf* y, size_t n) {
-  if (!fits(a, 0, n) || !fits(b, 0, n) || !fits(y, 0, n)) return SPECD_E_INVALID_ARG;
-  for (size_t i = 0; i < n; ++i) y->data[i] = a->data[i] + b->data[i];
+int add(specd_host* h, const specd_buf* a, const specd_buf* b, specd_buf* y, size_t n) {
+  if (!h || !fits(a, 0, n) || !fits(b, 0, n) || !fits(y, 0, n)) return SPECD_E_INVALID_ARG;
+  backend(h).add3(a->data, b->data, y->data, static_cast<int64_t>(n));
   return SPECD_OK;
 }
 
-int log_softmax(specd_host*, specd_buf* x, int32_t rows, int32_t cols) {
-  if (rows < 0 || cols <= 0 || !fits(x, 0, static_cast<size_t>(rows) * static_cast<size_t>(cols)))
+int log_softmax(specd_host* h, specd_buf* x, int32_t rows, int32_t cols) {
+  if (!h || rows < 0 || cols <= 0 || !fits(x, 0, static_cast<size_t>(rows) * static_cast<size_t>(cols)))
     return SPECD_E_INVALID_ARG;
-  for (int32_t r = 0; r < rows; ++r) {
-    float* v = x->data.data() + static_cast<size_t>(r) * static_cast<size_t>(cols);
-    const float mx = *std::max_element(v, v + cols);
-    double sum = 0.0;
-    for (int32_t i = 0; i < cols; ++i) sum += std::exp(static_cast<double>(v[i] - mx));
-    const float lse = mx + static_cast<float>(std::log(sum));
-    for (int32_t i = 0; i < cols; ++i) v[i] -= lse;
-  }
+  backend(h).log_softmax(x->data, rows, cols);
   return SPECD_OK;
 }
 
-int topk(specd_host*, const specd_buf* x, int32_t rows, int32_t cols, int32_t k, int32_t* ids, float* vals) {
-  if (rows < 0 || cols <= 0 || k <= 0 || k > cols || !ids || !vals ||
+int topk(specd_host* h, const specd_buf* x, int32_t rows, int32_t cols, int32_t k, int32_t* ids, float* vals) {
+  if (!h || rows < 0 || cols <= 0 || k <= 0 || k > cols || !ids || !vals ||
       !fits(x, 0, static_cast<size_t>(rows) * static_cast<size_t>(cols)))
     return SPECD_E_INVALID_ARG;
-  for (int32_t r = 0; r < rows; ++r) {
-    const float* v = x->data.data() + static_cast<size_t>(r) * static_cast<size_t>(cols);
-    int32_t* out = ids + static_cast<size_t>(r) * static_cast<size_t>(k);
-    // Insertion into a sorted top-k list: k is small (beam widths), cols up to the vocab.
-    int32_t n = 0;
-    for (int32_t i = 0; i < cols; ++i) {
-      int32_t at = n;
-      while (at > 0 && v[i] > v[out[at - 1]]) --at;
-      if (at >= k) continue;
-      for (int32_t j = std::min(n, k - 1); j > at; --j) out[j] = out[j - 1];
-      out[at] = i;
-      n = std::min(n + 1, k);
-    }
-    for (int32_t j = 0; j < k; ++j) vals[static_cast<size_t>(r) * static_cast<size_t>(k) + static_cast<size_t>(j)] = v[out[j]];
-  }
-  return SPECD_OK;
+  backend(h).topk(x->data, rows, cols, k, ids, vals);
+  return synced(h);
 }
 
 }  // namespace specd::daemon::tensor_ops
+
+specd_host::~specd_host() { specd::daemon::tensor_ops::free_forgotten(this); }

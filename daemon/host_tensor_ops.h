@@ -1,4 +1,5 @@
-// Tensor look-up and device ops offered to decoders (ABI "model tensors and device ops"), CPU backend.
+// Tensor look-up and device ops offered to decoders (ABI "model tensors and device ops"), run on the
+// model's backend (the runtime's Forward).
 #pragma once
 
 #include <specd/decoder.h>
@@ -8,6 +9,8 @@ namespace specd::daemon::tensor_ops {
 int tensor(specd_host* h, const char* name, specd_tensor* out);
 int buf_create(specd_host* h, size_t n, specd_buf** out);
 void buf_destroy(specd_host* h, specd_buf* b);
+// Free the buffers h's decoder created and did not destroy, with one warning line naming the decoder.
+void free_forgotten(specd_host* h);
 int buf_write(specd_host* h, specd_buf* b, size_t off, const float* src, size_t n);
 int buf_read(specd_host* h, const specd_buf* b, size_t off, float* dst, size_t n);
 int gemm(specd_host* h, const specd_tensor* w, const specd_tensor* bias, const specd_buf* x, int32_t m, specd_buf* y);

@@ -34,6 +34,11 @@ struct specd_host {
   std::vector<std::shared_ptr<const specd::engine::GgufFile>> attached;  // file_attach, in order
   std::string error;                  // the first bad option, reported if create() fails
   specd::daemon::Phase phase = specd::daemon::Phase::Idle;
+  std::vector<specd_buf*> bufs;       // buffers from buf_create not yet destroyed (freed with the host)
+  specd_host() = default;
+  specd_host(const specd_host&) = delete;
+  specd_host& operator=(const specd_host&) = delete;
+  ~specd_host();
 };
 
 struct specd_batch {

@@ -1,4 +1,4 @@
-// KvCache: block arena, free list and per-sequence block tables.
+// KvCache: free list, per-sequence block tables and lengths.
 #include "engine/kv_cache.h"
 
 #include <algorithm>
@@ -6,16 +6,14 @@
 namespace specd::engine {
 
 KvCache::KvCache(int32_t n_layers, int32_t kv_dim, int32_t ctx_len, KvCacheOptions opts)
-    : n_layers_(n_layers), kv_dim_(kv_dim), ctx_len_(ctx_len), opts_(opts) {
+    : ctx_len_(ctx_len), opts_(opts) {
   opts_.block_tokens = std::max(1, opts_.block_tokens);
-  block_floats_ = static_cast<size_t>(n_layers_) * 2 * static_cast<size_t>(opts_.block_tokens) *
-                  static_cast<size_t>(kv_dim_);
+  layout_ = {n_layers, kv_dim, opts_.block_tokens};
   // Never reserve more than all live sequences could use at full context.
   const size_t per_seq_blocks = static_cast<size_t>((ctx_len_ + opts_.block_tokens - 1) / opts_.block_tokens);
   const size_t useful = per_seq_blocks * static_cast<size_t>(std::max(1, opts_.max_seqs));
   const size_t fit = opts_.max_bytes / std::max<size_t>(1, bytes_per_block());
   n_blocks_ = static_cast<int32_t>(std::min(useful, fit));
-  arena_.assign(static_cast<size_t>(n_blocks_) * block_floats_, 0.0f);
   free_.reserve(static_cast<size_t>(n_blocks_));
   for (int32_t b = n_blocks_ - 1; b >= 0; --b) free_.push_back(b);
   seqs_.resize(static_cast<size_t>(std::max(1, opts_.max_seqs)));
@@ -72,22 +70,14 @@ Status KvCache::reserve_one(SeqId seq) {
 
 void KvCache::set_length(SeqId seq, int32_t len) { seqs_[static_cast<size_t>(seq)].len = len; }
 
-float* KvCache::slot(SeqId seq, int32_t layer, int32_t kv, int32_t pos) {
+int32_t KvCache::slot(SeqId seq, int32_t pos) const {
   const Seq& s = seqs_[static_cast<size_t>(seq)];
-  const int32_t block = s.blocks[static_cast<size_t>(pos / opts_.block_tokens)];
-  const size_t within = static_cast<size_t>(pos % opts_.block_tokens);
-  const size_t plane = static_cast<size_t>(layer) * 2 + static_cast<size_t>(kv);
-  return arena_.data() + static_cast<size_t>(block) * block_floats_ +
-         (plane * static_cast<size_t>(opts_.block_tokens) + within) * static_cast<size_t>(kv_dim_);
+  return s.blocks[static_cast<size_t>(pos / opts_.block_tokens)] * opts_.block_tokens + pos % opts_.block_tokens;
 }
 
-float* KvCache::key_slot(SeqId seq, int32_t layer, int32_t pos) { return slot(seq, layer, 0, pos); }
-float* KvCache::value_slot(SeqId seq, int32_t layer, int32_t pos) { return slot(seq, layer, 1, pos); }
-const float* KvCache::key(SeqId seq, int32_t layer, int32_t pos) const {
-  return const_cast<KvCache*>(this)->slot(seq, layer, 0, pos);
-}
-const float* KvCache::value(SeqId seq, int32_t layer, int32_t pos) const {
-  return const_cast<KvCache*>(this)->slot(seq, layer, 1, pos);
+std::span<const int32_t> KvCache::block_table(SeqId seq) const {
+  if (!valid(seq)) return {};
+  return seqs_[static_cast<size_t>(seq)].blocks;
 }
 
 }  // namespace specd::engine

@@ -1,14 +1,18 @@
-// KvCache: paged K/V storage for many sequences, carved from one arena of fixed-size blocks.
+// KvCache: the host-side bookkeeping of the paged K/V cache — free list, block tables, lengths.
 //
-// A block holds block_tokens positions of every layer's K and V (f32, K already RoPE'd at its
-// position). Each sequence has a block table; growing takes a free block, freeing returns them.
-// Limits are explicit: SPECD_E_KV_FULL when the arena has no free block, SPECD_E_CONTEXT past ctx_len.
+// The storage itself is one backend buffer (MemUse::Kv) that the Forward using this cache
+// allocates, storage_bytes() long and laid out as layout() says (kernels/kv_layout.h): a block holds
+// block_tokens positions of every layer's K and V. Each sequence has a block table; growing takes
+// a free block, shrinking returns whole blocks. Limits are explicit: SPECD_E_KV_FULL when no block is
+// free, SPECD_E_CONTEXT past ctx_len.
 #pragma once
 
+#include "kernels/kv_layout.h"
 #include "kernels/result.h"
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace specd::engine {
@@ -17,7 +21,7 @@ using SeqId = int32_t;
 
 struct KvCacheOptions {
   int32_t block_tokens = 32;
-  size_t max_bytes = size_t{1} << 30;  // arena size cap
+  size_t max_bytes = size_t{1} << 30;  // storage size cap
   int32_t max_seqs = 64;
 };
 
@@ -34,22 +38,23 @@ class KvCache {
   // Shrink a sequence to len positions (len ≤ length), freeing whole blocks past it.
   void truncate(SeqId seq, int32_t len);
 
-  // Make room for one more position and return pointers to its K and V slots for every layer:
-  // the caller writes layer l's key at k + l*layer_stride(), then calls push_commit(). Errors: KV_FULL, CONTEXT.
+  // Make room for position length(seq) (taking a block when the last one is full); the caller
+  // writes its K/V at slot(seq, pos) in the storage, then calls set_length. Errors: KV_FULL, CONTEXT,
+  // INVALID_ARG (unknown sequence).
   Status reserve_one(SeqId seq);
-  float* key_slot(SeqId seq, int32_t layer, int32_t pos);
-  float* value_slot(SeqId seq, int32_t layer, int32_t pos);
   void set_length(SeqId seq, int32_t len);  // after writing slots [length, len) reserved with reserve_one
+  // Storage slot of a reserved position: block * block_tokens + position within the block.
+  int32_t slot(SeqId seq, int32_t pos) const;
+  // The blocks holding seq's positions, in position order.
+  std::span<const int32_t> block_table(SeqId seq) const;
 
-  const float* key(SeqId seq, int32_t layer, int32_t pos) const;
-  const float* value(SeqId seq, int32_t layer, int32_t pos) const;
-  // Positions [b*block_tokens, ...) of one block are contiguous per layer: key(seq,l,p+1) == key(seq,l,p)+kv_dim
-  // within a block, so attention walks block by block.
-  int32_t block_tokens() const { return opts_.block_tokens; }
-  int32_t kv_dim() const { return kv_dim_; }
+  const kernels::KvLayout& layout() const { return layout_; }
+  int32_t block_tokens() const { return layout_.block_tokens; }
+  int32_t kv_dim() const { return layout_.kv_dim; }
   int32_t n_free_blocks() const { return static_cast<int32_t>(free_.size()); }
   int32_t n_blocks() const { return n_blocks_; }
-  size_t bytes_per_block() const { return block_floats_ * sizeof(float); }
+  size_t bytes_per_block() const { return layout_.block_floats() * sizeof(float); }
+  size_t storage_bytes() const { return static_cast<size_t>(n_blocks_) * bytes_per_block(); }
 
  private:
   struct Seq {
@@ -57,12 +62,10 @@ class KvCache {
     int32_t len = 0;
     std::vector<int32_t> blocks;
   };
-  float* slot(SeqId seq, int32_t layer, int32_t kv, int32_t pos);
-  int32_t n_layers_, kv_dim_, ctx_len_;
+  kernels::KvLayout layout_;
+  int32_t ctx_len_;
   KvCacheOptions opts_;
-  size_t block_floats_;
   int32_t n_blocks_;
-  std::vector<float> arena_;
   std::vector<int32_t> free_;
   std::vector<Seq> seqs_;
 };

@@ -1,6 +1,8 @@
 // Model::load: LLaMA hyper-parameters from GGUF metadata and validated views of every weight.
 #include "engine/model.h"
 
+#include "kernels/cpu/matmul.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>

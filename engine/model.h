@@ -7,7 +7,7 @@
 #include "engine/gguf_reader.h"
 #include "kernels/result.h"
 #include "engine/tokenizer.h"
-#include "kernels/cpu/matmul.h"
+#include "kernels/backend.h"
 
 #include <memory>
 #include <string>
@@ -15,7 +15,7 @@
 
 namespace specd::engine {
 
-enum class RopeLayout { Adjacent, Neox };  // llama.cpp rope type NORM (pairs 2i,2i+1) vs NEOX (i, i+d/2)
+using kernels::RopeLayout;
 
 struct ModelConfig {
   std::string arch;            // general.architecture ("llama")
@@ -37,6 +37,7 @@ struct ModelConfig {
   int32_t logit_shift = 0;     // specd.dllm.logit_shift
   int32_t kv_dim() const { return n_kv_heads * head_dim; }
   int32_t q_dim() const { return n_heads * head_dim; }
+  kernels::RopeParams rope_params() const { return {rope, head_dim, rope_dims, rope_theta}; }
 };
 
 struct LayerWeights {

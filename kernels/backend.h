@@ -83,13 +83,16 @@ class Backend {
   virtual void free(void* p) = 0;
   virtual MemLedger& ledger() = 0;
   // A host weight matrix (e.g. in the mapped model file) as this backend reads it, counted as
-  // MemUse::Weights. The CPU backend reads the host memory in place (no copy, no charge); a device
-  // backend copies it. The host view must outlive the returned one. Errors: SPECD_E_NOMEM.
+  // MemUse::Weights. The CPU backend reads the host memory in place (no copy, no charge; the host
+  // view must outlive the returned one); a device backend copies it, and free(view.data) gives the
+  // copy back. Errors: SPECD_E_NOMEM.
   virtual Result<WeightView> upload_weight(const WeightView& host) = 0;
 
   // --- copies and the wait point (enqueued in order) ---
   virtual void copy_to_device(void* dst, const void* host_src, size_t bytes) = 0;
   virtual void copy_to_host(void* host_dst, const void* src, size_t bytes) = 0;
+  // bytes of this backend's memory at dst become zero.
+  virtual void zero(void* dst, size_t bytes) = 0;
   // Wait until everything enqueued has finished. Errors: the first device error since the last sync.
   virtual Status sync() = 0;
 

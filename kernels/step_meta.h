@@ -28,7 +28,8 @@ struct SeqTile {
 struct StepMeta {
   int32_t n_rows = 0;
   int32_t n_outputs = 0;
-  int32_t max_kv_len = 0;  // the longest kv_len of any tile (sizes attention scratch)
+  int32_t max_kv_len = 0;  // the longest kv_len of any tile
+  int32_t kv_capacity = 0; // the longest kv_len any call of this model can have (sizes scratch once)
   // Per row, in call order.
   std::vector<int32_t> tokens;
   std::vector<int32_t> pos;        // absolute position (RoPE)
@@ -49,7 +50,7 @@ struct StepMeta {
   }
   // Empty it, keeping capacity (steady-state calls do not allocate).
   void clear() {
-    n_rows = n_outputs = max_kv_len = 0;
+    n_rows = n_outputs = max_kv_len = 0;  // kv_capacity stays: it belongs to the model
     tokens.clear(), pos.clear(), row_tile.clear(), row_local.clear(), out_slot.clear(), out_rows.clear();
     tiles.clear(), row_ids.clear(), block_ids.clear(), tile_bits.clear();
   }

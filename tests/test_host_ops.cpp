@@ -188,8 +188,10 @@ TEST_CASE("side files: read once, reloaded when rewritten, errors named; attach 
     w.set_string("side.padding", std::string(100, 'x'));
     REQUIRE(w.write(p));
   }
-  specd_host h2 = x.h;
-  h2.attached.clear();
+  specd_host h2;  // a second instance of the same decoder
+  h2.rt = x.h.rt;
+  h2.decoder = x.h.decoder;
+  h2.phase = x.h.phase;
   REQUIRE(files::file_attach(&h2, p.c_str()) == SPECD_OK);
   CHECK(x.f.rt.side_files().size() == 1);
   int64_t v = 0;

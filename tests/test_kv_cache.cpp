@@ -17,14 +17,19 @@ TEST_CASE("sequences take and return blocks") {
   REQUIRE(s.has_value());
   for (int32_t p = 0; p < 9; ++p) {
     REQUIRE(kv.reserve_one(*s).has_value());
-    kv.key_slot(*s, 1, p)[0] = static_cast<float>(p);
     kv.set_length(*s, p + 1);
   }
   CHECK(kv.length(*s) == 9);
   CHECK(kv.n_free_blocks() == total - 3);
-  for (int32_t p = 0; p < 9; ++p) CHECK(kv.key(*s, 1, p)[0] == static_cast<float>(p));
-  // Within a block, positions are contiguous per layer (attention walks blocks).
-  CHECK(kv.key(*s, 0, 1) == kv.key(*s, 0, 0) + 8);
+  // Positions fill their blocks in order: slot = block * block_tokens + position within it, the
+  // blocks named by the block table (attention walks it block by block).
+  const auto table = kv.block_table(*s);
+  REQUIRE(table.size() == 3);
+  for (int32_t p = 0; p < 9; ++p) CHECK(kv.slot(*s, p) == table[static_cast<size_t>(p / 4)] * 4 + p % 4);
+  CHECK(table[0] != table[1]);
+  CHECK(table[1] != table[2]);
+  CHECK(kv.storage_bytes() == static_cast<size_t>(kv.n_blocks()) * kv.bytes_per_block());
+  CHECK(kv.bytes_per_block() == 2 * 2 * 4 * 8 * sizeof(float));
   kv.truncate(*s, 4);
   CHECK(kv.length(*s) == 4);
   CHECK(kv.n_free_blocks() == total - 1);

@@ -478,8 +478,8 @@ void watch(int64_t, const int32_t*, int32_t n, void* user) {
   w->v = w->k;
   for (int32_t l = 0; l < L; ++l)
     for (int32_t p = 0; p < len; ++p) {
-      std::memcpy(&w->k[(static_cast<size_t>(l) * len + p) * d], kv.key(0, l, p), sizeof(float) * static_cast<size_t>(d));
-      std::memcpy(&w->v[(static_cast<size_t>(l) * len + p) * d], kv.value(0, l, p), sizeof(float) * static_cast<size_t>(d));
+      const size_t at = (static_cast<size_t>(l) * static_cast<size_t>(len) + static_cast<size_t>(p)) * static_cast<size_t>(d);
+      if (!w->rt->forward().read_kv(0, l, p, &w->k[at], &w->v[at])) w->ok = false;
     }
   w->kv_len = len;
 }
@@ -519,13 +519,16 @@ TEST_CASE("lopa block-causal: committed K/V equal a fresh block-causal prefill o
     REQUIRE(fwd.commit(seq, rows).has_value());
     float worst = 0.0f;
     const int32_t d = kv.kv_dim();
+    std::vector<float> fk(static_cast<size_t>(d)), fv(fk);
     for (int32_t l = 0; l < model.config().n_layers; ++l)
-      for (int32_t p = 0; p < w.kv_len; ++p)
+      for (int32_t p = 0; p < w.kv_len; ++p) {
+        REQUIRE(fwd.read_kv(seq, l, p, fk.data(), fv.data()).has_value());
         for (int32_t e = 0; e < d; ++e) {
           const size_t at = (static_cast<size_t>(l) * w.kv_len + p) * d + e;
-          worst = std::max(worst, std::fabs(w.k[at] - kv.key(seq, l, p)[e]));
-          worst = std::max(worst, std::fabs(w.v[at] - kv.value(seq, l, p)[e]));
+          worst = std::max(worst, std::fabs(w.k[at] - fk[static_cast<size_t>(e)]));
+          worst = std::max(worst, std::fabs(w.v[at] - fv[static_cast<size_t>(e)]));
         }
+      }
     MESSAGE(std::string(opts) << ": " << w.kv_len << " committed positions, max |ΔK/V| " << worst);
     CHECK(worst < 1e-4f);
   }

@@ -1,0 +1,14 @@
+// CPU attention: one call's rows over their sequence's committed KV plus their visible in-call rows.
+#pragma once
+
+#include "kernels/backend.h"
+
+#include <cstdint>
+
+namespace specd::kernels {
+
+// Outputs of the query heads that share KV head kv_head, for step row `row` (AttentionArgs, the
+// step's tiles and block tables). scratch holds ≥ (the row's kv_len + its tile's n_rows) floats.
+void attend_group(const AttentionArgs& a, const StepMeta& m, int32_t row, int32_t kv_head, float* scratch);
+
+}  // namespace specd::kernels
