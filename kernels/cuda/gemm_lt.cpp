@@ -39,6 +39,21 @@ cublasStatus_t make_descs(Descs& s, GgmlType type, int64_t n, int64_t k, int64_t
   return st;
 }
 
+// Set split-K 1 and no reduction scheme on algo; true when it ends up with both.
+bool pin_unsplit(cublasLtMatmulAlgo_t& algo) {
+  int32_t split = 1;
+  uint32_t reduction = CUBLASLT_REDUCTION_SCHEME_NONE;
+  cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &split, sizeof split);
+  cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &reduction, sizeof reduction);
+  size_t written = 0;
+  if (cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &split, sizeof split, &written) !=
+          CUBLAS_STATUS_SUCCESS ||
+      cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &reduction, sizeof reduction,
+                                           &written) != CUBLAS_STATUS_SUCCESS)
+    return false;
+  return split <= 1 && reduction == CUBLASLT_REDUCTION_SCHEME_NONE;
+}
+
 }  // namespace
 
 LtGemm::~LtGemm() {
@@ -83,13 +98,9 @@ Result<cublasLtMatmulAlgo_t> LtGemm::algo_for(const WeightView& w, int64_t lda) 
   st = cublasLtMatmulAlgoGetHeuristic(handle_, &s.op, &s.a, &s.b, &s.d, &s.d, &pref, 8, found, &n_found);
   for (int i = 0; st == CUBLAS_STATUS_SUCCESS && i < n_found; ++i) {
     cublasLtMatmulAlgo_t algo = found[i].algo;
-    // Pin the unsplit configuration explicitly, so no later default can change it.
-    const int32_t split = 1;
-    if (cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &split, sizeof split) !=
-            CUBLAS_STATUS_SUCCESS ||
-        cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &no_reduction,
-                                             sizeof no_reduction) != CUBLAS_STATUS_SUCCESS)
-      continue;
+    // Pin the unsplit configuration explicitly, so no default can change it later; an algorithm that
+    // refuses the setting is kept only if it is unsplit already.
+    if (!pin_unsplit(algo)) continue;
     cublasLtMatmulHeuristicResult_t check;
     if (cublasLtMatmulAlgoCheck(handle_, &s.op, &s.a, &s.b, &s.d, &s.d, &algo, &check) != CUBLAS_STATUS_SUCCESS ||
         check.workspaceSize > 0)
