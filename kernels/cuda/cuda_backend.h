@@ -5,7 +5,10 @@
 // Memory: one cudaMalloc of pool_bytes at creation, sub-allocated by DevicePool (first fit, 256-byte
 // alignment), so nothing on the decode path calls the CUDA allocator; every block is charged to the
 // backend's MemLedger. Host staging (copies back, host-array arguments, StepMeta) is pinned memory,
-// grow-only, charged as MemUse::Staging. All work runs in order on one stream.
+// grow-only, charged as MemUse::Staging. All work runs in order on one stream. A backend belongs to
+// one thread at a time (it makes its device current on each call, so several may share a thread).
+// Its internal per-op scratch (converted activations, uploaded host arrays, the StepMeta copy) is
+// charged as MemUse::Scratch too. copy_to_device's source may be reused when the call returns.
 // Errors: an op that cannot run (bad argument, CUDA launch or library failure, no staging memory)
 // records its error and the next sync() returns it (the first one since the last sync). A sticky
 // CUDA error (illegal address, launch failure, ...) loses the device context: every later sync()
