@@ -7,6 +7,7 @@
 #include "daemon/cli_args.h"
 #include "daemon/decode_runtime.h"
 #include "daemon/runtime_setup.h"
+#include "daemon/model_placement.h"
 #include "kernels/cpu/matmul.h"
 
 #include <nlohmann/json.hpp>
@@ -100,6 +101,7 @@ struct Bench {
   const engine::Model& model;
   daemon::DecodeRuntime& rt;
   kernels::ThreadPool& pool;
+  const engine::ModelWeights* weights;  // on the --device backend
   int threads, runs;
   std::vector<std::string> prompts{std::begin(kPrompts), std::end(kPrompts)};
   Scorer* scorer = nullptr;
@@ -107,6 +109,7 @@ struct Bench {
   void emit(const char* name, const std::string& decoder, const char* unit, const Stats& s, nlohmann::json extra = {}) const {
     nlohmann::json j = {{"name", name},       {"model", model.path()},  {"decoder", decoder},
                         {"threads", threads}, {"isa", kernels::isa_name(kernels::active_isa())},
+                        {"device", weights->backend().name()},
                         {"unit", unit},       {"median", s.median},     {"min", s.min},
                         {"max", s.max},       {"runs", runs}};
     for (auto& [k, v] : extra.items()) j[k] = v;
@@ -212,7 +215,7 @@ struct Bench {
 
   void prefill(int32_t n) const {
     engine::KvCache kv(model.config().n_layers, model.config().kv_dim(), model.config().ctx_len);
-    engine::Forward fwd(model, kv, pool);
+    engine::Forward fwd(model, kv, pool, weights);
     engine::Batch batch(n);
     auto seq = kv.create_seq();
     std::vector<double> v;
@@ -225,7 +228,7 @@ struct Bench {
 
   void verify_curve(int32_t depth, const std::vector<int32_t>& ks) const {
     engine::KvCache kv(model.config().n_layers, model.config().kv_dim(), model.config().ctx_len);
-    engine::Forward fwd(model, kv, pool);
+    engine::Forward fwd(model, kv, pool, weights);
     engine::Batch batch(256);
     auto seq = kv.create_seq();
     std::vector<int32_t> rows;
@@ -248,6 +251,7 @@ constexpr const char* kUsage =
     "                   [--decoder ar,ngram] [--decoder-opt K=V ...] [--tokens 128] [--prefill 512]\n"
     "                   [--depth 256] [--ks 1,2,4,8,16,32,64] [--plugin-dir DIR] [--prompts 1..8]\n"
     "                   [--prompts-file FILE] [--grid K=V1,V2,... ...] [--score-model PATH]\n"
+    "                   [--device auto|cpu|cuda|cuda:N]\n"
     "  --grid runs each decoder once per combination of the listed option values (with --decoder-opt);\n"
     "  --prompts-file reads one prompt per line instead of the built-in eight;\n"
     "  --score-model adds nll_per_token: the outputs' mean loss under that model (e.g. stories260K.gguf).\n";
@@ -257,7 +261,7 @@ constexpr const char* kUsage =
 int main(int argc, char** argv) {
   auto a = daemon::CliArgs::parse(
       argc, argv, {"model", "threads", "runs", "tokens", "prefill", "depth", "ks", "what", "decoder", "decoder-opt", "plugin-dir",
-                   "prompts", "prompts-file", "grid", "score-model"},
+                   "prompts", "prompts-file", "grid", "score-model", "device"},
       {"help"});
   if (!a || !a->has("model") || a->has("help")) {
     std::fprintf(stderr, "%s%s", a ? "" : (a.error().message + "\n").c_str(), kUsage);
@@ -282,8 +286,17 @@ int main(int argc, char** argv) {
   kernels::ThreadPool pool(threads);
   daemon::PluginRegistry plugins;
   daemon::load_plugin_dirs(plugins, a->has("plugin-dir") ? a->all("plugin-dir") : daemon::default_plugin_dirs());
-  daemon::DecodeRuntime rt(m, plugins, pool);
-  Bench b{m, rt, pool, threads, static_cast<int>(need(a->integer("runs", 5, 1, 1000)))};
+  daemon::RuntimeLimits limits;
+  // Device memory for the runtime's KV cache and for the one the prefill / verify measurements make.
+  auto placed = daemon::place_model(m, a->has("device") ? a->str("device") : "auto", pool, limits.kv_bytes,
+                                    daemon::device_memory_estimate(m, 2 * limits.kv_bytes));
+  if (!placed) {
+    std::fprintf(stderr, "specd-bench: --device: %s\n", placed.error().message.c_str());
+    return 2;
+  }
+  std::fprintf(stderr, "specd-bench: device %s\n", placed->why.c_str());
+  daemon::DecodeRuntime rt(m, plugins, pool, limits, placed->weights.get());
+  Bench b{m, rt, pool, placed->weights.get(), threads, static_cast<int>(need(a->integer("runs", 5, 1, 1000)))};
   std::unique_ptr<engine::Model> score_model;
   std::unique_ptr<Scorer> scorer;
   if (a->has("score-model")) {

@@ -18,6 +18,12 @@ using specd::Error;
 using specd::Result;
 namespace sc = specd::clients;
 
+#define SPECD_STRINGIFY_(x) #x
+#define SPECD_STRINGIFY(x) SPECD_STRINGIFY_(x)
+// The Hello name of a client that gives none: the library and the version it was built as.
+constexpr const char* kDefaultClientName = "libspecd-client " SPECD_STRINGIFY(SPECD_CLIENT_VERSION_MAJOR) "." SPECD_STRINGIFY(
+    SPECD_CLIENT_VERSION_MINOR) "." SPECD_STRINGIFY(SPECD_CLIENT_VERSION_PATCH);
+
 namespace {
 
 // Results handed to C live in "boxes": a standard-layout struct whose first member is the public
@@ -38,6 +44,7 @@ struct ModelBox {
   specd_status_model pub;
   std::string name;
   std::string path;
+  std::string device;
 };
 
 struct DecoderBox {
@@ -119,6 +126,7 @@ specd_status* make_status(sc::StatusInfo info) {
     ModelBox& m = box->models[i];
     m.name = std::move(info.models[i].name);
     m.path = std::move(info.models[i].path);
+    m.device = std::move(info.models[i].device);
     m.pub = specd_status_model{};
     m.pub.struct_size = sizeof m.pub;
     m.pub.vocab = info.models[i].vocab;
@@ -126,6 +134,9 @@ specd_status* make_status(sc::StatusInfo info) {
     m.pub.path = m.path.c_str();
     m.pub.ctx_len = info.models[i].ctx_len;
     m.pub.weight_bytes = info.models[i].weight_bytes;
+    m.pub.device = m.device.c_str();
+    m.pub.device_memory_used = info.models[i].device_memory_used;
+    m.pub.device_memory_total = info.models[i].device_memory_total;
     box->model_ptrs.push_back(&m.pub);
   }
   box->decoders = std::vector<DecoderBox>(info.decoders.size());
@@ -312,7 +323,7 @@ Result<sc::SessionOptions> session_options(const specd_client_opts* o) {
     s.socket_path = env && *env ? env : SPECD_DEFAULT_SOCKET;
   }
   s.client_name = str_or_empty(FIELD_OR(specd_client_opts, o, client_name, nullptr));
-  if (s.client_name.empty()) s.client_name = "libspecd-client 1.0.0";
+  if (s.client_name.empty()) s.client_name = kDefaultClientName;
   const int32_t timeout = FIELD_OR(specd_client_opts, o, timeout_ms, 0);
   s.timeout_ms = timeout == 0 ? 10000 : (timeout < 0 ? -1 : timeout);
   const uint32_t max_frame = FIELD_OR(specd_client_opts, o, max_frame_bytes, 0u);

@@ -84,7 +84,8 @@ StatusInfo decode_status(const wire::StatusReply& s) {
   out.uptime_s = s.uptime_s();
   if (const auto* models = s.models()) {
     for (const wire::ModelStatus* m : *models) {
-      out.models.push_back(ModelInfo{str(m->name()), str(m->path()), m->vocab(), m->ctx_len(), m->weight_bytes()});
+      out.models.push_back(ModelInfo{str(m->name()), str(m->path()), m->vocab(), m->ctx_len(), m->weight_bytes(),
+                                     str(m->device()), m->device_memory_used(), m->device_memory_total()});
     }
   }
   if (const auto* decoders = s.decoders()) {

@@ -71,6 +71,9 @@ struct ModelInfo {
   int32_t vocab = 0;
   int32_t ctx_len = 0;
   uint64_t weight_bytes = 0;
+  std::string device;                // "cpu", "cuda:0"; empty from a daemon that does not say
+  uint64_t device_memory_used = 0;   // bytes the model's backend holds
+  uint64_t device_memory_total = 0;  // the device pool's size; 0 on the CPU
 };
 
 struct DecoderInfo {

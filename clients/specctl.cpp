@@ -165,7 +165,8 @@ json status_json(const sc::Status& s) {
   json models = json::array();
   for (const auto& m : s.models) {
     models.push_back({{"name", m.name}, {"path", m.path}, {"vocab", m.vocab}, {"ctx_len", m.ctx_len},
-                      {"weight_bytes", m.weight_bytes}});
+                      {"weight_bytes", m.weight_bytes}, {"device", m.device},
+                      {"device_memory_used", m.device_memory_used}, {"device_memory_total", m.device_memory_total}});
   }
   json decoders = json::array();
   for (const auto& d : s.decoders) {
@@ -195,6 +196,10 @@ void print_models(const sc::Status& s) {
   for (const auto& m : s.models) {
     std::printf("%-20s vocab %-6d ctx %-6d %10s  %s\n", m.name.c_str(), m.vocab, m.ctx_len, human_bytes(m.weight_bytes).c_str(),
                 m.path.c_str());
+    if (m.device.empty()) continue;
+    std::string memory = human_bytes(m.device_memory_used) + " held";
+    if (m.device_memory_total) memory.append(" of a ").append(human_bytes(m.device_memory_total)).append(" pool");
+    std::printf("%-20s device %s, %s\n", "", m.device.c_str(), memory.c_str());
   }
 }
 

@@ -85,6 +85,9 @@ struct ModelStatus {
   int32_t vocab = 0;
   int32_t ctx_len = 0;
   uint64_t weight_bytes = 0;
+  std::string device;                // "cpu", "cuda:0"; empty when the daemon does not say
+  uint64_t device_memory_used = 0;   // bytes its backend holds
+  uint64_t device_memory_total = 0;  // the device pool's size; 0 on the CPU
 };
 
 struct DecoderStatus {
@@ -348,7 +351,13 @@ class Client {
     out.uptime_s = s->uptime_s;
     for (size_t i = 0; i < s->n_models; ++i) {
       const specd_status_model& m = *s->models[i];
-      out.models.push_back(ModelStatus{m.name, m.path, m.vocab, m.ctx_len, m.weight_bytes});
+      ModelStatus ms{m.name, m.path, m.vocab, m.ctx_len, m.weight_bytes, "", 0, 0};
+      if (SPECD_HAS(specd_status_model, &m, device_memory_total)) {
+        ms.device = m.device ? m.device : "";
+        ms.device_memory_used = m.device_memory_used;
+        ms.device_memory_total = m.device_memory_total;
+      }
+      out.models.push_back(std::move(ms));
     }
     for (size_t i = 0; i < s->n_decoders; ++i) {
       const specd_status_decoder& d = *s->decoders[i];

@@ -2,6 +2,7 @@
 #include "daemon/config.h"
 
 #include "daemon/cli_args.h"
+#include "kernels/device.h"
 
 #include <toml++/toml.h>
 
@@ -73,6 +74,7 @@ class Section {
     }
     return out;
   }
+  const std::string& file() const { return file_; }
   Error unknown(const toml::key& k) const { return error_at(k.source(), "unknown key '%s'", dotted(k).c_str()); }
 
  private:
@@ -102,6 +104,13 @@ Status assign(T& field, Result<U> r) {
   return {};
 }
 
+// A device name kernels::parse_device accepts, else the error at the value's line.
+Status device_ok(const Section& s, const toml::node& v, const std::string& text) {
+  auto d = kernels::parse_device(text);
+  if (!d) return s.error_at(v.source(), "%s", d.error().message.c_str());
+  return {};
+}
+
 Status read_daemon(const Section& s, const toml::key& k, const toml::node& v, Config& c) {
   const std::string_view n = k.str();
   if (n == "socket") return assign(c.socket_path, s.string(k, v));
@@ -110,6 +119,10 @@ Status read_daemon(const Section& s, const toml::key& k, const toml::node& v, Co
   if (n == "default_model") return assign(c.default_model, s.string(k, v));
   if (n == "drain_grace_s") return assign(c.drain_grace_s, s.number(k, v, 0.0, 86400.0));
   if (n == "side_file_dirs") return assign(c.side_file_dirs, s.strings(k, v));
+  if (n == "device") {
+    SPECD_TRY(assign(c.device, s.string(k, v)));
+    return device_ok(s, v, c.device);
+  }
   return s.unknown(k);
 }
 
@@ -158,14 +171,31 @@ Status read_plugins(const Section& s, const toml::key& k, const toml::node& v, C
   return s.unknown(k);
 }
 
-// [models]: name = "path". toml++ keeps keys sorted, so file order (which picks the default model)
-// comes from the keys' line numbers.
+// [models]: name = "path", or name = { path = "path", device = "cuda:1" } to run it on its own
+// device. toml++ keeps keys sorted, so file order (which picks the default model) comes from the
+// keys' line numbers.
 Status read_models(const Section& s, const toml::table& t, Config& c, std::string* first) {
   uint32_t first_line = std::numeric_limits<uint32_t>::max();
   for (const auto& [k, v] : t) {
-    auto path = s.string(k, v);
-    if (!path) return path.error();
-    c.models[std::string(k.str())] = path.value();
+    const std::string name(k.str());
+    if (const toml::table* entry = v.as_table()) {
+      const Section m(s.file(), s.dotted(k));
+      for (const auto& [ek, ev] : *entry) {
+        if (ek.str() == "path") {
+          SPECD_TRY(assign(c.models[name], m.string(ek, ev)));
+        } else if (ek.str() == "device") {
+          SPECD_TRY(assign(c.model_devices[name], m.string(ek, ev)));
+          SPECD_TRY(device_ok(m, ev, c.model_devices[name]));
+        } else {
+          return m.unknown(ek);
+        }
+      }
+      if (!c.models.count(name)) return s.error_at(v.source(), "model '%s' has no path", name.c_str());
+    } else {
+      auto path = s.string(k, v);
+      if (!path) return path.error();
+      c.models[name] = path.value();
+    }
     if (k.source().begin.line < first_line) {
       first_line = k.source().begin.line;
       *first = std::string(k.str());
@@ -285,7 +315,7 @@ Status apply_flags(Config& cfg, int argc, char** argv) {
                               "threads", "drain-grace-s", "max-frame-bytes", "max-connections", "max-concurrent",
                               "max-queued", "max-tokens", "max-requests-per-connection", "max-connections-per-uid",
                               "max-requests-per-uid", "handshake-timeout-ms",
-                              "idle-timeout-ms", "kv-bytes", "side-file-dir", "max-side-file-bytes"},
+                              "idle-timeout-ms", "kv-bytes", "side-file-dir", "max-side-file-bytes", "device"},
                              {"help"});
   if (!args) return args.error();
   const CliArgs& a = *args;
@@ -299,6 +329,10 @@ Status apply_flags(Config& cfg, int argc, char** argv) {
   cfg.runlog_path = a.str("runlog", cfg.runlog_path);
   if (a.has("plugin-dir")) cfg.plugin_dirs = a.all("plugin-dir");  // the flags replace the file's list
   if (a.has("side-file-dir")) cfg.side_file_dirs = a.all("side-file-dir");  // likewise
+  if (a.has("device")) {
+    if (auto d = kernels::parse_device(a.str("device")); !d) return make_error(d.error().code, "--device: %s", d.error().message.c_str());
+    cfg.device = a.str("device");
+  }
   if (a.has("socket-mode")) {
     const std::string t = a.str("socket-mode");
     char* end = nullptr;

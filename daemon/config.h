@@ -33,6 +33,8 @@ struct Limits {
 struct Config {
   std::string source = "defaults";         // the file it came from, for messages
   std::map<std::string, std::string> models;  // name → GGUF path
+  std::string device = "auto";             // [daemon] device: where models run unless they say
+  std::map<std::string, std::string> model_devices;  // name → device, for models given as { path, device }
   std::string default_model;               // first model unless [daemon] default_model says
   std::vector<std::string> plugin_dirs;
   // Where decoders' side files (drafter=PATH) may come from; empty: each model's folder and

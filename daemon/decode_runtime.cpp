@@ -35,13 +35,13 @@ const char* finish_reason_name(int32_t reason) {
 }
 
 DecodeRuntime::DecodeRuntime(const engine::Model& model, const PluginRegistry& plugins, kernels::ThreadPool& pool,
-                             RuntimeLimits limits)
+                             RuntimeLimits limits, const engine::ModelWeights* weights)
     : model_(model),
       plugins_(plugins),
       pool_(pool),
       limits_(limits),
       kv_(model.config().n_layers, model.config().kv_dim(), model.config().ctx_len, kv_options(limits)),
-      fwd_(model, kv_, pool),
+      fwd_(model, kv_, pool, weights),
       batch_(256),
       sampler_(model.config().vocab),
       side_files_(limits.side_files.dirs.empty() ? default_side_file_dirs(model.path()) : limits.side_files.dirs,

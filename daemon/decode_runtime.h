@@ -38,8 +38,10 @@ struct RuntimeLimits {
 
 class DecodeRuntime {
  public:
+  // A runtime for model on weights' backend when weights is given (see daemon/model_placement.h),
+  // else on a CPU backend over pool. Everything passed in must outlive it.
   DecodeRuntime(const engine::Model& model, const PluginRegistry& plugins, kernels::ThreadPool& pool,
-                RuntimeLimits limits = {});
+                RuntimeLimits limits = {}, const engine::ModelWeights* weights = nullptr);
   ~DecodeRuntime();
 
   // Start a request: finds the decoder, creates its instance with the options, begins the sequence.

@@ -216,6 +216,15 @@ void EngineWorker::Impl::publish() {
     snap.active = static_cast<int32_t>(live.size());
     snap.queued = static_cast<int32_t>(waiting.size());
     snap.kv_blocks_total = snap.kv_blocks_free = 0;
+    snap.devices.resize(slots.size());  // names set once; the figures in place, so steady state allocates nothing
+    for (size_t i = 0; i < slots.size(); ++i) {
+      ModelSlot& s = *slots[i];
+      ModelDeviceSnapshot& d = snap.devices[i];
+      kernels::Backend& be = s.rt->forward().backend();
+      if (d.model.empty()) d.model = s.name, d.device = be.name();
+      d.memory_used = be.ledger().total_used();
+      d.memory_total = be.memory_capacity();
+    }
     for (const auto& s : slots) {
       snap.kv_blocks_total += s->rt->kv().n_blocks();
       snap.kv_blocks_free += s->rt->kv().n_free_blocks();

@@ -50,7 +50,12 @@ Result<std::unique_ptr<EngineWorker>> EngineWorker::start(WorkerOptions opts, vo
     auto slot = std::make_unique<Impl::ModelSlot>();
     slot->name = name;
     slot->model = model.get();
-    slot->rt = std::make_unique<DecodeRuntime>(*model, m.plugins, *m.pool, limits);
+    const auto dev = m.opts.devices.find(name);
+    auto placed = place_model(*model, dev != m.opts.devices.end() ? dev->second : "auto", *m.pool, limits.kv_bytes);
+    if (!placed) return make_error(placed.error().code, "model '%s': %s", name.c_str(), placed.error().message.c_str());
+    slot->placed = std::move(*placed);
+    std::fprintf(stderr, "specd: model '%s' runs on %s\n", name.c_str(), slot->placed.why.c_str());
+    slot->rt = std::make_unique<DecodeRuntime>(*model, m.plugins, *m.pool, limits, slot->placed.weights.get());
     m.slots.push_back(std::move(slot));
   }
   m.refresh_decoders();

@@ -54,6 +54,7 @@ struct EngineEvent {
 
 struct WorkerOptions {
   std::map<std::string, std::unique_ptr<engine::Model>> models;  // name → loaded model
+  std::map<std::string, std::string> devices;  // name → "auto", "cpu", "cuda", "cuda:N" (absent: auto)
   std::string default_model;
   std::vector<std::string> plugin_dirs;
   int threads = 1;
@@ -68,6 +69,12 @@ struct DecoderSnapshot {
 };
 
 // What StatusRequest reports, refreshed by the engine thread after every step.
+// Where one model runs and what its backend holds.
+struct ModelDeviceSnapshot {
+  std::string model, device;
+  uint64_t memory_used = 0, memory_total = 0;
+};
+
 struct EngineSnapshot {
   int32_t active = 0;
   int32_t queued = 0;
@@ -75,6 +82,7 @@ struct EngineSnapshot {
   int32_t kv_blocks_free = 0;
   uint64_t kv_bytes_per_block = 0;
   std::vector<DecoderSnapshot> decoders;
+  std::vector<ModelDeviceSnapshot> devices;  // one per model
 };
 
 class EngineWorker {

@@ -4,6 +4,7 @@
 
 #include "daemon/decode_runtime.h"
 #include "daemon/engine_worker.h"
+#include "daemon/model_placement.h"
 #include "daemon/plugin_loader.h"
 #include "kernels/cpu/thread_pool.h"
 
@@ -22,6 +23,7 @@ namespace worker_detail {
 struct ModelSlot {
   std::string name;
   const engine::Model* model = nullptr;
+  PlacedModel placed;  // its backend and weights; outlives rt
   std::unique_ptr<DecodeRuntime> rt;
   uint64_t steps = 0;  // runtime steps so far: a request's forwards are steps since its admission
 };

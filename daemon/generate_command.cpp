@@ -3,6 +3,7 @@
 
 #include "daemon/cli_args.h"
 #include "daemon/decode_runtime.h"
+#include "daemon/model_placement.h"
 #include "daemon/runtime_setup.h"
 #include "engine/utf8_stream.h"
 #include "kernels/cpu/matmul.h"
@@ -28,6 +29,8 @@ constexpr const char* kHelp =
     "  --side-file-dir DIR  where side files (drafter=PATH) may come from (repeatable; default: the model's\n"
     "                       folder and $SPECD_CACHE/models, as for `specd serve`)\n"
     "  --threads N          compute threads (default: all cores)\n"
+    "  --device D           auto (default: the GPU when this build has CUDA and one is present, else the\n"
+    "                       CPU; says which on stderr), cpu, cuda or cuda:N\n"
     "  --json               print one JSON object instead of streaming text\n";
 
 struct StreamState {
@@ -84,7 +87,8 @@ Result<DecodeRequest> build_request(const CliArgs& a, const engine::Model& m) {
   return r;
 }
 
-void print_json(const engine::Model& m, const DecodeRequest& req, const DecodeResult& res, int threads) {
+void print_json(const engine::Model& m, const DecodeRequest& req, const DecodeResult& res, int threads,
+                const char* device) {
   std::string text;
   int32_t prev = req.prompt.back();
   for (int32_t t : res.tokens) {
@@ -109,6 +113,7 @@ void print_json(const engine::Model& m, const DecodeRequest& req, const DecodeRe
       {"decoder", req.decoder},
       {"model", m.path()},
       {"threads", threads},
+      {"device", device},
       {"isa", kernels::isa_name(kernels::active_isa())},
   };
   // A token stream may end inside a UTF-8 character: replace invalid bytes rather than throw.
@@ -126,7 +131,13 @@ int run(const CliArgs& a, const engine::Model& m, int threads) {
   kernels::ThreadPool pool(threads);
   RuntimeLimits limits;
   limits.side_files.dirs = a.all("side-file-dir");  // empty: the defaults
-  DecodeRuntime rt(m, plugins, pool, limits);
+  auto placed = place_model(m, a.has("device") ? a.str("device") : "auto", pool, limits.kv_bytes);
+  if (!placed) {
+    std::fprintf(stderr, "specd generate: %s (%s)\n", placed.error().message.c_str(), error_name(placed.error().code));
+    return placed.error().code == SPECD_E_INVALID_ARG || placed.error().code == SPECD_E_UNSUPPORTED ? 2 : 1;
+  }
+  std::fprintf(stderr, "specd generate: device %s\n", placed->why.c_str());
+  DecodeRuntime rt(m, plugins, pool, limits, placed->weights.get());
   const bool json = a.has("json");
   StreamState stream{&m.tokenizer(), {}, req->prompt.back()};
   auto res = rt.run(*req, json ? nullptr : print_tokens, &stream);
@@ -141,7 +152,7 @@ int run(const CliArgs& a, const engine::Model& m, int threads) {
     return 1;
   }
   if (json) {
-    print_json(m, *req, *res, threads);
+    print_json(m, *req, *res, threads, rt.forward().backend().name());
     return 0;
   }
   const std::string tail = stream.utf8.flush();
@@ -160,7 +171,7 @@ int run(const CliArgs& a, const engine::Model& m, int threads) {
 int generate_command(int argc, char** argv) {
   auto args = CliArgs::parse(argc, argv,
                              {"model", "prompt", "prompt-ids", "max-tokens", "temperature", "top-k", "top-p", "min-p",
-                              "seed", "threads", "stop", "decoder", "decoder-opt", "plugin-dir", "side-file-dir"},
+                              "seed", "threads", "stop", "decoder", "decoder-opt", "plugin-dir", "side-file-dir", "device"},
                              {"json", "help"});
   if (!args) {
     std::fprintf(stderr, "specd generate: %s\n%s", args.error().message.c_str(), kHelp);

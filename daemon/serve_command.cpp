@@ -31,6 +31,8 @@ constexpr const char* kHelp =
     "  --side-file-dir DIR    where decoders' side files (drafter=PATH) may come from (repeatable; replaces\n"
     "                         the config's list; default: each model's folder and $SPECD_CACHE/models)\n"
     "  --threads N            compute threads (0 = all cores)\n"
+    "  --device D             where models run unless the config names one for a model: auto (default: the\n"
+    "                         GPU when this build has CUDA and one is present, else the CPU), cpu, cuda, cuda:N\n"
     "  --drain-grace-s S      on SIGTERM, how long in-flight runs may take before they are cancelled\n"
     "  --max-frame-bytes N --max-connections N --max-concurrent N --max-queued N --max-tokens N --kv-bytes N\n"
     "  --max-side-file-bytes N\n"
@@ -78,6 +80,8 @@ Result<WorkerOptions> load_models(const Config& cfg) {
     auto m = engine::Model::load(path);
     if (!m) return make_error(m.error().code, "cannot load model '%s' from %s: %s", name.c_str(), path.c_str(), m.error().message.c_str());
     w.models.emplace(name, std::move(m.value()));
+    const auto own = cfg.model_devices.find(name);
+    w.devices[name] = own != cfg.model_devices.end() ? own->second : cfg.device;
   }
   w.default_model = cfg.default_model;
   w.plugin_dirs = cfg.plugin_dirs.empty() ? default_plugin_dirs() : cfg.plugin_dirs;

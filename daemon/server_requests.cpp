@@ -164,9 +164,13 @@ void Server::handle_status(Connection& c, uint64_t rid) {
   StatusInfo s;
   s.daemon_version = SPECD_VERSION;
   s.uptime_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-  for (const auto& [name, m] : worker_->models())
-    s.models.push_back({name, m->path(), m->config().vocab, m->config().ctx_len, m->weight_bytes()});
   s.engine = worker_->snapshot();
+  for (const auto& [name, m] : worker_->models()) {
+    ModelInfo info{name, m->path(), m->config().vocab, m->config().ctx_len, m->weight_bytes(), "", 0, 0};
+    for (const ModelDeviceSnapshot& d : s.engine.devices)
+      if (d.model == name) info.device = d.device, info.device_memory_used = d.memory_used, info.device_memory_total = d.memory_total;
+    s.models.push_back(std::move(info));
+  }
   s.connections = static_cast<int32_t>(conns_.size());
   send(c, encode_status(rid, s));
 }

@@ -71,8 +71,9 @@ std::vector<uint8_t> encode_status(uint64_t request_id, const StatusInfo& s) {
   fb::FlatBufferBuilder b(1024);
   std::vector<fb::Offset<wire::ModelStatus>> models;
   for (const auto& m : s.models) {
-    const auto name = str(b, m.name), path = str(b, m.path);
-    models.push_back(wire::CreateModelStatus(b, name, path, m.vocab, m.ctx_len, m.weight_bytes));
+    const auto name = str(b, m.name), path = str(b, m.path), device = str(b, m.device);
+    models.push_back(wire::CreateModelStatus(b, name, path, m.vocab, m.ctx_len, m.weight_bytes, device,
+                                             m.device_memory_used, m.device_memory_total));
   }
   std::vector<fb::Offset<wire::DecoderInfo>> decoders;
   for (const auto& d : s.engine.decoders) {

@@ -37,6 +37,8 @@ struct ModelInfo {
   std::string name, path;
   int32_t vocab = 0, ctx_len = 0;
   uint64_t weight_bytes = 0;
+  std::string device;                             // from the engine snapshot
+  uint64_t device_memory_used = 0, device_memory_total = 0;
 };
 
 struct StatusInfo {

@@ -39,19 +39,18 @@ Status grow(kernels::Backend& be, float** p, size_t floats) {
 }
 }  // namespace
 
-Forward::Forward(const Model& model, KvCache& kv, kernels::ThreadPool& pool)
-    : own_backend_(kernels::make_cpu_backend(pool)), model_(model), kv_(kv) {
-  auto w = ModelWeights::upload(model, *own_backend_);
-  if (!w) {
-    init_ = w.error();
-    return;
+Forward::Forward(const Model& model, KvCache& kv, kernels::ThreadPool& pool, const ModelWeights* weights)
+    : weights_(weights), model_(model), kv_(kv) {
+  if (!weights_) {
+    own_backend_ = kernels::make_cpu_backend(pool);
+    auto w = ModelWeights::upload(model, *own_backend_);
+    if (!w) {
+      init_ = w.error();
+      return;
+    }
+    own_weights_ = std::move(*w);
+    weights_ = own_weights_.get();
   }
-  own_weights_ = std::move(*w);
-  weights_ = own_weights_.get();
-  init();
-}
-
-Forward::Forward(const ModelWeights& weights, KvCache& kv) : weights_(&weights), model_(weights.model()), kv_(kv) {
   init();
 }
 

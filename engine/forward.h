@@ -23,11 +23,10 @@ namespace specd::engine {
 
 class Forward {
  public:
-  // A forward on a CPU backend of its own over pool (tests, tools, benchmarks); model, kv and pool
-  // must outlive it.
-  Forward(const Model& model, KvCache& kv, kernels::ThreadPool& pool);
-  // A forward on weights already on a backend; weights (and its backend) and kv must outlive it.
-  Forward(const ModelWeights& weights, KvCache& kv);
+  // A forward of model on weights' backend when weights is given (model's weights, uploaded with
+  // ModelWeights::upload), else on a CPU backend of its own over pool. model, kv, pool and weights
+  // (and its backend) must outlive it.
+  Forward(const Model& model, KvCache& kv, kernels::ThreadPool& pool, const ModelWeights* weights = nullptr);
   ~Forward();
   Forward(const Forward&) = delete;
   Forward& operator=(const Forward&) = delete;

@@ -82,6 +82,9 @@ class Backend {
   // Give back p from this backend's alloc (nullptr is ignored); its bytes leave the ledger.
   virtual void free(void* p) = 0;
   virtual MemLedger& ledger() = 0;
+  // Bytes of device memory this backend manages (its pool), or 0 when it allocates host memory as
+  // it goes (the CPU backend).
+  virtual size_t memory_capacity() const { return 0; }
   // A host weight matrix (e.g. in the mapped model file) as this backend reads it, counted as
   // MemUse::Weights. The CPU backend reads the host memory in place (no copy, no charge; the host
   // view must outlive the returned one); a device backend copies it, and free(view.data) gives the

@@ -337,8 +337,8 @@ class FakeDaemon {
     if (!cfg_.answer_status) return;
     flatbuffers::FlatBufferBuilder fbb;
     std::vector<flatbuffers::Offset<wire::ModelStatus>> models = {
-        wire::CreateModelStatusDirect(fbb, "stories260K", "/m/stories260K.gguf", 512, 512, 1048576),
-        wire::CreateModelStatusDirect(fbb, "tiny", "/m/tiny.gguf", 32000, 2048, 123)};
+        wire::CreateModelStatusDirect(fbb, "stories260K", "/m/stories260K.gguf", 512, 512, 1048576, "cuda:0", 4096, 65536),
+        wire::CreateModelStatusDirect(fbb, "tiny", "/m/tiny.gguf", 32000, 2048, 123)};  // an older daemon: no device
     std::vector<flatbuffers::Offset<wire::DecoderInfo>> decoders = {
         wire::CreateDecoderInfoDirect(fbb, "ar", "1.0", "autoregressive", "/d/ar.so"),
         wire::CreateDecoderInfoDirect(fbb, "ngram", "1.1", "n-gram lookup", "/d/ngram.so")};
@@ -722,7 +722,7 @@ TEST_CASE("handshake: Hello carries the client name; NULL socket_path uses $SPEC
   CHECK(specd_client_fd(c) >= 0);
   specd_client_close(c);
   const Seen s = d.seen();
-  CHECK(s.client_name == "libspecd-client 1.0.0");
+  CHECK(s.client_name == "libspecd-client 1.1.0");
   CHECK(s.hello_version == 1);
   CHECK(s.bad_frames == 0);
 }
@@ -1225,6 +1225,12 @@ TEST_CASE("status and list runs decode every field and send the query") {
   CHECK(s->models[0]->vocab == 512);
   CHECK(s->models[1]->ctx_len == 2048);
   CHECK(s->models[0]->weight_bytes == 1048576u);
+  REQUIRE(SPECD_HAS(specd_status_model, s->models[0], device_memory_total));
+  CHECK(std::string(s->models[0]->device) == "cuda:0");
+  CHECK(s->models[0]->device_memory_used == 4096u);
+  CHECK(s->models[0]->device_memory_total == 65536u);
+  CHECK(std::string(s->models[1]->device).empty());
+  CHECK(s->models[1]->device_memory_total == 0u);
   REQUIRE(s->n_decoders == 2);
   CHECK(std::string(s->decoders[1]->name) == "ngram");
   CHECK(std::string(s->decoders[1]->version) == "1.1");
@@ -1527,6 +1533,9 @@ LAYOUT(specd_status_model, name, 8);
 LAYOUT(specd_status_model, path, 16);
 LAYOUT(specd_status_model, ctx_len, 24);
 LAYOUT(specd_status_model, weight_bytes, 32);
+LAYOUT(specd_status_model, device, 40);
+LAYOUT(specd_status_model, device_memory_used, 48);
+LAYOUT(specd_status_model, device_memory_total, 56);
 LAYOUT(specd_status_decoder, name, 8);
 LAYOUT(specd_status_decoder, path, 32);
 LAYOUT(specd_status, active_requests, 4);
@@ -1597,7 +1606,7 @@ TEST_CASE("specctl generate --json against the fake daemon") {
   CHECK(g.min_p == 0.1f);
   CHECK(g.seed == 42u);
   CHECK(g.stop == std::vector<std::string>{"END"});
-  CHECK(s.client_name == "specctl 1.0.0");
+  CHECK(s.client_name == "specctl 1.1.0");
 }
 
 TEST_CASE("specctl streams text, and reports status, runs, decoders and models") {
@@ -1610,6 +1619,11 @@ TEST_CASE("specctl streams text, and reports status, runs, decoders and models")
   REQUIRE(run_command(base + "status", &out) == 0);
   CHECK(contains(out, "fake 9.9.9"));
   CHECK(contains(out, "stories260K"));
+  CHECK_MESSAGE(contains(out, "device cuda:0, 4.0 KiB held of a 64.0 KiB pool"), out);
+  out.clear();
+  REQUIRE(run_command(base + "status --json", &out) == 0);
+  CHECK(nlohmann::json::parse(out)["models"][0]["device"] == "cuda:0");
+  CHECK(nlohmann::json::parse(out)["models"][0]["device_memory_total"] == 65536);
   out.clear();
   REQUIRE(run_command(base + "decoders --json", &out) == 0);
   CHECK(nlohmann::json::parse(out).size() == 2);

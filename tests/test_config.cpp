@@ -19,10 +19,11 @@ socket_mode = "0600"
 threads = 4
 default_model = "tiny"
 drain_grace_s = 2.5
+device = "cuda:1"
 
 [models]
 stories = "/models/stories260K.gguf"
-tiny = "/models/tiny.gguf"
+tiny = { path = "/models/tiny.gguf", device = "cpu" }
 
 [plugins]
 dirs = ["/usr/lib/specd/decoders", "/opt/decoders"]
@@ -83,6 +84,9 @@ TEST_CASE("config: every section and key of a good file") {
   CHECK(c.drain_grace_s == 2.5);
   CHECK(c.models.size() == 2);
   CHECK(c.models.at("stories") == "/models/stories260K.gguf");
+  CHECK(c.models.at("tiny") == "/models/tiny.gguf");
+  CHECK(c.model_devices.at("tiny") == "cpu");
+  CHECK(c.device == "cuda:1");
   CHECK(c.plugin_dirs == std::vector<std::string>{"/usr/lib/specd/decoders", "/opt/decoders"});
   CHECK(c.runlog_path == "/var/lib/specd/test.db");
   CHECK(c.runlog_max_rows == 500);
@@ -257,4 +261,37 @@ TEST_CASE("config: side_file_dirs and max_side_file_bytes, from the file and fro
   auto st = flags(c, {"--max-side-file-bytes", "12"});
   REQUIRE_FALSE(st.has_value());
   CHECK(st.error().message.find("max-side-file-bytes") != std::string::npos);
+}
+
+TEST_CASE("config: device, per model and for all, from the file and from --device") {
+  Config c = parse_ok(R"([daemon]
+device = "cuda:1"
+
+[models]
+a = "/m/a.gguf"
+b = { path = "/m/b.gguf", device = "cpu" }
+)");
+  CHECK(c.device == "cuda:1");
+  CHECK(c.models.at("a") == "/m/a.gguf");
+  CHECK(c.models.at("b") == "/m/b.gguf");
+  CHECK(c.model_devices.size() == 1);
+  CHECK(c.model_devices.at("b") == "cpu");
+  CHECK(c.default_model == "a");
+  CHECK(parse_ok("").device == "auto");
+  REQUIRE(flags(c, {"--device", "cuda"}).has_value());
+  CHECK(c.device == "cuda");
+
+  // A device name that is not one, in each place, names the place.
+  std::string e = parse_error("[daemon]\ndevice = \"gpu\"\n");
+  CHECK(e.find("specd.toml:2") != std::string::npos);
+  CHECK(e.find("unknown device 'gpu'") != std::string::npos);
+  e = parse_error("[models]\nm = { path = \"/m.gguf\", device = \"cuda:-1\" }\n");
+  CHECK(e.find("unknown device 'cuda:-1'") != std::string::npos);
+  e = parse_error("[models]\nm = { device = \"cpu\" }\n");
+  CHECK(e.find("model 'm' has no path") != std::string::npos);
+  e = parse_error("[models]\nm = { path = \"/m.gguf\", gpu = 1 }\n");
+  CHECK(e.find("unknown key 'models.m.gpu'") != std::string::npos);
+  auto st = flags(c, {"--device", "tpu"});
+  REQUIRE_FALSE(st.has_value());
+  CHECK(st.error().message.find("--device") != std::string::npos);
 }

@@ -559,6 +559,12 @@ TEST_CASE("serve: StatusRequest and ListRuns") {
   REQUIRE(s->models()->size() == 1);
   CHECK(s->models()->Get(0)->name()->str() == "stories");
   CHECK(s->models()->Get(0)->ctx_len() == stories_model().config().ctx_len);
+  // Where it runs (auto: the CPU here unless a GPU is present) and what its backend holds: at
+  // least the KV cache's storage.
+  const std::string device = s->models()->Get(0)->device()->str();
+  CHECK((device == "cpu" || device.starts_with("cuda:")));
+  CHECK(s->models()->Get(0)->device_memory_used() > 0);
+  CHECK((device == "cpu") == (s->models()->Get(0)->device_memory_total() == 0));
   std::set<std::string> decoders;
   for (const auto* dec : *s->decoders()) decoders.insert(dec->name()->str());
   CHECK(decoders.count("ar") == 1);

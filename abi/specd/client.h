@@ -44,9 +44,9 @@ extern "C" {
 #endif
 
 #define SPECD_CLIENT_VERSION_MAJOR 1
-#define SPECD_CLIENT_VERSION_MINOR 0
+#define SPECD_CLIENT_VERSION_MINOR 1
 #define SPECD_CLIENT_VERSION_PATCH 0
-#define SPECD_CLIENT_VERSION_NUMBER 1000000
+#define SPECD_CLIENT_VERSION_NUMBER 1001000
 
 #ifndef SPECD_API
 #if defined(__GNUC__)
@@ -288,6 +288,10 @@ typedef struct specd_status_model {
   const char *path;
   int32_t ctx_len;
   uint64_t weight_bytes;
+  /* --- since 1.1 (check SPECD_HAS) --- */
+  const char *device;            /* where it runs: "cpu", "cuda:0"; "" when the daemon does not say */
+  uint64_t device_memory_used;   /* bytes its backend holds: weights, KV cache, scratch, staging, plugin buffers */
+  uint64_t device_memory_total;  /* the device pool's size; 0 on the CPU (host memory, no pool) */
 } specd_status_model;
 
 /* A decoder plugin the daemon loaded. Filled by the library; owned by its specd_status. Since 1.0. */

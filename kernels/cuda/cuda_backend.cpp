@@ -70,6 +70,7 @@ class CudaBackend final : public Backend {
   bool host_memory() const override { return false; }
 
   Result<void*> alloc(MemUse use, size_t bytes) override { return pool_.alloc(use, bytes); }
+  size_t memory_capacity() const override { return pool_.stats().capacity; }
   void free(void* p) override {
     if (Status s = pool_.free(p); !s) fail(s.error());
   }
