@@ -6,6 +6,7 @@
 #include "engine/kv_cache.h"
 #include "engine/model.h"
 #include "kernels/cpu/thread_pool.h"
+#include "tests/test_device.h"
 #include "tests/test_support.h"
 
 #include <doctest/doctest.h>
@@ -33,7 +34,8 @@ struct EngineFixture {
   engine::Batch batch{64};
 
   explicit EngineFixture(engine::KvCacheOptions o = {})
-      : kv(model.config().n_layers, model.config().kv_dim(), model.config().ctx_len, o), fwd(model, kv, pool) {}
+      : kv(model.config().n_layers, model.config().kv_dim(), model.config().ctx_len, o),
+        fwd(model, kv, pool, test_weights(model)) {}
 
   engine::SeqId new_seq() {
     auto s = kv.create_seq();

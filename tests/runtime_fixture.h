@@ -28,7 +28,7 @@ struct RuntimeFixture {
 
   explicit RuntimeFixture(daemon::RuntimeLimits limits = {},
                           std::vector<std::string> names = {"ar", "ngram", "c_plugin", "misbehave"})
-      : rt(stories_model(), load(plugins, names), pool, with_side_dir(std::move(limits))) {}
+      : rt(stories_model(), load(plugins, names), pool, with_side_dir(std::move(limits)), test_weights(stories_model())) {}
 
   // Unless a test names its own, side files may come from the defaults and from side_dir().
   static daemon::RuntimeLimits with_side_dir(daemon::RuntimeLimits limits) {

@@ -16,7 +16,7 @@ daemon::DecodeResult greedy(const engine::Model& m, std::vector<int32_t> prompt,
   daemon::PluginRegistry plugins;
   REQUIRE(plugins.load_file(plugin_path("ar")).has_value());
   kernels::ThreadPool pool(threads);
-  daemon::DecodeRuntime rt(m, plugins, pool);
+  daemon::DecodeRuntime rt(m, plugins, pool, {}, test_weights(m));
   auto r = rt.run(request(std::move(prompt), n));
   REQUIRE_MESSAGE(r.has_value(), (r ? "" : r.error().message));
   return std::move(r.value());
