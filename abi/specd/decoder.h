@@ -159,8 +159,8 @@ typedef struct specd_host_api {
    * buffers and with every other instance on that model) until mem_free; NULL when h is NULL, when
    * those bytes would pass the limit, or when the system has no memory. */
   void *(*mem_alloc)(specd_host *h, size_t n);
-  /* Free memory from mem_alloc (from any instance's h; h is not read) and give its bytes back to the
-   * account; NULL is ignored. */
+  /* Free memory from mem_alloc and give its bytes back to the account; h is not read (the block
+   * records its account); NULL is ignored. */
   void (*mem_free)(specd_host *h, void *p);
   /* Write a line to the daemon's log, tagged with the decoder's name. SPECD_LOG_DEBUG lines are
    * shown only when the daemon runs with SPECD_LOG=debug. */
