@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace specd::daemon {
@@ -38,8 +39,11 @@ struct DecodeResult {
 };
 
 // Engine-thread callbacks for one request; user is passed back untouched. on_tokens may be NULL.
+// on_tokens gets the tokens a decoder's emit() took and their text: the tokenizer's pieces of
+// exactly those tokens (each after the one before it), raw bytes that may end inside a UTF-8
+// character. It is the only detokenization of generated tokens; text is valid during the call.
 struct DecodeCallbacks {
-  void (*on_tokens)(int64_t id, const int32_t* tokens, int32_t n, void* user) = nullptr;
+  void (*on_tokens)(int64_t id, const int32_t* tokens, int32_t n, std::string_view text, void* user) = nullptr;
   void (*on_finished)(int64_t id, const DecodeResult& result, void* user) = nullptr;
   void* user = nullptr;
 };

@@ -335,6 +335,11 @@ int32_t DecodeRuntime::take_tokens(specd_seq* s, const int32_t* tokens, int32_t 
   int32_t taken = 0;
   const auto& tok = model_.tokenizer();
   const auto& stops = s->req.stop_strings;
+  // Tokens are detokenized here and only here: the stop-string scan reads s->text and on_tokens gets
+  // this call's part of it. Without stop strings only this call's text is kept (the capacity stays).
+  const bool want_text = !stops.empty() || s->cb.on_tokens;
+  if (stops.empty()) s->text.clear();
+  const size_t call_begin = s->text.size();
   while (taken < n && s->result.finish_reason == 0) {
     const int32_t t = tokens[taken++];
     if (s->result.tokens.empty()) s->t_first = Clock::now();
@@ -342,7 +347,7 @@ int32_t DecodeRuntime::take_tokens(specd_seq* s, const int32_t* tokens, int32_t 
     s->tokens.push_back(t);
     s->result.tokens.push_back(t);
     const size_t old_size = s->text.size();
-    if (!stops.empty()) s->text += tok.piece(prev, t);
+    if (want_text) s->text += tok.piece(prev, t);
     if (std::find(s->req.stop_tokens.begin(), s->req.stop_tokens.end(), t) != s->req.stop_tokens.end() ||
         (!stops.empty() && completes_stop(s->text, old_size, stops))) {
       finish(s, SPECD_FINISH_STOP);
@@ -351,7 +356,8 @@ int32_t DecodeRuntime::take_tokens(specd_seq* s, const int32_t* tokens, int32_t 
     }
   }
   s->emitted_this_step += taken;
-  if (taken > 0 && s->cb.on_tokens) s->cb.on_tokens(s->id, tokens, taken, s->cb.user);
+  if (taken > 0 && s->cb.on_tokens)
+    s->cb.on_tokens(s->id, tokens, taken, std::string_view(s->text).substr(call_begin), s->cb.user);
   return taken;
 }
 
@@ -365,7 +371,7 @@ Result<DecodeResult> DecodeRuntime::run(const DecodeRequest& req,
   } out{{}, false, on_tokens, user};
   DecodeCallbacks cb;
   if (on_tokens)
-    cb.on_tokens = [](int64_t id, const int32_t* t, int32_t n, void* u) {
+    cb.on_tokens = [](int64_t id, const int32_t* t, int32_t n, std::string_view, void* u) {
       auto* o = static_cast<Out*>(u);
       o->on_tokens(id, t, n, o->user);
     };

@@ -8,22 +8,24 @@
 #include <filesystem>
 
 namespace specd::daemon {
-namespace {
+namespace worker_detail {
 
-using worker_detail::Live;
-using worker_detail::ModelSlot;
-
-void on_tokens(int64_t, const int32_t* tokens, int32_t n, void* user) {
+void on_tokens(int64_t, const int32_t* tokens, int32_t n, std::string_view text, void* user) {
   auto* l = static_cast<Live*>(user);
   if (n <= 0) return;
   EngineEvent e;
+  if (l->spare && !l->spare->empty()) {  // a handled event: its buffers keep their capacity
+    e = std::move(l->spare->back());
+    l->spare->pop_back();
+  } else {  // room for a typical multi-token emit, so a spare rarely has to grow
+    e.tokens.reserve(kEventTokens);
+    e.text.reserve(kEventTokens * 8);
+  }
   e.kind = EngineEvent::Kind::Tokens;
   e.key = l->key;
-  e.tokenizer = &l->slot->model->tokenizer();
   e.tokens.assign(tokens, tokens + n);
-  e.prev_token = l->prev;
+  e.text.assign(text);
   e.step = static_cast<uint32_t>(l->slot->steps - l->admitted_at);
-  l->prev = tokens[n - 1];
   l->out->push_back(std::move(e));
 }
 
@@ -32,7 +34,6 @@ void on_finished(int64_t, const DecodeResult& result, void* user) {
   EngineEvent e;
   e.kind = EngineEvent::Kind::Finished;
   e.key = l->key;
-  e.tokenizer = &l->slot->model->tokenizer();
   e.result = result;
   if (l->engine_fault) {
     e.result.finish_reason = SPECD_FINISH_ERROR;
@@ -45,6 +46,23 @@ void on_finished(int64_t, const DecodeResult& result, void* user) {
   l->out->push_back(std::move(e));
 }
 
+void keep_spare(std::vector<EngineEvent>* used, std::vector<EngineEvent>* spare) {
+  for (EngineEvent& e : *used) {
+    if (e.kind != EngineEvent::Kind::Tokens || spare->size() >= kSpareEvents) continue;
+    e.tokens.clear();
+    e.text.clear();
+    spare->push_back(std::move(e));
+  }
+  used->clear();
+}
+
+}  // namespace worker_detail
+
+namespace {
+
+using worker_detail::Live;
+using worker_detail::ModelSlot;
+
 std::string model_names(const std::vector<std::unique_ptr<ModelSlot>>& slots) {
   std::string s;
   for (const auto& m : slots) s += (s.empty() ? "" : ", ") + m->name;
@@ -55,8 +73,9 @@ std::string model_names(const std::vector<std::unique_ptr<ModelSlot>>& slots) {
 
 
 void EngineWorker::Impl::run() {
+  Commands c;  // one for the thread's life: a fresh std::deque would allocate every iteration
   for (;;) {
-    Commands c;
+    c.clear();
     const bool stop = wait_for_work(&c);
     try {
       apply(c);
@@ -162,13 +181,13 @@ void EngineWorker::Impl::admit(GenerateJob& job, ModelSlot* slot) {
   req.stop_tokens = {slot->model->config().eos, slot->model->config().bos};
   auto l = std::make_unique<Live>();
   l->out = &out;
+  l->spare = &spare;
   l->slot = slot;
   l->key = job.key;
   l->prompt_tokens = static_cast<int32_t>(req.prompt.size());
   l->prompt_last = req.prompt.empty() ? -1 : req.prompt.back();
-  l->prev = l->prompt_last;
   l->admitted_at = slot->steps;
-  auto id = slot->rt->submit(std::move(req), DecodeCallbacks{on_tokens, on_finished, l.get()});
+  auto id = slot->rt->submit(std::move(req), DecodeCallbacks{worker_detail::on_tokens, worker_detail::on_finished, l.get()});
   if (!id) {
     EngineEvent e;
     e.kind = EngineEvent::Kind::Finished;
@@ -212,6 +231,7 @@ void EngineWorker::Impl::publish() {
       events.push_back(std::move(e));
       any = true;
     }
+    worker_detail::keep_spare(&returned, &spare);
     last_iteration = std::chrono::steady_clock::now();
     snap.active = static_cast<int32_t>(live.size());
     snap.queued = static_cast<int32_t>(waiting.size());

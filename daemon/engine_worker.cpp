@@ -58,6 +58,8 @@ Result<std::unique_ptr<EngineWorker>> EngineWorker::start(WorkerOptions opts, vo
     slot->rt = std::make_unique<DecodeRuntime>(*model, m.plugins, *m.pool, limits, slot->placed.weights.get());
     m.slots.push_back(std::move(slot));
   }
+  m.spare.reserve(worker_detail::kSpareEvents);
+  m.returned.reserve(worker_detail::kSpareEvents);
   m.refresh_decoders();
   m.publish();
   m.thread = std::jthread([&m] { m.run(); });
@@ -121,6 +123,11 @@ void EngineWorker::take_events(std::vector<EngineEvent>* out) {
   std::lock_guard lk(impl_->mu);
   for (auto& e : impl_->events) out->push_back(std::move(e));
   impl_->events.clear();
+}
+
+void EngineWorker::recycle_events(std::vector<EngineEvent>* used) {
+  std::lock_guard lk(impl_->mu);
+  worker_detail::keep_spare(used, &impl_->returned);
 }
 
 EngineSnapshot EngineWorker::snapshot() const {

@@ -40,9 +40,8 @@ struct EngineEvent {
   enum class Kind { Tokens, Finished };
   Kind kind = Kind::Tokens;
   RequestKey key;
-  const engine::Tokenizer* tokenizer = nullptr;  // the request's model's; valid while the worker lives
-  std::vector<int32_t> tokens;      // Tokens: the ids accepted in one step
-  int32_t prev_token = -1;          // Tokens: the id before tokens[0] (for the tokenizer's space rule)
+  std::vector<int32_t> tokens;      // Tokens: the ids one emit() took
+  std::string text;                 // Tokens: their bytes as the runtime detokenized them (may end mid-character)
   uint32_t step = 0;                // Tokens: forwards this request took part in so far
   // Finished: the result (finish_reason SPECD_FINISH_ERROR with result.error for every failure,
   // admission errors included), the model's configured name and the prompt's length and last id.
@@ -104,6 +103,9 @@ class EngineWorker {
   void rescan_plugins();                    // between steps: load decoders added to the plugin dirs
   // Move every queued event into *out (appended in order).
   void take_events(std::vector<EngineEvent>* out);
+  // Hand events back once they are handled, and clear *used: the engine thread refills Tokens events
+  // from them (their buffers keep their capacity), so a steady stream of steps allocates none.
+  void recycle_events(std::vector<EngineEvent>* used);
   EngineSnapshot snapshot() const;
   int32_t outstanding() const;              // submitted and not yet Finished
   // False when requests are outstanding and the engine thread has not finished a loop iteration

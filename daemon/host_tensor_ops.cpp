@@ -17,6 +17,7 @@ struct specd_buf {
   size_t n = 0;           // floats
   specd::daemon::DecodeRuntime* rt = nullptr;  // whose plugin-memory account holds `bytes`
   size_t bytes = 0;
+  specd_host* host = nullptr;  // the instance whose list holds it (buf_destroy may be given another h)
 };
 
 namespace specd::daemon::tensor_ops {
@@ -70,7 +71,7 @@ int buf_create(specd_host* h, size_t n, specd_buf** out) {
   if (n > (std::numeric_limits<size_t>::max() - sizeof(specd_buf)) / sizeof(float)) return SPECD_E_NOMEM;
   const size_t bytes = sizeof(specd_buf) + n * sizeof(float);
   if (!h->rt->reserve_plugin_bytes(bytes)) return SPECD_E_NOMEM;
-  auto* b = new (std::nothrow) specd_buf{nullptr, n, h->rt, bytes};
+  auto* b = new (std::nothrow) specd_buf{nullptr, n, h->rt, bytes, h};
   auto mem = b ? backend(h).alloc(kernels::MemUse::Plugin, n * sizeof(float)) : Result<void*>(Error{SPECD_E_NOMEM, ""});
   if (!mem) {
     delete b;
@@ -89,9 +90,9 @@ int buf_create(specd_host* h, size_t n, specd_buf** out) {
   return SPECD_OK;
 }
 
-void buf_destroy(specd_host* h, specd_buf* b) {
+void buf_destroy(specd_host*, specd_buf* b) {
   if (!b) return;
-  if (h) std::erase(h->bufs, b);
+  std::erase(b->host->bufs, b);  // not h's list: a NULL or other h must not leave it to be freed twice
   destroy(b);
 }
 

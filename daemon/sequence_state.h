@@ -66,7 +66,7 @@ struct specd_seq {
 
   std::vector<int32_t> tokens;  // prompt + emitted
   int32_t prompt_len = 0;
-  std::string text;             // generated text, for stop strings
+  std::string text;             // detokenized output (take_tokens): all of it with stop strings, else the last call's
   specd::engine::Rng rng;
   specd::daemon::DecodeResult result;
 

@@ -222,23 +222,18 @@ void Server::on_engine_events() {
     if (e.kind == EngineEvent::Kind::Tokens) on_tokens(e);
     else on_finished(e);
   }
-  events_.clear();
+  worker_->recycle_events(&events_);
   release_durable();  // the run log's writer wakes the loop through the same handle
   maybe_finish_drain();
 }
 
 void Server::on_tokens(EngineEvent& e) {
   auto it = requests_.find(e.key);
-  if (it == requests_.end() || !e.tokenizer) return;
+  if (it == requests_.end()) return;
   Request& r = it->second;
-  std::string pieces;
-  int32_t prev = e.prev_token;
-  for (int32_t t : e.tokens) {
-    pieces += e.tokenizer->piece(prev, t);
-    prev = t;
-  }
-  r.text += pieces;
-  const std::string complete = r.utf8.push(pieces);  // a split character waits for the next event
+  // e.text is the runtime's detokenization of e.tokens (the one the stop-string scan read), not redone here.
+  r.text += e.text;
+  const std::string complete = r.utf8.push(e.text);  // a split character waits for the next event
   if (!r.stream) return;
   auto frame = encode_token_event(e.key.id, e.tokens, complete, e.step);
   if (!r.held.empty() || runlog_.durable_seq() < r.start_seq) return r.held.push_back(std::move(frame));

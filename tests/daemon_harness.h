@@ -50,6 +50,7 @@ struct GenParams {
   std::string decoder;
   std::string options;
   bool stream = true;
+  std::vector<std::string> stop;  // stop strings
 };
 
 inline std::vector<uint8_t> generate_frame(uint64_t rid, const GenParams& p) {
@@ -61,7 +62,8 @@ inline std::vector<uint8_t> generate_frame(uint64_t rid, const GenParams& p) {
   const auto sampling = wire::CreateSampling(b, p.temperature, p.top_k, p.top_p, 0.0f, p.seed);
   const auto decoder = b.CreateString(p.decoder);
   const auto options = b.CreateString(p.options);
-  const auto g = wire::CreateGenerate(b, model, prompt, ids, p.max_tokens, sampling, 0, decoder, options, p.stream);
+  const auto stop = p.stop.empty() ? 0 : b.CreateVectorOfStrings(p.stop);
+  const auto g = wire::CreateGenerate(b, model, prompt, ids, p.max_tokens, sampling, stop, decoder, options, p.stream);
   return envelope_frame(b, rid, wire::Body::Generate, g.Union());
 }
 

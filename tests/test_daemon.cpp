@@ -150,6 +150,44 @@ TEST_CASE("serve: Hello gets Welcome; a greedy Generate equals `specd generate -
   CHECK(rows.size() == 2);
 }
 
+// The text goes out once, as the runtime decoded it for the stop-string scan: streamed, in Finished
+// and in-process it is the same bytes, and it ends where the stop string is completed.
+TEST_CASE("serve: with stop strings the streamed text, Finished's text and the in-process decode agree") {
+  DaemonProcess d;
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  const auto& tok = stories_model().tokenizer();
+  GenParams p;
+  p.prompt_text = "The cat sat on the mat. The cat sat on the mat. The cat";
+  p.decoder = "ngram";  // several tokens per TokenEvent
+  p.max_tokens = 120;
+  const std::vector<int32_t> prompt = tok.encode(p.prompt_text, true);
+  const auto text_of = [&](const std::vector<int32_t>& ids) {
+    std::vector<int32_t> all = prompt;
+    all.insert(all.end(), ids.begin(), ids.end());
+    return tok.decode(all).substr(tok.decode(prompt).size());
+  };
+  RawClient c(d.socket());
+  REQUIRE(c.send(generate_frame(1, p)));
+  const GenOutcome whole = collect(c, 1);
+  REQUIRE_MESSAGE(whole.finished, whole.error_message);
+  REQUIRE(whole.text.size() > 40);
+  const std::string stop = whole.text.substr(whole.text.size() / 2, 6);
+
+  p.stop = {"never said", stop};
+  REQUIRE(c.send(generate_frame(2, p)));
+  const GenOutcome o = collect(c, 2);
+  REQUIRE_MESSAGE(o.finished, o.error_message);
+  CHECK(o.reason == "stop");
+  CHECK(o.streamed_ids == o.ids);
+  CHECK(o.streamed_text == o.text);
+  CHECK(o.text == text_of(o.ids));
+  const size_t at = o.text.find(stop);
+  REQUIRE(at != std::string::npos);
+  CHECK(o.text.size() - (at + stop.size()) < 16);  // nothing generated after the step that completed it
+  CHECK(o.text.find(stop) == whole.text.find(stop));
+  CHECK(whole.text.compare(0, o.text.size(), o.text) == 0);
+}
+
 TEST_CASE("serve: 16 concurrent clients with mixed decoders and sampling; every request has its run row") {
   DaemonProcess d;
   REQUIRE_MESSAGE(d.wait_ready(), d.log());

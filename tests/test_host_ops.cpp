@@ -7,7 +7,10 @@
 #include "tests/runtime_fixture.h"
 
 #include <cmath>
+#include <cstdio>
+#include <memory>
 #include <random>
+#include <unistd.h>
 
 using namespace specd;
 using namespace specd::test;
@@ -216,4 +219,41 @@ TEST_CASE("side files: read once, reloaded when rewritten, errors named; attach 
   CHECK(files::refuse(&x.h, SPECD_E_IO, "late") == SPECD_E_IO);
   CHECK(x.h.error.empty());
   CHECK(files::file_attach(&x.h, p.c_str()) == SPECD_E_INVALID_ARG);
+}
+
+TEST_CASE("buffers a decoder forgets are freed with its host: the bytes leave the plugin account, with a warning") {
+  RuntimeFixture f{{}, {"ar"}};
+  daemon::LoadedDecoder dec{"forgetful", "", nullptr};
+  const size_t before = f.rt.plugin_bytes_in_use();
+  auto h = std::make_unique<specd_host>();
+  h->rt = &f.rt;
+  h->decoder = &dec;
+  specd_buf* kept = nullptr;
+  specd_buf* forgotten[2] = {};
+  REQUIRE(ops::buf_create(h.get(), 1000, &kept) == SPECD_OK);
+  REQUIRE(ops::buf_create(h.get(), 256, &forgotten[0]) == SPECD_OK);
+  REQUIRE(ops::buf_create(h.get(), 64, &forgotten[1]) == SPECD_OK);
+  CHECK(f.rt.plugin_bytes_in_use() - before >= (1000 + 256 + 64) * sizeof(float));
+  ops::buf_destroy(nullptr, kept);  // a NULL h still takes it off its host's list (no second free below)
+  const size_t left = f.rt.plugin_bytes_in_use() - before;
+  CHECK(left >= (256 + 64) * sizeof(float));
+
+  // The host goes away (after the decoder's destroy()); its warning goes to stderr, captured here.
+  const std::string log = temp_dir() + "/forgotten.log";
+  std::fflush(stderr);
+  const int saved = ::dup(2);
+  FILE* cap = std::fopen(log.c_str(), "w");
+  REQUIRE(cap != nullptr);
+  ::dup2(::fileno(cap), 2);
+  h.reset();
+  std::fflush(stderr);
+  ::dup2(saved, 2);
+  ::close(saved);
+  std::fclose(cap);
+  CHECK(f.rt.plugin_bytes_in_use() == before);
+  const auto bytes = read_file(log);
+  const std::string text(bytes.begin(), bytes.end());
+  std::string want = "decoder 'forgetful' left 2 buffer(s), ";
+  want.append(std::to_string(left)).append(" bytes");
+  CHECK_MESSAGE(text.find(want) != std::string::npos, text);
 }

@@ -1,9 +1,13 @@
 // The decoding runtime: decoders by name, stops, errors, misbehaving plugins, batching, cancel.
+#include "daemon/engine_worker_impl.h"
 #include "daemon/plugin_host.h"
 #include "daemon/sequence_state.h"
 #include "tests/runtime_fixture.h"
 
 #include "tests/alloc_counter.h"
+
+#include <algorithm>
+#include <string_view>
 
 
 using namespace specd;
@@ -305,6 +309,63 @@ TEST_CASE("a decoder that commits past its KV reservation fails alone; the other
   CHECK(f.rt.kv().n_free_blocks() == f.rt.kv().n_blocks());
 }
 
+// Each emit's text reaches on_tokens once, decoded by the runtime: with and without stop strings,
+// every call's text is the tokenizer's pieces of exactly that call's tokens.
+TEST_CASE("on_tokens gets each emit's text: the pieces of exactly those tokens, with or without stop strings") {
+  struct Seen {
+    std::vector<int32_t> tokens;
+    std::vector<std::string> texts;
+    std::vector<std::vector<int32_t>> calls;
+  };
+  const auto on_tokens = [](int64_t, const int32_t* t, int32_t n, std::string_view text, void* u) {
+    auto* s = static_cast<Seen*>(u);
+    s->calls.emplace_back(t, t + n);
+    s->tokens.insert(s->tokens.end(), t, t + n);
+    s->texts.emplace_back(text);
+  };
+  const auto& tok = stories_model().tokenizer();
+  const auto prompt = tok.encode("The cat sat on the mat. The cat sat on the mat. The cat", true);
+  const std::string prompt_text = tok.decode(prompt);
+  std::string stop;  // from the middle of the text generated without stop strings
+  for (const bool with_stop : {false, true}) {
+    RuntimeFixture f;
+    auto req = request(prompt, 120, "ngram");
+    if (with_stop) req.stop_strings = {"never said", stop};
+    Seen seen;
+    daemon::DecodeCallbacks cb;
+    cb.on_tokens = on_tokens;
+    cb.on_finished = [](int64_t, const daemon::DecodeResult&, void*) {};
+    cb.user = &seen;
+    REQUIRE(f.rt.submit(req, cb).has_value());
+    while (!f.rt.idle()) f.rt.step();
+    REQUIRE(!seen.calls.empty());
+    if (!with_stop) CHECK(std::any_of(seen.calls.begin(), seen.calls.end(), [](const auto& c) { return c.size() > 1; }));
+    int32_t prev = prompt.back();
+    std::string all;
+    for (size_t i = 0; i < seen.calls.size(); ++i) {
+      std::string expect;
+      for (int32_t t : seen.calls[i]) {
+        expect += tok.piece(prev, t);
+        prev = t;
+      }
+      CHECK(seen.texts[i] == expect);
+      all += seen.texts[i];
+    }
+    std::vector<int32_t> ids = prompt;
+    ids.insert(ids.end(), seen.tokens.begin(), seen.tokens.end());
+    CHECK(prompt_text + all == tok.decode(ids));
+    if (!with_stop) {
+      REQUIRE(all.size() > 40);
+      stop = all.substr(all.size() / 2, 6);
+      continue;
+    }
+    const size_t at = all.find(stop);
+    REQUIRE(at != std::string::npos);
+    CHECK(at + stop.size() > all.size() - seen.texts.back().size());  // completed by the last call's text
+    CHECK(at + stop.size() <= all.size());
+  }
+}
+
 TEST_CASE("steady-state steps of ar and ngram allocate nothing") {
   for (const char* dec : {"ar", "ngram"}) {
     RuntimeFixture f;
@@ -314,6 +375,46 @@ TEST_CASE("steady-state steps of ar and ngram allocate nothing") {
     const long before = allocation_count();
     for (int i = 0; i < 40; ++i) f.rt.step();
     CHECK_MESSAGE(allocation_count() - before == 0, dec);
+    REQUIRE(f.rt.active() == 1);
+  }
+}
+
+// The daemon's engine thread hands each emit to the loop thread as an EngineEvent (engine_loop.cpp's
+// on_tokens) and gets handled events back to reuse. One iteration here is what the worker does per
+// step on the engine thread: step, move the events out, and take handled ones back as spares (the
+// mutex-guarded hand-over between the threads moves them through vectors reserved at start).
+TEST_CASE("steady-state steps with the engine loop's token events allocate nothing") {
+  namespace wd = daemon::worker_detail;
+  for (const char* dec : {"ar", "ngram"}) {
+    RuntimeFixture f;
+    wd::ModelSlot slot;
+    std::vector<daemon::EngineEvent> out, handled, spare;
+    out.reserve(16);
+    handled.reserve(wd::kSpareEvents);
+    spare.reserve(wd::kSpareEvents);
+    wd::Live l;
+    l.out = &out;
+    l.spare = &spare;
+    l.slot = &slot;
+    auto id = f.rt.submit(request(golden_prefix(20), 400, dec), daemon::DecodeCallbacks{wd::on_tokens, wd::on_finished, &l});
+    REQUIRE(id.has_value());
+    size_t tokens = 0;
+    const auto iteration = [&] {
+      ++slot.steps;
+      f.rt.step();
+      for (auto& e : out) {
+        tokens += e.tokens.size();
+        handled.push_back(std::move(e));
+      }
+      out.clear();
+      wd::keep_spare(&handled, &spare);
+    };
+    for (int i = 0; i < 40; ++i) iteration();
+    const size_t warm = tokens;
+    const long before = allocation_count();
+    for (int i = 0; i < 40; ++i) iteration();
+    CHECK_MESSAGE(allocation_count() - before == 0, std::string(dec));
+    CHECK(tokens > warm);
     REQUIRE(f.rt.active() == 1);
   }
 }

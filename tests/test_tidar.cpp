@@ -163,7 +163,7 @@ int check_steps(const engine::Model& model, const std::vector<int32_t>& prompt, 
     bool* done;
   } both{&col, &done};
   cb.user = &both;
-  cb.on_tokens = [](int64_t id, const int32_t* t, int32_t n, void* u) { collect(id, t, n, static_cast<Both*>(u)->c); };
+  cb.on_tokens = [](int64_t id, const int32_t* t, int32_t n, std::string_view, void* u) { collect(id, t, n, static_cast<Both*>(u)->c); };
   cb.on_finished = [](int64_t, const daemon::DecodeResult& r, void* u) {
     *static_cast<Both*>(u)->done = true;
     CHECK_MESSAGE(r.finish_reason != SPECD_FINISH_ERROR, r.error.message);

@@ -161,9 +161,12 @@ SPECD_API int specd_client_fd(const specd_client *c);
  * Callbacks run here, on this thread. Returns the number of callbacks run (0 on timeout or when a
  * signal interrupted the wait), or:
  *   SPECD_E_IO        the connection is lost (the daemon closed it or a read/write failed);
- *   SPECD_E_PROTOCOL  the daemon sent a frame that is oversize, fails verification or belongs to
- *                     no request; the client closes the connection;
+ *   SPECD_E_PROTOCOL  the daemon sent a frame that is oversize or fails verification, or a message
+ *                     other than Error outside any request (request 0); the client closes the
+ *                     connection (frames for a request the client no longer has are dropped);
  *   the code of an Error the daemon sent for the whole connection (request 0), e.g. SPECD_E_LIMIT;
+ *   SPECD_E_NOMEM / SPECD_E_INTERNAL  the library failed while handling the daemon's frames; it
+ *                     closes the connection;
  *   SPECD_E_INVALID_ARG  c is NULL, or called from inside a callback.
  * Except for SPECD_E_INVALID_ARG, every outstanding request has had its on_done (with that code)
  * before this returns, and every later call returns the same code at once; close the client.
@@ -240,9 +243,11 @@ typedef void (*specd_gen_token_cb)(specd_gen *g, const specd_token_event *ev, vo
 
 /* Called exactly once per request that specd_generate started, as its last callback, on the
  * caller's thread. rc is SPECD_OK when the daemon finished the request (result then holds the
- * output), SPECD_E_CANCELED after a cancel the daemon acknowledged (result holds the partial
- * output) or a close (result NULL), or the daemon's error code (e.g. SPECD_E_UNKNOWN_DECODER,
- * result NULL), SPECD_E_IO / SPECD_E_PROTOCOL when the connection failed (result NULL). message is
+ * output); SPECD_E_CANCELED when the daemon ended it as cancelled, after specd_gen_cancel or on its
+ * own (e.g. at shutdown; result holds the partial output), or after specd_client_close (result
+ * NULL); the daemon's error code (e.g. SPECD_E_UNKNOWN_DECODER, result NULL); the code that ended
+ * the connection, as specd_client_poll returns it (e.g. SPECD_E_IO, SPECD_E_PROTOCOL; result NULL);
+ * or SPECD_E_NOMEM when the library could not copy the result (result NULL). message is
  * never NULL ("" on success) and, like result, valid only during the call. g stays valid until
  * this returns; free user here. Same re-entrancy rules as specd_gen_token_cb. */
 typedef void (*specd_gen_done_cb)(specd_gen *g, int rc, const char *message, const specd_gen_result *result,
@@ -253,9 +258,11 @@ typedef void (*specd_gen_done_cb)(specd_gen *g, int rc, const char *message, con
  * never read. On SPECD_OK sets *out (when out is not NULL) to the request, valid until on_done
  * returns, and on_done will run exactly once. On failure no callback runs, *out is set to NULL,
  * and it returns SPECD_E_INVALID_ARG (NULL c/params/on_done, struct_size 0, NULL prompt_ids or stop
- * with a non-zero count, or called while the client closes), SPECD_E_LIMIT (the request is larger
- * than the daemon's frame limit), SPECD_E_IO / SPECD_E_PROTOCOL (the connection is already lost)
- * or SPECD_E_NOMEM, with the message in *err when err is not NULL. Since 1.0. */
+ * with a non-zero count, a NULL stop string, or called while the client closes), SPECD_E_LIMIT (the
+ * request is larger than the daemon's frame limit), the code that ended the connection when it is
+ * already lost (as specd_client_poll returned it, e.g. SPECD_E_IO; also a send failure of an
+ * earlier specd_generate that no poll has reported yet), or SPECD_E_NOMEM, with the message in *err
+ * when err is not NULL. Since 1.0. */
 SPECD_API int specd_generate(specd_client *c, const specd_gen_params *params, specd_gen_token_cb on_token,
                              specd_gen_done_cb on_done, void *user, specd_gen **out, specd_error *err);
 
@@ -270,8 +277,8 @@ SPECD_API int specd_gen_cancel(specd_gen *g);
  * time bound; other requests' callbacks run meanwhile). Returns what on_done would get: on SPECD_OK
  * sets *out to a result owned by the caller (free with specd_gen_result_free); otherwise sets
  * *out to NULL, returns the code (also SPECD_E_CANCELED should the daemon cancel it) with the
- * message in *err, or SPECD_E_INVALID_ARG when out is NULL or called from inside a callback.
- * Since 1.0. */
+ * message in *err, or SPECD_E_INVALID_ARG when c or out is NULL or called from inside a callback.
+ * The daemon sends no TokenEvents for it: the request goes out without SPECD_GEN_STREAM. Since 1.0. */
 SPECD_API int specd_generate_sync(specd_client *c, const specd_gen_params *params, specd_gen_result **out,
                                   specd_error *err);
 

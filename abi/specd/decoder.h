@@ -19,9 +19,23 @@
  * must not keep pointers the host handed it (batches, outputs, logits) past the call that gave them.
  *
  * Ownership. Input pointers are borrowed for the call. Memory a decoder keeps is its own; it may
- * allocate with api->mem_alloc/api->mem_free (counted in the daemon's memory) or its own allocator, but
- * never frees host memory nor hands the host memory to free. specd_host_api and specd_model_info
- * stay valid until destroy() returns.
+ * allocate with api->mem_alloc/api->mem_free or its own allocator, but never frees host memory nor
+ * hands the host memory to free. mem_alloc blocks and buf_create buffers count against one limit on
+ * decoder memory, shared by every decoder instance and sequence on the same model (see mem_alloc);
+ * memory from the decoder's own allocator is not counted. specd_host_api and specd_model_info stay
+ * valid until destroy() returns.
+ *
+ * Device ops. A specd_buf is memory of the backend the model runs on (device memory when the model
+ * runs on a GPU). buf_write, op_gemm, op_embed, op_silu, op_add and op_log_softmax are queued on that
+ * backend in call order and may complete after they return: their SPECD_OK says the arguments were
+ * valid and the work was queued, and the host arrays they read (buf_write's src, op_embed's ids) are
+ * copied before they return. buf_read and op_topk wait until everything queued before them has
+ * finished, then fill the caller's arrays; a device error in that queued work is returned there, as
+ * its SPECD_E_* code (unless the host's own wait in the step's forward met it first, which fails that
+ * step's sequences). Buffers a decoder does not buf_destroy are freed by the host when the instance's
+ * specd_host ends, after destroy(), with one warning line in the daemon's log naming the decoder;
+ * their bytes then leave the decoder-memory account. mem_alloc blocks are not tracked that way: a
+ * block never given to mem_free stays allocated and counted.
  *
  * Errors. Functions return SPECD_OK (0) or a negative SPECD_E_* code; a function documented to
  * return a count or an index returns it as a non-negative value. A decoder that returns an error
@@ -62,8 +76,9 @@ extern "C" {
 /* Opaque handles. specd_host: one per decoder instance, made before create(), ended after
  * destroy(). specd_seq: one per sequence, valid from begin() until end() returns. specd_batch: the
  * rows of one sequence in one step, valid during plan(). specd_outputs: the results of that step's
- * forward for one sequence, valid during accept(). specd_buf: a float buffer on the device that
- * holds the model, made by buf_create and ended by buf_destroy. */
+ * forward for one sequence, valid during accept(). specd_buf: a float buffer in the memory of the
+ * backend that runs the model, made by buf_create and ended by buf_destroy or, failing that, by the
+ * end of its specd_host. */
 typedef struct specd_host specd_host;
 typedef struct specd_seq specd_seq;
 typedef struct specd_batch specd_batch;
@@ -128,8 +143,10 @@ typedef struct specd_tensor {
 } specd_tensor;
 
 /* The host's services. One const table per host ABI version; it only grows at the end. Unless
- * stated, a function returns SPECD_OK or a negative SPECD_E_* code and never blocks.
- * "plan only" / "accept only" functions return SPECD_E_INVALID_ARG when called at another time. */
+ * stated, a function returns SPECD_OK or a negative SPECD_E_* code and never blocks; buf_read and
+ * op_topk wait for the device, and file_attach reads a file. "create only" / "plan only" / "accept
+ * only" functions return SPECD_E_INVALID_ARG when called at another time (out_logits/out_hidden
+ * return NULL; refuse returns its code). */
 typedef struct specd_host_api {
   uint32_t struct_size;
   uint32_t abi_major, abi_minor;
@@ -137,10 +154,13 @@ typedef struct specd_host_api {
   /* --- memory and logging (any time) --- */
   /* (Named mem_alloc/mem_free/log_msg, not alloc/free/log, so <tgmath.h> or a debug allocator's
    * macros cannot collide with them.) */
-  /* Allocate n bytes (16-byte aligned), counted with buf_create's buffers against the daemon's
-   * plugin-memory limit; NULL when h is NULL, when the bytes would pass that limit, or on failure. */
+  /* Allocate n bytes (16-byte aligned). The block counts as n rounded up to a multiple of 16, plus
+   * 16 bytes of header, against the decoder-memory limit of h's model (shared with buf_create's
+   * buffers and with every other instance on that model) until mem_free; NULL when h is NULL, when
+   * those bytes would pass the limit, or when the system has no memory. */
   void *(*mem_alloc)(specd_host *h, size_t n);
-  /* Free memory from mem_alloc; NULL is ignored. */
+  /* Free memory from mem_alloc and give its bytes back to the account; h is not read (the block
+   * records its account); NULL is ignored. */
   void (*mem_free)(specd_host *h, void *p);
   /* Write a line to the daemon's log, tagged with the decoder's name. SPECD_LOG_DEBUG lines are
    * shown only when the daemon runs with SPECD_LOG=debug. */
@@ -149,8 +169,8 @@ typedef struct specd_host_api {
   /* --- options (create only) --- */
   /* Read option `key` of the request's decoder options as an integer in [lo, hi] (default def when
    * absent): a JSON integer, or a string holding exactly its digits (no blanks or '+'; "-" allowed);
-   * SPECD_E_BAD_OPTION when present but not such an integer. Options a decoder never
-   * reads during create() make the request fail with SPECD_E_BAD_OPTION ("unknown option"). */
+   * SPECD_E_BAD_OPTION when present but not such an integer or outside [lo, hi]. Options a decoder
+   * never reads during create() make the request fail with SPECD_E_BAD_OPTION ("unknown option"). */
   int (*opt_int)(specd_host *h, const char *key, int64_t def, int64_t lo, int64_t hi, int64_t *out);
   /* As opt_int for a number in [lo, hi]. */
   int (*opt_float)(specd_host *h, const char *key, double def, double lo, double hi, double *out);
@@ -182,7 +202,7 @@ typedef struct specd_host_api {
   /* Make row `row` see every row of this step before it (a causal chain); fine for row 0. */
   int (*row_see_all_before)(specd_batch *b, int32_t row);
 
-  /* --- outputs (accept only) --- */
+  /* --- outputs (accept only; emit: see emit) --- */
   /* Logits [vocab] / hidden state [dim] of a row that asked for them; NULL otherwise. The
    * pointer is valid until accept() returns. */
   const float *(*out_logits)(const specd_outputs *o, int32_t row);
@@ -197,16 +217,20 @@ typedef struct specd_host_api {
   /* Send tokens to the client. The host applies max_tokens, stop tokens and stop strings: it
    * returns how many of the n tokens it took (0..n) and, when one of them ended the sequence,
    * finishes it (seq_finished() then returns the reason). SPECD_E_BAD_TOKEN for an id outside
-   * [0, vocab) or the MASK id; nothing is taken then. */
+   * [0, vocab) or the MASK id (which also fails the sequence with SPECD_E_PLUGIN); nothing is taken
+   * then. Meant for accept(), but the phase is not checked: a call from begin() or plan() is taken
+   * the same way. */
   int32_t (*emit)(specd_seq *s, const int32_t *tokens, int32_t n);
   /* --- sequence control (plan or accept) --- */
-  /* End the sequence with reason (e.g. SPECD_FINISH_DECODER); later calls for it are no-ops. */
+  /* End the sequence with reason (e.g. SPECD_FINISH_DECODER; a reason outside SPECD_FINISH_LENGTH ..
+   * SPECD_FINISH_CANCEL becomes SPECD_FINISH_DECODER); later calls for it are no-ops. */
   void (*finish)(specd_seq *s, int32_t reason);
   /* 0 while the sequence runs, else its SPECD_FINISH_* reason. */
   int32_t (*seq_finished)(specd_seq *s);
   /* Fail the sequence with code (a non-negative code becomes SPECD_E_PLUGIN) and a message for the
    * client, which the host prefixes with the decoder's name; returns the code, so a decoder can
-   * `return api->fail(s, SPECD_E_INTERNAL, "...")`. */
+   * `return api->fail(s, SPECD_E_INTERNAL, "...")`. Inside begin() it only records the message:
+   * the request fails, with that message, if begin() then returns an error. */
   int (*fail)(specd_seq *s, int32_t code, const char *fmt, ...) SPECD_PRINTF(3, 4);
 
   /* --- sampling with the request's parameters and seeded RNG (any time) --- */
@@ -222,23 +246,28 @@ typedef struct specd_host_api {
   int (*probs)(specd_seq *s, const float *logits, float *probs);
   /* A uniform double in [0, 1) from the request's RNG. */
   double (*uniform)(specd_seq *s);
-  /* Index of the largest of x[0..n), lowest index on ties. */
+  /* Index of the largest of x[0..n), lowest index on ties; -1 when x is NULL or n <= 0. */
   int32_t (*argmax)(const float *x, int32_t n);
 
   /* --- model tensors and device ops (any time) --- */
-  /* Look up a tensor of the model file (or its sidecar) by name. SPECD_E_INVALID_ARG if absent. */
+  /* Look up a tensor by name in the model file, then in the files attached with file_attach, in
+   * attach order. SPECD_E_INVALID_ARG if absent. */
   int (*tensor)(specd_host *h, const char *name, specd_tensor *out);
-  /* A device buffer of n floats, zeroed, counted like mem_alloc. SPECD_E_NOMEM when it would pass the
-   * plugin-memory limit or cannot be had; SPECD_E_INVALID_ARG when h or out is NULL. */
+  /* A backend buffer of n floats, zeroed (the zeroing is queued like an op), owned by this instance.
+   * It counts as 4n bytes plus a small fixed overhead against the limit mem_alloc describes.
+   * SPECD_E_NOMEM when it would pass that limit or the backend has no memory for it;
+   * SPECD_E_INVALID_ARG when h or out is NULL. *out is NULL on failure. */
   int (*buf_create)(specd_host *h, size_t n, specd_buf **out);
+  /* Free b (NULL is ignored) and give its bytes back to the account. */
   void (*buf_destroy)(specd_host *h, specd_buf *b);
-  /* Copy n floats between host memory and buffer b at element offset off. SPECD_E_INVALID_ARG out of range. */
+  /* Copy n floats between host memory and buffer b at element offset off (buf_write queued, buf_read
+   * waiting: see "Device ops" above). SPECD_E_INVALID_ARG out of range. */
   int (*buf_write)(specd_host *h, specd_buf *b, size_t off, const float *src, size_t n);
   int (*buf_read)(specd_host *h, const specd_buf *b, size_t off, float *dst, size_t n);
   /* y[m][N] = x[m][K] · wᵀ (+ bias[N] when bias is not NULL); w is [N][K]. */
   int (*op_gemm)(specd_host *h, const specd_tensor *w, const specd_tensor *bias, const specd_buf *x, int32_t m,
                  specd_buf *y);
-  /* y[i][:] = table row ids[i], for i < n. */
+  /* y[i][:] = table row ids[i], for i < n. SPECD_E_BAD_TOKEN when an id is not a row of table. */
   int (*op_embed)(specd_host *h, const specd_tensor *table, const int32_t *ids, int32_t n, specd_buf *y);
   /* x[i] = silu(x[i]) for i < n. */
   int (*op_silu)(specd_host *h, specd_buf *x, size_t n);
@@ -247,7 +276,7 @@ typedef struct specd_host_api {
   /* Each of rows rows of cols floats becomes its log-softmax, in place. */
   int (*op_log_softmax)(specd_host *h, specd_buf *x, int32_t rows, int32_t cols);
   /* Per row, the k largest values (descending, lowest index first on ties) into host arrays
-   * ids[rows][k] and vals[rows][k]. */
+   * ids[rows][k] and vals[rows][k], filled when it returns (it waits: see "Device ops" above). */
   int (*op_topk)(specd_host *h, const specd_buf *x, int32_t rows, int32_t cols, int32_t k, int32_t *ids,
                  float *vals);
 
@@ -267,9 +296,10 @@ typedef struct specd_host_api {
   int (*meta_int)(specd_host *h, const char *key, int64_t *out);
   int (*meta_float)(specd_host *h, const char *key, double *out);
   int (*meta_string)(specd_host *h, const char *key, const char **out);
-  /* Record why create() refuses the request (create only); returns code (a non-negative code
-   * becomes SPECD_E_PLUGIN), so a decoder can `return api->refuse(h, SPECD_E_BAD_MODEL, "...")`.
-   * The client gets the message prefixed with the decoder's name. */
+  /* Record why create() refuses the request (create only: at other times it records nothing); returns
+   * code (a non-negative code becomes SPECD_E_PLUGIN), so a decoder can
+   * `return api->refuse(h, SPECD_E_BAD_MODEL, "...")`. The client gets the message prefixed with the
+   * decoder's name. */
   int (*refuse)(specd_host *h, int32_t code, const char *fmt, ...) SPECD_PRINTF(3, 4);
 } specd_host_api;
 
@@ -287,7 +317,9 @@ typedef struct specd_decoder {
    * Sets *instance (may be NULL if the decoder keeps no state). Errors fail the request. */
   int (*create)(const specd_host_api *api, specd_host *h, const specd_model_info *model, const char *options_json,
                 void **instance);
-  /* Required. Free the instance; called once, after end() of its last sequence. */
+  /* Required. Free the instance. Called once for every create() that returned SPECD_OK, with the
+   * instance it set (possibly NULL): after end() when a sequence began, or right away when the host
+   * refuses the request after create() (e.g. an unknown option). Not called when create() fails. */
   void (*destroy)(void *instance);
   /* Required. A sequence starts: its prompt is seq_tokens(); nothing is committed yet. */
   int (*begin)(void *instance, specd_seq *s);
@@ -295,7 +327,8 @@ typedef struct specd_decoder {
   int (*plan)(void *instance, specd_seq *s, specd_batch *b);
   /* Required. Read outputs, commit, emit. */
   int (*accept)(void *instance, specd_seq *s, const specd_outputs *o);
-  /* Optional, may be NULL. The sequence ended (finished, failed or cancelled). */
+  /* Optional, may be NULL. The sequence ended (finished, failed or cancelled), also when its own
+   * begin() returned an error. */
   void (*end)(void *instance, specd_seq *s);
 } specd_decoder;
 
