@@ -209,6 +209,13 @@ void EngineWorker::Impl::step_all() {
     ++slot->steps;
     try {
       slot->rt->step();
+      if (slot->rt->forward().backend().device_lost()) {
+        std::lock_guard lk(mu);
+        if (device_lost.empty()) {
+          device_lost = "model '" + slot->name + "': device ";
+          device_lost.append(slot->rt->forward().backend().name()).append(" lost (a sticky device error)");
+        }
+      }
     } catch (const std::exception& e) {
       // The runtime's state for this step is unknown: end its requests rather than guess.
       std::fprintf(stderr, "specd: engine step on model '%s' failed: %s\n", slot->name.c_str(), e.what());

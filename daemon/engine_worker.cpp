@@ -140,6 +140,11 @@ int32_t EngineWorker::outstanding() const {
   return impl_->outstanding;
 }
 
+std::string EngineWorker::device_lost() const {
+  std::lock_guard lk(impl_->mu);
+  return impl_->device_lost;
+}
+
 bool EngineWorker::responsive(double max_ms) const {
   std::lock_guard lk(impl_->mu);
   const double since = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - impl_->last_iteration).count();

@@ -111,6 +111,9 @@ class EngineWorker {
   // False when requests are outstanding and the engine thread has not finished a loop iteration
   // within max_ms: a hung step (for the systemd watchdog, which then stops getting pings).
   bool responsive(double max_ms) const;
+  // Empty while every model's device works; else which model lost its device (a sticky device error:
+  // its requests failed with SPECD_E_DEVICE and it cannot run more). The daemon then exits non-zero.
+  std::string device_lost() const;
 
   // Immutable after start, so any thread may read them.
   const std::map<std::string, std::unique_ptr<engine::Model>>& models() const;

@@ -94,6 +94,7 @@ struct EngineWorker::Impl {
   bool admission_closed = false;
   int32_t outstanding = 0;
   std::vector<EngineEvent> events;
+  std::string device_lost;  // EngineWorker::device_lost()
   EngineSnapshot snap;
   std::vector<EngineEvent> returned;  // handled events from recycle_events, for the engine thread's spare
   std::chrono::steady_clock::time_point last_iteration = std::chrono::steady_clock::now();

@@ -122,7 +122,7 @@ int Server::run() {
   std::fprintf(stderr, "specd: serving on %s\n", socket_path_.empty() ? "the socket passed by systemd" : socket_path_.c_str());
   uv_run(&loop_, UV_RUN_DEFAULT);
   if (!socket_path_.empty()) ::unlink(socket_path_.c_str());
-  return 0;
+  return exit_code_;
 }
 
 void Server::notify_status() {

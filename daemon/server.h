@@ -42,8 +42,11 @@ class Server final : private ConnectionHandler {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Serve until a SIGTERM/SIGINT drain completes; returns the exit code (0).
+  // Serve until a SIGTERM/SIGINT drain completes, or a model loses its device (then the daemon
+  // drains the rest and exits, so the service manager restarts it); returns the exit code: 0, or
+  // kExitDeviceLost.
   int run();
+  static constexpr int kExitDeviceLost = 3;
 
  private:
   // One Generate between its frame and its Finished/Error.
@@ -118,6 +121,7 @@ class Server final : private ConnectionHandler {
   std::vector<EngineEvent> events_;
   uint64_t next_conn_ = 1;
   bool draining_ = false;
+  int exit_code_ = 0;  // run()'s result: non-zero once a model lost its device
   bool drained_ = false;
   std::string socket_path_;  // removed at exit when we bound it
   uint64_t watchdog_usec_ = 0;  // WATCHDOG_USEC, 0 when systemd expects no pings

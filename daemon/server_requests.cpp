@@ -224,6 +224,15 @@ void Server::on_engine_events() {
   }
   worker_->recycle_events(&events_);
   release_durable();  // the run log's writer wakes the loop through the same handle
+  if (exit_code_ == 0) {
+    if (const std::string lost = worker_->device_lost(); !lost.empty()) {
+      // Its requests already failed with SPECD_E_DEVICE; the device will not come back in this process.
+      std::fprintf(stderr, "specd: %s; draining and exiting with status %d so the service manager restarts the daemon\n",
+                   lost.c_str(), kExitDeviceLost);
+      exit_code_ = kExitDeviceLost;
+      if (!draining_) begin_drain();
+    }
+  }
   maybe_finish_drain();
 }
 

@@ -98,6 +98,9 @@ class Backend {
   virtual void zero(void* dst, size_t bytes) = 0;
   // Wait until everything enqueued has finished. Errors: the first device error since the last sync.
   virtual Status sync() = 0;
+  // Whether the device is gone for good (a sticky CUDA error): every later sync() fails and the
+  // backend must be destroyed. The CPU backend never is. A daemon exits non-zero on it (systemd restarts).
+  virtual bool device_lost() const { return false; }
 
   // --- per-call metadata ---
   // The StepMeta rope() and attention() read until the next begin_step; meta must stay unchanged

@@ -33,10 +33,11 @@ extern "C" {
   X(PROTOCOL, -15, "protocol error")                                \
   X(LIMIT, -16, "limit exceeded")                                   \
   X(BAD_OPTION, -17, "bad decoder option")                          \
-  X(ACCESS, -18, "access denied")
+  X(ACCESS, -18, "access denied")                                   \
+  X(DEVICE, -19, "device error")
 
 #define SPECD_ERROR_ENUM_ENTRY(name, value, msg) SPECD_E_##name = (value),
-enum { SPECD_ERROR_MAP(SPECD_ERROR_ENUM_ENTRY) SPECD_E_LAST_PRIMARY_ = -18 };
+enum { SPECD_ERROR_MAP(SPECD_ERROR_ENUM_ENTRY) SPECD_E_LAST_PRIMARY_ = -19 };
 #undef SPECD_ERROR_ENUM_ENTRY
 
 /* The primary code of an extended code: the low byte, sign restored. */

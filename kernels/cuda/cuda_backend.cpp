@@ -71,6 +71,7 @@ class CudaBackend final : public Backend {
 
   Result<void*> alloc(MemUse use, size_t bytes) override { return pool_.alloc(use, bytes); }
   size_t memory_capacity() const override { return pool_.stats().capacity; }
+  bool device_lost() const override { return lost_; }
   void free(void* p) override {
     if (Status s = pool_.free(p); !s) fail(s.error());
   }
@@ -148,12 +149,12 @@ class CudaBackend final : public Backend {
   Error cuda_error(cudaError_t e, const char* what) {
     if (is_sticky(e)) {
       lost_ = true;
-      error_ = make_error(SPECD_E_INTERNAL, "%s: sticky CUDA error %s (%s): the device context is lost, recreate the backend",
+      error_ = make_error(SPECD_E_DEVICE, "%s: sticky CUDA error %s (%s): the device context is lost, recreate the backend",
                           what, cudaGetErrorName(e), cudaGetErrorString(e));
       return *error_;
     }
     cudaGetLastError();  // clear it, so the next check does not report it again
-    return make_error(SPECD_E_INTERNAL, "%s: CUDA error %s (%s)", what, cudaGetErrorName(e), cudaGetErrorString(e));
+    return make_error(SPECD_E_DEVICE, "%s: CUDA error %s (%s)", what, cudaGetErrorName(e), cudaGetErrorString(e));
   }
   // Check a CUDA call's result; false, and recorded for sync(), on error.
   bool cuda_ok(cudaError_t e, const char* what) {
@@ -432,14 +433,14 @@ Result<std::unique_ptr<Backend>> make_cuda_backend(int device, size_t pool_bytes
   if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking);
   if (e != cudaSuccess) {
     cudaGetLastError();
-    return make_error(SPECD_E_INTERNAL, "cuda device %d: %s", device, cudaGetErrorString(e));
+    return make_error(SPECD_E_DEVICE, "cuda device %d: %s", device, cudaGetErrorString(e));
   }
   void* base = nullptr;
   e = cudaMalloc(&base, pool_bytes);
   if (e != cudaSuccess) {
     cudaGetLastError();
     cudaStreamDestroy(stream);
-    return make_error(e == cudaErrorMemoryAllocation ? SPECD_E_NOMEM : SPECD_E_INTERNAL,
+    return make_error(e == cudaErrorMemoryAllocation ? SPECD_E_NOMEM : SPECD_E_DEVICE,
                       "cuda device %d: pool of %zu bytes: %s", device, pool_bytes, cudaGetErrorString(e));
   }
   auto b = std::make_unique<CudaBackend>(device, base, pool_bytes, stream);  // owns base and stream from here

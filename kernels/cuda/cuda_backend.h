@@ -39,7 +39,7 @@ int cuda_device_count();
 
 // A backend on device (0 ≤ device < cuda_device_count()) owning a pool of pool_bytes device memory.
 // Errors: SPECD_E_INVALID_ARG for a bad device number or pool_bytes 0; SPECD_E_NOMEM when the pool
-// or the pinned staging cannot be had; SPECD_E_INTERNAL with the CUDA or cuBLASLt message otherwise.
+// or the pinned staging cannot be had; SPECD_E_DEVICE with the CUDA or cuBLASLt message otherwise.
 Result<std::unique_ptr<Backend>> make_cuda_backend(int device, size_t pool_bytes);
 
 }  // namespace specd::kernels

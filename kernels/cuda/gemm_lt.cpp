@@ -63,7 +63,7 @@ LtGemm::~LtGemm() {
 Status LtGemm::init() {
   const cublasStatus_t st = cublasLtCreate(&handle_);
   if (st != CUBLAS_STATUS_SUCCESS)
-    return make_error(SPECD_E_INTERNAL, "cublasLtCreate: %s", cublasLtGetStatusName(st));
+    return make_error(SPECD_E_DEVICE, "cublasLtCreate: %s", cublasLtGetStatusName(st));
   return {};
 }
 
@@ -90,7 +90,7 @@ Result<cublasLtMatmulAlgo_t> LtGemm::algo_for(const WeightView& w, int64_t lda) 
                     CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
     if (st == CUBLAS_STATUS_SUCCESS) st = cublasLtMatmulPreferenceSetAttribute(&pref, attr, &align_any, sizeof align_any);
   if (st != CUBLAS_STATUS_SUCCESS)
-    return make_error(SPECD_E_INTERNAL, "cuBLASLt descriptors for %s %lldx%lld: %s", ggml_type_name(w.type),
+    return make_error(SPECD_E_DEVICE, "cuBLASLt descriptors for %s %lldx%lld: %s", ggml_type_name(w.type),
                       static_cast<long long>(w.rows), static_cast<long long>(w.cols), cublasLtGetStatusName(st));
 
   cublasLtMatmulHeuristicResult_t found[8];
@@ -108,7 +108,7 @@ Result<cublasLtMatmulAlgo_t> LtGemm::algo_for(const WeightView& w, int64_t lda) 
     algos_.emplace(key, algo);
     return algo;
   }
-  return make_error(SPECD_E_INTERNAL, "cuBLASLt has no unsplit algorithm for %s %lldx%lld%s%s", ggml_type_name(w.type),
+  return make_error(SPECD_E_DEVICE, "cuBLASLt has no unsplit algorithm for %s %lldx%lld%s%s", ggml_type_name(w.type),
                     static_cast<long long>(w.rows), static_cast<long long>(w.cols),
                     st == CUBLAS_STATUS_SUCCESS ? "" : ": ", st == CUBLAS_STATUS_SUCCESS ? "" : cublasLtGetStatusName(st));
 }
@@ -129,7 +129,7 @@ Status LtGemm::run(const WeightView& w, const void* x, int64_t ldx, int64_t m, f
     st = cublasLtMatmul(handle_, &s.op, &one, w.data, &s.a, x, &s.b, &zero, y, &s.d, y, &s.d, &*algo, nullptr, 0,
                         stream);
   if (st != CUBLAS_STATUS_SUCCESS)
-    return make_error(SPECD_E_INTERNAL, "cublasLtMatmul %s %lldx%lld, m=%lld: %s", ggml_type_name(w.type),
+    return make_error(SPECD_E_DEVICE, "cublasLtMatmul %s %lldx%lld, m=%lld: %s", ggml_type_name(w.type),
                       static_cast<long long>(w.rows), static_cast<long long>(w.cols), static_cast<long long>(m),
                       cublasLtGetStatusName(st));
   return {};

@@ -29,11 +29,11 @@ class LtGemm {
   LtGemm(const LtGemm&) = delete;
   LtGemm& operator=(const LtGemm&) = delete;
   ~LtGemm();
-  // Create the cuBLASLt handle. Errors: SPECD_E_INTERNAL with cuBLASLt's status name.
+  // Create the cuBLASLt handle. Errors: SPECD_E_DEVICE with cuBLASLt's status name.
   Status init();
   // Enqueue y[i][n] = Σ_k x[i][k] · w[n][k] on stream. w: F32, BF16 or F16 device weights; x: m rows
   // in w's type (f32 for F32 weights) with row stride ldx elements; y: f32 with row stride ldy.
-  // Errors: SPECD_E_UNSUPPORTED for another weight type; SPECD_E_INTERNAL when cuBLASLt refuses
+  // Errors: SPECD_E_UNSUPPORTED for another weight type; SPECD_E_DEVICE when cuBLASLt refuses
   // (message names the call and shape).
   Status run(const WeightView& w, const void* x, int64_t ldx, int64_t m, float* y, int64_t ldy, cudaStream_t stream);
 
