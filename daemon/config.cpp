@@ -123,6 +123,7 @@ Status read_daemon(const Section& s, const toml::key& k, const toml::node& v, Co
     SPECD_TRY(assign(c.device, s.string(k, v)));
     return device_ok(s, v, c.device);
   }
+  if (n == "device_memory_bytes") return assign(c.device_memory, s.integer(k, v, 0, std::numeric_limits<int64_t>::max()));
   return s.unknown(k);
 }
 
@@ -186,6 +187,8 @@ Status read_models(const Section& s, const toml::table& t, Config& c, std::strin
         } else if (ek.str() == "device") {
           SPECD_TRY(assign(c.model_devices[name], m.string(ek, ev)));
           SPECD_TRY(device_ok(m, ev, c.model_devices[name]));
+        } else if (ek.str() == "device_memory_bytes") {
+          SPECD_TRY(assign(c.model_device_memory[name], m.integer(ek, ev, 0, std::numeric_limits<int64_t>::max())));
         } else {
           return m.unknown(ek);
         }

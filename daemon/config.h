@@ -35,6 +35,8 @@ struct Config {
   std::map<std::string, std::string> models;  // name → GGUF path
   std::string device = "auto";             // [daemon] device: where models run unless they say
   std::map<std::string, std::string> model_devices;  // name → device, for models given as { path, device }
+  uint64_t device_memory = 0;              // [daemon] device_memory_bytes: a GPU model's device pool; 0 = estimate
+  std::map<std::string, uint64_t> model_device_memory;  // name → its own device_memory_bytes
   std::string default_model;               // first model unless [daemon] default_model says
   std::vector<std::string> plugin_dirs;
   // Where decoders' side files (drafter=PATH) may come from; empty: each model's folder and

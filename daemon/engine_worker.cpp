@@ -51,7 +51,9 @@ Result<std::unique_ptr<EngineWorker>> EngineWorker::start(WorkerOptions opts, vo
     slot->name = name;
     slot->model = model.get();
     const auto dev = m.opts.devices.find(name);
-    auto placed = place_model(*model, dev != m.opts.devices.end() ? dev->second : "auto", *m.pool, limits.kv_bytes);
+    const auto mem = m.opts.device_memory.find(name);
+    auto placed = place_model(*model, dev != m.opts.devices.end() ? dev->second : "auto", *m.pool, limits.kv_bytes,
+                              mem != m.opts.device_memory.end() ? static_cast<size_t>(mem->second) : 0);
     if (!placed) return make_error(placed.error().code, "model '%s': %s", name.c_str(), placed.error().message.c_str());
     slot->placed = std::move(*placed);
     std::fprintf(stderr, "specd: model '%s' runs on %s\n", name.c_str(), slot->placed.why.c_str());

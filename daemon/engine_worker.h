@@ -54,6 +54,7 @@ struct EngineEvent {
 struct WorkerOptions {
   std::map<std::string, std::unique_ptr<engine::Model>> models;  // name → loaded model
   std::map<std::string, std::string> devices;  // name → "auto", "cpu", "cuda", "cuda:N" (absent: auto)
+  std::map<std::string, uint64_t> device_memory;  // name → its device pool in bytes (absent or 0: estimated)
   std::string default_model;
   std::vector<std::string> plugin_dirs;
   int threads = 1;

@@ -82,6 +82,8 @@ Result<WorkerOptions> load_models(const Config& cfg) {
     w.models.emplace(name, std::move(m.value()));
     const auto own = cfg.model_devices.find(name);
     w.devices[name] = own != cfg.model_devices.end() ? own->second : cfg.device;
+    const auto mem = cfg.model_device_memory.find(name);
+    w.device_memory[name] = mem != cfg.model_device_memory.end() ? mem->second : cfg.device_memory;
   }
   w.default_model = cfg.default_model;
   w.plugin_dirs = cfg.plugin_dirs.empty() ? default_plugin_dirs() : cfg.plugin_dirs;

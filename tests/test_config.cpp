@@ -266,11 +266,15 @@ TEST_CASE("config: side_file_dirs and max_side_file_bytes, from the file and fro
 TEST_CASE("config: device, per model and for all, from the file and from --device") {
   Config c = parse_ok(R"([daemon]
 device = "cuda:1"
+device_memory_bytes = 4096
 
 [models]
 a = "/m/a.gguf"
-b = { path = "/m/b.gguf", device = "cpu" }
+b = { path = "/m/b.gguf", device = "cpu", device_memory_bytes = 1024 }
 )");
+  CHECK(c.device_memory == 4096u);
+  CHECK(c.model_device_memory.at("b") == 1024u);
+  CHECK(c.model_device_memory.count("a") == 0);
   CHECK(c.device == "cuda:1");
   CHECK(c.models.at("a") == "/m/a.gguf");
   CHECK(c.models.at("b") == "/m/b.gguf");

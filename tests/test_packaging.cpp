@@ -211,6 +211,8 @@ TEST_CASE("packaging: specd.toml is TOML with config.h's keys and defaults") {
       {"daemon.default_model", "\"stories260K\""},
       {"daemon.drain_grace_s", "30.0"},
       {"daemon.side_file_dirs", d.side_file_dirs.empty() ? "[]" : "?"},
+      {"daemon.device", "\"" + d.device + "\""},
+      {"daemon.device_memory_bytes", std::to_string(d.device_memory)},
       {"runlog.path", "\"" + d.runlog_path + "\""},
       {"runlog.max_rows", std::to_string(d.runlog_max_rows)},
       {"runlog.max_age_days", std::to_string(d.runlog_max_age_days)},
