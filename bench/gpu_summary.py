@@ -29,7 +29,7 @@ def main():
     def step_note(name):
         s = steps.get(name)
         if s is None:
-            return "step not run"
+            return "not run in --quick" if info.get("quick") else "step not run"
         if s.get("status") == "skipped":
             return "skipped: " + str(s.get("reason", ""))
         if s.get("status") != "ok":
@@ -84,7 +84,11 @@ def main():
              "≥ 70 %", frac >= 0.70)
     else:
         why = step_note("bandwidth") or step_note("info_big") or step_note("bench_big_decode") or "missing figure"
-        goal(f"ar decode on {big_label} vs bandwidth limit", None, "≥ 70 %", False, why)
+        if ar_big:  # the speed without its limit: say so, judge nothing
+            verdict_rows.append((f"ar decode on {big_label} vs bandwidth limit", f"{ar_big['median']:.1f} tok/s",
+                                 "≥ 70 %", f"not measured (no limit: {why})"))
+        else:
+            goal(f"ar decode on {big_label} vs bandwidth limit", None, "≥ 70 %", False, why)
 
     # Verify curve.
     for depth, st in ((512, "bench_big_verify512"), (4096, "bench_big_verify4096")):

@@ -26,7 +26,10 @@ mkdir -p "$out/logs" || exit 1
 out=$(cd "$out" && pwd)
 results=$out/results.jsonl
 : > "$results"
-work=$(mktemp -d "${TMPDIR:-/tmp}/specd-gpu-check.XXXXXX")
+# The 1B model files (2 GB each) go to $TMPDIR, or into OUTDIR when $TMPDIR has under 6 GB free.
+tmp=${TMPDIR:-/tmp}
+(( $(df -Pk "$tmp" | awk 'NR == 2 {print $4}') < 6 * 1024 * 1024 )) && tmp=$out
+work=$(mktemp -d "$tmp/specd-gpu-check.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 phase_end=0
 say() { echo "gpu-check: $*" | tee -a "$out/logs/gpu-check.log" >&2; }
@@ -168,7 +171,8 @@ if ((have_gpu)); then
   say "GPU: $gpu_name"
 else
   dev=cpu; dev_label=cpu
-  loud "NO GPU FOUND (nvidia-smi ${gpu_name:+lists none}$(command -v nvidia-smi >/dev/null || echo 'is missing')): DRY RUN on the CPU. No GPU figure will be measured."
+  if command -v nvidia-smi >/dev/null; then why="nvidia-smi lists no GPU: $(head -1 "$out/logs/nvidia-smi-L.txt")"; else why="no nvidia-smi"; fi
+  loud "NO GPU FOUND ($why): DRY RUN on the CPU. No GPU figure will be measured."
 fi
 record name=device_info have_gpu=$((have_gpu ? 1 : 0)) gpu="${gpu_name:-none}" quick=$quick build="$build" models="$models" python="${PY:-none}" torch=$have_torch
 if ldd "$bench" 2>/dev/null | grep -q 'not found'; then
@@ -206,7 +210,10 @@ for s in "${suites[@]}"; do
   # shellcheck disable=SC2086
   nogpu=$(cat $logs | grep -c -E 'skipped: (no GPU|built without CUDA)')
   record name=test_suite suite="$s" rc=$rc summary="${line:-none}" gpu_skips="$nogpu"
-  ((nogpu > 0)) && say "     test_$s: $nogpu case(s) said 'skipped: no GPU / built without CUDA'"
+  if ((nogpu > 0)); then
+    if ((have_gpu)); then loud "test_$s: $nogpu case(s) said 'skipped: no GPU / built without CUDA' although nvidia-smi lists a GPU (see logs/test_$s.out)"
+    else say "     test_$s: $nogpu case(s) said 'skipped: no GPU / built without CUDA'"; fi
+  fi
 done
 
 phase_end=0
@@ -292,4 +299,8 @@ fi
 # On a GPU, a failed suite fails the check (the figures are still written).
 failed=$(grep -c '"name": "test_suite".*"rc": [1-9]' "$results")
 ((failed == 0)) || { say "$failed test suite(s) failed on the GPU: see summary.md"; exit 1; }
+if grep -q '"suite": "cuda_backend".*"gpu_skips": "\?[1-9]' "$results"; then
+  say "test_cuda_backend skipped its cases although a GPU is present: see logs/test_cuda_backend.out"
+  exit 1
+fi
 exit 0
