@@ -57,7 +57,9 @@ def main():
 
     verdict_rows = []
 
-    def goal(what, measured, target, ok, note=""):
+    def goal(what, measured, target, ok, note="", device=None):
+        # device: the backend the figure's own line names (specd-bench prints it): a GPU verdict
+        # needs a GPU there, not only in the machine.
         if measured is None:
             v = "not measured" + (f" ({note})" if note else "")
             m = "—"
@@ -65,6 +67,8 @@ def main():
             m = measured
             if not gpu:
                 v = "not a GPU figure (dry run)"
+            elif device is not None and not str(device).startswith("cuda"):
+                v = f"not a GPU figure (ran on {device})"
             else:
                 v = "met" if ok else "NOT met"
             if note:
@@ -81,7 +85,7 @@ def main():
         goal(f"ar decode on {big_label} vs bandwidth limit",
              f"{ar_big['median']:.1f} tok/s = {100 * frac:.0f} % of {limit:.0f} tok/s "
              f"({bw['median']:.0f} GB/s copy, {big_info['bytes_per_token'] / 1e6:.0f} MB/token)",
-             "≥ 70 %", frac >= 0.70)
+             "≥ 70 %", frac >= 0.70, device=ar_big.get("device"))
     else:
         why = step_note("bandwidth") or step_note("info_big") or step_note("bench_big_decode") or "missing figure"
         if ar_big:  # the speed without its limit: say so, judge nothing
@@ -96,7 +100,7 @@ def main():
             r = pick(st, "verify_ms", k=k, depth=depth)
             if r:
                 goal(f"L({k})/L(1) at depth {depth}, {big_label}", f"{r['ratio_vs_k1']:.2f}", f"≤ {target}",
-                     r["ratio_vs_k1"] <= target)
+                     r["ratio_vs_k1"] <= target, device=r.get("device"))
             else:
                 goal(f"L({k})/L(1) at depth {depth}, {big_label}", None, f"≤ {target}", False,
                      step_note(st) or "no figure")
@@ -124,7 +128,7 @@ def main():
         m = f"{sp:.2f}× ar ({r['median']:.1f} tok/s), TPF {tpf:.2f}, identical to ar: {ident}"
         if "nll_per_token" in r:
             m += f", NLL {r['nll_per_token']:.3f}"
-        goal(what, m, target_text, target_fn(sp, tpf))
+        goal(what, m, target_text, target_fn(sp, tpf), device=r.get("device"))
 
     for model_label, dstep, tstep, lstep in ((big_label, "bench_big_decode", "bench_big_tidar", "bench_big_lopa"),
                                              ("stories260K", "bench_base_decode", "bench_base_tidar", "bench_base_lopa")):
@@ -146,12 +150,12 @@ def main():
     w("|---|---|")
     for r in rows:
         if r.get("name") == "decode_tok_s" and r.get("decoder") in ("ar", "ngram"):
-            w(f"| {r['decoder']} decode, {r.get('step')} | {r['median']:.1f} tok/s (TPF {r.get('tokens_per_forward', 0):.2f}, "
-              f"identical: {r.get('identical_to_ar')}) |")
+            w(f"| {r['decoder']} decode, {r.get('step')} ({r.get('device')}) | {r['median']:.1f} tok/s "
+              f"(TPF {r.get('tokens_per_forward', 0):.2f}, identical: {r.get('identical_to_ar')}) |")
     for st in ("bench_big_verify512", "bench_big_verify4096"):
         curve = [r for r in rows if r.get("step") == st and r.get("name") == "verify_ms"]
         if curve:
-            w(f"| L(k)/L(1), depth {curve[0].get('depth')} | "
+            w(f"| L(k)/L(1), depth {curve[0].get('depth')} ({curve[0].get('device')}) | "
               + ", ".join(f"k={r['k']}: {r['ratio_vs_k1']:.2f}" for r in curve)
               + f" (L(1) = {curve[0]['median']:.3f} ms) |")
     for st, label in (("torch_ref_base", "stories260K"), ("torch_ref_big", big_label)):

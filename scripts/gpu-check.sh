@@ -181,7 +181,10 @@ fi
 
 # Does specd-bench / specd generate take --device? Without it a GPU run measures nothing on the GPU.
 dev_flag=()
-if "$bench" --help 2>&1 | grep -q -- '--device'; then
+# (--help exits 2: read its text first, pipefail would count that exit)
+bench_help=$("$bench" --help 2>&1)
+gen_help=$("$specd" generate --help 2>&1)
+if grep -q -- '--device' <<< "$bench_help"; then
   dev_flag=(--device "$dev")
   bench_ok=1
 elif ((have_gpu)); then
@@ -192,7 +195,7 @@ else
   say "specd-bench has no --device flag yet: the dry run measures its CPU path"
 fi
 gen_dev=()
-"$specd" generate --help 2>&1 | grep -q -- '--device' && gen_dev=(--device "$dev")
+grep -q -- '--device' <<< "$gen_help" && gen_dev=(--device "$dev")
 
 # ---- 2. test suites ----
 # The suites get at most 40 % of the budget, so a slow one cannot starve the figures.
