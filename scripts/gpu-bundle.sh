@@ -63,7 +63,7 @@ touch "$out/.specd-gpu-bundle"
 
 # Suites that run on a GPU machine: the CUDA backend and its pool, and the engine suites that must
 # stay bit-identical (lossless decoding, forward, runtime, kernels, the learned decoders).
-suites=(cuda_backend device_pool lossless forward runtime kernels redrafter tidar lopa)
+suites=(cuda_backend device_pool backend_ops device_lost golden lossless forward runtime kernels redrafter tidar lopa)
 files=()
 for s in "${suites[@]}"; do
   [[ -x $build/tests/test_$s ]] || die "missing $build/tests/test_$s (is it still in tests/meson.build?)"

@@ -199,20 +199,24 @@ grep -q -- '--device' <<< "$gen_help" && gen_dev=(--device "$dev")
 
 # ---- 2. test suites ----
 # The suites get at most 40 % of the budget, so a slow one cannot starve the figures.
-if ((quick)); then suites=(cuda_backend device_pool lossless forward runtime); tl=40
-else suites=(cuda_backend device_pool lossless forward runtime kernels redrafter tidar lopa); tl=90; fi
+# With a GPU, SPECD_TEST_DEVICE=cuda puts the engine and runtime suites' model on it (tests/test_device.h):
+# conformance of every op, forward primitive, golden ids, lossless decoding, all on the GPU.
+test_device=cpu
+((have_gpu)) && test_device=cuda
+if ((quick)); then suites=(cuda_backend device_pool backend_ops golden lossless forward); tl=40
+else suites=(cuda_backend device_pool backend_ops device_lost golden lossless forward runtime kernels redrafter tidar lopa); tl=90; fi
 phase_end=$((SECONDS + budget * 2 / 5))
 for s in "${suites[@]}"; do
   exe=$build/tests/test_$s
   [[ -x $exe ]] || { skip "test_$s" "no $exe"; continue; }
-  step "test_$s" "$tl" "$exe"
+  step "test_$s" "$tl" env SPECD_TEST_DEVICE="$test_device" "$exe"
   rc=$?
   logs="$out/logs/test_$s.out $out/logs/test_$s.err"
   # shellcheck disable=SC2086
   line=$(cat $logs | grep -E '^\[doctest\] test cases:' | tail -1)
   # shellcheck disable=SC2086
   nogpu=$(cat $logs | grep -c -E 'skipped: (no GPU|built without CUDA)')
-  record name=test_suite suite="$s" rc=$rc summary="${line:-none}" gpu_skips="$nogpu"
+  record name=test_suite suite="$s" device="$test_device" rc=$rc summary="${line:-none}" gpu_skips="$nogpu"
   if ((nogpu > 0)); then
     if ((have_gpu)); then loud "test_$s: $nogpu case(s) said 'skipped: no GPU / built without CUDA' although nvidia-smi lists a GPU (see logs/test_$s.out)"
     else say "     test_$s: $nogpu case(s) said 'skipped: no GPU / built without CUDA'"; fi

@@ -495,3 +495,45 @@ TEST_CASE("device names: parse_device's forms and errors; open_backend says what
   auto far = open_backend(parse_device("cuda:99").value(), pool, size_t{1} << 20);
   REQUIRE_FALSE(far.has_value());
 }
+
+TEST_CASE("backend ops: a row's attention is the same bits whether the rows before it are committed or in the call") {
+  // Lossless decoding needs it: ar sees its earlier tokens in the KV cache, a verifying decoder sees
+  // them as rows of the same call. Both must give every score and sum the same arithmetic.
+  std::mt19937_64 rng(15);
+  const int32_t P = 21, n = 4;  // committed prefix, then rows r0..r3 (a causal chain)
+  AttnCase in_call(rng, {n}, {P}, false);
+  // The same positions with r0..r2 committed: their K/V written to the slots after the prefix.
+  AttnCase committed = in_call;
+  committed.meta.clear();
+  SeqTile t = in_call.meta.tiles[0];
+  t.n_rows = 1, t.kv_len = P + n - 1, t.n_blocks = (t.kv_len + AttnCase::kBt - 1) / AttnCase::kBt, t.words = 1;
+  committed.meta.n_rows = 1;
+  committed.meta.max_kv_len = t.kv_len;
+  committed.meta.kv_capacity = in_call.meta.kv_capacity;
+  committed.meta.tiles = {t};
+  committed.meta.row_ids = {0}, committed.meta.row_tile = {0}, committed.meta.row_local = {0};
+  committed.meta.pos = {P + n - 1}, committed.meta.tokens = {0}, committed.meta.out_slot = {-1};
+  committed.meta.tile_bits = {1};
+  // Blocks for the longer prefix: the in-call case's table, then fresh ones.
+  committed.meta.block_ids = in_call.meta.block_ids;
+  for (int32_t b = static_cast<int32_t>(committed.meta.block_ids.size()); b < t.n_blocks; ++b)
+    for (int32_t cand = 0; cand < AttnCase::kBlocks; ++cand)
+      if (std::find(committed.meta.block_ids.begin(), committed.meta.block_ids.end(), cand) == committed.meta.block_ids.end()) {
+        committed.meta.block_ids.push_back(cand);
+        break;
+      }
+  const size_t kvd = AttnCase::kKvHeads * AttnCase::kHd, qd = AttnCase::kHeads * AttnCase::kHd;
+  for (int32_t l = 0; l < AttnCase::kLayers; ++l)
+    for (int32_t r = 0; r < n - 1; ++r) {
+      const int32_t p = P + r, blk = committed.meta.block_ids[static_cast<size_t>(p / AttnCase::kBt)];
+      std::copy_n(&in_call.k[static_cast<size_t>(r) * kvd], kvd, &committed.kv[committed.layout.offset(blk, l, 0, p % AttnCase::kBt)]);
+      std::copy_n(&in_call.v[static_cast<size_t>(r) * kvd], kvd, &committed.kv[committed.layout.offset(blk, l, 1, p % AttnCase::kBt)]);
+    }
+  committed.q.assign(in_call.q.begin() + static_cast<std::ptrdiff_t>((n - 1) * qd), in_call.q.end());
+  committed.k.assign(in_call.k.begin() + static_cast<std::ptrdiff_t>((n - 1) * kvd), in_call.k.end());
+  committed.v.assign(in_call.v.begin() + static_cast<std::ptrdiff_t>((n - 1) * kvd), in_call.v.end());
+  for (int32_t l = 0; l < AttnCase::kLayers; ++l) {
+    const auto a = in_call.run(l), b = committed.run(l);
+    CHECK(same_bits(&a[static_cast<size_t>(n - 1) * qd], b.data(), qd));
+  }
+}

@@ -5,6 +5,8 @@
 
 #include "kernels/cpu/matmul.h"
 
+#include <cstring>
+
 
 using namespace specd;
 using namespace specd::test;
@@ -242,4 +244,38 @@ TEST_CASE("steady-state decode steps allocate nothing") {
   const long before = allocation_count();
   for (int32_t i = 0; i < 50; ++i) step(261 + i);
   CHECK(allocation_count() - before == 0);
+}
+
+TEST_CASE("a token's logits and K/V are the same bits whether earlier tokens were committed one by one or are rows of the call") {
+  // What makes a verifying decoder lossless: ar decodes one row per call against the cache, a
+  // verifier checks k rows in one call. Any difference in bits (e.g. a fused multiply-add in one
+  // path and not the other) can flip a near-tie argmax.
+  const std::vector<int32_t> prompt = {1, 403, 407, 261, 378, 285, 400, 262};
+  const std::vector<int32_t> more = {300, 301, 302, 303, 304, 305, 306};
+  EngineFixture one;
+  const auto s1 = one.new_seq();
+  one.prefill(s1, prompt);
+  std::vector<float> last_one;
+  for (int32_t t : more) last_one = one.prefill(s1, {t});
+  for (int32_t chunk : {2, 3, 7}) {
+    CAPTURE(chunk);
+    EngineFixture many;
+    const auto s2 = many.new_seq();
+    many.prefill(s2, prompt);
+    std::vector<float> last_many;
+    for (size_t at = 0; at < more.size(); at += static_cast<size_t>(chunk))
+      last_many = many.prefill(s2, std::vector<int32_t>(more.begin() + static_cast<std::ptrdiff_t>(at),
+                                                        more.begin() + static_cast<std::ptrdiff_t>(std::min(more.size(), at + static_cast<size_t>(chunk)))));
+    CHECK(std::memcmp(last_one.data(), last_many.data(), last_one.size() * sizeof(float)) == 0);
+    const auto& c = one.model.config();
+    std::vector<float> k1(static_cast<size_t>(c.kv_dim())), v1(k1), k2(k1), v2(k1);
+    int bad = 0;
+    for (int32_t l = 0; l < c.n_layers; ++l)
+      for (int32_t p = 0; p < one.kv.length(s1); ++p) {
+        REQUIRE(one.fwd.read_kv(s1, l, p, k1.data(), v1.data()).has_value());
+        REQUIRE(many.fwd.read_kv(s2, l, p, k2.data(), v2.data()).has_value());
+        bad += k1 != k2 || v1 != v2;
+      }
+    CHECK(bad == 0);
+  }
 }
