@@ -10,10 +10,8 @@ with a KV cache. Every mode prints one JSON line on stdout.
   torch_reference.py decode --model M.gguf [--device cuda] [--tokens 128] [--prompt-ids 1] [--dtype auto]
                                                           greedy decode tok/s and the first greedy ids
   torch_reference.py bandwidth [--device cuda] [--mib 1024]   device-to-device copy GB/s (read + write)
-  torch_reference.py set-ctx --model M.gguf --ctx 8192    rewrites llama.context_length in place (for
-                                                          verify depths past what specd-inflate copies)
 
-`info` and `set-ctx` need numpy only; the other modes need torch.
+`info` needs numpy only; the other modes need torch.
 """
 import argparse
 import json
@@ -45,11 +43,10 @@ class Gguf:
         if version not in (2, 3):
             raise ValueError(f"{path}: GGUF version {version} (want 2 or 3)")
         n_tensors, n_kv = self._scalar(10), self._scalar(10)
-        self.meta, self.meta_at = {}, {}
+        self.meta = {}
         for _ in range(n_kv):
             key = self._string()
             t = self._scalar(4)
-            self.meta_at[key] = (t, self.pos)
             self.meta[key] = self._value(t)
         infos = []
         for _ in range(n_tensors):
@@ -158,24 +155,6 @@ def cmd_info(a):
     out.update(llama_config(g))
     out.update(weight_bytes(g))
     print(json.dumps(out))
-
-
-def cmd_set_ctx(a):
-    """Rewrites <arch>.context_length in place (a scalar in the header: no other byte moves)."""
-    g = Gguf(a.model)
-    key = g.meta.get("general.architecture", "llama") + ".context_length"
-    if key not in g.meta_at:
-        raise ValueError(f"{a.model}: no {key} to rewrite")
-    t, pos = g.meta_at[key]
-    fmt = Gguf._SCALARS.get(t)
-    if fmt not in ("<I", "<i", "<Q", "<q"):
-        raise ValueError(f"{a.model}: {key} has type {t}, not an integer")
-    old = g.meta[key]
-    del g
-    with open(a.model, "r+b") as f:
-        f.seek(pos)
-        f.write(struct.pack(fmt, a.ctx))
-    print(json.dumps({"name": "set_ctx", "model": a.model, "key": key, "old": int(old), "new": a.ctx}))
 
 
 def torch_device(torch, name):
@@ -367,15 +346,12 @@ def main():
     d.add_argument("--dtype", default="auto", choices=["auto", "f32", "f16", "bf16"])
     d.add_argument("--runs", type=int, default=3)
     d.add_argument("--show-ids", type=int, default=32, help="how many greedy ids to print")
-    c = sub.add_parser("set-ctx")
-    c.add_argument("--model", required=True)
-    c.add_argument("--ctx", type=int, required=True)
     b = sub.add_parser("bandwidth")
     b.add_argument("--device", default="auto")
     b.add_argument("--mib", type=int, default=1024)
     b.add_argument("--runs", type=int, default=10)
     a = p.parse_args()
-    {"info": cmd_info, "decode": cmd_decode, "bandwidth": cmd_bandwidth, "set-ctx": cmd_set_ctx}[a.cmd](a)
+    {"info": cmd_info, "decode": cmd_decode, "bandwidth": cmd_bandwidth}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -260,7 +260,8 @@ else skip bench_base_lopa "no stories260K-d2f.gguf"; fi
 # Without a GPU the dry run inflates to a small shape instead: same steps, seconds not minutes.
 if ((have_gpu)); then shape=(); big_label="1B BF16"; else shape=(--dim 256 --layers 6 --ffn 704 --kv-heads 8); big_label="small inflated BF16 (dry run)"; fi
 big=$work/big.gguf
-inf_args=(--model "$base" --out "$big" --type bf16 "${shape[@]}")
+# --ctx 8192: the model declares room for the depth-4096 verify point (RoPE computes any position).
+inf_args=(--model "$base" --out "$big" --type bf16 --ctx 8192 "${shape[@]}")
 [[ -n $redrafter ]] && inf_args+=(--drafter "$redrafter" --drafter-out "$work/big-redrafter.gguf")
 if step inflate_big 150 "$inflate" "${inf_args[@]}"; then
   [[ -n $PY ]] && step info_big 30 "$PY" "$ref" info --model "$big"
@@ -272,10 +273,7 @@ if step inflate_big 150 "$inflate" "${inf_args[@]}"; then
   if ((have_torch)); then
     step torch_ref_big 120 "$PY" "$ref" decode --model "$big" --device "$dev" --tokens $((quick ? 64 : 128)) --runs 2 --show-ids 32
   fi
-  # specd-inflate copies stories260K's context (2048) and specd-bench wants depth <= ctx - 64, so
-  # the deep point rewrites the context in place, after the decode runs: it changes the file's
-  # identity, which the redrafter drafter is bound to.
-  if ((!quick)) && [[ -n $PY ]] && step set_ctx_big 30 "$PY" "$ref" set-ctx --model "$big" --ctx 8192; then
+  if ((!quick)); then
     benchrun bench_big_verify4096 120 --model "$big" --what verify --ks 1,2,4,8,16,32,64,128 --depth 4096
   fi
   rm -f "$big"

@@ -40,6 +40,7 @@ constexpr int64_t kChunkRows = 64;   // rows per RNG stream: output is independe
 // Defaults are TinyLlama-1.1B's shape; heads 0 means dim / the small model's head_dim.
 struct Shape {
   int64_t dim = 2048, layers = 22, heads = 0, kv_heads = 32, ffn = 5632;
+  int64_t ctx = 0;  // context length written to the file; 0: the small model's (RoPE computes any position)
 };
 
 struct Args {
@@ -399,7 +400,7 @@ Status Inflater::build(GgufWriter& w) {
 Status set_metadata(GgufWriter& w, const GgufFile& f, const Small& s, const Shape& b, uint64_t seed) {
   w.set_string("general.architecture", "llama");
   w.set_string("general.name", s.name + "-inflated-" + std::to_string(b.dim) + "x" + std::to_string(b.layers));
-  w.set_u32("llama.context_length", s.ctx);
+  w.set_u32("llama.context_length", b.ctx > 0 ? static_cast<uint32_t>(b.ctx) : s.ctx);
   w.set_u32("llama.embedding_length", static_cast<uint32_t>(b.dim));
   w.set_u32("llama.block_count", static_cast<uint32_t>(b.layers));
   w.set_u32("llama.feed_forward_length", static_cast<uint32_t>(b.ffn));
@@ -421,10 +422,11 @@ Status set_metadata(GgufWriter& w, const GgufFile& f, const Small& s, const Shap
 
 const char* kUsage =
     "usage: specd-inflate --model SMALL.gguf --out BIG.gguf [--type f32|f16|bf16] [--seed N]\n"
-    "                     [--dim 2048 --layers 22 --heads DIM/HEAD_DIM --kv-heads 32 --ffn 5632]\n"
+    "                     [--dim 2048 --layers 22 --heads DIM/HEAD_DIM --kv-heads 32 --ffn 5632] [--ctx N]\n"
     "                     [--drafter DRAFTER.gguf --drafter-out BIG-DRAFTER.gguf]\n"
     "  Builds a model of the given shape that computes the same function as SMALL (BENCHMARKS.md §2.2),\n"
-    "  and with --drafter, a ReDrafter drafter for it that drafts what DRAFTER drafts for SMALL.\n";
+    "  and with --drafter, a ReDrafter drafter for it that drafts what DRAFTER drafts for SMALL.\n"
+    "  --ctx sets the context length it declares (default SMALL's), e.g. 8192 to measure deep prefixes.\n";
 
 Result<Args> args_from(const specd::daemon::CliArgs& c) {
   Args a;
@@ -446,6 +448,9 @@ Result<Args> args_from(const specd::daemon::CliArgs& c) {
     if (!v) return v.error();
     *field = *v;
   }
+  auto ctx = c.integer("ctx", 0, 0, 1 << 20);
+  if (!ctx) return ctx.error();
+  a.big.ctx = *ctx;
   auto seed = c.integer("seed", static_cast<int64_t>(a.seed), 1, INT64_MAX);
   if (!seed) return seed.error();
   a.seed = static_cast<uint64_t>(*seed);
@@ -484,7 +489,7 @@ Status inflate(Args& a) {
 
 int main(int argc, char** argv) {
   return specd::tools::tool_main("specd-inflate", kUsage, argc, argv,
-                                 {"model", "out", "type", "seed", "dim", "layers", "heads", "kv-heads", "ffn",
+                                 {"model", "out", "type", "seed", "dim", "layers", "heads", "kv-heads", "ffn", "ctx",
                                   "drafter", "drafter-out"},
                                  args_from, inflate);
 }
