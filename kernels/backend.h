@@ -87,11 +87,12 @@ class Backend {
   virtual size_t memory_capacity() const { return 0; }
   // A host weight matrix (e.g. in the mapped model file) as this backend reads it, counted as
   // MemUse::Weights. The CPU backend reads the host memory in place (no copy, no charge; the host
-  // view must outlive the returned one); a device backend copies it, and free(view.data) gives the
-  // copy back. Errors: SPECD_E_NOMEM.
+  // view must outlive the returned one); a device backend copies it, possibly into another type
+  // (CUDA keeps Q8_0 as BF16: use the returned view, never the host's type or row_bytes), and
+  // free(view.data) gives the copy back. Errors: SPECD_E_NOMEM.
   virtual Result<WeightView> upload_weight(const WeightView& host) = 0;
 
-  // --- copies and the wait point (enqueued in order) ---
+  // --- copies and the wait point (enqueued in order; host_src may be reused when the call returns) ---
   virtual void copy_to_device(void* dst, const void* host_src, size_t bytes) = 0;
   virtual void copy_to_host(void* host_dst, const void* src, size_t bytes) = 0;
   // bytes of this backend's memory at dst become zero.

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 namespace specd::kernels {
@@ -24,6 +25,9 @@ struct SeqTile {
   int64_t bits = 0;         // index into StepMeta::tile_bits of local row 0's words
   int32_t words = 0;        // 64-bit words per local row of the tile
 };
+
+// Device backends copy the tiles byte for byte.
+static_assert(std::is_trivially_copyable_v<SeqTile>);
 
 struct StepMeta {
   int32_t n_rows = 0;
