@@ -7,6 +7,7 @@
 #include "engine/utf8_stream.h"
 #include "tests/test_support.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -122,3 +123,113 @@ TEST_CASE("vocab: command-r") { if (have_vocab_dir()) check_vocab("command-r"); 
 TEST_CASE("vocab: mpt") { if (have_vocab_dir()) check_vocab("mpt"); }
 TEST_CASE("vocab: llama-spm") { if (have_vocab_dir()) check_vocab("llama-spm"); }
 TEST_CASE("vocab: phi-3") { if (have_vocab_dir()) check_vocab("phi-3"); }
+
+namespace {
+
+Vocab vocab(const std::string& name) { return load_vocab(vocab_dir() + "/ggml-vocab-" + name + ".gguf"); }
+
+std::string specd_bin() { return specd::test::build_root() + "/daemon/specd"; }
+
+// Runs specd with stderr folded into the output; returns the exit status.
+int run_specd(const std::string& args, std::string* out) {
+  out->clear();
+  return specd::test::run_command(specd_bin().append(" ").append(args).append(" 2>&1"), out);
+}
+
+// 'path' for the shell (built with append: GCC 12's -Wrestrict misfires on "'" + std::string).
+std::string quoted(const std::string& s) { return std::string("'").append(s).append("'"); }
+
+}  // namespace
+
+TEST_CASE("vocab: BOS, EOS and end-of-turn defaults follow llama.cpp") {
+  if (!have_vocab_dir()) return;
+  Vocab llama3 = vocab("llama-bpe");
+  CHECK(llama3.tok.kind() == Tokenizer::Kind::Bpe);
+  CHECK(llama3.tok.pre() == "llama-bpe");
+  CHECK(llama3.tok.add_bos_token());  // llama3 pre types add BOS when the file does not say
+  CHECK(llama3.tok.tokenize("Hello", true, false) == Ids{128000, 9906});
+  CHECK(llama3.tok.tokenize("Hello", false, false) == Ids{9906});
+  CHECK(llama3.tok.eot() == 128009);  // "<|eot_id|>", found by its text
+  CHECK(llama3.tok.eom() == -1);  // this Llama 3.0 vocab has no "<|eom_id|>"
+  Vocab qwen = vocab("qwen2");
+  CHECK_FALSE(qwen.tok.add_bos_token());  // other BPE types do not
+  CHECK(qwen.tok.tokenize("Hello", true, false) == Ids{9707});
+  CHECK(qwen.tok.eot() == 151645);  // "<|im_end|>"
+  CHECK(qwen.tok.eom() == -1);
+}
+
+TEST_CASE("vocab: special tokens in the text are parsed only with parse_special") {
+  if (!have_vocab_dir()) return;
+  Vocab llama3 = vocab("llama-bpe");
+  const std::string text = "Hi<|eot_id|>";
+  const Ids plain = llama3.tok.encode(text, false, false);
+  const Ids parsed = llama3.tok.encode(text, false, true);
+  CHECK(parsed == Ids{13347, 128009});
+  CHECK(plain.size() > 2);
+  CHECK(std::find(plain.begin(), plain.end(), 128009) == plain.end());
+  CHECK(llama3.tok.decode(plain) == text);   // plain text comes back as it was
+  CHECK(llama3.tok.decode(parsed) == "Hi");  // control tokens print nothing
+  // SPM too: "<s>" is text unless parse_special.
+  Vocab spm = vocab("llama-spm");
+  CHECK(spm.tok.encode("<s>", false, true) == Ids{1});
+  CHECK(spm.tok.encode("<s>", false, false) != Ids{1});
+}
+
+TEST_CASE("vocab: byte-level pieces stream through Utf8Stream as whole characters") {
+  if (!have_vocab_dir()) return;
+  Vocab gpt2 = vocab("gpt-2");
+  const std::string text = "llama 🦙 and 日本語, ünïcödé";
+  const Ids ids = gpt2.tok.encode(text, false);
+  Utf8Stream stream;
+  std::string all;
+  bool split_char = false;
+  for (int32_t id : ids) {
+    const std::string piece = gpt2.tok.piece(-1, id);
+    const std::string chunk = stream.push(piece);
+    split_char = split_char || chunk != piece;  // some token holds part of a character
+    for (size_t i = 0; i < chunk.size();) {  // every chunk is whole UTF-8 characters
+      const auto c = static_cast<unsigned char>(chunk[i]);
+      const size_t n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+      REQUIRE(i + n <= chunk.size());
+      i += n;
+    }
+    all += chunk;
+  }
+  all += stream.flush();
+  CHECK(split_char);
+  CHECK(all == text);
+}
+
+TEST_CASE("specd tokenize: id<TAB>piece lines and --ids, on a vocabulary-only file and a model") {
+  if (!have_vocab_dir()) return;
+  const std::string tok = std::string("tokenize --model ").append(quoted(vocab_dir() + "/ggml-vocab-llama-bpe.gguf"));
+  std::string out;
+  REQUIRE(run_specd(tok + " --text 'Hello world'", &out) == 0);
+  CHECK(out == "128000\t<|begin_of_text|>\n9906\tHello\n1917\t world\n");
+  REQUIRE(run_specd(tok + " --text 'Hello world' --ids", &out) == 0);
+  CHECK(out == "[128000, 9906, 1917]\n");
+  REQUIRE(run_specd(tok + " --text 'Hello world' --ids --no-bos", &out) == 0);
+  CHECK(out == "[9906, 1917]\n");
+  REQUIRE(run_specd(tok + " --text 'Hi<|eot_id|>' --ids --no-bos --parse-special", &out) == 0);
+  CHECK(out == "[13347, 128009]\n");
+  REQUIRE(run_specd(tok + " --text 'Hi<|eot_id|>' --ids --no-bos", &out) == 0);
+  CHECK(out.find("128009") == std::string::npos);
+  const std::string file = specd::test::temp_dir() + "/tokenize-input.txt";
+  std::ofstream(file) << "a\tb\n";
+  REQUIRE(run_specd(tok + " --no-bos --file " + quoted(file), &out) == 0);
+  CHECK(out == "64\ta\n2282\t\\tb\n198\t\\n\n");  // tab + "b" is one piece: [^\r\n\p{L}\p{N}]?\p{L}+
+  // A full model (weights present, not read).
+  const std::string model = std::string("tokenize --model ").append(quoted(specd::test::model_path("stories260K.gguf")));
+  REQUIRE(run_specd(model + " --text 'Once upon' --ids", &out) == 0);
+  CHECK(out == "[1, 403, 407]\n");
+}
+
+TEST_CASE("specd tokenize: usage and load errors") {
+  std::string out;
+  CHECK(run_specd("tokenize --text hi", &out) == 2);
+  CHECK(out.find("--model PATH is required") != std::string::npos);
+  CHECK(run_specd("tokenize --model x.gguf", &out) == 2);
+  CHECK(out.find("exactly one of --text and --file") != std::string::npos);
+  CHECK(run_specd("tokenize --model /nonexistent.gguf --text hi", &out) == 1);
+  CHECK(out.find("cannot load /nonexistent.gguf") != std::string::npos);
+}
