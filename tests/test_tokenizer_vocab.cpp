@@ -233,3 +233,36 @@ TEST_CASE("specd tokenize: usage and load errors") {
   CHECK(run_specd("tokenize --model /nonexistent.gguf --text hi", &out) == 1);
   CHECK(out.find("cannot load /nonexistent.gguf") != std::string::npos);
 }
+
+TEST_CASE("pretokenizer: every listed pre compiles, an unknown one is a named error") {
+  for (std::string_view name : specd::engine::PreTokenizer::supported()) {
+    auto p = specd::engine::PreTokenizer::create(name);
+    CHECK_MESSAGE(p.has_value(), name << ": " << (p ? "" : p.error().message));
+  }
+  auto bad = specd::engine::PreTokenizer::create("tekken");
+  REQUIRE_FALSE(bad.has_value());
+  CHECK(bad.error().code == SPECD_E_UNSUPPORTED);
+  CHECK(bad.error().message.find("'tekken'") != std::string::npos);
+  // Pieces cover the text exactly, in order; invalid UTF-8 bytes stay in pieces of their own.
+  auto gpt2 = specd::engine::PreTokenizer::create("gpt-2");
+  REQUIRE(gpt2.has_value());
+  const std::string text = "\xff\xfe abc \xc3\x28 it's  42\n";
+  size_t at = 0;
+  std::vector<std::string> pieces;
+  for (const auto& [off, len] : gpt2->split(text)) {
+    CHECK(off == at);
+    at = off + len;
+    pieces.push_back(text.substr(off, len));
+  }
+  CHECK(at == text.size());
+  CHECK(pieces == std::vector<std::string>{"\xff\xfe", " abc", " ", "\xc3", "(", " it", "'s", " ", " 42", "\n"});
+}
+
+TEST_CASE("vocab: invalid UTF-8 goes through byte tokens and decodes back byte for byte") {
+  if (!have_vocab_dir()) return;
+  for (const char* name : {"gpt-2", "llama-bpe", "qwen2"}) {
+    Vocab v = vocab(name);
+    const std::string text = "\xff\xfe abc \xc3\x28 \xe2\x82 ok\n";
+    CHECK_MESSAGE(v.tok.decode(v.tok.encode(text, false)) == text, name);
+  }
+}
