@@ -6,10 +6,9 @@
 #include "engine/pretokenizer.h"
 #include "kernels/result.h"
 
-#include <optional>
-
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -49,13 +48,13 @@ class Tokenizer {
   // only: when prev is BOS and the piece starts with a space, the space is dropped (llama2.c's
   // leading-space rule).
   std::string piece(int32_t prev, int32_t token) const;
-  // Whole-sequence decode (applies the leading-space rule after a BOS).
+  // Whole-sequence decode (SPM: applies the leading-space rule after a BOS).
   std::string decode(const std::vector<int32_t>& tokens) const;
 
   int32_t vocab_size() const { return static_cast<int32_t>(pieces_.size()); }
   int32_t bos() const { return bos_; }
   int32_t eos() const { return eos_; }
-  int32_t unk() const { return unk_; }
+  int32_t unk() const { return unk_; }  // -1 when the vocab has none (byte-level BPE's default)
   // End of turn / end of message: tokenizer.ggml.eot_token_id / eom_token_id, else found by text as
   // llama.cpp does ("<|eot_id|>", "<|im_end|>", ...; "<|eom_id|>"); -1 when the vocab has none.
   int32_t eot() const { return eot_; }
