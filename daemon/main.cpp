@@ -1,6 +1,7 @@
-// The `specd` executable: dispatches subcommands (generate, serve, version).
+// The `specd` executable: dispatches subcommands (generate, serve, tokenize, version).
 #include "daemon/generate_command.h"
 #include "daemon/serve_command.h"
+#include "daemon/tokenize_command.h"
 
 #include <cstdio>
 #include <cstring>
@@ -12,6 +13,7 @@ void usage(FILE* out) {
       "commands:\n"
       "  generate   one-shot in-process generation (specd generate --help)\n"
       "  serve      run the daemon on a Unix socket (specd serve --help)\n"
+      "  tokenize   print the token ids of a text (specd tokenize --help)\n"
       "  version    print the version\n",
       out);
 }
@@ -25,6 +27,7 @@ int main(int argc, char** argv) {
   const char* cmd = argv[1];
   if (std::strcmp(cmd, "generate") == 0) return specd::daemon::generate_command(argc - 1, argv + 1);
   if (std::strcmp(cmd, "serve") == 0) return specd::daemon::serve_command(argc - 1, argv + 1);
+  if (std::strcmp(cmd, "tokenize") == 0) return specd::daemon::tokenize_command(argc - 1, argv + 1);
   if (std::strcmp(cmd, "version") == 0 || std::strcmp(cmd, "--version") == 0) {
     std::printf("specd %s\n", SPECD_VERSION);
     return 0;

@@ -1,10 +1,12 @@
-// Tokenizer: llama.cpp's SPM tokenizer (tokenizer.ggml.model "llama") loaded from GGUF metadata.
+// Tokenizer: special-token partition, decoded pieces, and llama.cpp's SPM tokenizer (tokenizer.ggml.model
+// "llama"); loading is in tokenizer_load.cpp, the byte-level BPE half in tokenizer_bpe.cpp.
 #include "engine/tokenizer.h"
+
+#include "engine/byte_level.h"
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
-#include <initializer_list>
 #include <queue>
 #include <string>
 
@@ -13,102 +15,9 @@ namespace {
 
 constexpr std::string_view kSpaceMark = "\xe2\x96\x81";  // U+2581, SentencePiece's space
 // Token types that print something; unknown (2), control (3), unused (5) and others print nothing.
-constexpr int32_t kNormal = 1, kUserDefined = 4, kByte = 6;
+constexpr int32_t kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kByte = 6;
 
-// The metadata keys, named once so error messages and look-ups agree.
-constexpr const char* kModelKey = "tokenizer.ggml.model";
 constexpr const char* kTokensKey = "tokenizer.ggml.tokens";
-constexpr const char* kScoresKey = "tokenizer.ggml.scores";
-constexpr const char* kTypesKey = "tokenizer.ggml.token_type";
-
-using U64 = unsigned long long;
-
-Status check_model(const GgufFile& f) {
-  const GgufValue* v = f.find(kModelKey);
-  if (!v) return make_error(SPECD_E_BAD_MODEL, "missing %s", kModelKey);
-  auto model = f.get_string(kModelKey);
-  if (!model) return make_error(SPECD_E_BAD_MODEL, "%s is not a string", kModelKey);
-  if (*model != "llama")
-    return make_error(SPECD_E_UNSUPPORTED, "tokenizer model '%.*s' is not supported (only \"llama\")",
-                      static_cast<int>(model->size()), model->data());
-  return {};
-}
-
-// llama.cpp replaces an empty piece by "[EMPTY_<id>]" so every id keeps a distinct text.
-Result<std::vector<std::string>> read_pieces(const GgufFile& f) {
-  const GgufValue* v = f.find(kTokensKey);
-  if (!v) return make_error(SPECD_E_BAD_MODEL, "missing %s", kTokensKey);
-  if (v->type != GgufValueType::ARRAY || v->elem_type != GgufValueType::STRING)
-    return make_error(SPECD_E_BAD_MODEL, "%s is not an array of strings", kTokensKey);
-  if (v->strings.empty()) return make_error(SPECD_E_BAD_MODEL, "%s is empty", kTokensKey);
-  if (v->strings.size() > static_cast<size_t>(INT32_MAX))
-    return make_error(SPECD_E_BAD_MODEL, "%s has too many entries (%zu)", kTokensKey, v->strings.size());
-  std::vector<std::string> pieces;
-  pieces.reserve(v->strings.size());
-  for (std::string_view s : v->strings)
-    pieces.emplace_back(s.empty() ? "[EMPTY_" + std::to_string(pieces.size()) + "]" : std::string(s));
-  return pieces;
-}
-
-// An optional per-token array; `accept` names the element types allowed. Absent gives nullptr.
-Result<const GgufValue*> optional_array(const GgufFile& f, const char* key, size_t n,
-                                        std::initializer_list<GgufValueType> accept) {
-  const GgufValue* v = f.find(key);
-  if (!v) return static_cast<const GgufValue*>(nullptr);
-  if (v->type != GgufValueType::ARRAY ||
-      std::find(accept.begin(), accept.end(), v->elem_type) == accept.end())
-    return make_error(SPECD_E_BAD_MODEL, "%s has the wrong type", key);
-  if (v->count != n)
-    return make_error(SPECD_E_BAD_MODEL, "%s has %llu entries but %s has %zu", key,
-                      static_cast<U64>(v->count), kTokensKey, n);
-  return v;
-}
-
-// A special-token id: absent keeps the default; present must be an integer inside the vocab.
-Result<int32_t> read_id(const GgufFile& f, const char* key, int32_t def, size_t n) {
-  uint64_t id = static_cast<uint64_t>(def);
-  if (f.find(key)) {
-    auto u = f.get_uint(key);
-    if (!u) return make_error(SPECD_E_BAD_MODEL, "%s is not an unsigned integer", key);
-    id = *u;
-  }
-  if (id >= n) return make_error(SPECD_E_BAD_MODEL, "%s = %llu is outside the vocab (%zu tokens)", key,
-                                 static_cast<U64>(id), n);
-  return static_cast<int32_t>(id);
-}
-
-Result<bool> read_flag(const GgufFile& f, const char* key, bool def) {
-  if (!f.find(key)) return def;
-  auto b = f.get_bool(key);
-  if (!b) return make_error(SPECD_E_BAD_MODEL, "%s is not a bool", key);
-  return *b;
-}
-
-// The special ids and flags, with llama.cpp's defaults for model "llama" when absent.
-struct Specials {
-  int32_t bos = 1, eos = 2, unk = 0;
-  bool add_bos = true, add_space_prefix = true;
-};
-
-Result<Specials> read_specials(const GgufFile& f, size_t n) {
-  Specials s;
-  auto bos = read_id(f, "tokenizer.ggml.bos_token_id", s.bos, n);
-  if (!bos) return bos.error();
-  auto eos = read_id(f, "tokenizer.ggml.eos_token_id", s.eos, n);
-  if (!eos) return eos.error();
-  auto unk = read_id(f, "tokenizer.ggml.unknown_token_id", s.unk, n);
-  if (!unk) return unk.error();
-  auto add_bos = read_flag(f, "tokenizer.ggml.add_bos_token", s.add_bos);
-  if (!add_bos) return add_bos.error();
-  auto add_space = read_flag(f, "tokenizer.ggml.add_space_prefix", s.add_space_prefix);
-  if (!add_space) return add_space.error();
-  s.bos = *bos;
-  s.eos = *eos;
-  s.unk = *unk;
-  s.add_bos = *add_bos;
-  s.add_space_prefix = *add_space;
-  return s;
-}
 
 void replace_all(std::string& s, std::string_view from, std::string_view to) {
   std::string out;
@@ -133,7 +42,7 @@ int parse_byte_piece(std::string_view s) {
   return v;
 }
 
-// The bytes a token stands for, as llama.cpp's token_to_piece(special = false) gives them.
+// The bytes an SPM token stands for, as llama.cpp's token_to_piece(special = false) gives them.
 std::string decoded_piece(const std::string& text, int32_t type) {
   switch (type) {
     case kNormal: {
@@ -148,6 +57,14 @@ std::string decoded_piece(const std::string& text, int32_t type) {
     }
     default: return "";  // unknown, control, unused and undefined types print nothing
   }
+}
+
+// A byte-level BPE token's bytes: normal tokens undo GPT-2's byte alphabet, user-defined ones are
+// their text, and control, unknown, unused and byte-typed ones print nothing (llama.cpp's BPE case).
+std::string decoded_bpe_piece(const std::string& text, int32_t type) {
+  if (type == kNormal) return byte_level_decode(text);
+  if (type == kUserDefined) return text;
+  return "";
 }
 
 // unicode_len_utf8 from llama.cpp: the sequence length from the first byte's high nibble. A stray
@@ -195,12 +112,16 @@ struct Fragment {
   size_t off, len;
 };
 
-// llama.cpp's tokenizer_st_partition with parse_special = false: user-defined pieces are cut out of
-// the text before BPE, longest piece first, each at every leftmost non-overlapping occurrence.
+// llama.cpp's tokenizer_st_partition: special pieces are cut out of the text before BPE, longest
+// piece first, each at every leftmost non-overlapping occurrence; control and unknown ones only
+// when parse_special.
 std::vector<Fragment> partition(std::string_view text, const std::vector<int32_t>& ids,
-                                const std::vector<std::string>& pieces) {
+                                const std::vector<std::string>& pieces, const std::vector<int32_t>& types,
+                                bool parse_special) {
   std::vector<Fragment> frags{{-1, 0, text.size()}};
   for (int32_t id : ids) {
+    const int32_t type = types[static_cast<size_t>(id)];
+    if (!parse_special && (type == kControl || type == kUnknown)) continue;
     const std::string& p = pieces[static_cast<size_t>(id)];
     std::vector<Fragment> next;
     for (const Fragment& fr : frags) {
@@ -224,38 +145,7 @@ std::vector<Fragment> partition(std::string_view text, const std::vector<int32_t
 
 }  // namespace
 
-Result<Tokenizer> Tokenizer::from_gguf(const GgufFile& f) {
-  SPECD_TRY(check_model(f));
-  auto pieces = read_pieces(f);
-  if (!pieces) return pieces.error();
-  const size_t n = pieces->size();
-  auto scores = optional_array(f, kScoresKey, n, {GgufValueType::FLOAT32, GgufValueType::INT32});
-  if (!scores) return scores.error();
-  auto types = optional_array(f, kTypesKey, n, {GgufValueType::INT32});
-  if (!types) return types.error();
-
-  Tokenizer t;
-  t.pieces_ = std::move(pieces.value());
-  // Without the arrays llama.cpp scores every piece 0 and calls it normal; we do the same.
-  t.scores_.assign(n, 0.0f);
-  t.types_.assign(n, kNormal);
-  for (size_t i = 0; i < n; ++i) {
-    if (*scores) t.scores_[i] = static_cast<float>(GgufFile::array_float(**scores, i));
-    if (*types) t.types_[i] = static_cast<int32_t>(GgufFile::array_int(**types, i));
-  }
-
-  auto sp = read_specials(f, n);
-  if (!sp) return sp.error();
-  t.bos_ = sp->bos;
-  t.eos_ = sp->eos;
-  t.unk_ = sp->unk;
-  t.add_bos_ = sp->add_bos;
-  t.add_space_prefix_ = sp->add_space_prefix;
-  SPECD_TRY(t.build_tables());
-  return t;
-}
-
-// The piece index, the byte-fallback table, decoded pieces and the user-defined split list.
+// The piece index, the byte-fallback table, decoded pieces and the special-token list.
 Status Tokenizer::build_tables() {
   const auto n = static_cast<int32_t>(pieces_.size());
   index_.reserve(pieces_.size());
@@ -279,35 +169,44 @@ Status Tokenizer::build_tables() {
   }
   decoded_.resize(pieces_.size());
   for (size_t i = 0; i < pieces_.size(); ++i) {
-    decoded_[i] = (static_cast<int32_t>(i) == bos_ || static_cast<int32_t>(i) == eos_ ||
-                   static_cast<int32_t>(i) == unk_) ? "" : decoded_piece(pieces_[i], types_[i]);
-    if (types_[i] == kUserDefined) user_defined_.push_back(static_cast<int32_t>(i));
+    const auto id = static_cast<int32_t>(i);
+    if (kind_ == Kind::Bpe) decoded_[i] = decoded_bpe_piece(pieces_[i], types_[i]);
+    else decoded_[i] = (id == bos_ || id == eos_ || id == unk_) ? "" : decoded_piece(pieces_[i], types_[i]);
+    if (types_[i] == kUserDefined || types_[i] == kControl || types_[i] == kUnknown) specials_.push_back(id);
   }
   // llama.cpp sorts special tokens longest first (std::sort; ties in id order here).
-  std::stable_sort(user_defined_.begin(), user_defined_.end(), [&](int32_t a, int32_t b) {
+  std::stable_sort(specials_.begin(), specials_.end(), [&](int32_t a, int32_t b) {
     return pieces_[static_cast<size_t>(a)].size() > pieces_[static_cast<size_t>(b)].size();
   });
   return {};
 }
+
 
 int32_t Tokenizer::find(std::string_view piece) const {
   auto it = index_.find(piece);
   return it == index_.end() ? -1 : it->second;
 }
 
-std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos) const {
+std::vector<int32_t> Tokenizer::tokenize(std::string_view text, bool add_special, bool parse_special) const {
+  std::vector<int32_t> out = encode(text, add_special && add_bos_, parse_special);
+  if (add_special && add_eos_) out.push_back(eos_);
+  return out;
+}
+
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos, bool parse_special) const {
   std::vector<int32_t> out;
   out.reserve(text.size() / 2 + 2);
   if (add_bos) out.push_back(bos_);
   if (text.empty()) return out;  // llama.cpp makes no fragment, so not even the space prefix
-  bool prev_special = true;  // the first fragment, and each after a user-defined token, gets the prefix
-  for (const Fragment& fr : partition(text, user_defined_, pieces_)) {
+  bool prev_special = true;  // the first fragment, and each after a special token, gets the prefix
+  for (const Fragment& fr : partition(text, specials_, pieces_, types_, parse_special)) {
     if (fr.token >= 0) {
       out.push_back(fr.token);
       prev_special = true;
       continue;
     }
-    encode_fragment(text.substr(fr.off, fr.len), add_space_prefix_ && prev_special, out);
+    if (kind_ == Kind::Bpe) encode_bpe_fragment(text.substr(fr.off, fr.len), out);
+    else encode_fragment(text.substr(fr.off, fr.len), add_space_prefix_ && prev_special, out);
     prev_special = false;
   }
   return out;
@@ -359,7 +258,7 @@ std::string Tokenizer::piece(int32_t prev, int32_t token) const {
   if (token < 0 || token >= vocab_size()) return "";
   const std::string& s = decoded_[static_cast<size_t>(token)];
   // llama2.c: the first piece after BOS loses its leading space (the space prefix added by encode).
-  if (prev == bos_ && !s.empty() && s[0] == ' ') return s.substr(1);
+  if (kind_ == Kind::Spm && prev == bos_ && !s.empty() && s[0] == ' ') return s.substr(1);
   return s;
 }
 

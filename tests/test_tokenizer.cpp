@@ -354,11 +354,39 @@ TEST_CASE("tokenizer: malformed vocabularies give named errors") {
     w.set_array_i32("tokenizer.ggml.token_type", {2, 3, 3, 1, 1});
     expect(w, SPECD_E_BAD_MODEL, "tokenizer.ggml.token_type has 5 entries");
   }
-  SUBCASE("gpt2 model") {
+  SUBCASE("unknown model") {
+    GgufWriter w;
+    set_vocab(w, good);
+    w.set_string("tokenizer.ggml.model", "bert");
+    expect(w, SPECD_E_UNSUPPORTED, "'bert'");
+  }
+  SUBCASE("gpt2 model with an unknown pre-tokenizer") {
     GgufWriter w;
     set_vocab(w, good);
     w.set_string("tokenizer.ggml.model", "gpt2");
-    expect(w, SPECD_E_UNSUPPORTED, "'gpt2'");
+    w.set_string("tokenizer.ggml.pre", "no-such-pre");
+    expect(w, SPECD_E_UNSUPPORTED, "tokenizer.ggml.pre 'no-such-pre'");
+  }
+  SUBCASE("gpt2 model without a pre-tokenizer") {
+    GgufWriter w;
+    set_vocab(w, good);
+    w.set_string("tokenizer.ggml.model", "gpt2");
+    expect(w, SPECD_E_UNSUPPORTED, "without tokenizer.ggml.pre");
+  }
+  SUBCASE("gpt2 model without merges") {
+    GgufWriter w;
+    set_vocab(w, good);
+    w.set_string("tokenizer.ggml.model", "gpt2");
+    w.set_string("tokenizer.ggml.pre", "gpt-2");
+    expect(w, SPECD_E_BAD_MODEL, "missing tokenizer.ggml.merges");
+  }
+  SUBCASE("gpt2 merge without a space") {
+    GgufWriter w;
+    set_vocab(w, good);
+    w.set_string("tokenizer.ggml.model", "gpt2");
+    w.set_string("tokenizer.ggml.pre", "gpt-2");
+    w.set_array_string("tokenizer.ggml.merges", {"a a", "aa"});
+    expect(w, SPECD_E_BAD_MODEL, "tokenizer.ggml.merges[1]");
   }
   SUBCASE("no model") {
     GgufWriter w;
