@@ -53,9 +53,9 @@ void write_gguf_seeds(const std::filesystem::path& dir) {
   w.set_array_f32("tokenizer.ggml.scores", {0.0f, 0.0f, 0.0f, -1.0f});
   w.set_array_i32("tokenizer.ggml.token_type", {2, 3, 3, 1});
   std::vector<uint8_t> f32(4 * 8 * 2, 0), f16(2 * 8 * 2, 0), q8(34 * 2, 0);
-  (void)w.add_tensor("token_embd.weight", se::GgmlType::F32, {8, 2}, f32);
-  (void)w.add_tensor("output_norm.weight", se::GgmlType::F16, {8, 2}, f16);
-  (void)w.add_tensor("output.weight", se::GgmlType::Q8_0, {32, 2}, q8);
+  (void)w.add_tensor("token_embd.weight", specd::GgmlType::F32, {8, 2}, f32);
+  (void)w.add_tensor("output_norm.weight", specd::GgmlType::F16, {8, 2}, f16);
+  (void)w.add_tensor("output.weight", specd::GgmlType::Q8_0, {32, 2}, q8);
   if (specd::Status st = w.write((dir / "small.gguf").string()); !st) std::fprintf(stderr, "make_seeds: %s\n", st.error().message.c_str());
 }
 
@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
   r.emitted_hist = {0, 1, 1};
   sd::StatusInfo s;
   s.daemon_version = "0.1.0";
-  s.models.push_back({"stories", "/models/stories260K.gguf", 512, 512, 1u << 20});
+  s.models.push_back({"stories", "/models/stories260K.gguf", 512, 512, 1u << 20, "cuda:0", 1u << 21, 1u << 22});
   s.engine.decoders.push_back({"ar", "1.0", "autoregressive", "/plugins/ar.so"});
   sd::RunRecord run;
   run.id = 42;

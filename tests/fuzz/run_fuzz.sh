@@ -25,9 +25,10 @@ stories() {
 case $name in
   gguf) args+=(-max_len=65536) ;;
   tokenizer)
-    # Every vocabulary the engine can load: the default model's and llama.cpp's SPM test vocabulary.
+    # Every kind of vocabulary the engine loads: the default model's, llama.cpp's SPM test vocabulary and
+    # two byte-level BPE ones (llama-bpe, qwen2: different pre-tokenizer regexes).
     vocabs=("$(stories)")
-    for f in "$src/../shared/data/vocab/ggml-vocab-llama-spm.gguf"; do [[ -f $f ]] && vocabs+=("$f"); done
+    for f in "$src/../shared/data/vocab/ggml-vocab-"{llama-spm,llama-bpe,qwen2}.gguf; do [[ -f $f ]] && vocabs+=("$f"); done
     export SPECD_FUZZ_VOCABS=$(IFS=:; echo "${vocabs[*]}")
     ;;
   options)
