@@ -3,6 +3,7 @@
 #include "engine/tokenizer.h"
 
 #include "engine/byte_level.h"
+#include "engine/merge_symbols.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -12,6 +13,9 @@
 
 namespace specd::engine {
 namespace {
+
+using merge::Symbol;
+using merge::split_chars;
 
 constexpr std::string_view kSpaceMark = "\xe2\x96\x81";  // U+2581, SentencePiece's space
 // Token types that print something; unknown (2), control (3), unused (5) and others print nothing.
@@ -67,20 +71,6 @@ std::string decoded_bpe_piece(const std::string& text, int32_t type) {
   return "";
 }
 
-// unicode_len_utf8 from llama.cpp: the sequence length from the first byte's high nibble. A stray
-// continuation byte counts 1 and 0xF8..0xFF count 4 (clipped at the end of the text).
-size_t utf8_len(char c) {
-  static constexpr uint8_t kLen[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
-  return kLen[static_cast<uint8_t>(c) >> 4];
-}
-
-// A run of text in the merge list (llm_symbol); n == 0 once merged into its left neighbour.
-struct Symbol {
-  const char* text;
-  size_t n;
-  int prev, next;
-};
-
 // A candidate merge of two adjacent symbols (llm_bigram_spm); `size` detects stale entries.
 struct Bigram {
   int left, right;
@@ -93,18 +83,6 @@ struct Bigram {
     }
   };
 };
-
-std::vector<Symbol> split_chars(std::string_view text) {
-  std::vector<Symbol> sym;
-  sym.reserve(text.size());
-  for (size_t off = 0; off < text.size();) {
-    const size_t n = std::min(utf8_len(text[off]), text.size() - off);
-    const int index = static_cast<int>(sym.size());
-    off += n;
-    sym.push_back({text.data() + off - n, n, index - 1, off == text.size() ? -1 : index + 1});
-  }
-  return sym;
-}
 
 // A slice of the input: raw text (token < 0) or one user-defined token.
 struct Fragment {

@@ -1,5 +1,6 @@
 // Tokenizer, byte-level BPE half (tokenizer.ggml.model "gpt2"): merges, pre-tokenizer, encoding.
 #include "engine/byte_level.h"
+#include "engine/merge_symbols.h"
 #include "engine/tokenizer.h"
 
 #include <algorithm>
@@ -8,15 +9,10 @@
 namespace specd::engine {
 namespace {
 
+using merge::Symbol;
+
 constexpr const char* kMergesKey = "tokenizer.ggml.merges";
 constexpr const char* kPreKey = "tokenizer.ggml.pre";
-
-// A run of the word in the merge list (llm_symbol); n == 0 once merged into its left neighbour.
-struct Symbol {
-  const char* text;
-  size_t n;
-  int prev, next;
-};
 
 // A candidate merge of two adjacent symbols (llm_bigram_bpe); `size` detects stale entries, since a
 // symbol only grows and a merged-away one has n == 0.
@@ -31,11 +27,6 @@ struct Bigram {
     }
   };
 };
-
-size_t utf8_len(char c) {
-  static constexpr uint8_t kLen[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
-  return kLen[static_cast<uint8_t>(c) >> 4];
-}
 
 }  // namespace
 
@@ -88,14 +79,7 @@ void Tokenizer::encode_bpe_word(const std::string& word, std::vector<int32_t>& o
       return;
     }
   }
-  std::vector<Symbol> sym;
-  sym.reserve(word.size());
-  for (size_t off = 0; off < word.size();) {
-    const size_t n = std::min(utf8_len(word[off]), word.size() - off);
-    const int index = static_cast<int>(sym.size());
-    off += n;
-    sym.push_back({word.data() + off - n, n, index - 1, off == word.size() ? -1 : index + 1});
-  }
+  std::vector<Symbol> sym = merge::split_chars(word);
   std::string scratch;
   std::priority_queue<Bigram, std::vector<Bigram>, Bigram::Greater> queue;
   auto try_add = [&](int left, int right) {
