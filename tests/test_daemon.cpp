@@ -935,7 +935,10 @@ int one_user_over_its_shares(const std::string& sock) {
   if (welcomed.size() != 2 || limited != 2) return 10 + static_cast<int>(welcomed.size()) * 3 + limited;
   GenParams p;
   p.max_tokens = 2000;
-  p.temperature = 1.0f;
+  // A decoder that sleeps 80 ms in every step (tests/plugins/misbehave.c), so no admitted request can
+  // reach EOS and free its share before the fourth is sent: with a fast model one could.
+  p.decoder = "misbehave";
+  p.options = R"({"mode": "slow"})";
   // One after another, each seen streaming (admitted) before the next goes out: the daemon reads
   // connections in no set order, so sending all four at once would not say which is the fourth.
   std::vector<daemon::FrameReader> readers(2, daemon::FrameReader(1u << 26));
@@ -962,7 +965,8 @@ TEST_CASE("serve: one user's share of connections and of requests in flight; oth
     MESSAGE("skipped: needs root to take another uid");
     return;
   }
-  DaemonProcess d({"--max-connections-per-uid", "2", "--max-requests-per-uid", "3", "--socket-mode", "0666"});
+  DaemonProcess d({"--max-connections-per-uid", "2", "--max-requests-per-uid", "3", "--socket-mode", "0666",
+                   "--plugin-dir", build_root() + "/plugins", "--plugin-dir", build_root() + "/tests/plugins"});
   REQUIRE(::chmod(d.dir().c_str(), 0711) == 0);  // the socket's directory, reachable by the child's uid
   REQUIRE_MESSAGE(d.wait_ready(), d.log());
   // Root is not limited: it holds three connections throughout.
