@@ -1,0 +1,88 @@
+// jinja2's tests (`x is defined`, `x is mapping`, `x is equalto y`, ...), with jinja2 3.1's answers
+// for each Python type (Undefined is iterable and a sequence; a bool is a number).
+#include <specd/error.h>
+
+#include <string_view>
+
+#include "chat/jinja_builtins.h"
+#include "chat/jinja_eval.h"
+#include "chat/jinja_text.h"
+
+namespace specd::chat::jinja {
+
+namespace {
+
+constexpr std::string_view kTests[] = {
+    "defined", "undefined", "none", "boolean", "false", "true", "integer", "float", "number", "string",
+    "mapping", "iterable", "sequence", "callable", "sameas", "in", "odd", "even", "divisibleby", "lower",
+    "upper", "eq", "equalto", "==", "ne", "!=", "lt", "lessthan", "<", "le", "<=", "gt", "greaterthan", ">",
+    "ge", ">=", "filter", "test"};
+
+const Value& need(const Args& a, const char* test) {
+  if (a.pos.empty()) fail_type(std::string("test '") + test + "' needs an argument");
+  return a.pos[0];
+}
+
+int64_t int_of(const Value& v) {
+  if (v.kind == Value::Kind::Int) return v.i;
+  if (v.kind == Value::Kind::Bool) return v.b;
+  fail_type(std::string("unsupported operand type for %: '") + type_name(v) + "'");
+}
+
+}  // namespace
+
+bool is_known_test(std::string_view name) {
+  for (std::string_view t : kTests)
+    if (t == name) return true;
+  return false;
+}
+
+bool apply_test(const std::string& n, const Value& v, Args& a) {
+  using K = Value::Kind;
+  if (n == "defined") return !v.is_undefined();
+  if (n == "undefined") return v.is_undefined();
+  if (n == "none") return v.is_none();
+  if (n == "boolean") return v.kind == K::Bool;
+  if (n == "false") return v.kind == K::Bool && !v.b;
+  if (n == "true") return v.kind == K::Bool && v.b;
+  if (n == "integer") return v.kind == K::Int;
+  if (n == "float") return v.kind == K::Float;
+  if (n == "number") return v.is_number();
+  if (n == "string") return v.is_string();
+  if (n == "mapping") return v.is_dict() && !v.dict->is_namespace;
+  if (n == "iterable") return v.is_undefined() || v.is_string() || v.is_list() || (v.is_dict() && !v.dict->is_namespace);
+  if (n == "sequence") return v.is_undefined() || v.is_string() || v.is_list() || (v.is_dict() && !v.dict->is_namespace);
+  if (n == "callable") return v.kind == K::Callable;
+  if (n == "sameas") {
+    const Value& o = need(a, "sameas");
+    if (v.kind != o.kind) return false;
+    if (v.kind == K::None || v.kind == K::Undefined) return true;
+    if (v.kind == K::Bool) return v.b == o.b;
+    if (v.kind == K::List) return v.list == o.list;
+    if (v.kind == K::Dict) return v.dict == o.dict;
+    return equals(v, o);  // small ints and interned strings are identical in CPython; close enough
+  }
+  if (n == "in") return contains(need(a, "in"), v);
+  if (n == "odd") return int_of(v) % 2 != 0;
+  if (n == "even") return int_of(v) % 2 == 0;
+  if (n == "divisibleby") {
+    const int64_t d = int_of(need(a, "divisibleby"));
+    if (d == 0) fail_type("integer division or modulo by zero");
+    return int_of(v) % d == 0;
+  }
+  if (n == "lower" || n == "upper") {  // str.islower()/isupper(): cased letters, all in that case
+    const std::string s = to_str(v);
+    return py_lower(s) != py_upper(s) && (n == "lower" ? py_lower(s) : py_upper(s)) == s;
+  }
+  if (n == "eq" || n == "equalto" || n == "==") return equals(v, need(a, "eq"));
+  if (n == "ne" || n == "!=") return !equals(v, need(a, "ne"));
+  if (n == "lt" || n == "lessthan" || n == "<") return less(v, need(a, "lt"));
+  if (n == "le" || n == "<=") return less(v, need(a, "le")) || equals(v, a.pos[0]);
+  if (n == "gt" || n == "greaterthan" || n == ">") return less(need(a, "gt"), v);
+  if (n == "ge" || n == ">=") return less(need(a, "ge"), v) || equals(v, a.pos[0]);
+  if (n == "filter") return v.is_string() && is_known_filter(v.s);
+  if (n == "test") return v.is_string() && is_known_test(v.s);
+  fail(SPECD_E_UNSUPPORTED, "unsupported test '" + n + "'");
+}
+
+}  // namespace specd::chat::jinja

@@ -1,0 +1,320 @@
+// Python semantics of the interpreter's values: truthiness, ==, <, str(), repr() and float formatting.
+#include "chat/jinja_value.h"
+
+#include <specd/error.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+
+namespace specd::chat::jinja {
+
+void fail(int code, const std::string& message, int line) { throw Failure(code, line, message); }
+void fail_type(const std::string& message) { throw Failure(SPECD_E_INVALID_ARG, 0, message); }
+
+Value Value::undefined(std::string name) {
+  Value v;
+  v.s = std::move(name);
+  return v;
+}
+Value Value::none() {
+  Value v;
+  v.kind = Kind::None;
+  return v;
+}
+Value Value::boolean(bool x) {
+  Value v;
+  v.kind = Kind::Bool;
+  v.b = x;
+  return v;
+}
+Value Value::integer(int64_t x) {
+  Value v;
+  v.kind = Kind::Int;
+  v.i = x;
+  return v;
+}
+Value Value::real(double x) {
+  Value v;
+  v.kind = Kind::Float;
+  v.f = x;
+  return v;
+}
+Value Value::str(std::string x) {
+  Value v;
+  v.kind = Kind::String;
+  v.s = std::move(x);
+  return v;
+}
+Value Value::make_list(List items) {
+  Value v;
+  v.kind = Kind::List;
+  v.list = std::make_shared<List>(std::move(items));
+  return v;
+}
+Value Value::make_dict() {
+  Value v;
+  v.kind = Kind::Dict;
+  v.dict = std::make_shared<Dict>();
+  return v;
+}
+Value Value::callable(std::string name, std::function<Value(Args&)> call) {
+  Value v;
+  v.kind = Kind::Callable;
+  v.fn = std::make_shared<const Callable>(Callable{std::move(name), std::move(call)});
+  return v;
+}
+
+const Value* Dict::find(std::string_view key) const {
+  for (const auto& [k, v] : items)
+    if (k == key) return &v;
+  return nullptr;
+}
+
+void Dict::set(const std::string& key, Value v) {
+  for (auto& [k, old] : items)
+    if (k == key) {
+      old = std::move(v);
+      return;
+    }
+  items.emplace_back(key, std::move(v));
+}
+
+bool truthy(const Value& v) {
+  switch (v.kind) {
+    case Value::Kind::Undefined:
+    case Value::Kind::None: return false;
+    case Value::Kind::Bool: return v.b;
+    case Value::Kind::Int: return v.i != 0;
+    case Value::Kind::Float: return v.f != 0.0;
+    case Value::Kind::String: return !v.s.empty();
+    case Value::Kind::List: return !v.list->empty();
+    case Value::Kind::Dict: return v.dict->is_namespace || !v.dict->items.empty();
+    case Value::Kind::Callable: return true;
+  }
+  return false;
+}
+
+double as_double(const Value& v) {
+  if (v.kind == Value::Kind::Float) return v.f;
+  if (v.kind == Value::Kind::Int) return static_cast<double>(v.i);
+  return v.b ? 1.0 : 0.0;
+}
+
+void check_depth(int depth) {
+  if (depth > kMaxValueDepth) fail(SPECD_E_LIMIT, "chat template: values nest deeper than 256");
+}
+
+bool equals(const Value& a, const Value& b, int depth) {
+  check_depth(depth);
+  if (a.is_number() && b.is_number()) {
+    if (a.kind != Value::Kind::Float && b.kind != Value::Kind::Float) {
+      const int64_t x = a.kind == Value::Kind::Int ? a.i : a.b, y = b.kind == Value::Kind::Int ? b.i : b.b;
+      return x == y;
+    }
+    return as_double(a) == as_double(b);
+  }
+  if (a.kind != b.kind) return false;
+  switch (a.kind) {
+    case Value::Kind::Undefined:
+    case Value::Kind::None: return true;
+    case Value::Kind::String: return a.s == b.s;
+    case Value::Kind::List: {
+      if (a.list->size() != b.list->size()) return false;
+      for (size_t k = 0; k < a.list->size(); ++k)
+        if (!equals((*a.list)[k], (*b.list)[k], depth + 1)) return false;
+      return true;
+    }
+    case Value::Kind::Dict: {
+      if (a.dict->is_namespace || b.dict->is_namespace) return a.dict == b.dict;
+      if (a.dict->items.size() != b.dict->items.size()) return false;
+      for (const auto& [k, v] : a.dict->items) {
+        const Value* w = b.dict->find(k);
+        if (!w || !equals(v, *w, depth + 1)) return false;
+      }
+      return true;
+    }
+    case Value::Kind::Callable: return a.fn == b.fn;
+    default: return false;
+  }
+}
+
+bool less(const Value& a, const Value& b, int depth) {
+  check_depth(depth);
+  if (a.is_number() && b.is_number()) {
+    if (a.kind == Value::Kind::Int && b.kind == Value::Kind::Int) return a.i < b.i;
+    return as_double(a) < as_double(b);
+  }
+  if (a.is_string() && b.is_string()) return a.s < b.s;  // UTF-8 byte order is code point order
+  if (a.is_list() && b.is_list()) {
+    const List &x = *a.list, &y = *b.list;
+    for (size_t k = 0; k < x.size() && k < y.size(); ++k) {
+      if (equals(x[k], y[k], depth + 1)) continue;
+      return less(x[k], y[k], depth + 1);
+    }
+    return x.size() < y.size();
+  }
+  std::string msg = "'<' not supported between instances of '";
+  msg.append(type_name(a)).append("' and '").append(type_name(b)).append("'");
+  fail_type(msg);
+}
+
+const char* type_name(const Value& v) {
+  switch (v.kind) {
+    case Value::Kind::Undefined: return "Undefined";
+    case Value::Kind::None: return "NoneType";
+    case Value::Kind::Bool: return "bool";
+    case Value::Kind::Int: return "int";
+    case Value::Kind::Float: return "float";
+    case Value::Kind::String: return "str";
+    case Value::Kind::List: return "list";
+    case Value::Kind::Dict: return v.dict->is_namespace ? "Namespace" : "dict";
+    case Value::Kind::Callable: return "function";
+  }
+  return "object";
+}
+
+// repr(float): the shortest digits that round-trip, fixed notation for exponents -4..15 and
+// scientific ("1e-05", "1.5e+16") outside, as CPython's float_repr_style 'short' does.
+std::string py_float_repr(double d) {
+  if (std::isnan(d)) return "nan";
+  if (std::isinf(d)) return d < 0 ? "-inf" : "inf";
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);
+  std::string sci(buf, r.ptr);
+  const size_t e = sci.find('e');
+  std::string mant = sci.substr(0, e);
+  const int exp = std::stoi(sci.substr(e + 1));
+  std::string sign;
+  if (mant[0] == '-') {
+    sign = "-";
+    mant.erase(0, 1);
+  }
+  std::string digits;
+  for (char c : mant)
+    if (c != '.') digits += c;
+  std::string out = sign;
+  if (exp >= -4 && exp < 16) {
+    if (exp < 0) {
+      out.append("0.").append(static_cast<size_t>(-exp - 1), '0').append(digits);
+    } else if (static_cast<size_t>(exp) + 1 >= digits.size()) {
+      out.append(digits).append(static_cast<size_t>(exp) + 1 - digits.size(), '0').append(".0");
+    } else {
+      out.append(digits, 0, static_cast<size_t>(exp) + 1).append(".").append(digits, static_cast<size_t>(exp) + 1);
+    }
+    return out;
+  }
+  out += digits[0];
+  if (digits.size() > 1) out.append(".").append(digits, 1);
+  char ebuf[16];
+  std::snprintf(ebuf, sizeof ebuf, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+  return out.append(ebuf);
+}
+
+namespace {
+
+// repr(str): single quotes unless the text holds ' and no ", escapes as CPython writes them.
+std::string repr_string(const std::string& s) {
+  const bool dq = s.find('\'') != std::string::npos && s.find('"') == std::string::npos;
+  const char q = dq ? '"' : '\'';
+  std::string out(1, q);
+  for (unsigned char c : s) {
+    if (c == q || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c == 0x7f) {
+      char b[8];
+      std::snprintf(b, sizeof b, "\\x%02x", c);
+      out += b;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  out += q;
+  return out;
+}
+
+}  // namespace
+
+std::string repr(const Value& v, int depth) {
+  check_depth(depth);
+  switch (v.kind) {
+    case Value::Kind::Undefined: return "";
+    case Value::Kind::None: return "None";
+    case Value::Kind::Bool: return v.b ? "True" : "False";
+    case Value::Kind::Int: return std::to_string(v.i);
+    case Value::Kind::Float: return py_float_repr(v.f);
+    case Value::Kind::String: return repr_string(v.s);
+    case Value::Kind::List: {
+      std::string out = "[";
+      for (size_t k = 0; k < v.list->size(); ++k) {
+        if (k) out += ", ";
+        out += repr((*v.list)[k], depth + 1);
+      }
+      return out + "]";
+    }
+    case Value::Kind::Dict: {
+      std::string out = v.dict->is_namespace ? "<Namespace {" : "{";
+      bool first = true;
+      for (const auto& [k, x] : v.dict->items) {
+        if (!first) out += ", ";
+        first = false;
+        out.append(repr_string(k)).append(": ").append(repr(x, depth + 1));
+      }
+      return out + (v.dict->is_namespace ? "}>" : "}");
+    }
+    case Value::Kind::Callable: return "<function " + v.fn->name + ">";
+  }
+  return "";
+}
+
+std::string to_str(const Value& v) { return v.is_string() ? v.s : repr(v); }
+
+Value from_json(const nlohmann::json& j, int depth) {
+  check_depth(depth);
+  switch (j.type()) {
+    case nlohmann::json::value_t::null: return Value::none();
+    case nlohmann::json::value_t::boolean: return Value::boolean(j.get<bool>());
+    case nlohmann::json::value_t::number_integer: return Value::integer(j.get<int64_t>());
+    case nlohmann::json::value_t::number_unsigned: {
+      const uint64_t u = j.get<uint64_t>();
+      if (u > static_cast<uint64_t>(INT64_MAX)) return Value::real(static_cast<double>(u));
+      return Value::integer(static_cast<int64_t>(u));
+    }
+    case nlohmann::json::value_t::number_float: return Value::real(j.get<double>());
+    case nlohmann::json::value_t::string: return Value::str(j.get<std::string>());
+    case nlohmann::json::value_t::array: {
+      List items;
+      items.reserve(j.size());
+      for (const auto& x : j) items.push_back(from_json(x, depth + 1));
+      return Value::make_list(std::move(items));
+    }
+    case nlohmann::json::value_t::object: {
+      Value d = Value::make_dict();
+      for (auto it = j.begin(); it != j.end(); ++it) d.dict->items.emplace_back(it.key(), from_json(it.value(), depth + 1));
+      return d;
+    }
+    default: return Value::none();  // binary / discarded: not produced by a JSON parser
+  }
+}
+
+bool holds(const Value& v, const Dict* d, int depth) {
+  check_depth(depth);
+  if (v.is_dict()) {
+    if (v.dict.get() == d) return true;
+    for (const auto& [k, x] : v.dict->items)
+      if (holds(x, d, depth + 1)) return true;
+  }
+  if (v.is_list())
+    for (const Value& x : *v.list)
+      if (holds(x, d, depth + 1)) return true;
+  return false;
+}
+
+}  // namespace specd::chat::jinja
