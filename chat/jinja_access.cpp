@@ -47,7 +47,7 @@ Value get_item(const Value& obj, const Value& key) {
   const int64_t ik = key.kind == Value::Kind::Int ? key.i : key.b;
   if (obj.is_dict() && key.is_string()) {
     if (const Value* v = obj.dict->find(key.s)) return *v;
-  } else if (obj.is_list() && int_key) {
+  } else if (obj.is_sequence() && int_key) {
     const int64_t n = static_cast<int64_t>(obj.list->size());
     const int64_t k = ik < 0 ? ik + n : ik;
     if (k >= 0 && k < n) return (*obj.list)[static_cast<size_t>(k)];

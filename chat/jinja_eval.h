@@ -58,5 +58,7 @@ class Evaluator {
 Value binary_op(const std::string& op, const Value& a, const Value& b);
 Value slice(const Value& v, const Value& start, const Value& stop, const Value& step);
 bool contains(const Value& container, const Value& item);
+// markupsafe's escape(): & < > " ' as entities.
+std::string html_escape(const std::string& s);
 
 }  // namespace specd::chat::jinja

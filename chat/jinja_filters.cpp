@@ -23,6 +23,11 @@ constexpr std::string_view kFilters[] = {
     "select", "selectattr", "sort", "string", "sum", "title", "tojson", "trim", "unique", "upper"};
 
 const Value kNone = Value::none();
+
+Value as_markup(Value v, bool markup) {
+  v.markup = markup;
+  return v;
+}
 const Value kFalse = Value::boolean(false);
 const Value kEmpty = Value::str("");
 
@@ -51,8 +56,10 @@ Args forward(const Args& a, size_t skip) {
   return out;
 }
 
+// select/reject/selectattr/rejectattr/map are generators in jinja2, and skip a falsy input.
 Value select(const Value& seq, Args& a, bool by_attr, bool keep) {
   List out;
+  if (!truthy(seq)) return Value::make_list({}, Seq::Generator);
   const size_t skip = by_attr ? 2 : 1;
   Args rest = forward(a, skip);
   for (const Value& item : iterate(seq)) {
@@ -65,12 +72,13 @@ Value select(const Value& seq, Args& a, bool by_attr, bool keep) {
     const bool ok = a.pos.size() > ti ? apply_test(to_str(a.pos[ti]), v, rest) : truthy(v);
     if (ok == keep) out.push_back(item);
   }
-  return Value::make_list(std::move(out));
+  return Value::make_list(std::move(out), Seq::Generator);
 }
 
 Value map(const Value& seq, Args& a) {
   List out;
   const Value& attribute = arg(a, 99, "attribute", kNone);
+  if (!truthy(seq)) return Value::make_list({}, Seq::Generator);
   for (const Value& item : iterate(seq)) {
     if (!attribute.is_none()) {
       Value v = attr_path(item, attribute);
@@ -82,7 +90,7 @@ Value map(const Value& seq, Args& a) {
       out.push_back(apply_filter(to_str(a.pos[0]), item, rest));
     }
   }
-  return Value::make_list(std::move(out));
+  return Value::make_list(std::move(out), Seq::Generator);
 }
 
 Value sorted(const Value& seq, Args& a, size_t reverse_pos, size_t case_pos, size_t attr_pos) {
@@ -104,7 +112,7 @@ Value dictsort(const Value& d, Args& a) {
   const bool by_value = by.is_string() && by.s == "value";
   const bool reverse = truthy(arg(a, 2, "reverse", kFalse));
   List pairs;
-  for (const auto& [k, v] : d.dict->items) pairs.push_back(Value::make_list({Value::str(k), v}));
+  for (const auto& [k, v] : d.dict->items) pairs.push_back(Value::make_list({Value::str(k), v}, Seq::Tuple));
   std::stable_sort(pairs.begin(), pairs.end(), [&](const Value& x, const Value& y) {
     const Value kx = sort_key((*x.list)[by_value ? 1 : 0], cs), ky = sort_key((*y.list)[by_value ? 1 : 0], cs);
     return reverse ? less(ky, kx) : less(kx, ky);
@@ -136,7 +144,7 @@ Value unique(const Value& seq, Args& a) {
     seen.push_back(key);
     out.push_back(item);
   }
-  return Value::make_list(std::move(out));
+  return Value::make_list(std::move(out), Seq::Generator);
 }
 
 Value indent(const Value& v, Args& a) {
@@ -200,21 +208,22 @@ Value apply_filter(const std::string& n, const Value& v, Args& a) {
   }
   if (n == "length" || n == "count") {
     if (v.is_string()) return Value::integer(static_cast<int64_t>(code_point_count(v.s)));
-    if (v.is_list()) return Value::integer(static_cast<int64_t>(v.list->size()));
+    if (v.is_list() && v.seq != Seq::Generator) return Value::integer(static_cast<int64_t>(v.list->size()));
     if (v.is_dict() && !v.dict->is_namespace) return Value::integer(static_cast<int64_t>(v.dict->items.size()));
     if (v.is_undefined()) return Value::integer(0);
     fail_type(std::string("object of type '") + type_name(v) + "' has no len()");
   }
+  if (n == "safe") return as_markup(Value::str(to_str(v)), true);
+  // These keep a Markup a Markup (markupsafe's str methods do).
   if (n == "trim") {
     const Value& chars = arg(a, 0, "chars", kNone);
-    return Value::str(py_strip(to_str(v), true, true, chars.is_none() ? nullptr : &chars.s));
+    return as_markup(Value::str(py_strip(to_str(v), true, true, chars.is_none() ? nullptr : &chars.s)), v.markup);
   }
-  if (n == "string") return Value::str(to_str(v));
-  if (n == "safe") return v;
-  if (n == "upper") return Value::str(py_upper(to_str(v)));
-  if (n == "lower") return Value::str(py_lower(to_str(v)));
-  if (n == "title") return Value::str(py_title(to_str(v)));
-  if (n == "capitalize") return Value::str(py_capitalize(to_str(v)));
+  if (n == "string") return as_markup(Value::str(to_str(v)), v.markup);
+  if (n == "upper") return as_markup(Value::str(py_upper(to_str(v))), v.markup);
+  if (n == "lower") return as_markup(Value::str(py_lower(to_str(v))), v.markup);
+  if (n == "title") return as_markup(Value::str(py_title(to_str(v))), v.markup);
+  if (n == "capitalize") return as_markup(Value::str(py_capitalize(to_str(v))), v.markup);
   if (n == "replace") {
     const Value& count = arg(a, 2, "count", kNone);
     return Value::str(py_replace(to_str(v), to_str(arg(a, 0, "old", kEmpty)), to_str(arg(a, 1, "new", kEmpty)),
@@ -224,11 +233,13 @@ Value apply_filter(const std::string& n, const Value& v, Args& a) {
   if (n == "items") {
     if (v.is_undefined()) return Value::make_list();
     if (!v.is_dict()) fail_type("items: expected a mapping");
-    Args none;
-    return method(v, "items").fn->call(none);
+    List pairs;
+    for (const auto& [k, x] : v.dict->items) pairs.push_back(Value::make_list({Value::str(k), x}, Seq::Tuple));
+    return Value::make_list(std::move(pairs), Seq::Generator);
   }
   if (n == "list") return Value::make_list(iterate(v));
   if (n == "first" || n == "last") {
+    if (n == "last" && v.is_list() && v.seq == Seq::Generator) fail_type("'generator' object is not reversible");
     const List items = iterate(v);
     if (items.empty()) return Value::undefined(n);
     return n == "first" ? items.front() : items.back();

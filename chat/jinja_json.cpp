@@ -82,6 +82,7 @@ void dump(std::string& out, const Value& v, const JsonStyle& st, int level) {
       return;
     case Value::Kind::String: dump_string(out, v.s, st.ensure_ascii); return;
     case Value::Kind::List: {
+      if (!v.is_sequence()) break;
       if (v.list->empty()) {
         out += "[]";
         return;

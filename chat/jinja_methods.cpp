@@ -143,9 +143,9 @@ Value dict_method(const Value& d, const std::string& name, Args& a) {
   for (const auto& [k, v] : d.dict->items) {
     if (name == "keys") out.push_back(Value::str(k));
     else if (name == "values") out.push_back(v);
-    else out.push_back(Value::make_list({Value::str(k), v}));  // items
+    else out.push_back(Value::make_list({Value::str(k), v}, Seq::Tuple));  // items
   }
-  return Value::make_list(std::move(out));
+  return Value::make_list(std::move(out), name == "keys" ? Seq::DictKeys : name == "values" ? Seq::DictValues : Seq::DictItems);
 }
 
 bool is_one_of(const std::string& name, std::initializer_list<const char*> names) {

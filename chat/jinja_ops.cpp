@@ -9,6 +9,21 @@
 
 namespace specd::chat::jinja {
 
+std::string html_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&#34;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
 namespace {
 
 [[noreturn]] void unsupported_operands(const std::string& op, const Value& a, const Value& b) {
@@ -67,7 +82,7 @@ Value float_op(const std::string& op, double x, double y) {
 }
 
 Value repeat(const Value& seq, int64_t n) {
-  if (n <= 0) return seq.is_string() ? Value::str("") : Value::make_list();
+  if (n <= 0) return seq.is_string() ? Value::str("") : Value::make_list({}, seq.seq);
   const size_t unit = seq.is_string() ? seq.s.size() : seq.list->size();
   if (unit != 0 && static_cast<uint64_t>(n) > kMaxStringBytes / unit) fail(SPECD_E_LIMIT, "chat template: repetition too long");
   if (seq.is_string()) {
@@ -77,7 +92,7 @@ Value repeat(const Value& seq, int64_t n) {
   }
   List out;
   for (int64_t k = 0; k < n; ++k) out.insert(out.end(), seq.list->begin(), seq.list->end());
-  return Value::make_list(std::move(out));
+  return Value::make_list(std::move(out), seq.seq);
 }
 
 }  // namespace
@@ -89,15 +104,20 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
     if (a.kind != Value::Kind::Float && b.kind != Value::Kind::Float) return int_op(op, as_int(a), as_int(b));
     return float_op(op, as_double(a), as_double(b));
   }
-  if (op == "+" && a.is_string() && b.is_string()) return Value::str(a.s + b.s);
-  if (op == "+" && a.is_list() && b.is_list()) {
+  if (op == "+" && a.is_string() && b.is_string()) {
+    if (!a.markup && !b.markup) return Value::str(a.s + b.s);
+    Value r = Value::str((a.markup ? a.s : html_escape(a.s)) + (b.markup ? b.s : html_escape(b.s)));
+    r.markup = true;
+    return r;
+  }
+  if (op == "+" && a.is_sequence() && b.is_sequence() && a.seq == b.seq) {
     List out = *a.list;
     out.insert(out.end(), b.list->begin(), b.list->end());
-    return Value::make_list(std::move(out));
+    return Value::make_list(std::move(out), a.seq);
   }
-  if (op == "*" && (a.is_string() || a.is_list()) && (b.kind == Value::Kind::Int || b.kind == Value::Kind::Bool))
+  if (op == "*" && (a.is_string() || a.is_sequence()) && (b.kind == Value::Kind::Int || b.kind == Value::Kind::Bool))
     return repeat(a, as_int(b));
-  if (op == "*" && (b.is_string() || b.is_list()) && (a.kind == Value::Kind::Int || a.kind == Value::Kind::Bool))
+  if (op == "*" && (b.is_string() || b.is_sequence()) && (a.kind == Value::Kind::Int || a.kind == Value::Kind::Bool))
     return repeat(b, as_int(a));
   if (op == "%" && a.is_string()) fail(SPECD_E_UNSUPPORTED, "unsupported printf-style '%' string formatting");
   unsupported_operands(op, a, b);
@@ -133,7 +153,7 @@ Value slice(const Value& v, const Value& start, const Value& stop, const Value& 
     if (step == 0) fail_type("slice step cannot be zero");
   }
   if (v.is_undefined()) fail_type("'" + v.s + "' is undefined");
-  if (!v.is_string() && !v.is_list()) fail_type(std::string("'") + type_name(v) + "' object is not subscriptable");
+  if (!v.is_string() && !v.is_sequence()) fail_type(std::string("'") + type_name(v) + "' object is not subscriptable");
   std::vector<std::string> cps;
   if (v.is_string()) cps = code_points(v.s);
   const int64_t n = static_cast<int64_t>(v.is_string() ? cps.size() : v.list->size());
@@ -145,7 +165,7 @@ Value slice(const Value& v, const Value& start, const Value& stop, const Value& 
     if (v.is_string()) s += cps[static_cast<size_t>(k)];
     else l.push_back((*v.list)[static_cast<size_t>(k)]);
   }
-  return v.is_string() ? Value::str(std::move(s)) : Value::make_list(std::move(l));
+  return v.is_string() ? Value::str(std::move(s)) : Value::make_list(std::move(l), v.seq);
 }
 
 bool contains(const Value& container, const Value& item) {

@@ -51,7 +51,7 @@ bool apply_test(const std::string& n, const Value& v, Args& a) {
   if (n == "string") return v.is_string();
   if (n == "mapping") return v.is_dict() && !v.dict->is_namespace;
   if (n == "iterable") return v.is_undefined() || v.is_string() || v.is_list() || (v.is_dict() && !v.dict->is_namespace);
-  if (n == "sequence") return v.is_undefined() || v.is_string() || v.is_list() || (v.is_dict() && !v.dict->is_namespace);
+  if (n == "sequence") return v.is_undefined() || v.is_string() || v.is_sequence() || (v.is_dict() && !v.dict->is_namespace);
   if (n == "callable") return v.kind == K::Callable;
   if (n == "sameas") {
     const Value& o = need(a, "sameas");

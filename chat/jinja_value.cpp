@@ -46,9 +46,10 @@ Value Value::str(std::string x) {
   v.s = std::move(x);
   return v;
 }
-Value Value::make_list(List items) {
+Value Value::make_list(List items, Seq seq) {
   Value v;
   v.kind = Kind::List;
+  v.seq = seq;
   v.list = std::make_shared<List>(std::move(items));
   return v;
 }
@@ -88,7 +89,7 @@ bool truthy(const Value& v) {
     case Value::Kind::Int: return v.i != 0;
     case Value::Kind::Float: return v.f != 0.0;
     case Value::Kind::String: return !v.s.empty();
-    case Value::Kind::List: return !v.list->empty();
+    case Value::Kind::List: return v.seq == Seq::Generator || !v.list->empty();
     case Value::Kind::Dict: return v.dict->is_namespace || !v.dict->items.empty();
     case Value::Kind::Callable: return true;
   }
@@ -115,6 +116,7 @@ bool equals(const Value& a, const Value& b, int depth) {
     return as_double(a) == as_double(b);
   }
   if (a.kind != b.kind) return false;
+  if (a.kind == Value::Kind::List && (a.seq != b.seq || a.seq == Seq::Generator)) return a.seq == b.seq && a.list == b.list;
   switch (a.kind) {
     case Value::Kind::Undefined:
     case Value::Kind::None: return true;
@@ -146,7 +148,7 @@ bool less(const Value& a, const Value& b, int depth) {
     return as_double(a) < as_double(b);
   }
   if (a.is_string() && b.is_string()) return a.s < b.s;  // UTF-8 byte order is code point order
-  if (a.is_list() && b.is_list()) {
+  if (a.is_sequence() && b.is_sequence() && a.seq == b.seq) {
     const List &x = *a.list, &y = *b.list;
     for (size_t k = 0; k < x.size() && k < y.size(); ++k) {
       if (equals(x[k], y[k], depth + 1)) continue;
@@ -167,7 +169,16 @@ const char* type_name(const Value& v) {
     case Value::Kind::Int: return "int";
     case Value::Kind::Float: return "float";
     case Value::Kind::String: return "str";
-    case Value::Kind::List: return "list";
+    case Value::Kind::List:
+      switch (v.seq) {
+        case Seq::List: return "list";
+        case Seq::Tuple: return "tuple";
+        case Seq::Generator: return "generator";
+        case Seq::DictKeys: return "dict_keys";
+        case Seq::DictValues: return "dict_values";
+        case Seq::DictItems: return "dict_items";
+      }
+      return "list";
     case Value::Kind::Dict: return v.dict->is_namespace ? "Namespace" : "dict";
     case Value::Kind::Callable: return "function";
   }
@@ -252,12 +263,17 @@ std::string repr(const Value& v, int depth) {
     case Value::Kind::Float: return py_float_repr(v.f);
     case Value::Kind::String: return repr_string(v.s);
     case Value::Kind::List: {
-      std::string out = "[";
+      // Python prints a generator with its address, which no renderer can reproduce.
+      if (v.seq == Seq::Generator) fail(SPECD_E_UNSUPPORTED, "unsupported: printing a generator (add '| list')");
+      const bool tuple = v.seq == Seq::Tuple;
+      std::string out = tuple ? "(" : "[";
       for (size_t k = 0; k < v.list->size(); ++k) {
         if (k) out += ", ";
         out += repr((*v.list)[k], depth + 1);
       }
-      return out + "]";
+      if (tuple) return out + (v.list->size() == 1 ? ",)" : ")");
+      if (v.seq == Seq::List) return out + "]";
+      return type_name(v) + ("(" + out + "])");
     }
     case Value::Kind::Dict: {
       std::string out = v.dict->is_namespace ? "<Namespace {" : "{";

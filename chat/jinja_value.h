@@ -35,9 +35,17 @@ struct Args {
   std::vector<std::pair<std::string, Value>> kw;
 };
 
+// Which Python sequence a List value is: they print, compare and serialize differently
+// (map/select/... filters give generators, which print with an address and have no len()).
+enum class Seq : uint8_t { List, Tuple, Generator, DictKeys, DictValues, DictItems };
+
 struct Value {
   enum class Kind : uint8_t { Undefined, None, Bool, Int, Float, String, List, Dict, Callable };
   Kind kind = Kind::Undefined;
+  Seq seq = Seq::List;  // for a List
+  // For a String: markupsafe's Markup (from |safe). `+` with a plain str HTML-escapes the plain
+  // side, as Markup.__add__ does; HF's templates meet it through `'...'|safe + text`.
+  bool markup = false;
   bool b = false;
   int64_t i = 0;
   double f = 0;
@@ -52,7 +60,7 @@ struct Value {
   static Value integer(int64_t v);
   static Value real(double v);
   static Value str(std::string v);
-  static Value make_list(List items = {});
+  static Value make_list(List items = {}, Seq seq = Seq::List);
   static Value make_dict();
   static Value callable(std::string name, std::function<Value(Args&)> call);
 
@@ -61,6 +69,8 @@ struct Value {
   bool is_string() const { return kind == Kind::String; }
   bool is_number() const { return kind == Kind::Int || kind == Kind::Float || kind == Kind::Bool; }
   bool is_list() const { return kind == Kind::List; }
+  // A list or tuple: has len(), items by index and a JSON form (generators and dict views do not).
+  bool is_sequence() const { return kind == Kind::List && (seq == Seq::List || seq == Seq::Tuple); }
   bool is_dict() const { return kind == Kind::Dict; }
 };
 

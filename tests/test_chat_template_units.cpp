@@ -167,7 +167,7 @@ TEST_CASE("chat template limits stop hostile templates with a named error") {
   auto r = render(deep);
   REQUIRE(!r);
   CHECK(r.error().code == SPECD_E_LIMIT);
-  r = render(std::string(5000, '(') + "1" + std::string(5000, ')'));
+  r = render("{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}");
   REQUIRE(!r);
   CHECK(r.error().code == SPECD_E_LIMIT);
   r = render("{{ " + std::string(5000, '[') + std::string(5000, ']') + " }}");
