@@ -134,7 +134,7 @@ std::string to_json(const Value& v, const Args& args) {
   st.sort_keys = truthy(arg(args, 3, "sort_keys", kFalse));
   if (!indent.is_none()) {
     st.pretty = true;
-    st.item_sep = ",";
+    st.item_sep.assign(1, ',');  // json.dumps drops the space when indenting
     if (indent.is_string()) st.indent = indent.s;
     else if (indent.kind == Value::Kind::Int) st.indent.assign(static_cast<size_t>(std::max<int64_t>(0, std::min<int64_t>(indent.i, 1024))), ' ');
     else fail_type("tojson: indent must be an int or a string");

@@ -2,7 +2,7 @@
 # Installs the Debian packages specd needs (only those missing), so a fresh Debian 12 machine can build and test.
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config g++ libuv1-dev libflatbuffers-dev flatbuffers-compiler libsqlite3-dev
-      doctest-dev libsystemd-dev nlohmann-json3-dev libtomlplusplus-dev libelf-dev libpcre2-dev systemd python3 python3-numpy
+      doctest-dev libsystemd-dev nlohmann-json3-dev libtomlplusplus-dev libelf-dev libpcre2-dev systemd python3 python3-numpy python3-jinja2
       curl ca-certificates make python3-torch libopenblas0-pthread libjemalloc2 clang libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do
