@@ -74,6 +74,19 @@ std::vector<std::pair<std::string, json>> conversations() {
                          true);
   with_tools["tools"] = tools;
   out.emplace_back("tool call and result, tools list", with_tools);
+  // As OpenAI clients send it: content null beside tool_calls, arguments as a JSON string.
+  json openai_call = tool_call;
+  openai_call["function"]["arguments"] = "{\"city\": \"Paris\"}";
+  json openai = base(json::array({{{"role", "user"}, {"content", "Weather in Paris?"}},
+                                  {{"role", "assistant"}, {"content", nullptr}, {"tool_calls", json::array({openai_call})}},
+                                  {{"role", "tool"}, {"tool_call_id", "call_1"}, {"content", "21 C"}}}),
+                     true);
+  openai["tools"] = tools;
+  out.emplace_back("OpenAI-style tool call (null content, string arguments)", openai);
+  out.emplace_back("content as a list of text parts",
+                   base(json::array({{{"role", "user"}, {"content", json::array({{{"type", "text"}, {"text", "Part one."}},
+                                                                                  {{"type", "text"}, {"text", "Part two."}}})}}}),
+                        true));
   out.emplace_back("unicode, quotes, newlines",
                    base(json::array({{{"role", "system"}, {"content", "Réponds en français. \"Quotes\" and 'apostrophes'."}},
                                      {{"role", "user"}, {"content", "Emoji 😀👍🏽 and 中文\nline two\n\n  indented\ttab"}},
