@@ -2,6 +2,7 @@
 #include "daemon/config.h"
 
 #include "daemon/cli_args.h"
+#include "daemon/http_address.h"
 #include "kernels/device.h"
 
 #include <toml++/toml.h>
@@ -143,6 +144,23 @@ Status read_runlog(const Section& s, const toml::key& k, const toml::node& v, Co
   return s.unknown(k);
 }
 
+Status read_http(const Section& s, const toml::key& k, const toml::node& v, Config& c) {
+  const std::string_view n = k.str();
+  HttpConfig& h = c.http;
+  if (n == "listen") {
+    if (!v.is_string()) return assign(h.listen, s.strings(k, v));
+    auto one = s.string(k, v);  // one address may be given as a plain string
+    if (!one) return one.error();
+    h.listen = {one.value()};
+    return {};
+  }
+  if (n == "api_key") return assign(h.api_key, s.string(k, v));
+  if (n == "api_key_file") return assign(h.api_key_file, s.string(k, v));
+  if (n == "max_body_bytes") return assign(h.max_body_bytes, s.integer(k, v, 1024, int64_t{1} << 30));
+  if (n == "request_timeout_ms") return assign(h.request_timeout_ms, s.integer(k, v, 100, 3600000));
+  return s.unknown(k);
+}
+
 Status read_limits(const Section& s, const toml::key& k, const toml::node& v, Config& c) {
   const std::string_view n = k.str();
   Limits& l = c.limits;
@@ -215,7 +233,7 @@ Status read_section(const std::string& file, const toml::key& name, const toml::
   const std::string_view n = name.str();
   static const std::pair<std::string_view, KeyReader> readers[] = {
       {"daemon", read_daemon}, {"runlog", read_runlog}, {"limits", read_limits},
-      {"access", read_access}, {"plugins", read_plugins},
+      {"access", read_access}, {"plugins", read_plugins}, {"http", read_http},
   };
   const bool known = n == "models" || std::any_of(std::begin(readers), std::end(readers),
                                                   [&](const auto& r) { return r.first == n; });
@@ -303,6 +321,27 @@ Result<Config> parse_config(const std::string& toml_text, const std::string& fil
   return c;
 }
 
+Status finish_http_config(Config& cfg) {
+  HttpConfig& h = cfg.http;
+  if (!h.api_key_file.empty()) {
+    std::ifstream f(h.api_key_file, std::ios::binary);
+    std::string line;
+    if (!f || !std::getline(f, line)) return make_error(SPECD_E_IO, "cannot read the HTTP API key file %s", h.api_key_file.c_str());
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (line.empty()) return make_error(SPECD_E_INVALID_ARG, "the HTTP API key file %s starts with an empty line", h.api_key_file.c_str());
+    h.api_key = line;
+  }
+  for (const std::string& text : h.listen) {
+    auto a = parse_http_address(text);
+    if (!a) return a.error();
+    if (!a->unix_socket && !a->loopback && h.api_key.empty())
+      return make_error(SPECD_E_INVALID_ARG,
+                        "refusing to serve HTTP on %s without an API key: a non-loopback address needs [http] api_key or "
+                        "api_key_file (--api-key-file)", text.c_str());
+  }
+  return {};
+}
+
 Result<Config> load_config(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) return make_error(SPECD_E_IO, "cannot read config file %s", path.c_str());
@@ -318,7 +357,8 @@ Status apply_flags(Config& cfg, int argc, char** argv) {
                               "threads", "drain-grace-s", "max-frame-bytes", "max-connections", "max-concurrent",
                               "max-queued", "max-tokens", "max-requests-per-connection", "max-connections-per-uid",
                               "max-requests-per-uid", "handshake-timeout-ms",
-                              "idle-timeout-ms", "kv-bytes", "side-file-dir", "max-side-file-bytes", "device"},
+                              "idle-timeout-ms", "kv-bytes", "side-file-dir", "max-side-file-bytes", "device", "http",
+                              "api-key-file"},
                              {"help"});
   if (!args) return args.error();
   const CliArgs& a = *args;
@@ -332,6 +372,8 @@ Status apply_flags(Config& cfg, int argc, char** argv) {
   cfg.runlog_path = a.str("runlog", cfg.runlog_path);
   if (a.has("plugin-dir")) cfg.plugin_dirs = a.all("plugin-dir");  // the flags replace the file's list
   if (a.has("side-file-dir")) cfg.side_file_dirs = a.all("side-file-dir");  // likewise
+  if (a.has("http")) cfg.http.listen = a.all("http");  // likewise
+  if (a.has("api-key-file")) cfg.http.api_key_file = a.str("api-key-file");
   if (a.has("device")) {
     if (auto d = kernels::parse_device(a.str("device")); !d) return make_error(d.error().code, "--device: %s", d.error().message.c_str());
     cfg.device = a.str("device");

@@ -30,6 +30,15 @@ struct Limits {
   uint64_t max_side_file_bytes = uint64_t{256} << 20;  // a side file (drafter) is read whole into memory
 };
 
+// [http]: the OpenAI-compatible HTTP API (README "HTTP API"). Off unless listen has an address.
+struct HttpConfig {
+  std::vector<std::string> listen;   // "127.0.0.1:8080", "[::1]:8080", "unix:/run/specd/http.sock" (daemon/http_address.h)
+  std::string api_key;               // required as "Authorization: Bearer KEY" on TCP listeners ("" none)
+  std::string api_key_file;          // read at start-up (its first line), instead of api_key in the file
+  uint64_t max_body_bytes = uint64_t{8} << 20;  // larger request bodies get 413
+  int32_t request_timeout_ms = 10000;  // a request's head and body must arrive within this; idle keep-alive connections close after it
+};
+
 struct Config {
   std::string source = "defaults";         // the file it came from, for messages
   std::map<std::string, std::string> models;  // name → GGUF path
@@ -53,14 +62,20 @@ struct Config {
   double drain_grace_s = 30.0;             // SIGTERM: finish in-flight runs within this, then cancel
   std::vector<uint32_t> allow_uids;        // empty: anyone who can open the socket
   std::vector<uint32_t> allow_gids;
+  HttpConfig http;
 };
 
 // Parse TOML text (file is the name used in messages). Errors: SPECD_E_INVALID_ARG with "file:line: ...".
 Result<Config> parse_config(const std::string& toml_text, const std::string& file);
+// Check cfg.http before start-up: every address parses, api_key_file is read into api_key, and a
+// TCP listener on a non-loopback address has a key. Errors: SPECD_E_INVALID_ARG or SPECD_E_IO naming
+// the address or file.
+Status finish_http_config(Config& cfg);
 // Read and parse a file. Errors: SPECD_E_IO, or parse errors.
 Result<Config> load_config(const std::string& path);
 // Apply `specd serve` flags over cfg: --model NAME=PATH (repeatable; the first replaces the file's
 // models), --socket, --runlog, --plugin-dir and --side-file-dir (repeatable), --threads, --max-frame-bytes, ...
+// --http ADDR (repeatable; replaces [http] listen), --api-key-file PATH, ...
 // argv[0] is "serve". Errors name the flag.
 Status apply_flags(Config& cfg, int argc, char** argv);
 

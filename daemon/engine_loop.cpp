@@ -171,7 +171,7 @@ EngineWorker::Impl::ModelSlot* EngineWorker::Impl::prepare(GenerateJob& job) {
   }
   ModelSlot* slot = slot_it->get();
   if (job.req.prompt.empty() && !job.prompt_text.empty())
-    job.req.prompt = slot->model->tokenizer().encode(job.prompt_text, true);
+    job.req.prompt = slot->model->tokenizer().tokenize(job.prompt_text, /*add_special=*/true, job.parse_special);
   return slot;
 }
 

@@ -33,6 +33,7 @@ struct GenerateJob {
   RequestKey key;
   std::string model;                // empty: the default model
   std::string prompt_text;          // tokenized here (with BOS) when prompt_ids is empty
+  bool parse_special = false;       // special tokens written in prompt_text are tokens (a rendered chat template)
   DecodeRequest req;                // prompt (if given as ids), limits, sampling, decoder; stop tokens are added here
 };
 

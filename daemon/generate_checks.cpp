@@ -8,19 +8,22 @@
 namespace specd::daemon {
 namespace {
 
+Status check_wire_name(const flatbuffers::String* s, const char* field) {
+  return s ? check_name(std::string_view(s->c_str(), s->size()), field) : Status{};
+}
+
+}  // namespace
+
 // A model or decoder name is printable: a NUL or control byte would be echoed back in messages
 // (and the run log) as if it were part of the name.
-Status check_name(const flatbuffers::String* s, const char* field) {
-  if (!s) return {};
-  for (size_t i = 0; i < s->size(); ++i) {
-    const auto b = static_cast<unsigned char>(s->c_str()[i]);
+Status check_name(std::string_view s, const char* field) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto b = static_cast<unsigned char>(s[i]);
     if (b < 0x20 || b == 0x7f)
       return make_error(SPECD_E_INVALID_ARG, "%s name contains a control character (byte 0x%02x at offset %zu)", field, b, i);
   }
   return {};
 }
-
-}  // namespace
 
 std::string printable(std::string name) {
   for (char& ch : name)
@@ -29,8 +32,8 @@ std::string printable(std::string name) {
 }
 
 Status check_generate(const wire::Generate& g, const Limits& limits) {
-  SPECD_TRY(check_name(g.model(), "model"));
-  SPECD_TRY(check_name(g.decoder(), "decoder"));
+  SPECD_TRY(check_wire_name(g.model(), "model"));
+  SPECD_TRY(check_wire_name(g.decoder(), "decoder"));
   const bool has_ids = g.prompt_ids() && g.prompt_ids()->size() > 0;
   if (!has_ids && (!g.prompt_text() || g.prompt_text()->size() == 0))
     return make_error(SPECD_E_INVALID_ARG, "empty prompt: set prompt_text or prompt_ids");

@@ -4,6 +4,8 @@
 // decoder's misuse into a failure of that decoder's own sequence.
 #include "daemon/plugin_host.h"
 
+#include "daemon/strict_json.h"
+
 #include "daemon/decode_runtime.h"
 #include "daemon/host_files.h"
 #include "daemon/host_tensor_ops.h"
@@ -316,26 +318,11 @@ const specd_host_api kApi = {
 }  // namespace
 
 Result<nlohmann::json> parse_decoder_options(const std::string& text) {
-  using json = nlohmann::json;
-  std::vector<std::set<std::string>> keys;  // the keys seen so far in each object still open
-  std::string repeated;
-  const json::parser_callback_t note_keys = [&](int, json::parse_event_t ev, json& parsed) {
-    if (ev == json::parse_event_t::object_start) keys.emplace_back();
-    if (ev == json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
-    if (ev == json::parse_event_t::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second &&
-        repeated.empty())
-      repeated = parsed.get<std::string>();
-    return true;
-  };
-  json j;
-  try {
-    j = json::parse(text.empty() ? "{}" : text, note_keys);
-  } catch (const std::exception& e) {
-    return make_error(SPECD_E_BAD_OPTION, "decoder options are not valid JSON: %s", e.what());
-  }
-  if (!repeated.empty()) return make_error(SPECD_E_BAD_OPTION, "decoder option '%s' is given twice", repeated.c_str());
-  if (!j.is_object()) return make_error(SPECD_E_BAD_OPTION, "decoder options must be a JSON object");
-  return j;
+  StrictJson j = parse_strict_json(text.empty() ? "{}" : text);
+  if (!j.syntax_error.empty()) return make_error(SPECD_E_BAD_OPTION, "decoder options are not valid JSON: %s", j.syntax_error.c_str());
+  if (!j.repeated_key.empty()) return make_error(SPECD_E_BAD_OPTION, "decoder option '%s' is given twice", j.repeated_key.c_str());
+  if (!j.value.is_object()) return make_error(SPECD_E_BAD_OPTION, "decoder options must be a JSON object");
+  return std::move(j.value);
 }
 
 const specd_host_api* host_api() { return &kApi; }

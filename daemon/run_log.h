@@ -45,6 +45,7 @@ struct RunRecord {
   double decode_tok_s = 0.0;
   std::string finish_reason;      // "running" | "length" | "stop" | ... | "error" | "interrupted"
   std::string error;              // "NAME: message" when finish_reason == "error"
+  std::string via = "socket";     // how the request came in: "socket" or "http"
 };
 
 struct RunQuery {

@@ -55,6 +55,10 @@ constexpr Migration kMigrations[] = {
     {2, R"sql(
       CREATE INDEX runs_running ON runs(id) WHERE finish_reason = 'running';
     )sql"},
+    // How the request came in: "socket" (the FlatBuffers protocol; every older row) or "http".
+    {3, R"sql(
+      ALTER TABLE runs ADD COLUMN via TEXT NOT NULL DEFAULT 'socket';
+    )sql"},
 };
 
 Result<Db> open_connection(const std::string& path, int flags) {
@@ -145,7 +149,7 @@ Result<Stmt> prepare(sqlite3* db, const std::string& sql, bool persistent) {
 
 const char* const kRunColumns =
     "id, started_unix_ms, finished_unix_ms, peer_uid, peer_pid, model, decoder, decoder_options, "
-    "prompt_tokens, generated_tokens, forwards, accepted_hist, ttft_ms, decode_tok_s, finish_reason, error";
+    "prompt_tokens, generated_tokens, forwards, accepted_hist, ttft_ms, decode_tok_s, finish_reason, error, via";
 
 namespace {
 void bind_text(sqlite3_stmt* st, int i, const std::string& s) {
@@ -174,6 +178,7 @@ void bind_record(sqlite3_stmt* st, const RunRecord& r) {
   sqlite3_bind_double(st, 14, r.decode_tok_s);
   bind_text(st, 15, r.finish_reason);
   bind_text(st, 16, r.error);
+  bind_text(st, 17, r.via);
 }
 
 RunRecord read_record(sqlite3_stmt* st) {
@@ -194,6 +199,7 @@ RunRecord read_record(sqlite3_stmt* st) {
   r.decode_tok_s = sqlite3_column_double(st, 13);
   r.finish_reason = column_text(st, 14);
   r.error = column_text(st, 15);
+  r.via = column_text(st, 16);
   return r;
 }
 

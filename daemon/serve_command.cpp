@@ -38,6 +38,10 @@ constexpr const char* kHelp =
     "  --max-side-file-bytes N\n"
     "  --max-requests-per-connection N --max-connections-per-uid N --max-requests-per-uid N\n"
     "  --handshake-timeout-ms MS --idle-timeout-ms MS\n"
+    "  --http ADDR            serve the OpenAI-compatible HTTP API on ADDR (repeatable; replaces [http] listen):\n"
+    "                         127.0.0.1:8080, [::1]:8080, unix:/run/specd/http.sock; a non-loopback address\n"
+    "                         needs an API key\n"
+    "  --api-key-file PATH    the HTTP API key (its first line), required as \"Authorization: Bearer KEY\" on TCP\n"
     "Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP rescans the plugin directories.\n";
 
 bool has_flag(int argc, char** argv, const char* name) {
@@ -68,6 +72,7 @@ Result<Config> read_config(int argc, char** argv) {
     cfg = std::move(file.value());
   }
   SPECD_TRY(apply_flags(cfg, argc, argv));
+  SPECD_TRY(finish_http_config(cfg));
   if (cfg.models.empty())
     return make_error(SPECD_E_INVALID_ARG, "no model to serve: give --model NAME=PATH or a [models] section in %s",
                       cfg.source.c_str());

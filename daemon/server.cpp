@@ -41,6 +41,7 @@ Result<std::unique_ptr<Server>> Server::create(const Config& cfg, WorkerOptions 
       std::move(opts), [](void* user) { uv_async_send(static_cast<uv_async_t*>(user)); }, s->async_.get());
   if (!w) return w.error();
   s->worker_ = std::move(w.value());
+  SPECD_TRY(s->start_http());
   runlog.set_on_durable([](void* user) { uv_async_send(static_cast<uv_async_t*>(user)); }, s->async_.get());
   return s;
 }
@@ -101,6 +102,8 @@ Server::~Server() {
   async_.close();
   listener_.close();
   final_timer_.close();
+  http_timer_.close();
+  if (http_) http_->shutdown();  // its context's timers close in the uv_run below
   if (!loop_live_) return;
   Connection::force_close_all(&loop_);
   uv_run(&loop_, UV_RUN_DEFAULT);  // runs the close callbacks, which free the handles
@@ -237,6 +240,7 @@ void Server::begin_drain() {
   std::fprintf(stderr, "specd: stopping: %zu request(s) in flight, %.1f s to finish\n", requests_.size(), cfg_.drain_grace_s);
   sd_notify(0, "STOPPING=1");
   listener_.close();
+  if (http_) http_->stop_accepting();
   worker_->stop_admission();
   const auto grace_ms = static_cast<uint64_t>(cfg_.drain_grace_s * 1000.0);
   uv_timer_start(drain_timer_.get(), [](uv_timer_t* t) {
@@ -265,6 +269,7 @@ void Server::maybe_finish_drain() {
   drain_timer_.close();
   watchdog_.close();
   async_.close();
+  http_finish_drain();
   // A peer that never reads would hold its graceful close open forever: cut it after a moment.
   // The timer is unreferenced, so it does not keep the loop alive when everything closed in time.
   if (uv_timer_init(&loop_, final_timer_.get()) == 0) {

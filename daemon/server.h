@@ -14,7 +14,10 @@
 #include "daemon/config.h"
 #include "daemon/connection.h"
 #include "daemon/engine_worker.h"
+#include "daemon/http_listener.h"
 #include "daemon/listen_socket.h"
+#include "daemon/metrics.h"
+#include "daemon/openai_response.h"
 #include "daemon/run_log.h"
 #include "daemon/uv_handle.h"
 #include "engine/utf8_stream.h"
@@ -33,7 +36,7 @@ struct Envelope;
 
 namespace specd::daemon {
 
-class Server final : private ConnectionHandler {
+class Server final : private ConnectionHandler, private HttpHandler {
  public:
   // Takes the listening socket (closing it on error), starts the engine worker on opts and
   // installs the signal handlers. Errors: from the worker's start, or SPECD_E_IO from libuv.
@@ -49,8 +52,9 @@ class Server final : private ConnectionHandler {
   static constexpr int kExitDeviceLost = 3;
 
  private:
-  // One Generate between its frame and its Finished/Error.
+  // One Generate (a socket frame or an HTTP completion request) between its arrival and its end.
   struct Request {
+    std::string via = "socket";  // or "http": its key's conn is then an HttpCall's, not a Connection's
     int64_t started_unix_ms = 0;
     PeerCred peer;
     std::string model, decoder, options;
@@ -61,6 +65,15 @@ class Server final : private ConnectionHandler {
     uint64_t start_seq = 0;   // the start row's ticket: TokenEvents wait for it
     std::vector<std::vector<uint8_t>> held;  // frames waiting for the start row
     std::vector<std::vector<uint8_t>> after;  // Errors for duplicates of its id: sent after its last frame
+  };
+  // An HTTP completion request's side: its exchange (until h2o frees it) and how to shape its bodies.
+  struct HttpCall {
+    HttpExchange* x = nullptr;   // null once the client went away
+    OpenAiReply reply;
+    bool stream = false, include_usage = false;
+    bool role_sent = false;      // a chat stream's first chunk carried the assistant role
+    int final_status = 200;      // a failed run's status, for a stream whose response had not started
+    std::string error_body;
   };
   // A run's last frames, waiting for its final row (or a refused request's Error for its row).
   struct Closing {
@@ -105,6 +118,21 @@ class Server final : private ConnectionHandler {
   void release_durable();
   void send(Connection& c, std::vector<uint8_t> frame);
   Connection* find_connection(uint64_t id);
+  // Sends frame to key's connection or HTTP exchange; last: the final bytes of an HTTP response.
+  void deliver(const RequestKey& key, std::vector<uint8_t> frame, bool last);
+
+  // server_http.cpp: the OpenAI-compatible HTTP API.
+  Status start_http();
+  void on_http_request(HttpExchange& x) override;
+  void on_http_gone(HttpExchange& x) override;
+  void http_respond_error(HttpExchange& x, const OpenAiError& e);
+  void http_models(HttpExchange& x);
+  void http_generate(HttpExchange& x, OpenAiEndpoint endpoint);
+  void http_reject(HttpExchange& x, Request r, const OpenAiError& e, int code);
+  void http_deliver(HttpCall& call, std::vector<uint8_t> frame, bool last);
+  std::vector<uint8_t> http_token_frame(const RequestKey& key, std::string_view text);
+  std::vector<uint8_t> http_final_frame(const RequestKey& key, const Request& r, const EngineEvent& e, int64_t run_id);
+  void http_finish_drain();
 
   Config cfg_;
   RunLog& runlog_;
@@ -126,6 +154,12 @@ class Server final : private ConnectionHandler {
   std::string socket_path_;  // removed at exit when we bound it
   uint64_t watchdog_usec_ = 0;  // WATCHDOG_USEC, 0 when systemd expects no pings
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  Metrics metrics_;
+  std::unique_ptr<HttpListener> http_;
+  std::map<uint64_t, HttpCall> http_calls_;   // by the RequestKey conn of its request
+  std::map<uint64_t, uint64_t> http_conn_of_; // HttpExchange id → that conn
+  UvHandle<uv_timer_t> http_timer_;           // the drain's wait for HTTP connections to close
+  std::chrono::steady_clock::time_point http_drain_started_;
 };
 
 }  // namespace specd::daemon

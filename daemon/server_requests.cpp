@@ -147,6 +147,7 @@ void Server::handle_generate(Connection& c, uint64_t rid, const wire::Generate* 
 // A Generate refused before the engine saw it still gets its row, before its Error goes out.
 void Server::reject(Connection& c, uint64_t rid, Request req, const Error& e) {
   const RunTicket t = log_run(req, nullptr, &e);
+  metrics_.request_finished(req.via, req.decoder, "error", nullptr, 0);
   send_when_durable(Closing{RequestKey{c.id(), rid}, t.seq, false, {encode_error(rid, e.code, e.message)}});
 }
 
@@ -244,9 +245,10 @@ void Server::on_tokens(EngineEvent& e) {
   r.text += e.text;
   const std::string complete = r.utf8.push(e.text);  // a split character waits for the next event
   if (!r.stream) return;
-  auto frame = encode_token_event(e.key.id, e.tokens, complete, e.step);
+  auto frame = r.via == "http" ? http_token_frame(e.key, complete) : encode_token_event(e.key.id, e.tokens, complete, e.step);
+  if (frame.empty()) return;
   if (!r.held.empty() || runlog_.durable_seq() < r.start_seq) return r.held.push_back(std::move(frame));
-  if (Connection* c = find_connection(e.key.conn)) send(*c, std::move(frame));
+  deliver(e.key, std::move(frame), false);
 }
 
 void Server::on_finished(EngineEvent& e) {
@@ -256,9 +258,11 @@ void Server::on_finished(EngineEvent& e) {
   requests_.erase(it);
   const bool failed = e.result.finish_reason == SPECD_FINISH_ERROR;
   const RunTicket t = log_run(r, &e, failed ? &e.result.error : nullptr);
+  metrics_.request_finished(r.via, r.decoder, finish_reason_name(e.result.finish_reason), &e.result, e.prompt_tokens);
   Closing last{e.key, t.seq, true, std::move(r.held)};
-  last.frames.push_back(failed ? encode_error(e.key.id, e.result.error.code, e.result.error.message)
-                               : encode_finished(e.key.id, e.result, e.prompt_tokens, r.text, t.id));
+  if (r.via == "http") last.frames.push_back(http_final_frame(e.key, r, e, r.run_id));
+  else last.frames.push_back(failed ? encode_error(e.key.id, e.result.error.code, e.result.error.message)
+                                    : encode_finished(e.key.id, e.result, e.prompt_tokens, r.text, t.id));
   for (auto& f : r.after) last.frames.push_back(std::move(f));
   send_when_durable(std::move(last));
 }
@@ -279,24 +283,29 @@ void Server::release_durable() {
   const uint64_t durable = runlog_.durable_seq();
   for (auto& [key, r] : requests_) {
     if (r.held.empty() || r.start_seq > durable) continue;
-    Connection* c = find_connection(key.conn);
-    for (auto& f : r.held)
-      if (c && !c->closing()) send(*c, std::move(f));
+    for (auto& f : r.held) deliver(key, std::move(f), false);
     r.held.clear();
   }
   size_t done = 0;
   for (; done < closing_.size() && closing_[done].seq <= durable; ++done) {
     Closing& cl = closing_[done];
-    Connection* c = find_connection(cl.key.conn);
-    if (!c) continue;
-    if (cl.ends_request) {
+    if (Connection* c = find_connection(cl.key.conn); c && cl.ends_request) {
       c->requests.erase(cl.key.id);
       c->touch();  // idle time counts from the end of its last request
     }
-    for (auto& f : cl.frames)
-      if (!c->closing()) send(*c, std::move(f));
+    for (size_t i = 0; i < cl.frames.size(); ++i)
+      deliver(cl.key, std::move(cl.frames[i]), cl.ends_request && i + 1 == cl.frames.size());
   }
   closing_.erase(closing_.begin(), closing_.begin() + static_cast<std::ptrdiff_t>(done));
+}
+
+// A socket request's frames go to its connection (while it is open); an HTTP request's to its exchange.
+void Server::deliver(const RequestKey& key, std::vector<uint8_t> frame, bool last) {
+  if (Connection* c = find_connection(key.conn)) {
+    if (!c->closing()) send(*c, std::move(frame));
+    return;
+  }
+  if (auto it = http_calls_.find(key.conn); it != http_calls_.end()) http_deliver(it->second, std::move(frame), last);
 }
 
 // One row per request: e is NULL for the start row of an admitted request (err NULL) and for a
@@ -311,6 +320,7 @@ RunTicket Server::log_run(const Request& r, const EngineEvent* e, const Error* e
   rec.model = e && !e->model.empty() ? e->model : r.model;
   rec.decoder = r.decoder;
   rec.decoder_options = r.options;
+  rec.via = r.via;
   rec.accepted_hist = "[]";
   rec.finish_reason = e || err ? "error" : "running";
   if (!e && !err) rec.finished_unix_ms = 0;

@@ -299,3 +299,46 @@ b = { path = "/m/b.gguf", device = "cpu", device_memory_bytes = 1024 }
   REQUIRE_FALSE(st.has_value());
   CHECK(st.error().message.find("--device") != std::string::npos);
 }
+
+TEST_CASE("config: [http] listen, key and limits; the start-up checks") {
+  auto c = daemon::parse_config("[http]\nlisten = \"127.0.0.1:8080\"\nmax_body_bytes = 4096\nrequest_timeout_ms = 500\napi_key = \"k\"\n",
+                                "h.toml");
+  REQUIRE(c);
+  CHECK(c->http.listen == std::vector<std::string>{"127.0.0.1:8080"});
+  CHECK(c->http.max_body_bytes == 4096);
+  CHECK(c->http.request_timeout_ms == 500);
+  CHECK(c->http.api_key == "k");
+  c = daemon::parse_config("[http]\nlisten = [\"127.0.0.1:1\", \"unix:/run/x.sock\"]\n", "h.toml");
+  REQUIRE(c);
+  CHECK(c->http.listen.size() == 2);
+  CHECK(daemon::finish_http_config(*c));
+  for (const char* bad : {"[http]\nlisten = 3\n", "[http]\nport = 80\n", "[http]\nmax_body_bytes = 10\n", "[http]\napi_key = \"\"\n"}) {
+    CAPTURE(bad);
+    auto r = daemon::parse_config(bad, "h.toml");
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message.rfind("h.toml:", 0) == 0);
+  }
+  Config open;
+  open.http.listen = {"0.0.0.0:8080"};
+  auto st = daemon::finish_http_config(open);
+  REQUIRE_FALSE(st);
+  CHECK(st.error().message.find("without an API key") != std::string::npos);
+  open.http.listen = {"example.org:80"};
+  CHECK_FALSE(daemon::finish_http_config(open));
+  const std::string key = test::temp_dir() + "/key";
+  test::write_file(key, {'a', 'b', '\r', '\n', 'x'});
+  open.http.listen = {"0.0.0.0:8080"};
+  open.http.api_key_file = key;
+  REQUIRE(daemon::finish_http_config(open));
+  CHECK(open.http.api_key == "ab");
+  open.http.api_key_file = key + ".missing";
+  st = daemon::finish_http_config(open);
+  REQUIRE_FALSE(st);
+  CHECK(st.error().code == SPECD_E_IO);
+  char* argv[] = {const_cast<char*>("serve"), const_cast<char*>("--http"), const_cast<char*>("unix:/tmp/a.sock"),
+                  const_cast<char*>("--http"), const_cast<char*>("[::1]:9"), const_cast<char*>("--api-key-file"), const_cast<char*>("/k")};
+  Config f;
+  REQUIRE(daemon::apply_flags(f, 7, argv));
+  CHECK(f.http.listen == std::vector<std::string>{"unix:/tmp/a.sock", "[::1]:9"});
+  CHECK(f.http.api_key_file == "/k");
+}
