@@ -64,7 +64,7 @@ HttpReply curl(const std::string& args) {
   return r;
 }
 
-// A daemon with the HTTP API on a loopback port and on a Unix socket.
+// A daemon with the HTTP API on a loopback port.
 struct HttpDaemon {
   int port = free_port();
   DaemonProcess d;
@@ -349,7 +349,7 @@ TEST_CASE("metrics: histograms are cumulative and labels escaped") {
 TEST_CASE("http: greedy completions through curl equal specd generate, streamed or not, and log their runs") {
   HttpDaemon h;
   const std::string prompt = "Once upon a time";
-  for (const std::string decoder : {"ar", "ngram"}) {
+  for (const std::string decoder : {"ar", "ngram", "redrafter"}) {
     CAPTURE(decoder);
     const std::string want = generate_text(prompt, 32, decoder);
     const json req{{"model", "stories"}, {"prompt", prompt}, {"max_tokens", 32}, {"temperature", 0}, {"specd", {{"decoder", decoder}}}};
@@ -375,7 +375,6 @@ TEST_CASE("http: greedy completions through curl equal specd generate, streamed 
   HttpReply r = h.post("/v1/completions", R"({"prompt":"Once upon a time","max_tokens":64,"temperature":0,"stop":"Lily"})");
   REQUIRE(r.status == 200);
   CHECK(json::parse(r.body)["choices"][0]["finish_reason"] == "stop");
-  // The same over the daemon's Unix-socket HTTP listener is not configured here; the models endpoint answers.
   r = h.get("/v1/models");
   REQUIRE(r.status == 200);
   CHECK(json::parse(r.body)["data"][0]["id"] == "stories");
@@ -383,7 +382,7 @@ TEST_CASE("http: greedy completions through curl equal specd generate, streamed 
   CHECK(h.get("/v1/models/nope").status == 404);
   CHECK(json::parse(h.get("/health").body)["status"] == "ready");
   const auto rows = run_rows(h.d.db());
-  REQUIRE(rows.size() == 5);
+  REQUIRE(rows.size() == 7);
   for (const auto& row : rows) CHECK(row[0] == "http");
 }
 
