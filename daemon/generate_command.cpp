@@ -56,7 +56,7 @@ Result<DecodeRequest> build_request(const CliArgs& a, const engine::Model& m) {
     if (!ids) return ids.error();
     r.prompt = std::move(ids.value());
   } else {
-    r.prompt = m.tokenizer().encode(a.str("prompt"), true);
+    r.prompt = m.encode_prompt(a.str("prompt"));
   }
   for (int32_t t : r.prompt)
     if (t >= m.config().vocab)
@@ -79,8 +79,7 @@ Result<DecodeRequest> build_request(const CliArgs& a, const engine::Model& m) {
   r.sampling.top_p = static_cast<float>(*top_p);
   r.sampling.min_p = static_cast<float>(*min_p);
   r.sampling.seed = static_cast<uint64_t>(*seed);
-  // llama2.c-style models mark a new document with BOS; either ends this generation.
-  r.stop_tokens = {m.config().eos, m.config().bos};
+  r.stop_tokens = m.stop_tokens();
   r.stop_strings = a.all("stop");
   r.decoder = a.str("decoder", "ar");
   r.options_json = *opts;
