@@ -287,7 +287,8 @@ TEST_CASE("llama/qwen2/qwen3 models: a row's logits are the same bits one by one
   const std::vector<int32_t> prompt = {791, 1176, 315, 264, 892, 11, 304};
   const std::vector<int32_t> more = {1070, 574, 264, 2697, 3363, 6832, 13};
   for (const ArchCase& c : kArchCases) {
-    CAPTURE(c.arch);
+    const std::string arch = c.arch;
+    CAPTURE(arch);
     const engine::Model* m = arch_model(c);
     if (!m) continue;
     EngineFixture one(*m);
