@@ -51,17 +51,22 @@ std::string rewrite(const std::string& name, const std::function<void(engine::Gg
 }
 
 // src rewritten without the metadata keys and tensors named in drop, with edit_kv applied after the copy.
+// A tensor named in zeroed keeps its shape and type with every byte 0.
 std::string without(const std::string& src_path, const std::string& name, const std::set<std::string>& drop,
-                    const std::function<void(engine::GgufWriter&)>& edit_kv = [](engine::GgufWriter&) {}) {
+                    const std::function<void(engine::GgufWriter&)>& edit_kv = [](engine::GgufWriter&) {},
+                    const std::set<std::string>& zeroed = {}) {
   auto src = engine::GgufFile::open(src_path);
   REQUIRE(src.has_value());
   engine::GgufWriter w;
   for (const auto& kv : (*src)->metadata())
     if (!drop.count(std::string(kv.key))) REQUIRE(w.copy_kv(kv));
   edit_kv(w);
+  const std::vector<uint8_t> zeros(1 << 20);
   for (const auto& t : (*src)->tensors())
     if (!drop.count(std::string(t.name)))
-      REQUIRE(w.add_tensor(std::string(t.name), t.type, std::vector<int64_t>(t.ne, t.ne + t.n_dims), {t.data, t.nbytes}));
+      REQUIRE(w.add_tensor(std::string(t.name), t.type, std::vector<int64_t>(t.ne, t.ne + t.n_dims),
+                           zeroed.count(std::string(t.name)) ? std::span<const uint8_t>(zeros.data(), t.nbytes)
+                                                             : std::span<const uint8_t>(t.data, t.nbytes)));
   const std::string path = temp_dir() + "/" + name;
   REQUIRE(w.write(path));
   return path;
@@ -218,7 +223,15 @@ TEST_CASE("model: RoPE scaling: linear divides positions by its factor; other ty
                    w.set_string("llama.rope.scaling.type", "linear");
                  }),
                  "llama.rope.scaling.factor");
-  // rope_freqs of the wrong length or with a zero factor would divide by nothing: refused.
+  expect_refused(without(llama->path(), "zerorf.gguf", {}, [](engine::GgufWriter&) {}, {"rope_freqs.weight"}),
+                 "rope_freqs.weight: every factor must be positive");
+  auto vlen = engine::Model::load(without(llama->path(), "vlen.gguf", {}, [](engine::GgufWriter& w) {
+    w.set_u32("llama.attention.value_length", 8);
+  }));
+  REQUIRE_FALSE(vlen.has_value());
+  CHECK(vlen.error().code == SPECD_E_UNSUPPORTED);
+  CHECK_MESSAGE(vlen.error().message.find("llama.attention.value_length") != std::string::npos, vlen.error().message);
+  // rope_freqs of the wrong length would pair factors with the wrong frequencies: refused.
   expect_refused(without(llama->path(), "norf.gguf", {"llama.rope.dimension_count"}, [](engine::GgufWriter& w) {
                    w.set_u32("llama.rope.dimension_count", 8);
                  }),
