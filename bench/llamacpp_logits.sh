@@ -29,3 +29,19 @@ for pair in llama:llama-bpe qwen2:qwen2 qwen3:qwen2; do
     "$tmp/llamacpp_logits" "$tmp/$arch.gguf" "$out/prompt.txt" 16 8; } > "$out/$arch.txt"
   echo "wrote $out/$arch.txt"
 done
+# llama-perplexity's final estimate on tests/data/arch_golden/ppl.txt (n_ctx 128), when it is built.
+ppl_bin=$(find "$anchor/build/bin" -name llama-perplexity | head -1)
+if [[ -x $ppl_bin ]]; then
+  : > "$out/perplexity.txt"
+  for arch in llama qwen2 qwen3; do
+    voc=llama-bpe; [[ $arch == llama ]] || voc=qwen2
+    "$build/tools/specd-random-model" --arch "$arch" --vocab "$vocab/ggml-vocab-$voc.gguf" --shape small --type f32 \
+      --seed 14 --out "$tmp/$arch.gguf" 2>/dev/null
+    est=$("$ppl_bin" -m "$tmp/$arch.gguf" -f "$out/ppl.txt" -c 128 -b 128 -t 2 -ctk f32 -ctv f32 -fa off 2>&1 |
+      sed -n 's/.*Final estimate: PPL = \([0-9.]*\) +\/- \([0-9.]*\).*/\1 \2/p')
+    echo "$arch 128 $est" >> "$out/perplexity.txt"
+  done
+  echo "wrote $out/perplexity.txt"
+else
+  echo "no llama-perplexity under $anchor/build/bin: $out/perplexity.txt left as it is" >&2
+fi

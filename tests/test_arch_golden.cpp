@@ -9,9 +9,13 @@
 //   (a cheap check of the whole vocabulary row);
 // - top-1: teacher-forced argmax agreement ≥ 99.5 % on the positions whose llama.cpp top-2 margin
 //   exceeds the measured absolute error (margins are reported);
-// - greedy: 16 argmax continuations equal llama.cpp's, token for token.
+// - greedy: 16 argmax continuations equal llama.cpp's, token for token;
+// - perplexity: engine::perplexity and `specd perplexity` on ppl.txt (n_ctx 128) equal llama-perplexity's
+//   final estimate to a relative 5e-4 (its third significant digit).
 #include "tests/arch_models.h"
 #include "tests/engine_fixture.h"
+
+#include "engine/perplexity.h"
 
 #include <algorithm>
 #include <fstream>
@@ -155,3 +159,70 @@ void check_arch(const ArchCase& c) {
 TEST_CASE("arch golden: llama (Llama 3.x: GQA, rope_freqs, untied head) matches llama.cpp") { check_arch(kArchCases[0]); }
 TEST_CASE("arch golden: qwen2 (Q/K/V biases, NEOX rope, tied head) matches llama.cpp") { check_arch(kArchCases[1]); }
 TEST_CASE("arch golden: qwen3 (per-head Q/K norm, head_dim 32 != dim/heads) matches llama.cpp") { check_arch(kArchCases[2]); }
+
+namespace {
+
+// llama-perplexity's final estimate for arch (tests/data/arch_golden/perplexity.txt: "ARCH N_CTX PPL ERR"
+// lines), or 0 when the file has none.
+double expected_ppl(const std::string& arch, int32_t* n_ctx) {
+  std::ifstream f(source_root() + "/tests/data/arch_golden/perplexity.txt");
+  std::string a;
+  double ppl = 0, err = 0;
+  while (f >> a >> *n_ctx >> ppl >> err)
+    if (a == arch) return ppl;
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("arch golden: perplexity equals llama-perplexity's on each model, in the engine and through specd perplexity") {
+  const std::string file = source_root() + "/tests/data/arch_golden/ppl.txt";
+  for (const ArchCase& c : kArchCases) {
+    const std::string arch = c.arch;
+    CAPTURE(arch);
+    const engine::Model* model = arch_model(c);
+    if (!model) continue;
+    int32_t n_ctx = 0;
+    const double want = expected_ppl(arch, &n_ctx);
+    REQUIRE(want > 0);
+    EngineFixture f(*model);
+    const auto tokens = model->encode_prompt(read_text(file));
+    const int32_t bos = model->tokenizer().add_bos_token() ? model->tokenizer().bos() : -1;
+    auto r = engine::perplexity(f.fwd, f.kv, tokens, n_ctx, bos, 48);
+    REQUIRE_MESSAGE(r.has_value(), (r ? "" : r.error().message));
+    MESSAGE(arch << ": perplexity " << r->ppl << " +/- " << r->ppl_err << " over " << r->chunks << " chunks ("
+                 << r->scored << " tokens); llama-perplexity " << want << ", relative difference " << r->ppl / want - 1.0);
+    CHECK(r->chunks == static_cast<int32_t>(tokens.size()) / n_ctx);
+    CHECK(r->scored == static_cast<int64_t>(r->chunks) * (n_ctx - n_ctx / 2 - 1));
+    CHECK(std::fabs(r->ppl / want - 1.0) < 5e-4);
+    // The same through the command, which prints llama-perplexity's format.
+    std::string out;
+    REQUIRE(run_command(build_root() + "/daemon/specd perplexity --model '" + model->path() + "' --file '" + file +
+                            "' --ctx " + std::to_string(n_ctx) + " --threads 2 --device cpu 2>/dev/null",
+                        &out) == 0);
+    const size_t at = out.find("Final estimate: PPL = ");
+    REQUIRE_MESSAGE(at != std::string::npos, out);
+    CHECK(std::fabs(std::stod(out.substr(at + 22)) / want - 1.0) < 5e-4);
+    CHECK(out.rfind("[1]", 0) == 0);
+  }
+}
+
+TEST_CASE("perplexity: too short a text, a tiny context or a bad batch are refused by name") {
+  const engine::Model* model = arch_model(kArchCases[1]);
+  if (!model) return;
+  EngineFixture f(*model);
+  const std::vector<int32_t> tokens(100, 11);
+  auto short_text = engine::perplexity(f.fwd, f.kv, tokens, 64, -1);
+  REQUIRE_FALSE(short_text.has_value());
+  CHECK(short_text.error().code == SPECD_E_INVALID_ARG);
+  CHECK(short_text.error().message.find("at least 128") != std::string::npos);
+  CHECK(engine::perplexity(f.fwd, f.kv, tokens, 2, -1).error().code == SPECD_E_INVALID_ARG);
+  CHECK(engine::perplexity(f.fwd, f.kv, tokens, 16, -1, 0).error().code == SPECD_E_INVALID_ARG);
+  auto ok = engine::perplexity(f.fwd, f.kv, tokens, 16, -1, 5, 2);  // max_chunks: 2 of 6
+  REQUIRE(ok.has_value());
+  CHECK(ok->chunks == 2);
+  CHECK(ok->running.size() == 2u);
+  std::string out;
+  CHECK(run_command(build_root() + "/daemon/specd perplexity --model '" + model->path() + "' 2>&1", &out) == 2);
+  CHECK(out.find("--model and --file are required") != std::string::npos);
+}

@@ -185,8 +185,10 @@ Status run(const Args& a) {
   Builder b(w, a.type, a.seed);
   const int64_t q = s.heads * s.head_dim, kv = s.kv_heads * s.head_dim;
   const double in_dim = 1.0 / std::sqrt(static_cast<double>(s.dim));
-  SPECD_TRY(b.matrix("token_embd.weight", vocab, s.dim, 1.0));
-  // The head: logits' spread ≈ 4 (sd · √dim with unit-RMS normed rows), so top-2 margins are real.
+  // The head gives logits a spread ≈ 4 (sd · √dim against unit-RMS normed rows), so top-2 margins are
+  // real without one token taking all the mass. A tied embedding is that head too: at sd 1 the input
+  // token's own row would dominate every output (logit spread √dim).
+  SPECD_TRY(b.matrix("token_embd.weight", vocab, s.dim, s.tied ? 4.0 * in_dim : 1.0));
   if (!s.tied) SPECD_TRY(b.matrix("output.weight", vocab, s.dim, 4.0 * in_dim));
   SPECD_TRY(b.vector("output_norm.weight", s.dim, 1.0f, 0.2f));
   if (a.arch == "llama") SPECD_TRY(b.values("rope_freqs.weight", llama3_rope_freqs(s.head_dim, s.theta)));
