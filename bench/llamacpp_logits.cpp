@@ -8,6 +8,7 @@
 //   pos P mean M std S top ID:LOGIT ...       per prompt position: the full row's mean and standard
 //                                             deviation, and its TOP_K largest logits (descending)
 //   greedy ID ID ...                          N_GREEDY argmax continuations, one token at a time
+//   greedy_margin M M ...                     each one's top-1 minus top-2 logit
 #include "llama.h"
 
 #include <algorithm>
@@ -91,14 +92,28 @@ int main(int argc, char** argv) {
     for (int k = 0; k < top_k; ++k) std::printf(" %d:%.9g", idx[static_cast<size_t>(k)], l[idx[static_cast<size_t>(k)]]);
     std::printf("\n");
   }
-  int next = argmax(llama_get_logits_ith(ctx, n - 1), n_vocab);
+  // The margin between the best and second-best logit of each greedy choice: a near tie there is
+  // where two correct implementations may part ways.
+  auto margin = [n_vocab](const float* l, int best) {
+    float second = -INFINITY;
+    for (int j = 0; j < n_vocab; ++j)
+      if (j != best) second = std::max(second, l[j]);
+    return l[best] - second;
+  };
+  const float* last = llama_get_logits_ith(ctx, n - 1);
+  int next = argmax(last, n_vocab);
+  std::vector<float> margins = {margin(last, next)};
   std::printf("greedy");
   for (int g = 0; g < n_greedy; ++g) {
     std::printf(" %d", next);
     llama_batch one = llama_batch_get_one(&next, 1);
     if (llama_decode(ctx, one) != 0) return 1;
-    next = argmax(llama_get_logits_ith(ctx, -1), n_vocab);
+    const float* l = llama_get_logits_ith(ctx, -1);
+    next = argmax(l, n_vocab);
+    margins.push_back(margin(l, next));
   }
+  std::printf("\ngreedy_margin");
+  for (int g = 0; g < n_greedy; ++g) std::printf(" %.4g", margins[static_cast<size_t>(g)]);
   std::printf("\n");
   llama_batch_free(b);
   llama_free(ctx);
