@@ -207,6 +207,19 @@ TEST_CASE("arch golden: perplexity equals llama-perplexity's on each model, in t
   }
 }
 
+TEST_CASE("arch golden: stories260K's perplexity equals llama-perplexity's (a trained model)") {
+  int32_t n_ctx = 0;
+  const double want = expected_ppl("stories260K", &n_ctx);
+  REQUIRE(want > 0);
+  EngineFixture f;
+  const auto tokens = f.model.encode_prompt(read_text(source_root() + "/tests/data/arch_golden/ppl.txt"));
+  auto r = engine::perplexity(f.fwd, f.kv, tokens, n_ctx, f.model.tokenizer().bos(), 64);
+  REQUIRE(r.has_value());
+  MESSAGE("stories260K: perplexity " << r->ppl << " +/- " << r->ppl_err << " over " << r->chunks
+                                     << " chunks; llama-perplexity " << want << ", relative difference " << r->ppl / want - 1.0);
+  CHECK(std::fabs(r->ppl / want - 1.0) < 5e-4);
+}
+
 TEST_CASE("perplexity: too short a text, a tiny context or a bad batch are refused by name") {
   const engine::Model* model = arch_model(kArchCases[1]);
   if (!model) return;
