@@ -37,6 +37,7 @@ struct Row {
 
 struct Expected {
   std::vector<int32_t> tokens, greedy;
+  std::vector<double> greedy_margin;
   std::vector<Row> rows;
 };
 
@@ -60,6 +61,8 @@ Expected read_expected(const std::string& path) {
       e.tokens = ids_after(in);
     } else if (tag == "greedy") {
       e.greedy = ids_after(in);
+    } else if (tag == "greedy_margin") {
+      for (double m; in >> m;) e.greedy_margin.push_back(m);
     } else if (tag == "pos") {
       Row r;
       int pos;
@@ -86,18 +89,17 @@ std::string read_text(const std::string& path) {
   return ss.str();
 }
 
-void check_arch(const ArchCase& c) {
-  const std::string arch = c.arch;
-  CAPTURE(arch);
-  const engine::Model* model = arch_model(c);
-  if (!model) return;
+// Our tokens, logits and greedy continuation on model against llama.cpp's (e), within rel_tol; with
+// exact_greedy false the greedy comparison is reported, not required (BF16 files: llama.cpp and we
+// round activations at different points, so a near tie may fall either way).
+void check_against(const engine::Model& model, const std::string& name, const Expected& e, double rel_tol,
+                   bool exact_greedy) {
+  CAPTURE(name);
   const std::string dir = source_root() + "/tests/data/arch_golden/";
-  const Expected e = read_expected(dir + c.arch + ".txt");
-
-  const auto ours = model->tokenizer().tokenize(read_text(dir + "prompt.txt"), true, false);
+  const auto ours = model.tokenizer().tokenize(read_text(dir + "prompt.txt"), true, false);
   CHECK(ours == e.tokens);
 
-  EngineFixture f(*model);
+  EngineFixture f(model);
   const auto seq = f.new_seq();
   engine::Batch batch(static_cast<int32_t>(e.tokens.size()));
   std::vector<int32_t> rows;
@@ -132,12 +134,12 @@ void check_arch(const ArchCase& c) {
     }
   std::vector<double> sorted = margins;
   std::sort(sorted.begin(), sorted.end());
-  MESSAGE(std::string(c.arch) << ": " << e.rows.size() << " positions, max |dlogit| " << max_abs << " = " << max_rel
+  MESSAGE(name << ": " << e.rows.size() << " positions, max |dlogit| " << max_abs << " = " << max_rel
                  << " x row std; row mean/std error " << max_stat << " x std; top-2 margin min " << sorted.front()
                  << " median " << sorted[sorted.size() / 2] << "; top-1 agreement " << agree << "/" << compared
                  << " positions with margin > error");
-  CHECK(max_rel <= kRelTol);
-  CHECK(max_stat <= kRelTol);
+  CHECK(max_rel <= rel_tol);
+  CHECK(max_stat <= rel_tol);
   CHECK(compared > 0);
   CHECK(agree * 1000 >= compared * 995);
 
@@ -151,7 +153,19 @@ void check_arch(const ArchCase& c) {
     const auto l = f.prefill(seq, {next});
     next = static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
   }
-  CHECK(greedy == e.greedy);
+  size_t same = 0;
+  while (same < greedy.size() && greedy[same] == e.greedy[same]) ++same;
+  MESSAGE(name << ": greedy equal for " << same << " of " << greedy.size() << " tokens"
+               << (same < e.greedy_margin.size() ? "; llama.cpp's top-2 margin where they part: " +
+                                                       std::to_string(e.greedy_margin[same])
+                                                 : std::string()));
+  if (exact_greedy) CHECK(greedy == e.greedy);
+}
+
+void check_arch(const ArchCase& c) {
+  const engine::Model* model = arch_model(c);
+  if (!model) return;
+  check_against(*model, c.arch, read_expected(source_root() + "/tests/data/arch_golden/" + c.arch + ".txt"), kRelTol, true);
 }
 
 }  // namespace
@@ -159,6 +173,23 @@ void check_arch(const ArchCase& c) {
 TEST_CASE("arch golden: llama (Llama 3.x: GQA, rope_freqs, untied head) matches llama.cpp") { check_arch(kArchCases[0]); }
 TEST_CASE("arch golden: qwen2 (Q/K/V biases, NEOX rope, tied head) matches llama.cpp") { check_arch(kArchCases[1]); }
 TEST_CASE("arch golden: qwen3 (per-head Q/K norm, head_dim 32 != dim/heads) matches llama.cpp") { check_arch(kArchCases[2]); }
+
+// Models too big to write at test time (the real Llama-3.2-1B / Qwen2.5-0.5B / Qwen3-0.6B shapes in
+// BF16, from specd-random-model --shape real): $SPECD_ARCH_GOLDEN_EXTRA lists MODEL.gguf=EXPECTED.txt
+// pairs, comma-separated, EXPECTED from bench/llamacpp_logits (same prompt). Not run in CI. BF16 files
+// are compared with activations rounded differently than llama.cpp does: 1e-2 of the row std.
+TEST_CASE("arch golden: the models $SPECD_ARCH_GOLDEN_EXTRA names") {
+  const char* env = std::getenv("SPECD_ARCH_GOLDEN_EXTRA");
+  if (!env || !*env) return;
+  std::stringstream list(env);
+  for (std::string pair; std::getline(list, pair, ',');) {
+    const size_t eq = pair.find('=');
+    REQUIRE(eq != std::string::npos);
+    auto m = engine::Model::load(pair.substr(0, eq));
+    REQUIRE_MESSAGE(m.has_value(), (m ? "" : m.error().message));
+    check_against(**m, pair.substr(0, eq), read_expected(pair.substr(eq + 1)), 1e-2, false);
+  }
+}
 
 namespace {
 
