@@ -176,8 +176,11 @@ TEST_CASE("arch golden: qwen3 (per-head Q/K norm, head_dim 32 != dim/heads) matc
 
 // Models too big to write at test time (the real Llama-3.2-1B / Qwen2.5-0.5B / Qwen3-0.6B shapes in
 // BF16, from specd-random-model --shape real): $SPECD_ARCH_GOLDEN_EXTRA lists MODEL.gguf=EXPECTED.txt
-// pairs, comma-separated, EXPECTED from bench/llamacpp_logits (same prompt). Not run in CI. BF16 files
-// are compared with activations rounded differently than llama.cpp does: 1e-2 of the row std.
+// pairs, comma-separated, EXPECTED from bench/llamacpp_logits (same prompt). Not run in CI.
+// F32 files get kRelTol (Qwen3-0.6B shape measured 5.6e-6). On BF16 files llama.cpp rounds every
+// matmul's activations to BF16 and that noise compounds over 16-28 random layers: measured 1.6e-2 to
+// 2.2e-2 of the row std on the three real shapes, with either of our paths (SPECD_ISA=avx512 keeps
+// f32 activations, amx rounds them); top-1 and 16 greedy tokens still agreed. Tolerance 5e-2.
 TEST_CASE("arch golden: the models $SPECD_ARCH_GOLDEN_EXTRA names") {
   const char* env = std::getenv("SPECD_ARCH_GOLDEN_EXTRA");
   if (!env || !*env) return;
@@ -187,7 +190,8 @@ TEST_CASE("arch golden: the models $SPECD_ARCH_GOLDEN_EXTRA names") {
     REQUIRE(eq != std::string::npos);
     auto m = engine::Model::load(pair.substr(0, eq));
     REQUIRE_MESSAGE(m.has_value(), (m ? "" : m.error().message));
-    check_against(**m, pair.substr(0, eq), read_expected(pair.substr(eq + 1)), 1e-2, false);
+    const bool f32 = (*m)->layer(0).wq.type == GgmlType::F32;
+    check_against(**m, pair.substr(0, eq), read_expected(pair.substr(eq + 1)), f32 ? kRelTol : 5e-2, f32);
   }
 }
 
