@@ -58,6 +58,9 @@ Result<DecodeRequest> build_request(const CliArgs& a, const engine::Model& m) {
   } else {
     r.prompt = m.encode_prompt(a.str("prompt"));
   }
+  // A vocabulary that adds no BOS (Qwen) encodes "" as nothing: there is no token to start from.
+  if (r.prompt.empty())
+    return make_error(SPECD_E_INVALID_ARG, "empty prompt (this model adds no BOS to a text): give --prompt TEXT or --prompt-ids");
   for (int32_t t : r.prompt)
     if (t >= m.config().vocab)
       return make_error(SPECD_E_BAD_TOKEN, "prompt token id %d out of range [0, %d)", t, m.config().vocab);

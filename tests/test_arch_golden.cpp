@@ -274,3 +274,15 @@ TEST_CASE("perplexity: too short a text, a tiny context or a bad batch are refus
   CHECK(run_command(build_root() + "/daemon/specd perplexity --model '" + model->path() + "' 2>&1", &out) == 2);
   CHECK(out.find("--model and --file are required") != std::string::npos);
 }
+
+TEST_CASE("specd generate on a model that adds no BOS: an empty prompt is refused, a text generates") {
+  const engine::Model* model = arch_model(kArchCases[1]);
+  if (!model) return;
+  const std::string specd = build_root() + "/daemon/specd generate --model '" + model->path() + "' --threads 2 --device cpu";
+  std::string out;
+  CHECK(run_command(specd + " --prompt '' 2>&1", &out) == 2);
+  CHECK_MESSAGE(out.find("empty prompt (this model adds no BOS") != std::string::npos, out);
+  out.clear();
+  REQUIRE(run_command(specd + " --prompt 'Once upon a time' --max-tokens 4 --json 2>/dev/null", &out) == 0);
+  CHECK(out.find("\"prompt_tokens\":4") != std::string::npos);  // "Once", " upon", " a", " time": no BOS
+}
