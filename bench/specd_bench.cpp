@@ -129,7 +129,7 @@ struct Bench {
     double secs = 0, toks = 0, steps = 0;
     for (const std::string& prompt : prompts) {
       daemon::DecodeRequest req;
-      req.prompt = model.tokenizer().encode(prompt, true);
+      req.prompt = model.encode_prompt(prompt);
       req.max_tokens = tokens;
       req.decoder = decoder;
       req.options_json = opts;

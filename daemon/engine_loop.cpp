@@ -171,14 +171,13 @@ EngineWorker::Impl::ModelSlot* EngineWorker::Impl::prepare(GenerateJob& job) {
   }
   ModelSlot* slot = slot_it->get();
   if (job.req.prompt.empty() && !job.prompt_text.empty())
-    job.req.prompt = slot->model->tokenizer().tokenize(job.prompt_text, /*add_special=*/true, job.parse_special);
+    job.req.prompt = slot->model->encode_prompt(job.prompt_text, job.parse_special);
   return slot;
 }
 
 void EngineWorker::Impl::admit(GenerateJob& job, ModelSlot* slot) {
   DecodeRequest& req = job.req;
-  // llama2.c-style models mark a new document with BOS; either ends the generation (as `specd generate`).
-  req.stop_tokens = {slot->model->config().eos, slot->model->config().bos};
+  req.stop_tokens = slot->model->stop_tokens();  // as `specd generate`
   auto l = std::make_unique<Live>();
   l->out = &out;
   l->spare = &spare;

@@ -56,8 +56,11 @@ Result<DecodeRequest> build_request(const CliArgs& a, const engine::Model& m) {
     if (!ids) return ids.error();
     r.prompt = std::move(ids.value());
   } else {
-    r.prompt = m.tokenizer().encode(a.str("prompt"), true);
+    r.prompt = m.encode_prompt(a.str("prompt"));
   }
+  // A vocabulary that adds no BOS (Qwen) encodes "" as nothing: there is no token to start from.
+  if (r.prompt.empty())
+    return make_error(SPECD_E_INVALID_ARG, "empty prompt (this model adds no BOS to a text): give --prompt TEXT or --prompt-ids");
   for (int32_t t : r.prompt)
     if (t >= m.config().vocab)
       return make_error(SPECD_E_BAD_TOKEN, "prompt token id %d out of range [0, %d)", t, m.config().vocab);
@@ -79,8 +82,7 @@ Result<DecodeRequest> build_request(const CliArgs& a, const engine::Model& m) {
   r.sampling.top_p = static_cast<float>(*top_p);
   r.sampling.min_p = static_cast<float>(*min_p);
   r.sampling.seed = static_cast<uint64_t>(*seed);
-  // llama2.c-style models mark a new document with BOS; either ends this generation.
-  r.stop_tokens = {m.config().eos, m.config().bos};
+  r.stop_tokens = m.stop_tokens();
   r.stop_strings = a.all("stop");
   r.decoder = a.str("decoder", "ar");
   r.options_json = *opts;

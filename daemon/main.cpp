@@ -1,5 +1,6 @@
-// The `specd` executable: dispatches subcommands (generate, serve, tokenize, version).
+// The `specd` executable: dispatches subcommands (generate, serve, tokenize, perplexity, version).
 #include "daemon/generate_command.h"
+#include "daemon/perplexity_command.h"
 #include "daemon/serve_command.h"
 #include "daemon/tokenize_command.h"
 
@@ -14,6 +15,7 @@ void usage(FILE* out) {
       "  generate   one-shot in-process generation (specd generate --help)\n"
       "  serve      run the daemon on a Unix socket (specd serve --help)\n"
       "  tokenize   print the token ids of a text (specd tokenize --help)\n"
+      "  perplexity a model's perplexity on a text file, as llama-perplexity (specd perplexity --help)\n"
       "  version    print the version\n",
       out);
 }
@@ -28,6 +30,7 @@ int main(int argc, char** argv) {
   if (std::strcmp(cmd, "generate") == 0) return specd::daemon::generate_command(argc - 1, argv + 1);
   if (std::strcmp(cmd, "serve") == 0) return specd::daemon::serve_command(argc - 1, argv + 1);
   if (std::strcmp(cmd, "tokenize") == 0) return specd::daemon::tokenize_command(argc - 1, argv + 1);
+  if (std::strcmp(cmd, "perplexity") == 0) return specd::daemon::perplexity_command(argc - 1, argv + 1);
   if (std::strcmp(cmd, "version") == 0 || std::strcmp(cmd, "--version") == 0) {
     std::printf("specd %s\n", SPECD_VERSION);
     return 0;

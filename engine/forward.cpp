@@ -186,8 +186,19 @@ void Forward::layer(int32_t l) {
   be.gemm(L.wq, s.xn, dim, n, s.q, qd);
   be.gemm(L.wk, s.xn, dim, n, kl, kvd);
   be.gemm(L.wv, s.xn, dim, n, vl, kvd);
-  be.rope(s.q, qd, c.n_heads, c.rope_params());
-  be.rope(kl, kvd, c.n_kv_heads, c.rope_params());
+  if (L.bq) {  // qwen2
+    be.add_bias(s.q, L.bq, n, static_cast<int32_t>(qd));
+    be.add_bias(kl, L.bk, n, static_cast<int32_t>(kvd));
+    be.add_bias(vl, L.bv, n, static_cast<int32_t>(kvd));
+  }
+  if (L.q_norm) {  // qwen3: each head's RMSNorm, in place (a row of q is n_heads rows of head_dim)
+    be.rms_norm(s.q, L.q_norm, static_cast<int64_t>(n) * c.n_heads, c.head_dim, c.rms_eps, s.q);
+    be.rms_norm(kl, L.k_norm, static_cast<int64_t>(n) * c.n_kv_heads, c.head_dim, c.rms_eps, kl);
+  }
+  kernels::RopeParams rp = c.rope_params();
+  rp.freq_factors = weights_->rope_freqs();
+  be.rope(s.q, qd, c.n_heads, rp);
+  be.rope(kl, kvd, c.n_kv_heads, rp);
   kernels::AttentionArgs a;
   a.layer = l;
   a.n_heads = c.n_heads, a.n_kv_heads = c.n_kv_heads, a.head_dim = c.head_dim;

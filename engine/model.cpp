@@ -1,5 +1,7 @@
-// Model::load: LLaMA hyper-parameters from GGUF metadata and validated views of every weight.
+// Model::load: hyper-parameters from GGUF metadata (per engine/model_arch.h) and validated views of every weight.
 #include "engine/model.h"
+
+#include "engine/model_arch.h"
 
 #include "kernels/cpu/matmul.h"
 
@@ -73,10 +75,10 @@ struct Loader {
     if (t->n_elements() != n || t->ne[0] != n)
       return make_error(SPECD_E_BAD_MODEL, "shape mismatch for %s: expected %lld elements", name.c_str(),
                         static_cast<long long>(n));
-    // Norm gains are F32 in every converter (llama.cpp's and tools/convert_llama2c.cpp); another type
-    // here is a damaged file, refused rather than converted.
+    // 1-D weights (norm gains, biases, rope_freqs) are F32 in every converter (llama.cpp's and
+    // tools/convert_llama2c.cpp); another type here is a damaged file, refused rather than converted.
     if (t->type != GgmlType::F32)
-      return make_error(SPECD_E_BAD_MODEL, "tensor %s has type %s; norm weights must be F32", name.c_str(),
+      return make_error(SPECD_E_BAD_MODEL, "tensor %s has type %s; 1-D weights must be F32", name.c_str(),
                         ggml_type_name(t->type));
     SPECD_TRY(check_extent(*t));
     WeightView w{t->type, t->data, 1, n, ggml_row_bytes(t->type, n)};
@@ -86,22 +88,52 @@ struct Loader {
   }
 };
 
+// Every error's message, joined: a file missing several keys or tensors names them all at once.
+std::string joined(std::initializer_list<const Error*> errs) {
+  std::string m;
+  for (const Error* e : errs)
+    if (e) {
+      if (!m.empty()) m.append("; ");
+      m.append(e->message);
+    }
+  return m;
+}
+
+// rope.scaling.type: none, or llama.cpp's "linear" (positions divided by rope.scaling.factor).
+// Llama 3.x's scaling needs no key: it is the rope_freqs tensor the converter writes.
+Status read_rope_scaling(const GgufFile& f, const Loader& l, ModelConfig& c) {
+  const auto type = f.get_string(l.key("rope.scaling.type"));
+  if (!type || *type == "none") return {};
+  if (*type != "linear")
+    return make_error(SPECD_E_UNSUPPORTED, "unsupported %s '%s' (supported: none, linear, and rope_freqs.weight)",
+                      l.key("rope.scaling.type").c_str(), std::string(*type).c_str());
+  const auto factor = f.get_float(l.key("rope.scaling.factor"));
+  if (!factor || !(*factor >= 1.0))
+    return make_error(SPECD_E_BAD_MODEL, "linear RoPE scaling needs %s ≥ 1", l.key("rope.scaling.factor").c_str());
+  c.rope_freq_scale = static_cast<float>(1.0 / *factor);
+  return {};
+}
+
 Result<ModelConfig> read_config(const GgufFile& f) {
   ModelConfig c;
   auto arch = f.get_string("general.architecture");
   if (!arch) return make_error(SPECD_E_BAD_MODEL, "missing metadata general.architecture");
   c.arch = std::string(*arch);
-  if (c.arch != "llama")
-    return make_error(SPECD_E_UNSUPPORTED, "unsupported architecture '%s' (supported: llama)", c.arch.c_str());
+  const ModelArch* spec = find_model_arch(c.arch);
+  if (!spec)
+    return make_error(SPECD_E_UNSUPPORTED, "unsupported architecture '%s' (supported: %s)", c.arch.c_str(),
+                      supported_model_archs().c_str());
+  c.rope = spec->rope;
   Loader l{f, c.arch};
   auto dim = l.need_int("embedding_length");
   auto layers = l.need_int("block_count");
   auto heads = l.need_int("attention.head_count");
   auto ffn = l.need_int("feed_forward_length");
-  if (!dim) return dim.error();
-  if (!layers) return layers.error();
-  if (!heads) return heads.error();
-  if (!ffn) return ffn.error();
+  if (!dim || !layers || !heads || !ffn)
+    return make_error(SPECD_E_BAD_MODEL, "%s",
+                      joined({dim ? nullptr : &dim.error(), layers ? nullptr : &layers.error(),
+                              heads ? nullptr : &heads.error(), ffn ? nullptr : &ffn.error()})
+                          .c_str());
   c.dim = *dim;
   c.n_layers = *layers;
   c.n_heads = *heads;
@@ -112,6 +144,9 @@ Result<ModelConfig> read_config(const GgufFile& f) {
   if (!kv_heads) return kv_heads.error();
   if (!head_dim) return head_dim.error();
   if (!ctx) return ctx.error();
+  if (auto vlen = l.opt_int("attention.value_length", *head_dim, 1); !vlen || *vlen != *head_dim)
+    return make_error(SPECD_E_UNSUPPORTED, "metadata %s must equal the key length %d",
+                      l.key("attention.value_length").c_str(), *head_dim);
   c.n_kv_heads = *kv_heads;
   c.head_dim = *head_dim;
   c.ctx_len = *ctx;
@@ -125,6 +160,7 @@ Result<ModelConfig> read_config(const GgufFile& f) {
                       l.key("rope.dimension_count").c_str(), c.rope_dims, c.head_dim);
   c.rope_theta = static_cast<float>(f.get_float(l.key("rope.freq_base")).value_or(10000.0));
   c.rms_eps = static_cast<float>(f.get_float(l.key("attention.layer_norm_rms_epsilon")).value_or(1e-5));
+  SPECD_TRY(read_rope_scaling(f, l, c));
   if (auto layout = f.get_string("specd.rope.layout"); layout && *layout == "neox") c.rope = RopeLayout::Neox;
   c.bos = static_cast<int32_t>(f.get_uint("tokenizer.ggml.bos_token_id").value_or(1));
   c.eos = static_cast<int32_t>(f.get_uint("tokenizer.ggml.eos_token_id").value_or(2));
@@ -182,6 +218,15 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
   if (!onorm) return onorm.error();
   m->output_norm_ = std::move(onorm.value());
 
+  const ModelArch& spec = *find_model_arch(c.arch);
+  if (f.tensor("rope_freqs.weight")) {
+    auto rf = l.vector("rope_freqs.weight", c.rope_dims / 2);
+    if (!rf) return rf.error();
+    m->rope_freqs_ = std::move(rf.value());
+    for (float v : m->rope_freqs_)
+      if (!(v > 0.0f) || !std::isfinite(v))
+        return make_error(SPECD_E_BAD_MODEL, "rope_freqs.weight: every factor must be positive and finite");
+  }
   m->layers_.resize(static_cast<size_t>(c.n_layers));
   for (int32_t i = 0; i < c.n_layers; ++i) {
     const std::string p = "blk." + std::to_string(i) + ".";
@@ -195,12 +240,27 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
     auto wg = l.matrix(p + "ffn_gate.weight", c.ffn_dim, c.dim);
     auto wu = l.matrix(p + "ffn_up.weight", c.ffn_dim, c.dim);
     auto wd = l.matrix(p + "ffn_down.weight", c.dim, c.ffn_dim);
-    for (const Error* err : {an ? nullptr : &an.error(), fn ? nullptr : &fn.error(), wq ? nullptr : &wq.error(),
-                             wk ? nullptr : &wk.error(), wv ? nullptr : &wv.error(), wo ? nullptr : &wo.error(),
-                             wg ? nullptr : &wg.error(), wu ? nullptr : &wu.error(), wd ? nullptr : &wd.error()})
-      if (err) return *err;
+    // The architecture's optional tensors: an empty vector stands for "this block has none".
+    using Vec = Result<std::vector<float>>;
+    auto optional = [&](bool has, const std::string& name, int64_t n) -> Vec {
+      return has ? l.vector(name, n) : Vec(std::vector<float>{});
+    };
+    auto bq = optional(spec.qkv_bias, p + "attn_q.bias", c.q_dim());
+    auto bk = optional(spec.qkv_bias, p + "attn_k.bias", c.kv_dim());
+    auto bv = optional(spec.qkv_bias, p + "attn_v.bias", c.kv_dim());
+    auto qn = optional(spec.qk_norm, p + "attn_q_norm.weight", c.head_dim);
+    auto kn = optional(spec.qk_norm, p + "attn_k_norm.weight", c.head_dim);
+    const std::string errs =
+        joined({an ? nullptr : &an.error(), fn ? nullptr : &fn.error(), wq ? nullptr : &wq.error(),
+                wk ? nullptr : &wk.error(), wv ? nullptr : &wv.error(), wo ? nullptr : &wo.error(),
+                wg ? nullptr : &wg.error(), wu ? nullptr : &wu.error(), wd ? nullptr : &wd.error(),
+                bq ? nullptr : &bq.error(), bk ? nullptr : &bk.error(), bv ? nullptr : &bv.error(),
+                qn ? nullptr : &qn.error(), kn ? nullptr : &kn.error()});
+    if (!errs.empty()) return make_error(SPECD_E_BAD_MODEL, "%s (architecture %s)", errs.c_str(), c.arch.c_str());
     L.attn_norm = std::move(an.value());
     L.ffn_norm = std::move(fn.value());
+    L.bq = std::move(bq.value()), L.bk = std::move(bk.value()), L.bv = std::move(bv.value());
+    L.q_norm = std::move(qn.value()), L.k_norm = std::move(kn.value());
     L.wq = *wq, L.wk = *wk, L.wv = *wv, L.wo = *wo, L.w_gate = *wg, L.w_up = *wu, L.w_down = *wd;
   }
 
@@ -214,6 +274,13 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
   if (c.bos < 0 || c.bos >= c.vocab || c.eos < 0 || c.eos >= c.vocab || c.mask >= c.vocab)
     return make_error(SPECD_E_BAD_MODEL, "special token id out of range");
   return m;
+}
+
+std::vector<int32_t> Model::stop_tokens() const {
+  std::vector<int32_t> out;
+  for (int32_t id : {cfg_.eos, cfg_.bos, tok_.eot(), tok_.eom()})
+    if (id >= 0 && std::find(out.begin(), out.end(), id) == out.end()) out.push_back(id);
+  return out;
 }
 
 size_t Model::weight_bytes() const {

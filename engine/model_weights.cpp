@@ -5,6 +5,7 @@
 namespace specd::engine {
 
 Result<const float*> ModelWeights::vector(const std::vector<float>& host) {
+  if (host.empty()) return static_cast<const float*>(nullptr);
   if (backend_.host_memory()) return host.data();
   auto p = backend_.alloc(kernels::MemUse::Weights, host.size() * sizeof(float));
   if (!p) return p.error();
@@ -30,18 +31,21 @@ Result<std::unique_ptr<ModelWeights>> ModelWeights::upload(const Model& model, k
     for (auto [src, dst] : {std::pair{&h.wq, &d.wq}, {&h.wk, &d.wk}, {&h.wv, &d.wv}, {&h.wo, &d.wo},
                             {&h.w_gate, &d.w_gate}, {&h.w_up, &d.w_up}, {&h.w_down, &d.w_down}})
       SPECD_TRY(matrix(*src, dst));
-    auto an = w->vector(h.attn_norm);
-    if (!an) return an.error();
-    auto fn = w->vector(h.ffn_norm);
-    if (!fn) return fn.error();
-    d.attn_norm = *an;
-    d.ffn_norm = *fn;
+    for (auto [src, dst] : {std::pair{&h.attn_norm, &d.attn_norm}, {&h.ffn_norm, &d.ffn_norm}, {&h.bq, &d.bq},
+                            {&h.bk, &d.bk}, {&h.bv, &d.bv}, {&h.q_norm, &d.q_norm}, {&h.k_norm, &d.k_norm}}) {
+      auto v = w->vector(*src);
+      if (!v) return v.error();
+      *dst = *v;
+    }
   }
   SPECD_TRY(matrix(model.token_embd(), &w->token_embd_));
   SPECD_TRY(matrix(model.output(), &w->output_));
   auto on = w->vector(model.output_norm());
   if (!on) return on.error();
   w->output_norm_ = *on;
+  auto rf = w->vector(model.rope_freqs());
+  if (!rf) return rf.error();
+  w->rope_freqs_ = *rf;
   SPECD_TRY(backend.sync());
   return w;
 }

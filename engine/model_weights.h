@@ -16,6 +16,8 @@ namespace specd::engine {
 struct LayerTensors {
   const float* attn_norm = nullptr;
   const float* ffn_norm = nullptr;
+  const float *bq = nullptr, *bk = nullptr, *bv = nullptr;  // null when the architecture has none
+  const float *q_norm = nullptr, *k_norm = nullptr;         // likewise
   kernels::WeightView wq, wk, wv, wo, w_gate, w_up, w_down;
 };
 
@@ -34,15 +36,17 @@ class ModelWeights {
   const kernels::WeightView& token_embd() const { return token_embd_; }
   const kernels::WeightView& output() const { return output_; }
   const float* output_norm() const { return output_norm_; }
+  const float* rope_freqs() const { return rope_freqs_; }  // null when the model has none
 
  private:
   ModelWeights(const Model& model, kernels::Backend& backend) : model_(model), backend_(backend) {}
-  Result<const float*> vector(const std::vector<float>& host);
+  Result<const float*> vector(const std::vector<float>& host);  // nullptr for an empty one
   const Model& model_;
   kernels::Backend& backend_;
   std::vector<LayerTensors> layers_;
   kernels::WeightView token_embd_, output_;
   const float* output_norm_ = nullptr;
+  const float* rope_freqs_ = nullptr;
   std::vector<void*> owned_;  // what a device backend copied (matrices, norm vectors)
 };
 

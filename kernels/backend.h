@@ -35,6 +35,11 @@ struct RopeParams {
   int32_t head_dim = 0;
   int32_t rope_dims = 0;  // rotated dims of each head (≤ head_dim, even)
   float theta = 10000.0f;
+  // llama.cpp's frequency scaling: pair i turns at pos · freq_scale · theta^(-2i/rope_dims) /
+  // freq_factors[i]. freq_scale is 1 / rope.scaling.factor of "linear" scaling; freq_factors is the
+  // model's rope_freqs tensor (Llama 3.1/3.2), rope_dims/2 floats in this backend's memory, or null.
+  float freq_scale = 1.0f;
+  const float* freq_factors = nullptr;
   bool operator==(const RopeParams&) const = default;
 };
 
@@ -113,7 +118,7 @@ class Backend {
   virtual void gemm(const WeightView& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy) = 0;
   // out[i] = row ids[i] of table as f32, i < n; ids is a host array of in-range ids.
   virtual void embed(const WeightView& table, const int32_t* ids, int64_t n, float* out) = 0;
-  // out[r] = x[r] / sqrt(mean(x[r]²) + eps) ⊙ gain for rows rows of n floats.
+  // out[r] = x[r] / sqrt(mean(x[r]²) + eps) ⊙ gain for rows rows of n floats (out may be x).
   virtual void rms_norm(const float* x, const float* gain, int64_t rows, int32_t n, float eps, float* out) = 0;
   // Rotate n_heads heads of each step row r of x (row stride ld floats) at the step's pos[r].
   virtual void rope(float* x, int64_t ld, int32_t n_heads, const RopeParams& p) = 0;
@@ -121,6 +126,8 @@ class Backend {
   virtual void swiglu(float* gate, const float* up, int64_t n) = 0;
   // x[i] += y[i], i < n.
   virtual void add(float* x, const float* y, int64_t n) = 0;
+  // x[r][i] += bias[i] for rows rows of n floats (Qwen2's Q/K/V biases).
+  virtual void add_bias(float* x, const float* bias, int64_t rows, int32_t n) = 0;
   virtual void attention(const AttentionArgs& a) = 0;
   virtual void kv_commit(const KvCommitArgs& a) = 0;
 

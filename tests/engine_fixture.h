@@ -36,6 +36,10 @@ struct EngineFixture {
   explicit EngineFixture(engine::KvCacheOptions o = {})
       : kv(model.config().n_layers, model.config().kv_dim(), model.config().ctx_len, o),
         fwd(model, kv, pool, test_weights(model)) {}
+  // The same on another model (tests/arch_models.h), which must outlive the fixture.
+  explicit EngineFixture(const engine::Model& m, engine::KvCacheOptions o = {})
+      : model(m), kv(m.config().n_layers, m.config().kv_dim(), m.config().ctx_len, o),
+        fwd(model, kv, pool, test_weights(model)) {}
 
   engine::SeqId new_seq() {
     auto s = kv.create_seq();

@@ -28,12 +28,16 @@ struct RuntimeFixture {
 
   explicit RuntimeFixture(daemon::RuntimeLimits limits = {},
                           std::vector<std::string> names = {"ar", "ngram", "c_plugin", "misbehave"})
-      : rt(stories_model(), load(plugins, names), pool, with_side_dir(std::move(limits)), test_weights(stories_model())) {}
+      : RuntimeFixture(stories_model(), std::move(limits), std::move(names)) {}
+  // The same on another model (tests/arch_models.h), which must outlive the fixture.
+  RuntimeFixture(const engine::Model& model, daemon::RuntimeLimits limits = {},
+                 std::vector<std::string> names = {"ar", "ngram", "c_plugin", "misbehave"})
+      : rt(model, load(plugins, names), pool, with_side_dir(model, std::move(limits)), test_weights(model)) {}
 
   // Unless a test names its own, side files may come from the defaults and from side_dir().
-  static daemon::RuntimeLimits with_side_dir(daemon::RuntimeLimits limits) {
+  static daemon::RuntimeLimits with_side_dir(const engine::Model& model, daemon::RuntimeLimits limits) {
     if (limits.side_files.dirs.empty()) {
-      limits.side_files.dirs = daemon::default_side_file_dirs(stories_model().path());
+      limits.side_files.dirs = daemon::default_side_file_dirs(model.path());
       limits.side_files.dirs.push_back(side_dir());
     }
     return limits;

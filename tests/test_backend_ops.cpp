@@ -187,6 +187,64 @@ TEST_CASE("backend ops: rms_norm, swiglu, add, silu, add3 against float64") {
   }
 }
 
+TEST_CASE("backend ops: add_bias broadcasts one row; rms_norm in place over rows of a head equals out of place") {
+  std::mt19937_64 rng(12);
+  const int32_t n = 48;
+  const int64_t rows = 6;
+  const auto x = random_floats(static_cast<size_t>(rows * n), rng), bias = random_floats(static_cast<size_t>(n), rng);
+  DevBuf<float> dx(x), db(bias);
+  backend().add_bias(dx.p, db.p, rows, n);
+  const auto got = dx.read();
+  int bad = 0;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int32_t i = 0; i < n; ++i) {
+      const size_t at = static_cast<size_t>(r * n + i);
+      bad += got[at] != x[at] + bias[static_cast<size_t>(i)];
+    }
+  CHECK(bad == 0);
+  // Qwen3's per-head norm: rows·heads rows of head_dim, written over the input.
+  const int32_t head_dim = 16;
+  const auto gain = random_floats(static_cast<size_t>(head_dim), rng);
+  DevBuf<float> in(x), out(x.size()), dg(gain);
+  backend().rms_norm(in.p, dg.p, rows * n / head_dim, head_dim, 1e-6f, out.p);
+  backend().rms_norm(in.p, dg.p, rows * n / head_dim, head_dim, 1e-6f, in.p);
+  const auto a = out.read(), b = in.read();
+  CHECK(same_bits(a.data(), b.data(), a.size()));
+}
+
+TEST_CASE("backend ops: rope with linear scaling and rope_freqs factors (Llama 3.x) against float64") {
+  std::mt19937_64 rng(13);
+  const int32_t head_dim = 16, heads = 2, rows = 3, half = head_dim / 2;
+  StepMeta meta;
+  meta.n_rows = rows;
+  meta.pos = {0, 5, 3000};
+  std::vector<float> factors(static_cast<size_t>(half));
+  for (int32_t i = 0; i < half; ++i) factors[static_cast<size_t>(i)] = 1.0f + 4.0f * static_cast<float>(i) / half;
+  DevBuf<float> df(factors);
+  RopeParams p{RopeLayout::Neox, head_dim, head_dim, 500000.0f, 0.5f, df.p};
+  const int64_t ld = heads * head_dim;
+  const auto x = random_floats(static_cast<size_t>(rows * ld), rng);
+  DevBuf<float> dx(x);
+  REQUIRE(backend().begin_step(meta).has_value());
+  backend().rope(dx.p, ld, heads, p);
+  const auto got = dx.read();
+  int bad = 0;
+  for (int32_t r = 0; r < rows; ++r)
+    for (int32_t h = 0; h < heads; ++h) {
+      const float* v = &x[static_cast<size_t>(r * ld + h * head_dim)];
+      const float* g = &got[static_cast<size_t>(r * ld + h * head_dim)];
+      for (int32_t i = 0; i < half; ++i) {
+        const double ang = meta.pos[static_cast<size_t>(r)] * 0.5 * std::pow(500000.0, -2.0 * i / head_dim) /
+                           factors[static_cast<size_t>(i)];
+        const double ra = v[i] * std::cos(ang) - v[i + half] * std::sin(ang);
+        const double rb = v[i] * std::sin(ang) + v[i + half] * std::cos(ang);
+        bad += std::fabs(g[i] - ra) > 2e-4 * (1 + std::fabs(ra));
+        bad += std::fabs(g[i + half] - rb) > 2e-4 * (1 + std::fabs(rb));
+      }
+    }
+  CHECK(bad == 0);
+}
+
 TEST_CASE("backend ops: rope in both layouts at the step's positions against float64") {
   std::mt19937_64 rng(10);
   const int32_t head_dim = 16, heads = 3, rows = 4;

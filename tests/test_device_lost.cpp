@@ -41,6 +41,7 @@ class FailingBackend final : public Backend {
   void rope(float* x, int64_t ld, int32_t h, const RopeParams& p) override { cpu_->rope(x, ld, h, p); }
   void swiglu(float* g, const float* u, int64_t n) override { cpu_->swiglu(g, u, n); }
   void add(float* x, const float* y, int64_t n) override { cpu_->add(x, y, n); }
+  void add_bias(float* x, const float* b, int64_t r, int32_t n) override { cpu_->add_bias(x, b, r, n); }
   void attention(const AttentionArgs& a) override { cpu_->attention(a); }
   void kv_commit(const KvCommitArgs& a) override { cpu_->kv_commit(a); }
   void silu(float* x, int64_t n) override { cpu_->silu(x, n); }

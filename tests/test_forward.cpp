@@ -2,6 +2,7 @@
 #include "tests/engine_fixture.h"
 
 #include "tests/alloc_counter.h"
+#include "tests/arch_models.h"
 
 #include "kernels/cpu/matmul.h"
 
@@ -277,5 +278,44 @@ TEST_CASE("a token's logits and K/V are the same bits whether earlier tokens wer
         bad += k1 != k2 || v1 != v2;
       }
     CHECK(bad == 0);
+  }
+}
+
+TEST_CASE("llama/qwen2/qwen3 models: a row's logits are the same bits one by one, in chunks, and beside another sequence's rows") {
+  // The same rule as above on the issue-14 block options (rope_freqs, GQA, Q/K/V biases, per-head
+  // Q/K norms, NEOX rope, head_dim != dim/heads): every new op must keep rows independent.
+  const std::vector<int32_t> prompt = {791, 1176, 315, 264, 892, 11, 304};
+  const std::vector<int32_t> more = {1070, 574, 264, 2697, 3363, 6832, 13};
+  for (const ArchCase& c : kArchCases) {
+    const std::string arch = c.arch;
+    CAPTURE(arch);
+    const engine::Model* m = arch_model(c);
+    if (!m) continue;
+    EngineFixture one(*m);
+    const auto s1 = one.new_seq();
+    one.prefill(s1, prompt);
+    std::vector<std::vector<float>> want;
+    for (int32_t t : more) want.push_back(one.prefill(s1, {t}));
+    for (int32_t chunk : {3, 7}) {
+      CAPTURE(chunk);
+      EngineFixture many(*m);
+      const auto s2 = many.new_seq(), other = many.new_seq();
+      many.prefill(s2, prompt);
+      many.prefill(other, {1000, 2000, 3000});
+      for (size_t at = 0; at < more.size(); at += static_cast<size_t>(chunk)) {
+        many.batch.clear();
+        std::vector<int32_t> rows;
+        const size_t end = std::min(more.size(), at + static_cast<size_t>(chunk));
+        for (size_t i = at; i < end; ++i)
+          rows.push_back(many.batch.add_causal(s2, more[i], static_cast<int32_t>(prompt.size() + i), ROW_WANT_LOGITS));
+        many.batch.add_causal(other, 4000, many.kv.length(other), ROW_WANT_LOGITS);  // a neighbour, not committed
+        REQUIRE(many.fwd.run(many.batch).has_value());
+        for (size_t i = at; i < end; ++i) {
+          const auto l = many.fwd.logits(static_cast<int32_t>(i - at));
+          CHECK(std::memcmp(l.data(), want[i].data(), l.size() * sizeof(float)) == 0);
+        }
+        REQUIRE(many.fwd.commit(s2, rows).has_value());
+      }
+    }
   }
 }

@@ -5,12 +5,14 @@
 #include "engine/gguf_writer.h"
 #include "engine/model.h"
 #include "kernels/cpu/matmul.h"
+#include "tests/arch_models.h"
 #include "tests/test_support.h"
 
 #include <doctest/doctest.h>
 
 #include <cstring>
 #include <functional>
+#include <set>
 
 using namespace specd;
 using namespace specd::test;
@@ -43,6 +45,28 @@ std::string rewrite(const std::string& name, const std::function<void(engine::Gg
       REQUIRE(w.add_tensor(std::string(t.name), t.type, ne, {t.data, t.nbytes}));
     }
   }
+  const std::string path = temp_dir() + "/" + name;
+  REQUIRE(w.write(path));
+  return path;
+}
+
+// src rewritten without the metadata keys and tensors named in drop, with edit_kv applied after the copy.
+// A tensor named in zeroed keeps its shape and type with every byte 0.
+std::string without(const std::string& src_path, const std::string& name, const std::set<std::string>& drop,
+                    const std::function<void(engine::GgufWriter&)>& edit_kv = [](engine::GgufWriter&) {},
+                    const std::set<std::string>& zeroed = {}) {
+  auto src = engine::GgufFile::open(src_path);
+  REQUIRE(src.has_value());
+  engine::GgufWriter w;
+  for (const auto& kv : (*src)->metadata())
+    if (!drop.count(std::string(kv.key))) REQUIRE(w.copy_kv(kv));
+  edit_kv(w);
+  const std::vector<uint8_t> zeros(1 << 20);
+  for (const auto& t : (*src)->tensors())
+    if (!drop.count(std::string(t.name)))
+      REQUIRE(w.add_tensor(std::string(t.name), t.type, std::vector<int64_t>(t.ne, t.ne + t.n_dims),
+                           zeroed.count(std::string(t.name)) ? std::span<const uint8_t>(zeros.data(), t.nbytes)
+                                                             : std::span<const uint8_t>(t.data, t.nbytes)));
   const std::string path = temp_dir() + "/" + name;
   REQUIRE(w.write(path));
   return path;
@@ -93,7 +117,7 @@ TEST_CASE("model: an unchanged rewrite loads; rope.dimension_count must be posit
 TEST_CASE("model: norm weights must be F32; a converted F16 norm is refused, by name") {
   for (const char* t : {"output_norm.weight", "blk.0.attn_norm.weight", "blk.1.ffn_norm.weight"}) {
     CAPTURE(t);
-    expect_refused(rewrite("norm.gguf", [](engine::GgufWriter&) {}, t), "norm weights must be F32");
+    expect_refused(rewrite("norm.gguf", [](engine::GgufWriter&) {}, t), "1-D weights must be F32");
     expect_refused(rewrite("norm.gguf", [](engine::GgufWriter&) {}, t), t);
   }
   auto f16_matrix = engine::Model::load(rewrite("wq.gguf", [](engine::GgufWriter&) {}, "blk.0.attn_q.weight"));
@@ -130,4 +154,106 @@ TEST_CASE("model: the shipped and trained models still load") {
     auto m = engine::Model::load(p);
     CHECK_MESSAGE(m.has_value(), p << ": " << (m ? "" : m.error().message));
   }
+}
+
+TEST_CASE("model: an unsupported architecture is named with the supported ones") {
+  auto m = engine::Model::load(rewrite("gemma.gguf", [](engine::GgufWriter& w) { w.set_string("general.architecture", "gemma2"); }));
+  REQUIRE_FALSE(m.has_value());
+  CHECK(m.error().code == SPECD_E_UNSUPPORTED);
+  CHECK_MESSAGE(m.error().message.find("'gemma2' (supported: llama, qwen2, qwen3)") != std::string::npos, m.error().message);
+}
+
+TEST_CASE("model: every missing hyper-parameter is named in one error") {
+  const std::string path = without(model_path("stories260K.gguf"), "nokeys.gguf", {"llama.block_count", "llama.feed_forward_length"});
+  expect_refused(path, "llama.block_count");
+  expect_refused(path, "llama.feed_forward_length");
+}
+
+TEST_CASE("model: llama, qwen2 and qwen3 files load with their block options from metadata") {
+  const engine::Model* llama = arch_model(kArchCases[0]);
+  const engine::Model* qwen2 = arch_model(kArchCases[1]);
+  const engine::Model* qwen3 = arch_model(kArchCases[2]);
+  if (!llama || !qwen2 || !qwen3) return;
+  CHECK(llama->config().rope == engine::RopeLayout::Adjacent);
+  CHECK(llama->config().n_kv_heads * 2 == llama->config().n_heads);
+  CHECK_FALSE(llama->config().tied_output);
+  CHECK(llama->rope_freqs().size() == static_cast<size_t>(llama->config().rope_dims / 2));
+  CHECK(llama->layer(0).bq.empty());
+  CHECK(llama->layer(0).q_norm.empty());
+  CHECK(qwen2->config().rope == engine::RopeLayout::Neox);
+  CHECK(qwen2->config().tied_output);
+  CHECK(qwen2->layer(1).bq.size() == static_cast<size_t>(qwen2->config().q_dim()));
+  CHECK(qwen2->layer(1).bv.size() == static_cast<size_t>(qwen2->config().kv_dim()));
+  CHECK(qwen2->rope_freqs().empty());
+  CHECK(qwen3->config().rope == engine::RopeLayout::Neox);
+  CHECK(qwen3->config().head_dim == 32);
+  CHECK(qwen3->config().q_dim() != qwen3->config().dim);
+  CHECK(qwen3->layer(1).k_norm.size() == 32u);
+  CHECK(qwen3->layer(0).bk.empty());
+}
+
+TEST_CASE("model: an architecture's missing tensors are all named, with the architecture") {
+  const engine::Model* qwen2 = arch_model(kArchCases[1]);
+  const engine::Model* qwen3 = arch_model(kArchCases[2]);
+  if (!qwen2 || !qwen3) return;
+  const std::string q2 = without(qwen2->path(), "q2.gguf", {"blk.1.attn_q.bias", "blk.1.attn_v.bias"});
+  expect_refused(q2, "missing tensor blk.1.attn_q.bias");
+  expect_refused(q2, "missing tensor blk.1.attn_v.bias");
+  expect_refused(q2, "(architecture qwen2)");
+  expect_refused(without(qwen3->path(), "q3.gguf", {"blk.0.attn_k_norm.weight"}), "missing tensor blk.0.attn_k_norm.weight");
+}
+
+TEST_CASE("model: RoPE scaling: linear divides positions by its factor; other types are refused by name") {
+  const engine::Model* llama = arch_model(kArchCases[0]);
+  if (!llama) return;
+  auto lin = engine::Model::load(without(llama->path(), "linear.gguf", {}, [](engine::GgufWriter& w) {
+    w.set_string("llama.rope.scaling.type", "linear");
+    w.set_f32("llama.rope.scaling.factor", 4.0f);
+  }));
+  REQUIRE(lin.has_value());
+  CHECK((*lin)->config().rope_freq_scale == 0.25f);
+  CHECK((*lin)->config().rope_params().freq_scale == 0.25f);
+  auto yarn = engine::Model::load(without(llama->path(), "yarn.gguf", {}, [](engine::GgufWriter& w) {
+    w.set_string("llama.rope.scaling.type", "yarn");
+  }));
+  REQUIRE_FALSE(yarn.has_value());
+  CHECK(yarn.error().code == SPECD_E_UNSUPPORTED);
+  CHECK_MESSAGE(yarn.error().message.find("llama.rope.scaling.type 'yarn'") != std::string::npos, yarn.error().message);
+  expect_refused(without(llama->path(), "nofactor.gguf", {}, [](engine::GgufWriter& w) {
+                   w.set_string("llama.rope.scaling.type", "linear");
+                 }),
+                 "llama.rope.scaling.factor");
+  expect_refused(without(llama->path(), "zerorf.gguf", {}, [](engine::GgufWriter&) {}, {"rope_freqs.weight"}),
+                 "rope_freqs.weight: every factor must be positive");
+  auto vlen = engine::Model::load(without(llama->path(), "vlen.gguf", {}, [](engine::GgufWriter& w) {
+    w.set_u32("llama.attention.value_length", 8);
+  }));
+  REQUIRE_FALSE(vlen.has_value());
+  CHECK(vlen.error().code == SPECD_E_UNSUPPORTED);
+  CHECK_MESSAGE(vlen.error().message.find("llama.attention.value_length") != std::string::npos, vlen.error().message);
+  // rope_freqs of the wrong length would pair factors with the wrong frequencies: refused.
+  expect_refused(without(llama->path(), "norf.gguf", {"llama.rope.dimension_count"}, [](engine::GgufWriter& w) {
+                   w.set_u32("llama.rope.dimension_count", 8);
+                 }),
+                 "rope_freqs.weight");
+}
+
+TEST_CASE("model: prompts follow add_bos_token, and EOT/EOM ids stop generation beside EOS") {
+  const engine::Model* llama = arch_model(kArchCases[0]);
+  const engine::Model* qwen2 = arch_model(kArchCases[1]);
+  if (!llama || !qwen2) return;
+  const auto l = llama->encode_prompt("Hello");
+  REQUIRE(l.size() >= 2);
+  CHECK(l.front() == llama->tokenizer().bos());  // Llama 3: add_bos_token true
+  const auto q = qwen2->encode_prompt("Hello");
+  REQUIRE_FALSE(q.empty());
+  CHECK(q.front() != qwen2->tokenizer().bos());  // Qwen: no BOS
+  const auto stops = llama->stop_tokens();
+  REQUIRE(llama->tokenizer().eot() >= 0);
+  CHECK(stops.front() == llama->config().eos);
+  CHECK(std::count(stops.begin(), stops.end(), llama->tokenizer().eot()) == 1);
+  if (llama->tokenizer().eom() >= 0) CHECK(std::count(stops.begin(), stops.end(), llama->tokenizer().eom()) == 1);
+  auto stories = engine::Model::load(model_path("stories260K.gguf"));
+  REQUIRE(stories.has_value());
+  CHECK((*stories)->stop_tokens() == std::vector<int32_t>{(*stories)->config().eos, (*stories)->config().bos});
 }

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -293,6 +294,10 @@ TEST_CASE("tools: every model tool answers --help, and a bad command line with e
       {"specd-add-mask", "--model a --out b --kind tree", "unknown --kind tree"},
       {"specd-add-mask", "--model a --out b --logit-shift 2", "--logit-shift must be an integer in [0, 1]"},
       {"specd-add-mask", "--out b", "--model and --out are required"},
+      {"specd-random-model", "--arch gemma --vocab v --out o", "--arch must be llama, qwen2 or qwen3"},
+      {"specd-random-model", "--arch qwen2 --out o", "--vocab and --out are required"},
+      {"specd-random-model", "--arch qwen2 --vocab v --out o --shape huge", "--shape must be small or real"},
+      {"specd-random-model", "--arch qwen2 --vocab v --out o --type q4_k", "unknown --type q4_k (f32|f16|bf16)"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.tool);
@@ -302,7 +307,7 @@ TEST_CASE("tools: every model tool answers --help, and a bad command line with e
     CHECK_MESSAGE(log.find(c.message) != std::string::npos, log);
     CHECK_MESSAGE(log.find("usage: " + std::string(c.tool)) != std::string::npos, log);
   }
-  for (const char* t : {"specd-convert", "specd-inflate", "specd-add-mask"}) {
+  for (const char* t : {"specd-convert", "specd-inflate", "specd-add-mask", "specd-random-model"}) {
     std::string out;
     CHECK(run_command(tool(t) + " --help 2>/dev/null", &out) == 0);
     CHECK_MESSAGE(out.rfind("usage: " + std::string(t), 0) == 0, out);
@@ -405,4 +410,26 @@ TEST_CASE("tools: the PyTorch port of the training tools reproduces the golden i
     REQUIRE_MESSAGE(rc == 0, digest);
     CHECK(digest.substr(0, 16) == load_model(m)->digest());
   }
+}
+
+TEST_CASE("tools: specd-random-model writes the same file for the same seed and another for another seed") {
+  const std::string vocab = (std::filesystem::path(source_root()) / ".." / "shared" / "data" / "vocab" / "ggml-vocab-qwen2.gguf")
+                                .lexically_normal().string();
+  if (!std::filesystem::exists(vocab)) {
+    MESSAGE("skipped: no " << vocab);
+    return;
+  }
+  const std::string dir = temp_dir();
+  auto make = [&](const std::string& name, int seed, const char* type) {
+    std::string log;
+    REQUIRE_MESSAGE(run(tool("specd-random-model") + " --arch qwen3 --vocab " + quoted(vocab) + " --out " +
+                            quoted(dir + "/" + name) + " --seed " + std::to_string(seed) + " --type " + type, &log) == 0, log);
+    return read_file(dir + "/" + name);
+  };
+  const auto a = make("a.gguf", 3, "f32"), b = make("b.gguf", 3, "f32"), c = make("c.gguf", 4, "f32");
+  CHECK(a == b);
+  CHECK(a != c);
+  const auto half = make("h.gguf", 3, "bf16");
+  CHECK(half.size() < a.size());
+  CHECK(load_model(dir + "/h.gguf")->config().arch == "qwen3");
 }

@@ -91,6 +91,9 @@ class CpuBackend final : public Backend {
 
   void swiglu(float* gate, const float* up, int64_t n) override { silu_mul(gate, up, n); }
   void add(float* x, const float* y, int64_t n) override { add_into(x, y, n); }
+  void add_bias(float* x, const float* bias, int64_t rows, int32_t n) override {
+    for (int64_t r = 0; r < rows; ++r) add_into(x + r * n, bias, n);
+  }
 
   void attention(const AttentionArgs& a) override {
     const StepMeta& m = *step_;

@@ -53,10 +53,12 @@ void topk_row(const float* v, int32_t cols, int32_t k, int32_t* out, float* vals
 }
 
 Rope::Rope(const RopeParams& p) : p_(p) {
-  // Same frequencies as llama.cpp: theta_i = pos * base^(-2i/rope_dims).
-  for (int32_t i = 0; i < p_.rope_dims / 2; ++i)
-    inv_freq_.push_back(static_cast<float>(std::pow(static_cast<double>(p_.theta),
-                                                    -2.0 * i / static_cast<double>(p_.rope_dims))));
+  // Same frequencies as llama.cpp: theta_i = pos * freq_scale * base^(-2i/rope_dims) / freq_factor_i.
+  for (int32_t i = 0; i < p_.rope_dims / 2; ++i) {
+    double f = p_.freq_scale * std::pow(static_cast<double>(p_.theta), -2.0 * i / static_cast<double>(p_.rope_dims));
+    if (p_.freq_factors) f /= static_cast<double>(p_.freq_factors[i]);
+    inv_freq_.push_back(static_cast<float>(f));
+  }
 }
 
 void Rope::apply(float* x, int32_t n_heads, int32_t pos) const {

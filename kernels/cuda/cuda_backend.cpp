@@ -102,6 +102,11 @@ class CudaBackend final : public Backend {
     cuda::launch_add3(stream_, x, y, x, n);
     check_launch("add");
   }
+  void add_bias(float* x, const float* bias, int64_t rows, int32_t n) override {
+    if (!enter()) return;
+    cuda::launch_add_bias(stream_, x, bias, rows, n);
+    check_launch("add_bias");
+  }
   void attention(const AttentionArgs& a) override;
   void kv_commit(const KvCommitArgs& a) override;
   void silu(float* x, int64_t n) override {

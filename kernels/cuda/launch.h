@@ -29,6 +29,7 @@ struct DeviceStep {
 void launch_rms_norm(cudaStream_t s, const float* x, const float* gain, int64_t rows, int32_t n, float eps, float* out);
 void launch_rope(cudaStream_t s, float* x, int64_t ld, int32_t n_rows, int32_t n_heads, const int32_t* pos,
                  const RopeParams& p);
+void launch_add_bias(cudaStream_t s, float* x, const float* bias, int64_t rows, int32_t n);
 void launch_swiglu(cudaStream_t s, float* gate, const float* up, int64_t n);
 void launch_silu(cudaStream_t s, float* x, int64_t n);
 void launch_add3(cudaStream_t s, const float* a, const float* b, float* y, int64_t n);

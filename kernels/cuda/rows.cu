@@ -36,7 +36,9 @@ __global__ void rope_kernel(float* x, int64_t ld, int32_t n_rows, int32_t n_head
   const int32_t i = static_cast<int32_t>(t % half);
   const int32_t h = static_cast<int32_t>((t / half) % n_heads);
   const int32_t r = static_cast<int32_t>(t / (static_cast<int64_t>(half) * n_heads));
-  const float inv_freq = static_cast<float>(pow(static_cast<double>(p.theta), -2.0 * i / static_cast<double>(p.rope_dims)));
+  double f = p.freq_scale * pow(static_cast<double>(p.theta), -2.0 * i / static_cast<double>(p.rope_dims));
+  if (p.freq_factors) f /= static_cast<double>(p.freq_factors[i]);
+  const float inv_freq = static_cast<float>(f);
   const double a = static_cast<double>(pos[r]) * static_cast<double>(inv_freq);
   const float cs = static_cast<float>(cos(a)), sn = static_cast<float>(sin(a));
   float* v = x + r * ld + static_cast<int64_t>(h) * p.head_dim;
@@ -45,6 +47,12 @@ __global__ void rope_kernel(float* x, int64_t ld, int32_t n_rows, int32_t n_head
   const float x0 = v[ia], x1 = v[ib];
   v[ia] = x0 * cs - x1 * sn;
   v[ib] = x0 * sn + x1 * cs;
+}
+
+// x[r][i] += bias[i]: one thread per element of rows × n.
+__global__ void add_bias_kernel(float* x, const float* bias, int64_t rows, int32_t n) {
+  const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (t < rows * n) x[t] += bias[t % n];
 }
 
 __global__ void swiglu_kernel(float* gate, const float* up, int64_t n) {
@@ -112,6 +120,10 @@ void launch_rope(cudaStream_t s, float* x, int64_t ld, int32_t n_rows, int32_t n
                  const RopeParams& p) {
   const int64_t n = static_cast<int64_t>(n_rows) * n_heads * (p.rope_dims / 2);
   if (n > 0) rope_kernel<<<blocks_for(n), kThreads, 0, s>>>(x, ld, n_rows, n_heads, pos, p);
+}
+
+void launch_add_bias(cudaStream_t s, float* x, const float* bias, int64_t rows, int32_t n) {
+  if (rows > 0 && n > 0) add_bias_kernel<<<blocks_for(rows * n), kThreads, 0, s>>>(x, bias, rows, n);
 }
 
 void launch_swiglu(cudaStream_t s, float* gate, const float* up, int64_t n) {
