@@ -73,7 +73,8 @@ class Model {
   // rope_freqs.weight (Llama 3.1/3.2): rope_dims/2 divisors of the RoPE frequencies; empty if absent.
   const std::vector<float>& rope_freqs() const { return rope_freqs_; }
   // A plain prompt as llama.cpp's llama_tokenize(add_special = true, parse_special = false) encodes
-  // it: BOS and EOS only where the vocabulary's add_bos_token / add_eos_token ask for them.
+  // it: BOS and EOS only where the vocabulary's add_bos_token / add_eos_token ask for them; with
+  // parse_special, special tokens written in the text (a rendered chat template's markers) are tokens.
   std::vector<int32_t> encode_prompt(std::string_view text, bool parse_special = false) const {
     return tok_.tokenize(text, true, parse_special);
   }
