@@ -23,8 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string templates_dir() {
-  if (const char* s = std::getenv("SPECD_SHARED"); s && *s) return std::string(s) + "/data/templates";
-  return (fs::path(specd::test::source_root()) / ".." / "shared" / "data" / "templates").lexically_normal().string();
+  return specd::test::shared_dir() + "/data/templates";
 }
 
 std::string read_text(const std::string& path) {

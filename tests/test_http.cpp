@@ -5,6 +5,9 @@
 #include "daemon/metrics.h"
 #include "daemon/openai_request.h"
 #include "daemon/openai_response.h"
+#include "engine/gguf_reader.h"
+#include "engine/tokenizer.h"
+#include "tests/chat_oracle.h"
 #include "tests/daemon_harness.h"
 
 #include <nlohmann/json.hpp>
@@ -384,6 +387,60 @@ TEST_CASE("http: greedy completions through curl equal specd generate, streamed 
   const auto rows = run_rows(h.d.db());
   REQUIRE(rows.size() == 7);
   for (const auto& row : rows) CHECK(row[0] == "http");
+}
+
+TEST_CASE("http: chat renders the model's own template as jinja2 does, and greedy chat equals specd generate on that prompt") {
+  const std::string vocab = shared_dir() + "/data/vocab/ggml-vocab-qwen2.gguf";
+  const std::string tmpl = shared_dir() + "/data/templates/Qwen-Qwen2.5-7B-Instruct.jinja";
+  if (run_command("test -f " + vocab + " && test -f " + tmpl, nullptr) != 0) {
+    MESSAGE("skipped: ../shared/data has no qwen2 vocabulary or Qwen2.5 template");
+    return;
+  }
+  const std::string dir = temp_dir();
+  const std::string model = dir + "/qwen2-chat.gguf";
+  std::string out;
+  REQUIRE_MESSAGE(run_command(build_root() + "/tools/specd-random-model --arch qwen2 --vocab " + vocab + " --out " + model +
+                                  " --chat-template " + tmpl + " 2>&1", &out) == 0, out);
+  const json messages = json::array({{{"role", "system"}, {"content", "You are terse."}},
+                                     {{"role", "user"}, {"content", "Say \"hi\" twice — ünïcode 🙂"}},
+                                     {{"role", "assistant"}, {"content", "hi hi"}},
+                                     {{"role", "user"}, {"content", "Again."}}});
+  // The oracle: Python's jinja2 renders the same template with what apply_chat_template passes.
+  auto file = engine::GgufFile::open(model);
+  REQUIRE(file);
+  auto tok = engine::Tokenizer::from_gguf(**file);
+  REQUIRE(tok);
+  const json context{{"messages", messages}, {"add_generation_prompt", true}, {"bos_token", tok->token_text(tok->bos())},
+                     {"eos_token", tok->token_text(tok->eos())}};
+  const auto oracle = run_oracle({OracleJob{tmpl, context}});
+  REQUIRE(oracle.size() == 1);
+  REQUIRE_MESSAGE(oracle[0].ok, oracle[0].text);
+  const std::vector<int32_t> ids = tok->tokenize(oracle[0].text, true, true);
+  std::string id_list;
+  for (int32_t id : ids) id_list += (id_list.empty() ? "" : ",") + std::to_string(id);
+  out.clear();
+  REQUIRE(run_command(build_root() + "/daemon/specd generate --model " + model + " --prompt-ids " + id_list +
+                          " --max-tokens 12 --plugin-dir " + build_root() + "/plugins --json 2>/dev/null", &out) == 0);
+  const std::string want = json::parse(out)["text"].get<std::string>();
+
+  HttpDaemon h({"--model", "qwen=" + model});
+  for (const bool stream : {false, true}) {
+    CAPTURE(stream);
+    const json req{{"model", "qwen"}, {"messages", messages}, {"max_tokens", 12}, {"temperature", 0}, {"stream", stream},
+                   {"stream_options", {{"include_usage", true}}}};
+    const HttpReply r = h.post("/v1/chat/completions", stream ? req.dump() : json{{"model", "qwen"}, {"messages", messages},
+                                                                                 {"max_tokens", 12}, {"temperature", 0}}.dump());
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+    if (stream) {
+      bool done = false;
+      CHECK(sse_text(r.body, true, &done) == want);
+      CHECK(done);
+    } else {
+      const json body = json::parse(r.body);
+      CHECK(body["usage"]["prompt_tokens"] == ids.size());
+      CHECK(body["choices"][0]["message"]["content"] == want);
+    }
+  }
 }
 
 TEST_CASE("http: bad requests get OpenAI's error object and status, and the daemon serves on") {

@@ -16,6 +16,11 @@ std::string source_root() {
   return s ? s : ".";
 }
 
+std::string shared_dir() {
+  if (const char* s = std::getenv("SPECD_SHARED"); s && *s) return s;
+  return (fs::path(source_root()) / ".." / "shared").lexically_normal().string();
+}
+
 std::string build_root() {
   const char* s = std::getenv("SPECD_BUILD_ROOT");
   return s ? s : ".";

@@ -12,6 +12,8 @@ std::string models_dir();
 std::string model_path(const std::string& file);  // models_dir() + "/" + file
 std::string source_root();                         // $SPECD_SOURCE_ROOT
 std::string build_root();                          // $SPECD_BUILD_ROOT
+// $SPECD_SHARED, else ../shared beside the source tree: data/vocab, data/templates, models.
+std::string shared_dir();
 // $SPECD_CACHE, else $HOME/.cache/specd: where scripts/train.sh leaves trained models.
 std::string cache_dir();
 // A trained artifact (e.g. "stories260K-redrafter.gguf"): the first of models_dir(), ../shared/models,

@@ -14,6 +14,8 @@
 
 #include <cinttypes>
 #include <cmath>
+#include <fstream>
+#include <sstream>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -30,11 +32,12 @@ using specd::engine::GgufWriter;
 
 constexpr const char* kUsage =
     "usage: specd-random-model --arch llama|qwen2|qwen3 --vocab VOCAB.gguf --out OUT.gguf\n"
-    "                          [--shape small|real] [--type f32|f16|bf16] [--seed N]\n"
+    "                          [--shape small|real] [--type f32|f16|bf16] [--seed N] [--chat-template FILE]\n"
     "  --vocab  a GGUF with tokenizer.ggml.* metadata (a vocabulary-only file will do); its\n"
     "           tokenizer keys are copied and the embedding gets one row per token\n"
     "  --shape  small (default: 2 layers, dim 64, for tests) or real: Llama-3.2-1B, Qwen2.5-0.5B,\n"
-    "           Qwen3-0.6B by --arch\n";
+    "           Qwen3-0.6B by --arch\n"
+    "  --chat-template  a Jinja file written as tokenizer.chat_template (instead of the vocabulary's)\n";
 
 struct Shape {
   int64_t dim, layers, heads, kv_heads, head_dim, ffn;
@@ -44,6 +47,7 @@ struct Shape {
 
 struct Args {
   std::string arch, vocab, out, shape = "small";
+  std::string chat_template;  // the file's text, "" to keep the vocabulary's (if any)
   GgmlType type = GgmlType::F32;
   uint64_t seed = 1;
 };
@@ -140,6 +144,13 @@ Result<Args> args_from(const specd::daemon::CliArgs& c) {
   a.vocab = c.str("vocab");
   a.out = c.str("out");
   a.shape = c.str("shape", "small");
+  if (c.has("chat-template")) {
+    std::ifstream f(c.str("chat-template"), std::ios::binary);
+    std::ostringstream text;
+    text << f.rdbuf();
+    if (!f || text.str().empty()) return make_error(SPECD_E_IO, "cannot read the chat template %s", c.str("chat-template").c_str());
+    a.chat_template = text.str();
+  }
   if (a.arch != "llama" && a.arch != "qwen2" && a.arch != "qwen3")
     return make_error(SPECD_E_INVALID_ARG, "--arch must be llama, qwen2 or qwen3");
   if (a.vocab.empty() || a.out.empty()) return make_error(SPECD_E_INVALID_ARG, "--vocab and --out are required");
@@ -180,7 +191,8 @@ Status run(const Args& a) {
   w.set_u32(p + "vocab_size", static_cast<uint32_t>(vocab));
   w.set_u32("general.file_type", a.type == GgmlType::F32 ? 0 : a.type == GgmlType::F16 ? 1 : 32);
   for (const auto& kv : v.metadata())
-    if (kv.key.rfind("tokenizer.", 0) == 0) SPECD_TRY(w.copy_kv(kv));
+    if (kv.key.rfind("tokenizer.", 0) == 0 && (a.chat_template.empty() || kv.key != "tokenizer.chat_template")) SPECD_TRY(w.copy_kv(kv));
+  if (!a.chat_template.empty()) w.set_string("tokenizer.chat_template", a.chat_template);
 
   Builder b(w, a.type, a.seed);
   const int64_t q = s.heads * s.head_dim, kv = s.kv_heads * s.head_dim;
@@ -223,5 +235,5 @@ Status run(const Args& a) {
 
 int main(int argc, char** argv) {
   return specd::tools::tool_main("specd-random-model", kUsage, argc, argv,
-                                 {"arch", "vocab", "out", "shape", "type", "seed"}, args_from, run);
+                                 {"arch", "vocab", "out", "shape", "type", "seed", "chat-template"}, args_from, run);
 }
