@@ -9,6 +9,7 @@
 #include "engine/tokenizer.h"
 #include "tests/chat_oracle.h"
 #include "tests/daemon_harness.h"
+#include "tests/http_client.h"
 
 #include <nlohmann/json.hpp>
 #include <specd/decoder.h>
@@ -29,19 +30,6 @@ constexpr const char* kOpenAiVersion = "6.10.0";  // pinned: the newest line tha
 
 bool parse(OpenAiEndpoint ep, const std::string& body, OpenAiRequest* out, OpenAiError* err, int32_t limit = 4096) {
   return daemon::parse_openai_request(ep, body, limit, out, err);
-}
-
-// A port nobody listens on now (bound and released; the daemon binds it right after).
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
 }
 
 std::string shell_quote(const std::string& s) {

@@ -1,17 +1,21 @@
 // The soak (issue: reliability campaign): many concurrent clients against one daemon serving three
 // models and every decoder, with greedy and sampled requests, cancels, clients that vanish
 // mid-stream, slow readers, bad requests (unknown decoder, bad option, context overflow, over-long
-// max_tokens) and malformed or oversize frames on connections of their own. Pass means:
+// max_tokens) and malformed or oversize frames on connections of their own; and the same through the
+// HTTP API (greedy completions streamed or whole, streams whose client vanishes, bad bodies). Pass means:
 //   - the daemon stays up and exits 0 on SIGTERM;
 //   - every request ends with exactly one Finished or Error (no frame about it afterwards);
-//   - every greedy request's tokens equal the same request run in-process, alone;
+//   - every greedy request's tokens (HTTP: text) equal the same request run in-process, alone;
 //   - the run log has exactly one row per request, none left running;
 //   - the daemon's RSS at the end is within kRssMarginMiB of its RSS after a warm-up.
 // Size: SPECD_SOAK_CLIENTS (default 16) × SPECD_SOAK_REQUESTS (default 12), bounded by
 // SPECD_SOAK_SECONDS (default 300: no new request starts after it). bench/soak.sh runs 64 × 100
 // under ASan+UBSan and prints the figures this test prints as its MESSAGE.
 #include "tests/daemon_harness.h"
+#include "tests/http_client.h"
 #include "tests/runtime_fixture.h"
+
+#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <csignal>
@@ -51,6 +55,7 @@ struct Shape {
 
 // The models and decoders under soak; a trained model that is missing drops its shapes (said).
 struct Served {
+  int http_port = free_port();
   std::vector<std::string> daemon_args;
   std::vector<Shape> shapes;
   std::map<std::string, std::string> paths;  // model name -> file
@@ -63,6 +68,7 @@ Served served() {
   if (auto p = trained_model("stories260K-d2f.gguf"); !p.empty()) s.paths["d2f"] = p;
   for (const auto& [name, path] : s.paths)
     if (name != "stories") s.daemon_args.insert(s.daemon_args.end(), {"--model", name + "=" + path});
+  s.daemon_args.insert(s.daemon_args.end(), {"--http", "127.0.0.1:" + std::to_string(s.http_port)});
   const bool drafter = !trained_model("stories260K-redrafter.gguf").empty();
   std::vector<std::tuple<std::string, std::string, std::string>> decoders = {
       {"stories", "ar", "{}"}, {"stories", "ngram", R"({"k":"4"})"}};
@@ -81,8 +87,14 @@ Served served() {
   return s;
 }
 
+// What one shape gives run alone: its tokens and their text as the runtime detokenizes it.
+struct Solo {
+  std::vector<int32_t> ids;
+  std::string text;
+};
+
 // The oracle: each shape run in-process, alone, on a runtime of its own model.
-std::vector<std::vector<int32_t>> solo_outputs(const Served& s) {
+std::vector<Solo> solo_outputs(const Served& s) {
   daemon::PluginRegistry plugins;
   for (const char* d : {"ar", "ngram", "redrafter", "tidar", "lopa"}) REQUIRE(plugins.load_file(plugin_path(d)).has_value());
   kernels::ThreadPool pool(1);
@@ -94,7 +106,7 @@ std::vector<std::vector<int32_t>> solo_outputs(const Served& s) {
     models[name] = std::move(m.value());
     rts[name] = std::make_unique<daemon::DecodeRuntime>(*models[name], plugins, pool);
   }
-  std::vector<std::vector<int32_t>> out;
+  std::vector<Solo> out;
   for (const Shape& sh : s.shapes) {
     const engine::Model& m = *models[sh.model];
     daemon::DecodeRequest r;
@@ -105,7 +117,10 @@ std::vector<std::vector<int32_t>> solo_outputs(const Served& s) {
     r.options_json = sh.options;
     auto res = rts[sh.model]->run(r);
     REQUIRE_MESSAGE(res.has_value(), sh.decoder << ": " << (res ? "" : res.error().message));
-    out.push_back(res->tokens);
+    Solo solo{res->tokens, ""};
+    int32_t prev = r.prompt.back();
+    for (int32_t t : res->tokens) solo.text += m.tokenizer().piece(prev, t), prev = t;
+    out.push_back(std::move(solo));
   }
   return out;
 }
@@ -127,6 +142,7 @@ std::vector<uint8_t> cancel_request(uint64_t rid) {
 struct Tally {
   std::mutex mu;
   int requests = 0, greedy = 0, sampled = 0, cancels = 0, vanished = 0, slow = 0, malformed = 0;
+  int http = 0, http_vanished = 0, http_bad = 0;
   std::map<std::string, int> errors;  // by name
   std::vector<std::string> failures;
   std::set<int64_t> run_ids;
@@ -136,21 +152,62 @@ struct Tally {
   }
 };
 
-enum class Kind { Greedy, Sampled, Cancel, Vanish, Slow, Bad, Malformed };
+enum class Kind { Greedy, Sampled, Cancel, Vanish, Slow, Bad, Malformed, Http, HttpVanish, HttpBad };
 
 Kind draw(std::mt19937& rng) {
   const int x = static_cast<int>(rng() % 100);
-  if (x < 45) return Kind::Greedy;
-  if (x < 60) return Kind::Sampled;
-  if (x < 70) return Kind::Cancel;
-  if (x < 77) return Kind::Vanish;
-  if (x < 85) return Kind::Slow;
-  if (x < 94) return Kind::Bad;
-  return Kind::Malformed;
+  if (x < 36) return Kind::Greedy;
+  if (x < 48) return Kind::Sampled;
+  if (x < 56) return Kind::Cancel;
+  if (x < 62) return Kind::Vanish;
+  if (x < 69) return Kind::Slow;
+  if (x < 77) return Kind::Bad;
+  if (x < 83) return Kind::Malformed;
+  if (x < 93) return Kind::Http;
+  if (x < 97) return Kind::HttpVanish;
+  return Kind::HttpBad;
+}
+
+// An HTTP completion body for shape p (greedy unless told), with the decoder in the specd extension.
+std::string http_body(const GenParams& p, bool stream) {
+  nlohmann::json j{{"model", p.model}, {"prompt", p.prompt_text}, {"max_tokens", p.max_tokens}, {"temperature", p.temperature},
+                   {"seed", p.seed}, {"stream", stream}, {"stream_options", {{"include_usage", true}}},
+                   {"specd", {{"decoder", p.decoder}, {"options", nlohmann::json::parse(p.options.empty() ? "{}" : p.options)}}}};
+  if (!stream) j.erase("stream_options");
+  return j.dump();
+}
+
+// The generated text and run id of a 200 completion response, streamed (SSE) or whole; false if malformed.
+bool http_text(const std::string& body, bool stream, std::string* text, int64_t* run_id) {
+  try {
+    if (!stream) {
+      const auto j = nlohmann::json::parse(body);
+      *text = j["choices"][0]["text"].get<std::string>();
+      *run_id = j["usage"]["specd"]["run_id"].get<int64_t>();
+      return true;
+    }
+    bool done = false;
+    for (size_t pos = 0; (pos = body.find("data: ", pos)) != std::string::npos;) {
+      const size_t end = body.find("\n\n", pos);
+      if (end == std::string::npos) return false;
+      const std::string data = body.substr(pos + 6, end - pos - 6);
+      pos = end + 2;
+      if (data == "[DONE]") {
+        done = true;
+        continue;
+      }
+      const auto j = nlohmann::json::parse(data);
+      for (const auto& c : j["choices"]) *text += c["text"].get<std::string>();
+      if (j.contains("usage")) *run_id = j["usage"]["specd"]["run_id"].get<int64_t>();
+    }
+    return done;
+  } catch (const std::exception&) {
+    return false;
+  }
 }
 
 // One client's life: a connection, requests one after another, a new connection after vanishing.
-void client(const DaemonProcess& d, const Served& s, const std::vector<std::vector<int32_t>>& solo, int index,
+void client(const DaemonProcess& d, const Served& s, const std::vector<Solo>& solo, int index,
             int requests, std::chrono::steady_clock::time_point deadline, Tally& t) {
   std::mt19937 rng(static_cast<uint32_t>(1000 + index));
   auto conn = std::make_unique<RawClient>(d.socket());  // says Hello
@@ -180,7 +237,7 @@ void client(const DaemonProcess& d, const Served& s, const std::vector<std::vect
         finish(o, what);
         std::lock_guard<std::mutex> l(t.mu);
         ++(k == Kind::Slow ? t.slow : t.greedy);
-        if (o.finished && o.ids != solo[si])
+        if (o.finished && o.ids != solo[si].ids)
           t.failures.push_back(what + ": " + p.decoder + " on " + p.model + " differs from its solo in-process run");
         break;
       }
@@ -230,6 +287,45 @@ void client(const DaemonProcess& d, const Served& s, const std::vector<std::vect
         const GenOutcome o = collect(*conn, rid, 120000);
         finish(o, what);
         if (o.finished && p.max_tokens != 1 << 30) t.fail(what + ": a bad request finished");
+        break;
+      }
+      case Kind::Http: {
+        const bool stream = rng() % 2;
+        const HttpResult hr = http_request(s.http_port, "/v1/completions", http_body(p, stream), 120000);
+        std::string text;
+        int64_t run_id = 0;
+        std::lock_guard<std::mutex> l(t.mu);
+        ++t.requests;
+        ++t.http;
+        if (!hr.complete || hr.status != 200 || !http_text(hr.body, stream, &text, &run_id)) {
+          t.failures.push_back(what + ": HTTP " + std::to_string(hr.status) + " " + hr.body.substr(0, 200));
+          break;
+        }
+        if (!t.run_ids.insert(run_id).second) t.failures.push_back(what + ": run id " + std::to_string(run_id) + " twice");
+        if (text != solo[si].text) t.failures.push_back(what + ": HTTP " + p.decoder + " on " + p.model + " differs from its solo run");
+        break;
+      }
+      case Kind::HttpVanish: {
+        p.max_tokens = 300;
+        p.temperature = 1.0f;
+        p.seed = rng();
+        (void)http_request(s.http_port, "/v1/completions", http_body(p, true), 120000, 400);  // headers and a chunk or two
+        std::lock_guard<std::mutex> l(t.mu);
+        ++t.requests;
+        ++t.http_vanished;
+        break;
+      }
+      case Kind::HttpBad: {
+        const char* bodies[] = {"{", R"({"prompt":"x","temperature":9})", R"({"prompt":"x","specd":{"decoder":"no-such"}})",
+                                R"({"prompt":"x","model":"no-such"})"};
+        const int which = static_cast<int>(rng() % 4);
+        const HttpResult hr = http_request(s.http_port, "/v1/completions", bodies[which], 120000);
+        std::lock_guard<std::mutex> l(t.mu);
+        ++t.requests;
+        ++t.http_bad;
+        ++t.errors["HTTP_" + std::to_string(hr.status)];
+        if (!hr.complete || hr.status != (which == 3 ? 404 : 400))
+          t.failures.push_back(what + ": bad HTTP body " + std::to_string(which) + " got " + std::to_string(hr.status));
         break;
       }
       case Kind::Malformed: {
@@ -300,7 +396,8 @@ TEST_CASE("soak: concurrent clients, every decoder, cancels, vanishing and slow 
   for (const auto& [name, n] : t.errors) errors += " " + name + "=" + std::to_string(n);
   MESSAGE("soak: " << clients << " clients, " << t.requests << " requests in " << elapsed << " s: " << t.greedy
                    << " greedy, " << t.slow << " slow readers, " << t.sampled << " sampled, " << t.cancels << " cancels, "
-                   << t.vanished << " vanished mid-stream, " << t.malformed << " malformed connections; errors:" << errors
+                   << t.vanished << " vanished mid-stream, " << t.malformed << " malformed connections; HTTP: " << t.http
+                   << " greedy, " << t.http_vanished << " vanished, " << t.http_bad << " bad; errors:" << errors
                    << "; run rows " << rows.size() << " (+" << warm.requests << " warm-up); RSS after warm-up "
                    << rss_warm / 1024 << " MiB, at the end " << rss_end / 1024 << " MiB");
   for (const auto& f : warm.failures) FAIL_CHECK("warm-up: " << f);
