@@ -495,6 +495,30 @@ TEST_CASE("http: slow and idle clients are cut at request_timeout_ms; the rest a
   CHECK(waited < 4.0);  // both were closed by the daemon, not by raw_exchange's own 5 s deadline
 }
 
+TEST_CASE("http: SIGTERM drains: a stream in flight finishes, then the daemon exits 0") {
+  HttpDaemon h;
+  HttpResult streamed;
+  std::thread client([&] {
+    const std::string body = R"({"prompt":"Once upon a time","max_tokens":40,"temperature":0,"stream":true,)"
+                             R"("specd":{"decoder":"misbehave","options":{"mode":"slow"}}})";
+    streamed = http_request(h.port, "/v1/completions", body, 60000);
+  });
+  // Wait until the run is admitted (its start row exists), then stop the daemon under it.
+  for (int i = 0; i < 500 && run_rows(h.d.db()).empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  h.d.signal(SIGTERM);
+  client.join();
+  CHECK(h.d.wait_exit(30000) == 0);
+  REQUIRE(streamed.complete);
+  CHECK(streamed.status == 200);
+  bool done = false;
+  (void)sse_text(streamed.body, false, &done);
+  CHECK(done);
+  CHECK(streamed.body.find(R"("finish_reason":"length")") != std::string::npos);
+  const auto rows = run_rows(h.d.db());
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0][1] == "length");
+}
+
 TEST_CASE("http: an API key guards TCP; a non-loopback listener without one refuses to start") {
   const std::string dir = temp_dir();
   const std::string key = dir + "/key";
