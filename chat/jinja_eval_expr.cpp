@@ -39,8 +39,12 @@ Value Evaluator::eval(const Expr& e, const FramePtr& frame) {
       Value d = Value::make_dict();
       for (size_t k = 0; k + 1 < e.args.size(); k += 2) {
         Value key = eval(*e.args[k], frame);
-        if (!key.is_string()) fail(SPECD_E_UNSUPPORTED, "unsupported dict key of type '" + std::string(type_name(key)) + "'");
-        d.dict->set(key.s, eval(*e.args[k + 1], frame));
+        // All str keys, or all int keys (Dict::int_keys); bool, float and mixed keys are refused.
+        const bool is_int = key.kind == Value::Kind::Int;
+        if ((!key.is_string() && !is_int) || (k > 0 && is_int != d.dict->int_keys))
+          fail(SPECD_E_UNSUPPORTED, "unsupported dict key of type '" + std::string(type_name(key)) + "'");
+        d.dict->int_keys = is_int;
+        d.dict->set(is_int ? std::to_string(key.i) : key.s, eval(*e.args[k + 1], frame));
       }
       return d;
     }

@@ -112,7 +112,7 @@ Value dictsort(const Value& d, Args& a) {
   const bool by_value = by.is_string() && by.s == "value";
   const bool reverse = truthy(arg(a, 2, "reverse", kFalse));
   List pairs;
-  for (const auto& [k, v] : d.dict->items) pairs.push_back(Value::make_list({Value::str(k), v}, Seq::Tuple));
+  for (const auto& [k, v] : d.dict->items) pairs.push_back(Value::make_list({d.dict->key(k), v}, Seq::Tuple));
   std::stable_sort(pairs.begin(), pairs.end(), [&](const Value& x, const Value& y) {
     const Value kx = sort_key((*x.list)[by_value ? 1 : 0], cs), ky = sort_key((*y.list)[by_value ? 1 : 0], cs);
     return reverse ? less(ky, kx) : less(kx, ky);
@@ -234,7 +234,7 @@ Value apply_filter(const std::string& n, const Value& v, Args& a) {
     if (v.is_undefined()) return Value::make_list();
     if (!v.is_dict()) fail_type("items: expected a mapping");
     List pairs;
-    for (const auto& [k, x] : v.dict->items) pairs.push_back(Value::make_list({Value::str(k), x}, Seq::Tuple));
+    for (const auto& [k, x] : v.dict->items) pairs.push_back(Value::make_list({v.dict->key(k), x}, Seq::Tuple));
     return Value::make_list(std::move(pairs), Seq::Generator);
   }
   if (n == "list") return Value::make_list(iterate(v));

@@ -177,7 +177,7 @@ bool contains(const Value& container, const Value& item) {
       for (const Value& x : *container.list)
         if (equals(x, item)) return true;
       return false;
-    case Value::Kind::Dict: return item.is_string() && container.dict->find(item.s) != nullptr;
+    case Value::Kind::Dict: return container.dict->find(item) != nullptr;
     case Value::Kind::Undefined: return false;  // jinja2's Undefined iterates as empty
     default: fail_type(std::string("argument of type '") + type_name(container) + "' is not iterable");
   }

@@ -67,10 +67,22 @@ Value Value::callable(std::string name, std::function<Value(Args&)> call) {
 }
 
 const Value* Dict::find(std::string_view key) const {
+  if (int_keys) return nullptr;
   for (const auto& [k, v] : items)
     if (k == key) return &v;
   return nullptr;
 }
+
+const Value* Dict::find(const Value& key) const {
+  if (key.is_string()) return find(std::string_view(key.s));
+  if (!int_keys || key.kind != Value::Kind::Int) return nullptr;
+  const std::string k = std::to_string(key.i);
+  for (const auto& [name, v] : items)
+    if (name == k) return &v;
+  return nullptr;
+}
+
+Value Dict::key(const std::string& k) const { return int_keys ? Value::integer(std::stoll(k)) : Value::str(k); }
 
 void Dict::set(const std::string& key, Value v) {
   for (auto& [k, old] : items)
@@ -129,9 +141,9 @@ bool equals(const Value& a, const Value& b, int depth) {
     }
     case Value::Kind::Dict: {
       if (a.dict->is_namespace || b.dict->is_namespace) return a.dict == b.dict;
-      if (a.dict->items.size() != b.dict->items.size()) return false;
+      if (a.dict->items.size() != b.dict->items.size() || a.dict->int_keys != b.dict->int_keys) return false;
       for (const auto& [k, v] : a.dict->items) {
-        const Value* w = b.dict->find(k);
+        const Value* w = b.dict->find(a.dict->key(k));
         if (!w || !equals(v, *w, depth + 1)) return false;
       }
       return true;
@@ -281,11 +293,12 @@ std::string repr(const Value& v, int depth) {
       for (const auto& [k, x] : v.dict->items) {
         if (!first) out += ", ";
         first = false;
-        out.append(repr_string(k)).append(": ").append(repr(x, depth + 1));
+        out.append(v.dict->int_keys ? k : repr_string(k)).append(": ").append(repr(x, depth + 1));
       }
       return out + (v.dict->is_namespace ? "}>" : "}");
     }
-    case Value::Kind::Callable: return "<function " + v.fn->name + ">";
+    case Value::Kind::Callable:  // Python prints an address, which no renderer can reproduce
+      fail(SPECD_E_UNSUPPORTED, "unsupported: printing the function '" + v.fn->name + "'");
   }
   return "";
 }
@@ -300,7 +313,8 @@ Value from_json(const nlohmann::json& j, int depth) {
     case nlohmann::json::value_t::number_integer: return Value::integer(j.get<int64_t>());
     case nlohmann::json::value_t::number_unsigned: {
       const uint64_t u = j.get<uint64_t>();
-      if (u > static_cast<uint64_t>(INT64_MAX)) return Value::real(static_cast<double>(u));
+      // Python keeps such an int exact; a double would print other digits.
+      if (u > static_cast<uint64_t>(INT64_MAX)) fail(SPECD_E_UNSUPPORTED, "unsupported: an integer above 2^63-1 in the context");
       return Value::integer(static_cast<int64_t>(u));
     }
     case nlohmann::json::value_t::number_float: return Value::real(j.get<double>());

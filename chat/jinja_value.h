@@ -75,10 +75,14 @@ struct Value {
 };
 
 // A Python dict with string keys in insertion order (JSON objects and dict literals need no other keys).
+// A literal may instead have only int keys ({0: 0, 512: 128}): int_keys, each key held in decimal.
 struct Dict {
   std::vector<std::pair<std::string, Value>> items;
   bool is_namespace = false;  // made by namespace(): the only dict `{% set ns.x = ... %}` may change
-  const Value* find(std::string_view key) const;
+  bool int_keys = false;
+  const Value* find(std::string_view key) const;  // a str key (never matches an int key)
+  const Value* find(const Value& key) const;      // a str or int key, as Python's d[key]
+  Value key(const std::string& k) const;          // the key as the template sees it (str or int)
   void set(const std::string& key, Value v);
 };
 
