@@ -52,7 +52,6 @@ Value Evaluator::eval(const Expr& e, const FramePtr& frame) {
     case ExprKind::Item: return get_item(eval(*e.args[0], frame), eval(*e.args[1], frame));
     case ExprKind::Slice: {
       const Value v = eval(*e.args[0], frame);
-      if (v.is_list() && !v.is_sequence()) return Value::undefined("slice");  // jinja2: not subscriptable
       Value b[3];
       for (int k = 0; k < 3; ++k) b[k] = e.args[k + 1] ? eval(*e.args[k + 1], frame) : Value::none();
       return slice(v, b[0], b[1], b[2]);

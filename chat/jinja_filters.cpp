@@ -24,6 +24,27 @@ constexpr std::string_view kFilters[] = {
 
 const Value kNone = Value::none();
 
+// jinja2's title filter (not str.title()): split before runs of - whitespace ( { [ <, then each
+// piece's first character upper-cased and the rest lower-cased.
+std::string title_words(const std::string& s) {
+  auto is_sep = [](char c) { return c == '-' || c == ' ' || (c >= '\t' && c <= '\r') || c == '(' || c == '{' || c == '[' || c == '<'; };
+  std::string out;
+  size_t k = 0;
+  while (k < s.size()) {
+    size_t e = k;
+    const bool sep = is_sep(s[k]);
+    while (e < s.size() && is_sep(s[e]) == sep) ++e;
+    if (sep) {
+      out.append(s, k, e - k);
+    } else {
+      const std::string first = code_points(s.substr(k, e - k)).front();
+      out += py_upper(first) + py_lower(s.substr(k + first.size(), e - k - first.size()));
+    }
+    k = e;
+  }
+  return out;
+}
+
 Value as_markup(Value v, bool markup) {
   v.markup = markup;
   return v;
@@ -99,8 +120,12 @@ Value sorted(const Value& seq, Args& a, size_t reverse_pos, size_t case_pos, siz
   const Value& attribute = arg(a, attr_pos, "attribute", kNone);
   List items = iterate(seq);
   auto key = [&](const Value& v) { return sort_key(attribute.is_none() ? v : attr_path(v, attribute), cs); };
+  // With attribute=, jinja2 sorts by one-item lists, which compare equal items with == and never
+  // call < on them (so Undefined keys sort without an error).
   std::stable_sort(items.begin(), items.end(), [&](const Value& x, const Value& y) {
-    return reverse ? less(key(y), key(x)) : less(key(x), key(y));
+    const Value kx = key(x), ky = key(y);
+    if (!attribute.is_none() && equals(kx, ky)) return false;
+    return reverse ? less(ky, kx) : less(kx, ky);
   });
   return Value::make_list(std::move(items));
 }
@@ -108,7 +133,7 @@ Value sorted(const Value& seq, Args& a, size_t reverse_pos, size_t case_pos, siz
 Value dictsort(const Value& d, Args& a) {
   if (!d.is_dict()) fail_type("dictsort: expected a dict");
   const bool cs = truthy(arg(a, 0, "case_sensitive", kFalse));
-  const Value& by = arg(a, 1, "by", Value::str("key"));
+  const Value by = arg(a, 1, "by", Value::str("key"));
   const bool by_value = by.is_string() && by.s == "value";
   const bool reverse = truthy(arg(a, 2, "reverse", kFalse));
   List pairs;
@@ -140,6 +165,7 @@ Value unique(const Value& seq, Args& a) {
   List out, seen;
   for (const Value& item : iterate(seq)) {
     const Value key = sort_key(attribute.is_none() ? item : attr_path(item, attribute), cs);
+    if (key.is_list() || key.is_dict()) fail_type(std::string("unhashable type: '") + type_name(key) + "'");
     if (std::any_of(seen.begin(), seen.end(), [&](const Value& s) { return equals(s, key); })) continue;
     seen.push_back(key);
     out.push_back(item);
@@ -148,9 +174,11 @@ Value unique(const Value& seq, Args& a) {
 }
 
 Value indent(const Value& v, Args& a) {
-  const Value& width = arg(a, 0, "width", Value::integer(4));
+  const Value width = arg(a, 0, "width", Value::integer(4));
   const bool first = truthy(arg(a, 1, "first", kFalse));
   const bool blank = truthy(arg(a, 2, "blank", kFalse));
+  // jinja2 appends a newline to the value first, which fails for anything but a str.
+  if (!v.is_string()) fail_type(std::string("indent: expected a str, got '") + type_name(v) + "'");
   std::string pad = width.is_string() ? width.s : std::string(static_cast<size_t>(std::clamp<int64_t>(width.i, 0, 1024)), ' ');
   const std::vector<std::string> lines = py_splitlines(to_str(v) + "\n");
   std::string out;
@@ -163,7 +191,7 @@ Value indent(const Value& v, Args& a) {
 }
 
 Value to_int(const Value& v, Args& a) {
-  const Value& def = arg(a, 0, "default", Value::integer(0));
+  const Value def = arg(a, 0, "default", Value::integer(0));
   if (v.kind == Value::Kind::Int) return v;
   if (v.kind == Value::Kind::Bool) return Value::integer(v.b);
   if (v.kind == Value::Kind::Float) return std::isfinite(v.f) ? Value::integer(static_cast<int64_t>(v.f)) : def;
@@ -222,7 +250,7 @@ Value apply_filter(const std::string& n, const Value& v, Args& a) {
   if (n == "string") return as_markup(Value::str(to_str(v)), v.markup);
   if (n == "upper") return as_markup(Value::str(py_upper(to_str(v))), v.markup);
   if (n == "lower") return as_markup(Value::str(py_lower(to_str(v))), v.markup);
-  if (n == "title") return as_markup(Value::str(py_title(to_str(v))), v.markup);
+  if (n == "title") return as_markup(Value::str(title_words(to_str(v))), v.markup);
   if (n == "capitalize") return as_markup(Value::str(py_capitalize(to_str(v))), v.markup);
   if (n == "replace") {
     const Value& count = arg(a, 2, "count", kNone);

@@ -170,6 +170,19 @@ Value method(const Value& obj, const std::string& name) {
       fail_type("access to attribute '" + name + "' of a list or dict is unsafe (immutable sandbox)");
     });
   }
+  if (obj.is_sequence() && is_one_of(name, {"count", "index"})) {
+    return Value::callable(name, [obj, name](Args& a) {
+      if (a.pos.empty()) fail_type(name + "() takes exactly one argument");
+      int64_t n = 0;
+      for (size_t k = 0; k < obj.list->size(); ++k) {
+        if (!equals((*obj.list)[k], a.pos[0])) continue;
+        if (name == "index") return Value::integer(static_cast<int64_t>(k));
+        ++n;
+      }
+      if (name == "index") fail_type("x not in list");
+      return Value::integer(n);
+    });
+  }
   if (!is_str && !is_dict) return Value::undefined(name);
   return Value::callable(name, [obj, name, is_str](Args& a) { return is_str ? str_method(obj.s, name, a) : dict_method(obj, name, a); });
 }

@@ -75,10 +75,16 @@ Value float_op(const std::string& op, double x, double y) {
   if (op == "**") return Value::real(std::pow(x, y));
   if (y == 0) fail_type("float division by zero");
   if (op == "/") return Value::real(x / y);
-  if (op == "//") return Value::real(std::floor(x / y));
-  double m = std::fmod(x, y);
-  if (m != 0 && ((m < 0) != (y < 0))) m += y;
-  return Value::real(m);
+  double m = std::fmod(x, y);  // CPython's float_divmod, so 2.5 // 0.1 is 24.0 as in Python
+  double div = (x - m) / y;
+  if (m != 0 && ((y < 0) != (m < 0))) {
+    m += y;
+    div -= 1.0;
+  }
+  if (op == "%") return Value::real(m == 0 ? std::copysign(0.0, y) : m);
+  double fl = std::floor(div);
+  if (div - fl > 0.5) fl += 1.0;
+  return Value::real(div == 0 ? std::copysign(0.0, x / y) : fl);
 }
 
 Value repeat(const Value& seq, int64_t n) {
@@ -98,6 +104,7 @@ Value repeat(const Value& seq, int64_t n) {
 }  // namespace
 
 Value binary_op(const std::string& op, const Value& a, const Value& b) {
+  if (op == "%" && a.is_string()) fail(SPECD_E_UNSUPPORTED, "unsupported printf-style '%' string formatting");
   if (a.is_undefined() || b.is_undefined())
     fail_type("'" + (a.is_undefined() ? a.s : b.s) + "' is undefined");
   if (a.is_number() && b.is_number()) {
@@ -119,7 +126,6 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
     return repeat(a, as_int(b));
   if (op == "*" && (b.is_string() || b.is_sequence()) && (a.kind == Value::Kind::Int || a.kind == Value::Kind::Bool))
     return repeat(b, as_int(a));
-  if (op == "%" && a.is_string()) fail(SPECD_E_UNSUPPORTED, "unsupported printf-style '%' string formatting");
   unsupported_operands(op, a, b);
 }
 
@@ -153,7 +159,9 @@ Value slice(const Value& v, const Value& start, const Value& stop, const Value& 
     if (step == 0) fail_type("slice step cannot be zero");
   }
   if (v.is_undefined()) fail_type("'" + v.s + "' is undefined");
-  if (!v.is_string() && !v.is_sequence()) fail_type(std::string("'") + type_name(v) + "' object is not subscriptable");
+  // jinja2 answers Undefined or a TypeError here depending on whether its optimizer folded the
+  // expression; refuse rather than guess.
+  if (!v.is_string() && !v.is_sequence()) fail(SPECD_E_UNSUPPORTED, std::string("unsupported: slicing a '") + type_name(v) + "'");
   std::vector<std::string> cps;
   if (v.is_string()) cps = code_points(v.s);
   const int64_t n = static_cast<int64_t>(v.is_string() ? cps.size() : v.list->size());
@@ -177,7 +185,9 @@ bool contains(const Value& container, const Value& item) {
       for (const Value& x : *container.list)
         if (equals(x, item)) return true;
       return false;
-    case Value::Kind::Dict: return container.dict->find(item) != nullptr;
+    case Value::Kind::Dict:
+      if (item.is_list() || item.is_dict()) fail_type(std::string("unhashable type: '") + type_name(item) + "'");
+      return container.dict->find(item) != nullptr;
     case Value::Kind::Undefined: return false;  // jinja2's Undefined iterates as empty
     default: fail_type(std::string("argument of type '") + type_name(container) + "' is not iterable");
   }

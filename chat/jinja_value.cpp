@@ -268,7 +268,7 @@ std::string repr_string(const std::string& s) {
 std::string repr(const Value& v, int depth) {
   check_depth(depth);
   switch (v.kind) {
-    case Value::Kind::Undefined: return "";
+    case Value::Kind::Undefined: return "Undefined";  // repr(); str() of it is "" (to_str)
     case Value::Kind::None: return "None";
     case Value::Kind::Bool: return v.b ? "True" : "False";
     case Value::Kind::Int: return std::to_string(v.i);
@@ -303,7 +303,7 @@ std::string repr(const Value& v, int depth) {
   return "";
 }
 
-std::string to_str(const Value& v) { return v.is_string() ? v.s : repr(v); }
+std::string to_str(const Value& v) { return v.is_string() ? v.s : v.is_undefined() ? std::string() : repr(v); }
 
 Value from_json(const nlohmann::json& j, int depth) {
   check_depth(depth);
