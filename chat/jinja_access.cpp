@@ -31,7 +31,7 @@ Value get_attr(const Value& obj, const std::string& name) {
   switch (obj.kind) {
     case Value::Kind::Undefined: undefined_used(obj);
     case Value::Kind::Dict: {
-      if (!obj.dict->is_namespace && is_dict_attribute(name)) return method(obj, name);
+      if (!obj.dict->is_namespace && !obj.dict->opaque && is_dict_attribute(name)) return method(obj, name);
       const Value* v = obj.dict->find(std::string_view(name));
       return v ? *v : Value::undefined(name);
     }
@@ -67,7 +67,7 @@ List iterate(const Value& v) {
     case Value::Kind::Undefined: return {};
     case Value::Kind::List: return *v.list;
     case Value::Kind::Dict: {
-      if (v.dict->is_namespace) break;
+      if (v.dict->is_namespace || v.dict->opaque) break;
       List keys;
       for (const auto& [k, x] : v.dict->items) keys.push_back(v.dict->key(k));
       return keys;

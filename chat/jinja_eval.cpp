@@ -66,6 +66,7 @@ void bind_targets(Frame& frame, const std::vector<std::string>& targets, const V
 }  // namespace
 
 Evaluator::Flow Evaluator::exec_stmt(const Stmt& s, const FramePtr& frame) {
+  DepthGuard guard(*this);
   if (++steps_ > kMaxSteps) fail(SPECD_E_LIMIT, "chat template: more than 5000000 steps");
   try {
     switch (s.kind) {
@@ -141,6 +142,7 @@ Evaluator::Flow Evaluator::exec_for(const Stmt& s, const FramePtr& frame) {
     bind_targets(*f, s.targets, items[static_cast<size_t>(k)]);
     Value loop = Value::make_dict();
     Dict& d = *loop.dict;
+    d.opaque = true;
     d.set("index", Value::integer(k + 1));
     d.set("index0", Value::integer(k));
     d.set("revindex", Value::integer(n - k));

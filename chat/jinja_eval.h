@@ -23,6 +23,9 @@ using FramePtr = std::shared_ptr<Frame>;
 // Caps on a hostile template's work: statements run plus loop iterations, and macro calls nested.
 inline constexpr long kMaxSteps = 5'000'000;
 inline constexpr int kMaxCallDepth = 100;
+// Statements and expressions being evaluated at once (nested blocks, expressions and macro calls
+// together): bounds the C++ stack whatever the mix.
+inline constexpr int kMaxEvalDepth = 1000;
 
 class Evaluator {
  public:
@@ -42,6 +45,12 @@ class Evaluator {
   Value call_macro(const Stmt& s, const FramePtr& defined_in, Args& args);
 
   Value eval(const Expr& e, const FramePtr& frame);
+  Value eval_node(const Expr& e, const FramePtr& frame);
+  struct DepthGuard {
+    explicit DepthGuard(Evaluator& ev);
+    ~DepthGuard() { --ev_.depth_; }
+    Evaluator& ev_;
+  };
   Value eval_call(const Expr& e, const FramePtr& frame);
   Value eval_filter(const Expr& e, const FramePtr& frame, const Value* block_subject);
   Value eval_binary(const Expr& e, const FramePtr& frame);
@@ -52,6 +61,7 @@ class Evaluator {
   std::string out_;
   long steps_ = 0;
   int call_depth_ = 0;
+  int depth_ = 0;
 };
 
 // Binary operators on values with Python's semantics (jinja_ops.cpp).

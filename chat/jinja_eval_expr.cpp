@@ -22,7 +22,19 @@ Args Evaluator::eval_args(const Expr& e, const FramePtr& frame) {
   return a;
 }
 
+Evaluator::DepthGuard::DepthGuard(Evaluator& ev) : ev_(ev) {
+  if (++ev_.depth_ > kMaxEvalDepth) {
+    --ev_.depth_;
+    fail(SPECD_E_LIMIT, "chat template: evaluation nests deeper than 1000");
+  }
+}
+
 Value Evaluator::eval(const Expr& e, const FramePtr& frame) {
+  DepthGuard guard(*this);
+  return eval_node(e, frame);
+}
+
+Value Evaluator::eval_node(const Expr& e, const FramePtr& frame) {
   switch (e.kind) {
     case ExprKind::Literal: return e.literal;
     case ExprKind::Name: {

@@ -237,6 +237,7 @@ Value apply_filter(const std::string& n, const Value& v, Args& a) {
   if (n == "length" || n == "count") {
     if (v.is_string()) return Value::integer(static_cast<int64_t>(code_point_count(v.s)));
     if (v.is_list() && v.seq != Seq::Generator) return Value::integer(static_cast<int64_t>(v.list->size()));
+    if (v.is_dict() && v.dict->opaque) fail(SPECD_E_UNSUPPORTED, "unsupported: the length of the loop object");
     if (v.is_dict() && !v.dict->is_namespace) return Value::integer(static_cast<int64_t>(v.dict->items.size()));
     if (v.is_undefined()) return Value::integer(0);
     fail_type(std::string("object of type '") + type_name(v) + "' has no len()");

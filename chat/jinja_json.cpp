@@ -98,7 +98,7 @@ void dump(std::string& out, const Value& v, const JsonStyle& st, int level) {
       return;
     }
     case Value::Kind::Dict: {
-      if (v.dict->is_namespace) break;
+      if (v.dict->is_namespace || v.dict->opaque) break;
       if (v.dict->items.empty()) {
         out += "{}";
         return;

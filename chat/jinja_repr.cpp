@@ -100,6 +100,7 @@ std::string repr(const Value& v, int depth) {
       return type_name(v) + ("(" + out + "])");
     }
     case Value::Kind::Dict: {
+      if (v.dict->opaque) fail(SPECD_E_UNSUPPORTED, "unsupported: printing the loop object");
       std::string out = v.dict->is_namespace ? "<Namespace {" : "{";
       bool first = true;
       for (const auto& [k, x] : v.dict->items) {

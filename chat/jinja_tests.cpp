@@ -43,9 +43,10 @@ bool apply_test(const std::string& n, const Value& v, Args& a) {
   if (n == "float") return v.kind == K::Float;
   if (n == "number") return v.is_number();
   if (n == "string") return v.is_string();
-  if (n == "mapping") return v.is_dict() && !v.dict->is_namespace;
-  if (n == "iterable") return v.is_undefined() || v.is_string() || v.is_list() || (v.is_dict() && !v.dict->is_namespace);
-  if (n == "sequence") return v.is_undefined() || v.is_string() || v.is_sequence() || (v.is_dict() && !v.dict->is_namespace);
+  const bool plain_dict = v.is_dict() && !v.dict->is_namespace && !v.dict->opaque;
+  if (n == "mapping") return plain_dict;
+  if (n == "iterable") return v.is_undefined() || v.is_string() || v.is_list() || plain_dict || (v.is_dict() && v.dict->opaque);
+  if (n == "sequence") return v.is_undefined() || v.is_string() || v.is_sequence() || plain_dict;
   if (n == "callable") return v.kind == K::Callable || v.is_undefined();  // Undefined has __call__ (that fails)
   if (n == "sameas") {
     const Value& o = need(a, "sameas");

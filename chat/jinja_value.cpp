@@ -100,7 +100,7 @@ bool truthy(const Value& v) {
     case Value::Kind::Float: return v.f != 0.0;
     case Value::Kind::String: return !v.s.empty();
     case Value::Kind::List: return v.seq == Seq::Generator || !v.list->empty();
-    case Value::Kind::Dict: return v.dict->is_namespace || !v.dict->items.empty();
+    case Value::Kind::Dict: return v.dict->is_namespace || v.dict->opaque || !v.dict->items.empty();
     case Value::Kind::Callable: return true;
   }
   return false;
@@ -138,7 +138,7 @@ bool equals(const Value& a, const Value& b, int depth) {
       return true;
     }
     case Value::Kind::Dict: {
-      if (a.dict->is_namespace || b.dict->is_namespace) return a.dict == b.dict;
+      if (a.dict->is_namespace || b.dict->is_namespace || a.dict->opaque || b.dict->opaque) return a.dict == b.dict;
       if (a.dict->items.size() != b.dict->items.size() || a.dict->int_keys != b.dict->int_keys) return false;
       for (const auto& [k, v] : a.dict->items) {
         const Value* w = b.dict->find(a.dict->key(k));
@@ -189,7 +189,7 @@ const char* type_name(const Value& v) {
         case Seq::DictItems: return "dict_items";
       }
       return "list";
-    case Value::Kind::Dict: return v.dict->is_namespace ? "Namespace" : "dict";
+    case Value::Kind::Dict: return v.dict->is_namespace ? "Namespace" : v.dict->opaque ? "LoopContext" : "dict";
     case Value::Kind::Callable: return "function";
   }
   return "object";

@@ -80,6 +80,7 @@ struct Dict {
   std::vector<std::pair<std::string, Value>> items;
   bool is_namespace = false;  // made by namespace(): the only dict `{% set ns.x = ... %}` may change
   bool int_keys = false;
+  bool opaque = false;  // the `loop` object: attributes only (Python prints <LoopContext ...>)
   const Value* find(std::string_view key) const;  // a str key (never matches an int key)
   const Value* find(const Value& key) const;      // a str or int key, as Python's d[key]
   Value key(const std::string& k) const;          // the key as the template sees it (str or int)
