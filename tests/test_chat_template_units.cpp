@@ -110,6 +110,11 @@ TEST_CASE("chat template: the default template is ChatML") {
   auto got = render(specd::chat::default_template_source());
   REQUIRE(got);
   CHECK(got.value() == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nYo<|im_end|>\n<|im_start|>assistant\n");
+  const std::string path = specd::test::temp_dir() + "/chatml.jinja";
+  write(path, std::string(specd::chat::default_template_source()));
+  const auto want = specd::test::run_oracle({{path, kContext}});
+  REQUIRE(want[0].ok);
+  CHECK(got.value() == want[0].text);
 }
 
 TEST_CASE("chat template errors name the construct and the line") {
