@@ -49,12 +49,56 @@ std::string py_float_repr(double d) {
 namespace {
 
 // repr(str): single quotes unless the text holds ' and no ", escapes as CPython writes them.
+bool in(uint32_t cp, uint32_t lo, uint32_t hi) { return cp >= lo && cp <= hi; }
+
+// How repr() writes a non-ASCII code point: 'k' kept (printable), 'x'/'u' escaped (\xNN, \uNNNN:
+// Python's non-printable spaces and format characters), or '?' when this table does not know.
+char non_ascii_class(uint32_t cp) {
+  if (cp <= 0xA0 || cp == 0xAD) return 'x';
+  if (cp == 0x1680 || in(cp, 0x2000, 0x200F) || in(cp, 0x2028, 0x202F) || in(cp, 0x205F, 0x206F) || cp == 0x3000 ||
+      cp == 0xFEFF)
+    return 'u';
+  const bool printable = in(cp, 0xA1, 0x377) || in(cp, 0x37A, 0x37F) || in(cp, 0x384, 0x38A) || cp == 0x38C ||
+                         in(cp, 0x38E, 0x3A1) || in(cp, 0x3A3, 0x52F) || in(cp, 0x2010, 0x2027) || in(cp, 0x2030, 0x205E) ||
+                         in(cp, 0x20A0, 0x20C0) || in(cp, 0x2100, 0x218B) || in(cp, 0x2190, 0x2426) ||
+                         in(cp, 0x2500, 0x2B73) || in(cp, 0x3001, 0x303F) || in(cp, 0x3041, 0x3096) ||
+                         in(cp, 0x3099, 0x30FF) || in(cp, 0x4E00, 0x9FFF) || in(cp, 0xAC00, 0xD7A3) ||
+                         in(cp, 0xFF01, 0xFFBE) || in(cp, 0x1F300, 0x1F64F) || in(cp, 0x1F680, 0x1F6C5);
+  return printable ? 'k' : '?';
+}
+
+// Appends the multi-byte code point starting at s[k] as repr() writes it; returns its length.
+size_t repr_non_ascii(const std::string& s, size_t k, std::string& out) {
+  const unsigned char c = static_cast<unsigned char>(s[k]);
+  size_t n = (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+  if (n == 0 || k + n > s.size()) fail(SPECD_E_UNSUPPORTED, "unsupported: printing a string that is not valid UTF-8");
+  uint32_t cp = n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
+  for (size_t j = 1; j < n; ++j) cp = (cp << 6) | (static_cast<unsigned char>(s[k + j]) & 0x3f);
+  const char cls = non_ascii_class(cp);
+  if (cls == '?') {
+    char b[80];
+    std::snprintf(b, sizeof b, "unsupported: repr() of U+%04X (printable or not)", static_cast<unsigned>(cp));
+    fail(SPECD_E_UNSUPPORTED, b);
+  }
+  if (cls == 'k') {
+    out.append(s, k, n);
+  } else {
+    char b[16];
+    std::snprintf(b, sizeof b, cls == 'x' ? "\\x%02x" : "\\u%04x", static_cast<unsigned>(cp));
+    out += b;
+  }
+  return n;
+}
+
 std::string repr_string(const std::string& s) {
   const bool dq = s.find('\'') != std::string::npos && s.find('"') == std::string::npos;
   const char q = dq ? '"' : '\'';
   std::string out(1, q);
-  for (unsigned char c : s) {
-    if (c == q || c == '\\') {
+  for (size_t k = 0; k < s.size(); ++k) {
+    const unsigned char c = static_cast<unsigned char>(s[k]);
+    if (c >= 0x80) {
+      k += repr_non_ascii(s, k, out) - 1;
+    } else if (c == q || c == '\\') {
       out += '\\';
       out += static_cast<char>(c);
     } else if (c == '\n') {

@@ -70,6 +70,7 @@ const char* const kSnippets[] = {
     "{{ messages[0]['content'] }}{{ messages[0].content }}{{ messages[-1].role | upper }}{{ strftime_now('%Y-%m-%d %b %A') }}",
     "{% set a, b = [1, 2] %}{{ a }}{{ b }}{% set x = {'k': [1, {'z': none}]} %}{{ x }}{{ x.k[1].z }}",
     "{% generation %}gen {{ n }}{% endgeneration %}",
+    "{{ ['a\\u200bb', 'x\\xa0y', 'é中😀«»—', '\\x85', '\\u3000', 'tab\\there', \"it's\", '\\\\'] }}",
     "{% set g = {0: 'a', 512: 'b', 64: 'c'} %}{{ g }}{{ g[512] }}{{ g | dictsort }}{{ 64 in g }}{{ g | tojson }}{{ g.get(0) }}",
     "{{ d.items() }}|{{ d.keys() }}|{{ (1,) }}|{{ () }}|{{ [1] + [2] }}|{{ d.items() | list | length }}|{{ [1, 2] | map('string') | join }}",
     "{{ 'a'|safe + '<b>' }}|{{ '<i>' + 'x'|safe }}|{{ ('a'|safe + '&') | upper }}|{{ 'q' ~ ('<'|safe) }}",
