@@ -130,8 +130,10 @@ Value sorted(const Value& seq, Args& a, size_t reverse_pos, size_t case_pos, siz
   return Value::make_list(std::move(items));
 }
 
+bool is_mapping(const Value& v) { return v.is_dict() && !v.dict->is_namespace && !v.dict->opaque; }
+
 Value dictsort(const Value& d, Args& a) {
-  if (!d.is_dict()) fail_type("dictsort: expected a dict");
+  if (!is_mapping(d)) fail_type("dictsort: expected a dict");
   const bool cs = truthy(arg(a, 0, "case_sensitive", kFalse));
   const Value by = arg(a, 1, "by", Value::str("key"));
   const bool by_value = by.is_string() && by.s == "value";
@@ -261,7 +263,7 @@ Value apply_filter(const std::string& n, const Value& v, Args& a) {
   if (n == "join") return join(v, a);
   if (n == "items") {
     if (v.is_undefined()) return Value::make_list();
-    if (!v.is_dict()) fail_type("items: expected a mapping");
+    if (!is_mapping(v)) fail_type("items: expected a mapping");
     List pairs;
     for (const auto& [k, x] : v.dict->items) pairs.push_back(Value::make_list({v.dict->key(k), x}, Seq::Tuple));
     return Value::make_list(std::move(pairs), Seq::Generator);
@@ -284,6 +286,8 @@ Value apply_filter(const std::string& n, const Value& v, Args& a) {
     std::reverse(items.begin(), items.end());
     return Value::make_list(std::move(items));
   }
+  // int(Undefined) and float(Undefined) raise UndefinedError, which the filters do not catch.
+  if ((n == "int" || n == "float") && v.is_undefined()) fail_type("'" + (v.s.empty() ? std::string("undefined") : v.s) + "' is undefined");
   if (n == "int") return to_int(v, a);
   if (n == "float") {
     if (v.is_number()) return Value::real(as_double(v));
