@@ -40,7 +40,8 @@ class Evaluator {
   Flow exec_stmt(const Stmt& s, const FramePtr& frame);
   Flow exec_for(const Stmt& s, const FramePtr& frame);
   void exec_set(const Stmt& s, const FramePtr& frame);
-  std::string capture(const std::vector<StmtPtr>& body, const FramePtr& frame);
+  // Runs body with its output collected and returned; flow (may be null) gets a break/continue.
+  std::string capture(const std::vector<StmtPtr>& body, const FramePtr& frame, Flow* flow = nullptr);
   Value make_macro(const Stmt& s, const FramePtr& frame);
   Value call_macro(const Stmt& s, const FramePtr& defined_in, Args& args);
 

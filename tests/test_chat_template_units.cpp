@@ -70,6 +70,12 @@ const char* const kSnippets[] = {
     "{{ messages[0]['content'] }}{{ messages[0].content }}{{ messages[-1].role | upper }}{{ strftime_now('%Y-%m-%d %b %A') }}",
     "{% set a, b = [1, 2] %}{{ a }}{{ b }}{% set x = {'k': [1, {'z': none}]} %}{{ x }}{{ x.k[1].z }}",
     "{% generation %}gen {{ n }}{% endgeneration %}",
+    // for-else runs when no iteration finished its body (jinja2 clears its flag at the body's end)
+    "{% for i in [1, 2] %}{% continue %}{% else %}E1{% endfor %}{% for i in [1] %}{% break %}{% else %}E2{% endfor %}"
+    "{% for i in [1, 2] %}{% if i == 1 %}{% continue %}{% endif %}{% else %}E3{% endfor %}",
+    // filter and set blocks have their own scope; break/continue inside them leave the loop
+    "{% set x = 1 %}{% filter upper %}{% set x = 2 %}{{ x }}{% endfilter %}{{ x }}{% set y %}{% set x = 3 %}{% endset %}{{ x }}"
+    "{% for i in [1, 2, 3] %}{% filter upper %}a{% if i == 2 %}{% continue %}{% endif %}{% endfilter %}{{ i }}{% endfor %}",
     "{{ ['a\\u200bb', 'x\\xa0y', 'é中😀«»—', '\\x85', '\\u3000', 'tab\\there', \"it's\", '\\\\'] }}",
     "{% set g = {0: 'a', 512: 'b', 64: 'c'} %}{{ g }}{{ g[512] }}{{ g | dictsort }}{{ 64 in g }}{{ g | tojson }}{{ g.get(0) }}",
     "{{ d.items() }}|{{ d.keys() }}|{{ (1,) }}|{{ () }}|{{ [1] + [2] }}|{{ d.items() | list | length }}|{{ [1, 2] | map('string') | join }}",
