@@ -119,13 +119,19 @@ Value sorted(const Value& seq, Args& a, size_t reverse_pos, size_t case_pos, siz
   const bool cs = truthy(arg(a, case_pos, "case_sensitive", kFalse));
   const Value& attribute = arg(a, attr_pos, "attribute", kNone);
   List items = iterate(seq);
-  auto key = [&](const Value& v) { return sort_key(attribute.is_none() ? v : attr_path(v, attribute), cs); };
-  // With attribute=, jinja2 sorts by one-item lists, which compare equal items with == and never
-  // call < on them (so Undefined keys sort without an error).
+  // jinja2's make_multi_attrgetter: the key is a list, one entry per comma-separated attribute (the
+  // item itself without one), so equal entries compare with == and never reach < (Undefined sorts).
+  std::vector<std::string> parts;
+  static const std::string kComma = ",";
+  if (attribute.is_string()) parts = py_split(attribute.s, &kComma, -1);
+  auto key = [&](const Value& v) {
+    List k;
+    if (parts.empty()) k.push_back(sort_key(attribute.is_none() ? v : attr_path(v, attribute), cs));
+    for (const std::string& p : parts) k.push_back(sort_key(attr_path(v, Value::str(p)), cs));
+    return Value::make_list(std::move(k));
+  };
   std::stable_sort(items.begin(), items.end(), [&](const Value& x, const Value& y) {
-    const Value kx = key(x), ky = key(y);
-    if (!attribute.is_none() && equals(kx, ky)) return false;
-    return reverse ? less(ky, kx) : less(kx, ky);
+    return reverse ? less(key(y), key(x)) : less(key(x), key(y));
   });
   return Value::make_list(std::move(items));
 }
@@ -167,7 +173,7 @@ Value unique(const Value& seq, Args& a) {
   List out, seen;
   for (const Value& item : iterate(seq)) {
     const Value key = sort_key(attribute.is_none() ? item : attr_path(item, attribute), cs);
-    if (key.is_list() || key.is_dict()) fail_type(std::string("unhashable type: '") + type_name(key) + "'");
+    if ((key.is_list() && key.seq != Seq::Tuple && key.seq != Seq::Generator) || key.is_dict()) fail_type(std::string("unhashable type: '") + type_name(key) + "'");
     if (std::any_of(seen.begin(), seen.end(), [&](const Value& s) { return equals(s, key); })) continue;
     seen.push_back(key);
     out.push_back(item);

@@ -186,7 +186,7 @@ bool contains(const Value& container, const Value& item) {
         if (equals(x, item)) return true;
       return false;
     case Value::Kind::Dict:
-      if (item.is_list() || item.is_dict()) fail_type(std::string("unhashable type: '") + type_name(item) + "'");
+      if ((item.is_list() && item.seq != Seq::Tuple && item.seq != Seq::Generator) || item.is_dict()) fail_type(std::string("unhashable type: '") + type_name(item) + "'");
       return container.dict->find(item) != nullptr;
     case Value::Kind::Undefined: return false;  // jinja2's Undefined iterates as empty
     default: fail_type(std::string("argument of type '") + type_name(container) + "' is not iterable");

@@ -1,10 +1,12 @@
 // Differential test: random templates (nested expressions over filters, tests, operators and
-// methods; random whitespace control around nested blocks) rendered by specd and by jinja2. Each
+// methods; random whitespace control around nested blocks; random statements: loops, macros, set
+// and filter blocks, break/continue) rendered by specd and by jinja2. Each
 // pair must agree (same text, or both fail); specd may also refuse (SPECD_E_UNSUPPORTED/LIMIT).
 #include <doctest/doctest.h>
 
 #include <specd/error.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <random>
 
@@ -49,6 +51,14 @@ class Gen {
     return "(" + expr(depth + 1) + " if " + expr(depth + 1) + " else " + expr(depth + 1) + ")";
   }
 
+  // Statements: loops (with else, inline filters, unpacking), if/elif/else, set, block set, filter
+  // blocks, macros, break/continue; loop variables only inside loops.
+  std::string statements(int depth = 0, bool in_loop = false) {
+    std::string out;
+    for (int k = 1 + pick(3); k > 0; --k) out += statement(depth, in_loop) + (pick(2) ? "" : ",");
+    return out;
+  }
+
   std::string blocks(int depth = 0) {
     std::string out;
     for (int k = pick(5); k > 0; --k) out += text() + piece(depth);
@@ -80,6 +90,32 @@ class Gen {
     return text();
   }
 
+  std::string value(bool in_loop) {
+    static const char* const kAny[] = {"x", "y", "ns.c", "m(1)", "m(b=2)", "m()", "lst", "d.a"};
+    static const char* const kLoop[] = {"loop.index", "loop.index0", "loop.first", "loop.last", "loop.length",
+                                        "loop.revindex", "loop.previtem", "loop.nextitem", "i", "loop.cycle('a', 'b')"};
+    return in_loop && pick(2) ? one(kLoop) : one(kAny);
+  }
+  std::string statement(int depth, bool in_loop) {
+    static const char* const kSeqs[] = {"messages", "lst", "d", "'ab'", "range(3)", "emp", "nested", "d | dictsort",
+                                        "messages | selectattr('role', 'equalto', 'user')", "undef"};
+    const int r = depth > 2 ? 0 : pick(100);
+    if (r < 25) return "{{ " + value(in_loop) + " }}";
+    if (r < 40) return "{% set " + std::string(pick(2) ? "x" : "ns.c") + " = " + value(in_loop) + " %}";
+    if (r < 60) {
+      const bool pair = pick(3) == 0;
+      std::string head = pair ? "{% for k, i in d.items()" : "{% for i in " + one(kSeqs) + (pick(3) ? "" : " if i");
+      return head + " %}" + statements(depth + 1, true) + (pick(2) ? "{% else %}E" : "") + "{% endfor %}";
+    }
+    if (r < 70)
+      return "{% if " + value(in_loop) + " %}" + statements(depth + 1, in_loop) + "{% elif " + value(in_loop) + " %}" +
+             statements(depth + 1, in_loop) + "{% else %}" + statements(depth + 1, in_loop) + "{% endif %}";
+    if (r < 78) return in_loop ? (pick(2) ? "{% break %}" : "{% continue %}") : "{{ 'no loop' }}";
+    if (r < 86) return "{% set y %}" + statements(depth + 1, in_loop) + "{% endset %}{{ y }}";
+    if (r < 93) return "{% filter upper %}" + statements(depth + 1, in_loop) + "{% endfilter %}";
+    return "{% macro m(a=5, b=none) %}[" + statements(depth + 1, false) + "{{ a }}{{ b }}]{% endmacro %}";
+  }
+
   std::mt19937 rng_;
 };
 
@@ -90,12 +126,16 @@ TEST_CASE("chat template: random templates render as jinja2 does") {
       "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}], "lst": [3, 1, 2], "emp": [],
       "big": 123456789012, "mixed": ["b", "A", "a", "B"], "strs": ["x", "y"], "nested": [[1, 2], [3]],
       "tc": {"function": {"name": "f", "arguments": {"q": "1"}}}})");
-  Gen gen(20261207);
+  // A fixed seed keeps the run reproducible; SPECD_CHAT_RANDOM_SEED explores others.
+  const char* seed = std::getenv("SPECD_CHAT_RANDOM_SEED");
+  Gen gen(seed ? static_cast<uint32_t>(std::strtoul(seed, nullptr, 10)) : 20261207u);
   const std::string dir = specd::test::temp_dir();
   std::vector<specd::test::OracleJob> jobs;
   std::vector<std::string> sources;
-  for (int k = 0; k < 800; ++k) {
-    sources.push_back(k % 2 ? "{{ " + gen.expr() + " }}" : gen.blocks() + (k % 4 ? "\n" : ""));
+  for (int k = 0; k < 900; ++k) {
+    if (k % 3 == 0) sources.push_back("{{ " + gen.expr() + " }}");
+    else if (k % 3 == 1) sources.push_back(gen.blocks() + (k % 4 ? "\n" : ""));
+    else sources.push_back("{% set ns = namespace(c=0) %}{% macro m(a=1, b=none) %}<{{ a }}{{ b }}>{% endmacro %}" + gen.statements());
     jobs.push_back({dir + "/random" + std::to_string(k) + ".jinja", ctx});
     std::ofstream(jobs.back().template_path, std::ios::binary) << sources.back();
   }
