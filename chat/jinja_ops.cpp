@@ -36,6 +36,8 @@ int64_t as_int(const Value& v) { return v.kind == Value::Kind::Int ? v.i : v.b; 
 
 [[noreturn]] void overflow() { fail(SPECD_E_LIMIT, "chat template: integer overflow (Python's ints are unbounded)"); }
 
+Value float_op(const std::string& op, double x, double y);
+
 Value int_op(const std::string& op, int64_t x, int64_t y) {
   int64_t r = 0;
   if (op == "+") {
@@ -57,7 +59,7 @@ Value int_op(const std::string& op, int64_t x, int64_t y) {
     }
     r = op == "//" ? q : m;
   } else {  // **
-    if (y < 0) return Value::real(std::pow(static_cast<double>(x), static_cast<double>(y)));
+    if (y < 0) return float_op("**", static_cast<double>(x), static_cast<double>(y));
     r = 1;
     for (int64_t k = 0; k < y; ++k) {
       if (__builtin_mul_overflow(r, x, &r)) overflow();
@@ -72,7 +74,13 @@ Value float_op(const std::string& op, double x, double y) {
   if (op == "+") return Value::real(x + y);
   if (op == "-") return Value::real(x - y);
   if (op == "*") return Value::real(x * y);
-  if (op == "**") return Value::real(std::pow(x, y));
+  if (op == "**") {  // Python raises where C's pow gives inf, nan or needs a complex result
+    if (x == 0 && y < 0) fail_type("0.0 cannot be raised to a negative power");
+    if (x < 0 && std::isfinite(y) && y != std::floor(y)) fail(SPECD_E_UNSUPPORTED, "unsupported: a complex power");
+    const double r = std::pow(x, y);
+    if (std::isinf(r) && std::isfinite(x) && std::isfinite(y)) fail_type("(34, 'Numerical result out of range')");
+    return Value::real(r);
+  }
   if (y == 0) fail_type("float division by zero");
   if (op == "/") return Value::real(x / y);
   double m = std::fmod(x, y);  // CPython's float_divmod, so 2.5 // 0.1 is 24.0 as in Python
@@ -186,6 +194,8 @@ bool contains(const Value& container, const Value& item) {
         if (equals(x, item)) return true;
       return false;
     case Value::Kind::Dict:
+      if (container.dict->is_namespace) fail_type("argument of type 'Namespace' is not iterable");
+      if (container.dict->opaque) fail(SPECD_E_UNSUPPORTED, "unsupported: 'in' the loop object");
       if ((item.is_list() && item.seq != Seq::Tuple && item.seq != Seq::Generator) || item.is_dict()) fail_type(std::string("unhashable type: '") + type_name(item) + "'");
       return container.dict->find(item) != nullptr;
     case Value::Kind::Undefined: return false;  // jinja2's Undefined iterates as empty
