@@ -173,7 +173,7 @@ Value unique(const Value& seq, Args& a) {
   List out, seen;
   for (const Value& item : iterate(seq)) {
     const Value key = sort_key(attribute.is_none() ? item : attr_path(item, attribute), cs);
-    if ((key.is_list() && key.seq != Seq::Tuple && key.seq != Seq::Generator) || key.is_dict()) fail_type(std::string("unhashable type: '") + type_name(key) + "'");
+    if (!hashable(key)) fail_type(std::string("unhashable type: '") + type_name(key) + "'");
     if (std::any_of(seen.begin(), seen.end(), [&](const Value& s) { return equals(s, key); })) continue;
     seen.push_back(key);
     out.push_back(item);

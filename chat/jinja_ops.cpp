@@ -196,7 +196,7 @@ bool contains(const Value& container, const Value& item) {
     case Value::Kind::Dict:
       if (container.dict->is_namespace) fail_type("argument of type 'Namespace' is not iterable");
       if (container.dict->opaque) fail(SPECD_E_UNSUPPORTED, "unsupported: 'in' the loop object");
-      if ((item.is_list() && item.seq != Seq::Tuple && item.seq != Seq::Generator) || item.is_dict()) fail_type(std::string("unhashable type: '") + type_name(item) + "'");
+      if (!hashable(item)) fail_type(std::string("unhashable type: '") + type_name(item) + "'");
       return container.dict->find(item) != nullptr;
     case Value::Kind::Undefined: return false;  // jinja2's Undefined iterates as empty
     default: fail_type(std::string("argument of type '") + type_name(container) + "' is not iterable");

@@ -224,6 +224,16 @@ Value from_json(const nlohmann::json& j, int depth) {
   }
 }
 
+bool hashable(const Value& v, int depth) {
+  check_depth(depth);
+  if (v.is_dict()) return v.dict->is_namespace || v.dict->opaque;
+  if (!v.is_list() || v.seq == Seq::Generator) return true;
+  if (v.seq != Seq::Tuple) return false;
+  for (const Value& x : *v.list)
+    if (!hashable(x, depth + 1)) return false;
+  return true;
+}
+
 bool holds(const Value& v, const Dict* d, int depth) {
   check_depth(depth);
   if (v.is_dict()) {

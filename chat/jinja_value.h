@@ -108,6 +108,8 @@ const char* type_name(const Value& v);  // Python's type name, for messages
 
 // JSON (the render context) into values: objects keep nlohmann's key order.
 Value from_json(const nlohmann::json& j, int depth = 0);
+// Python's hash() succeeds: not a list, dict or dict view, nor a tuple holding one.
+bool hashable(const Value& v, int depth = 0);
 // Whether v is d or holds it (a namespace stored into itself would make a reference cycle).
 bool holds(const Value& v, const Dict* d, int depth = 0);
 
