@@ -219,7 +219,7 @@ Value Evaluator::call_macro(const Stmt& s, const FramePtr& defined_in, Args& arg
     if (bound) continue;
     f->set(s.targets[k], s.defaults[k] ? eval(*s.defaults[k], f) : Value::undefined(s.targets[k]));
   }
-  f->set("varargs", Value::make_list(std::move(varargs)));
+  f->set("varargs", Value::make_list(std::move(varargs), Seq::Tuple));  // a tuple, as in Python
   f->set("kwargs", std::move(kwargs));
   return Value::str(capture(s.body, f));
 }
