@@ -61,7 +61,7 @@ jinja::FramePtr make_globals(const nlohmann::json& context, const std::tm& now) 
   g->set("namespace", Value::callable("namespace", [](Args& a) {
            Value ns = Value::make_dict();
            ns.dict->is_namespace = true;
-           if (!a.pos.empty() && a.pos[0].is_dict()) ns.dict->items = a.pos[0].dict->items;
+           if (!a.pos.empty() && a.pos[0].is_dict() && !a.pos[0].dict->int_keys) ns.dict->items = a.pos[0].dict->items;
            for (auto& [k, v] : a.kw) ns.dict->set(k, v);
            return ns;
          }));

@@ -31,8 +31,8 @@ Value get_attr(const Value& obj, const std::string& name) {
   switch (obj.kind) {
     case Value::Kind::Undefined: undefined_used(obj);
     case Value::Kind::Dict: {
-      if (!obj.dict->is_namespace && is_dict_attribute(name)) return method(obj, name);
-      const Value* v = obj.dict->find(name);
+      if (!obj.dict->is_namespace && !obj.dict->opaque && is_dict_attribute(name)) return method(obj, name);
+      const Value* v = obj.dict->find(std::string_view(name));
       return v ? *v : Value::undefined(name);
     }
     case Value::Kind::String:
@@ -45,8 +45,8 @@ Value get_item(const Value& obj, const Value& key) {
   if (obj.is_undefined()) undefined_used(obj);
   const bool int_key = key.kind == Value::Kind::Int || key.kind == Value::Kind::Bool;
   const int64_t ik = key.kind == Value::Kind::Int ? key.i : key.b;
-  if (obj.is_dict() && key.is_string()) {
-    if (const Value* v = obj.dict->find(key.s)) return *v;
+  if (obj.is_dict()) {
+    if (const Value* v = obj.dict->find(key)) return *v;
   } else if (obj.is_sequence() && int_key) {
     const int64_t n = static_cast<int64_t>(obj.list->size());
     const int64_t k = ik < 0 ? ik + n : ik;
@@ -67,9 +67,9 @@ List iterate(const Value& v) {
     case Value::Kind::Undefined: return {};
     case Value::Kind::List: return *v.list;
     case Value::Kind::Dict: {
-      if (v.dict->is_namespace) break;
+      if (v.dict->is_namespace || v.dict->opaque) break;
       List keys;
-      for (const auto& [k, x] : v.dict->items) keys.push_back(Value::str(k));
+      for (const auto& [k, x] : v.dict->items) keys.push_back(v.dict->key(k));
       return keys;
     }
     case Value::Kind::String: {

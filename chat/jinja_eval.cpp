@@ -41,6 +41,12 @@ Evaluator::Flow Evaluator::exec(const std::vector<StmtPtr>& body, const FramePtr
 
 namespace {
 
+FramePtr child(const FramePtr& parent) {
+  auto f = std::make_shared<Frame>();
+  f->parent = parent;
+  return f;
+}
+
 // Give an error without a line the line of the statement it happened in.
 [[noreturn]] void rethrow_with_line(const Failure& f, int line) {
   if (f.line != 0) throw f;
@@ -66,6 +72,7 @@ void bind_targets(Frame& frame, const std::vector<std::string>& targets, const V
 }  // namespace
 
 Evaluator::Flow Evaluator::exec_stmt(const Stmt& s, const FramePtr& frame) {
+  DepthGuard guard(*this);
   if (++steps_ > kMaxSteps) fail(SPECD_E_LIMIT, "chat template: more than 5000000 steps");
   try {
     switch (s.kind) {
@@ -74,8 +81,11 @@ Evaluator::Flow Evaluator::exec_stmt(const Stmt& s, const FramePtr& frame) {
       case StmtKind::If: return exec(truthy(eval(*s.expr, frame)) ? s.body : s.else_body, frame);
       case StmtKind::For: return exec_for(s, frame);
       case StmtKind::Set: exec_set(s, frame); break;
-      case StmtKind::SetBlock: {
-        Value v = Value::str(capture(s.body, frame));
+      case StmtKind::SetBlock: {  // like {% filter %}, the body gets its own scope in jinja2
+        // A break/continue inside leaves the loop around it at once: nothing is assigned or written.
+        Flow flow = Flow::Normal;
+        Value v = Value::str(capture(s.body, child(frame), &flow));
+        if (flow != Flow::Normal) return flow;
         if (s.expr) v = eval_filter(*s.expr, frame, &v);
         frame->set(s.targets[0], std::move(v));
         break;
@@ -84,7 +94,9 @@ Evaluator::Flow Evaluator::exec_stmt(const Stmt& s, const FramePtr& frame) {
       case StmtKind::Break: return Flow::Break;
       case StmtKind::Continue: return Flow::Continue;
       case StmtKind::FilterBlock: {
-        const Value body = Value::str(capture(s.body, frame));
+        Flow flow = Flow::Normal;
+        const Value body = Value::str(capture(s.body, child(frame), &flow));
+        if (flow != Flow::Normal) return flow;
         out_ += to_str(eval_filter(*s.expr, frame, &body));
         break;
       }
@@ -97,10 +109,11 @@ Evaluator::Flow Evaluator::exec_stmt(const Stmt& s, const FramePtr& frame) {
   return Flow::Normal;
 }
 
-std::string Evaluator::capture(const std::vector<StmtPtr>& body, const FramePtr& frame) {
+std::string Evaluator::capture(const std::vector<StmtPtr>& body, const FramePtr& frame, Flow* flow) {
   std::string saved = std::move(out_);
   out_.clear();
-  exec(body, frame);  // break/continue cannot leave a captured body: the parser puts them in loops only
+  const Flow f = exec(body, frame);
+  if (flow) *flow = f;
   std::string got = std::move(out_);
   out_ = std::move(saved);
   return got;
@@ -132,8 +145,10 @@ Evaluator::Flow Evaluator::exec_for(const Stmt& s, const FramePtr& frame) {
     }
     items = std::move(kept);
   }
-  if (items.empty()) return exec(s.else_body, frame);
   const int64_t n = static_cast<int64_t>(items.size());
+  // jinja2 clears its "no iteration" flag at the end of the body, so the else block also runs when
+  // every iteration left through break or continue (its code generator's iteration_indicator).
+  bool completed = false;
   for (int64_t k = 0; k < n; ++k) {
     if (++steps_ > kMaxSteps) fail(SPECD_E_LIMIT, "chat template: more than 5000000 steps");
     auto f = std::make_shared<Frame>();
@@ -141,6 +156,7 @@ Evaluator::Flow Evaluator::exec_for(const Stmt& s, const FramePtr& frame) {
     bind_targets(*f, s.targets, items[static_cast<size_t>(k)]);
     Value loop = Value::make_dict();
     Dict& d = *loop.dict;
+    d.opaque = true;
     d.set("index", Value::integer(k + 1));
     d.set("index0", Value::integer(k));
     d.set("revindex", Value::integer(n - k));
@@ -157,9 +173,11 @@ Evaluator::Flow Evaluator::exec_for(const Stmt& s, const FramePtr& frame) {
             return a.pos[static_cast<size_t>(k) % a.pos.size()];
           }));
     f->set("loop", std::move(loop));
-    if (exec(s.body, f) == Flow::Break) break;
+    const Flow flow = exec(s.body, f);
+    if (flow == Flow::Break) break;
+    completed = completed || flow == Flow::Normal;
   }
-  return Flow::Normal;
+  return completed ? Flow::Normal : exec(s.else_body, frame);
 }
 
 Value Evaluator::make_macro(const Stmt& s, const FramePtr& frame) {
@@ -201,7 +219,7 @@ Value Evaluator::call_macro(const Stmt& s, const FramePtr& defined_in, Args& arg
     if (bound) continue;
     f->set(s.targets[k], s.defaults[k] ? eval(*s.defaults[k], f) : Value::undefined(s.targets[k]));
   }
-  f->set("varargs", Value::make_list(std::move(varargs)));
+  f->set("varargs", Value::make_list(std::move(varargs), Seq::Tuple));  // a tuple, as in Python
   f->set("kwargs", std::move(kwargs));
   return Value::str(capture(s.body, f));
 }

@@ -23,6 +23,9 @@ using FramePtr = std::shared_ptr<Frame>;
 // Caps on a hostile template's work: statements run plus loop iterations, and macro calls nested.
 inline constexpr long kMaxSteps = 5'000'000;
 inline constexpr int kMaxCallDepth = 100;
+// Statements and expressions being evaluated at once (nested blocks, expressions and macro calls
+// together): bounds the C++ stack whatever the mix.
+inline constexpr int kMaxEvalDepth = 1000;
 
 class Evaluator {
  public:
@@ -37,11 +40,18 @@ class Evaluator {
   Flow exec_stmt(const Stmt& s, const FramePtr& frame);
   Flow exec_for(const Stmt& s, const FramePtr& frame);
   void exec_set(const Stmt& s, const FramePtr& frame);
-  std::string capture(const std::vector<StmtPtr>& body, const FramePtr& frame);
+  // Runs body with its output collected and returned; flow (may be null) gets a break/continue.
+  std::string capture(const std::vector<StmtPtr>& body, const FramePtr& frame, Flow* flow = nullptr);
   Value make_macro(const Stmt& s, const FramePtr& frame);
   Value call_macro(const Stmt& s, const FramePtr& defined_in, Args& args);
 
   Value eval(const Expr& e, const FramePtr& frame);
+  Value eval_node(const Expr& e, const FramePtr& frame);
+  struct DepthGuard {
+    explicit DepthGuard(Evaluator& ev);
+    ~DepthGuard() { --ev_.depth_; }
+    Evaluator& ev_;
+  };
   Value eval_call(const Expr& e, const FramePtr& frame);
   Value eval_filter(const Expr& e, const FramePtr& frame, const Value* block_subject);
   Value eval_binary(const Expr& e, const FramePtr& frame);
@@ -52,6 +62,7 @@ class Evaluator {
   std::string out_;
   long steps_ = 0;
   int call_depth_ = 0;
+  int depth_ = 0;
 };
 
 // Binary operators on values with Python's semantics (jinja_ops.cpp).

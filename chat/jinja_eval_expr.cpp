@@ -22,7 +22,19 @@ Args Evaluator::eval_args(const Expr& e, const FramePtr& frame) {
   return a;
 }
 
+Evaluator::DepthGuard::DepthGuard(Evaluator& ev) : ev_(ev) {
+  if (++ev_.depth_ > kMaxEvalDepth) {
+    --ev_.depth_;
+    fail(SPECD_E_LIMIT, "chat template: evaluation nests deeper than 1000");
+  }
+}
+
 Value Evaluator::eval(const Expr& e, const FramePtr& frame) {
+  DepthGuard guard(*this);
+  return eval_node(e, frame);
+}
+
+Value Evaluator::eval_node(const Expr& e, const FramePtr& frame) {
   switch (e.kind) {
     case ExprKind::Literal: return e.literal;
     case ExprKind::Name: {
@@ -39,8 +51,12 @@ Value Evaluator::eval(const Expr& e, const FramePtr& frame) {
       Value d = Value::make_dict();
       for (size_t k = 0; k + 1 < e.args.size(); k += 2) {
         Value key = eval(*e.args[k], frame);
-        if (!key.is_string()) fail(SPECD_E_UNSUPPORTED, "unsupported dict key of type '" + std::string(type_name(key)) + "'");
-        d.dict->set(key.s, eval(*e.args[k + 1], frame));
+        // All str keys, or all int keys (Dict::int_keys); bool, float and mixed keys are refused.
+        const bool is_int = key.kind == Value::Kind::Int;
+        if ((!key.is_string() && !is_int) || (k > 0 && is_int != d.dict->int_keys))
+          fail(SPECD_E_UNSUPPORTED, "unsupported dict key of type '" + std::string(type_name(key)) + "'");
+        d.dict->int_keys = is_int;
+        d.dict->set(is_int ? std::to_string(key.i) : key.s, eval(*e.args[k + 1], frame));
       }
       return d;
     }
@@ -48,7 +64,6 @@ Value Evaluator::eval(const Expr& e, const FramePtr& frame) {
     case ExprKind::Item: return get_item(eval(*e.args[0], frame), eval(*e.args[1], frame));
     case ExprKind::Slice: {
       const Value v = eval(*e.args[0], frame);
-      if (v.is_list() && !v.is_sequence()) return Value::undefined("slice");  // jinja2: not subscriptable
       Value b[3];
       for (int k = 0; k < 3; ++k) b[k] = e.args[k + 1] ? eval(*e.args[k + 1], frame) : Value::none();
       return slice(v, b[0], b[1], b[2]);

@@ -24,10 +24,23 @@ void ExprParser::error(int line, const std::string& what) const {
   fail(SPECD_E_UNSUPPORTED, m, line);
 }
 
+std::string ExprParser::describe(const Token& t) {
+  switch (t.type) {
+    case Tok::End: return "end of template";
+    case Tok::VarEnd: return "'}}'";
+    case Tok::BlockEnd: return "'%}'";
+    case Tok::VarBegin: return "'{{'";
+    case Tok::BlockBegin: return "'{%'";
+    case Tok::Text: return "template text";
+    case Tok::String: return "string '" + t.text + "'";
+    default: return "'" + t.text + "'";
+  }
+}
+
 const Token& ExprParser::expect_type(Tok type, const char* what) {
   if (peek().type != type) {
     std::string m = "expected ";
-    m.append(what).append(peek().type == Tok::End ? ", found the end of the template" : ", found '" + peek().text + "'");
+    m.append(what).append(", found ").append(describe(peek()));
     error(peek().line, m);
   }
   return next();
@@ -244,7 +257,7 @@ ExprPtr ExprParser::primary() {
       break;
     default: break;
   }
-  error(t.line, t.type == Tok::End ? "unexpected end of template" : "unexpected '" + t.text + "'");
+  error(t.line, "unexpected " + describe(t));
 }
 
 ExprPtr ExprParser::postfix(ExprPtr e) {

@@ -31,6 +31,7 @@ class ExprParser {
   bool accept_op(const char* op);
   bool accept_name(const char* name);
   [[noreturn]] void error(int line, const std::string& what) const;
+  static std::string describe(const Token& t);  // a token as an error message names it
 
  private:
   ExprPtr condexpr();

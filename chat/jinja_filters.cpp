@@ -24,6 +24,27 @@ constexpr std::string_view kFilters[] = {
 
 const Value kNone = Value::none();
 
+// jinja2's title filter (not str.title()): split before runs of - whitespace ( { [ <, then each
+// piece's first character upper-cased and the rest lower-cased.
+std::string title_words(const std::string& s) {
+  auto is_sep = [](char c) { return c == '-' || c == ' ' || (c >= '\t' && c <= '\r') || c == '(' || c == '{' || c == '[' || c == '<'; };
+  std::string out;
+  size_t k = 0;
+  while (k < s.size()) {
+    size_t e = k;
+    const bool sep = is_sep(s[k]);
+    while (e < s.size() && is_sep(s[e]) == sep) ++e;
+    if (sep) {
+      out.append(s, k, e - k);
+    } else {
+      const std::string first = code_points(s.substr(k, e - k)).front();
+      out += py_upper(first) + py_lower(s.substr(k + first.size(), e - k - first.size()));
+    }
+    k = e;
+  }
+  return out;
+}
+
 Value as_markup(Value v, bool markup) {
   v.markup = markup;
   return v;
@@ -98,21 +119,33 @@ Value sorted(const Value& seq, Args& a, size_t reverse_pos, size_t case_pos, siz
   const bool cs = truthy(arg(a, case_pos, "case_sensitive", kFalse));
   const Value& attribute = arg(a, attr_pos, "attribute", kNone);
   List items = iterate(seq);
-  auto key = [&](const Value& v) { return sort_key(attribute.is_none() ? v : attr_path(v, attribute), cs); };
+  // jinja2's make_multi_attrgetter: the key is a list, one entry per comma-separated attribute (the
+  // item itself without one), so equal entries compare with == and never reach < (Undefined sorts).
+  std::vector<std::string> parts;
+  static const std::string kComma = ",";
+  if (attribute.is_string()) parts = py_split(attribute.s, &kComma, -1);
+  auto key = [&](const Value& v) {
+    List k;
+    if (parts.empty()) k.push_back(sort_key(attribute.is_none() ? v : attr_path(v, attribute), cs));
+    for (const std::string& p : parts) k.push_back(sort_key(attr_path(v, Value::str(p)), cs));
+    return Value::make_list(std::move(k));
+  };
   std::stable_sort(items.begin(), items.end(), [&](const Value& x, const Value& y) {
     return reverse ? less(key(y), key(x)) : less(key(x), key(y));
   });
   return Value::make_list(std::move(items));
 }
 
+bool is_mapping(const Value& v) { return v.is_dict() && !v.dict->is_namespace && !v.dict->opaque; }
+
 Value dictsort(const Value& d, Args& a) {
-  if (!d.is_dict()) fail_type("dictsort: expected a dict");
+  if (!is_mapping(d)) fail_type("dictsort: expected a dict");
   const bool cs = truthy(arg(a, 0, "case_sensitive", kFalse));
-  const Value& by = arg(a, 1, "by", Value::str("key"));
+  const Value by = arg(a, 1, "by", Value::str("key"));
   const bool by_value = by.is_string() && by.s == "value";
   const bool reverse = truthy(arg(a, 2, "reverse", kFalse));
   List pairs;
-  for (const auto& [k, v] : d.dict->items) pairs.push_back(Value::make_list({Value::str(k), v}, Seq::Tuple));
+  for (const auto& [k, v] : d.dict->items) pairs.push_back(Value::make_list({d.dict->key(k), v}, Seq::Tuple));
   std::stable_sort(pairs.begin(), pairs.end(), [&](const Value& x, const Value& y) {
     const Value kx = sort_key((*x.list)[by_value ? 1 : 0], cs), ky = sort_key((*y.list)[by_value ? 1 : 0], cs);
     return reverse ? less(ky, kx) : less(kx, ky);
@@ -140,6 +173,7 @@ Value unique(const Value& seq, Args& a) {
   List out, seen;
   for (const Value& item : iterate(seq)) {
     const Value key = sort_key(attribute.is_none() ? item : attr_path(item, attribute), cs);
+    if (!hashable(key)) fail_type(std::string("unhashable type: '") + type_name(key) + "'");
     if (std::any_of(seen.begin(), seen.end(), [&](const Value& s) { return equals(s, key); })) continue;
     seen.push_back(key);
     out.push_back(item);
@@ -148,9 +182,11 @@ Value unique(const Value& seq, Args& a) {
 }
 
 Value indent(const Value& v, Args& a) {
-  const Value& width = arg(a, 0, "width", Value::integer(4));
+  const Value width = arg(a, 0, "width", Value::integer(4));
   const bool first = truthy(arg(a, 1, "first", kFalse));
   const bool blank = truthy(arg(a, 2, "blank", kFalse));
+  // jinja2 appends a newline to the value first, which fails for anything but a str.
+  if (!v.is_string()) fail_type(std::string("indent: expected a str, got '") + type_name(v) + "'");
   std::string pad = width.is_string() ? width.s : std::string(static_cast<size_t>(std::clamp<int64_t>(width.i, 0, 1024)), ' ');
   const std::vector<std::string> lines = py_splitlines(to_str(v) + "\n");
   std::string out;
@@ -163,7 +199,7 @@ Value indent(const Value& v, Args& a) {
 }
 
 Value to_int(const Value& v, Args& a) {
-  const Value& def = arg(a, 0, "default", Value::integer(0));
+  const Value def = arg(a, 0, "default", Value::integer(0));
   if (v.kind == Value::Kind::Int) return v;
   if (v.kind == Value::Kind::Bool) return Value::integer(v.b);
   if (v.kind == Value::Kind::Float) return std::isfinite(v.f) ? Value::integer(static_cast<int64_t>(v.f)) : def;
@@ -209,6 +245,7 @@ Value apply_filter(const std::string& n, const Value& v, Args& a) {
   if (n == "length" || n == "count") {
     if (v.is_string()) return Value::integer(static_cast<int64_t>(code_point_count(v.s)));
     if (v.is_list() && v.seq != Seq::Generator) return Value::integer(static_cast<int64_t>(v.list->size()));
+    if (v.is_dict() && v.dict->opaque) fail(SPECD_E_UNSUPPORTED, "unsupported: the length of the loop object");
     if (v.is_dict() && !v.dict->is_namespace) return Value::integer(static_cast<int64_t>(v.dict->items.size()));
     if (v.is_undefined()) return Value::integer(0);
     fail_type(std::string("object of type '") + type_name(v) + "' has no len()");
@@ -222,7 +259,7 @@ Value apply_filter(const std::string& n, const Value& v, Args& a) {
   if (n == "string") return as_markup(Value::str(to_str(v)), v.markup);
   if (n == "upper") return as_markup(Value::str(py_upper(to_str(v))), v.markup);
   if (n == "lower") return as_markup(Value::str(py_lower(to_str(v))), v.markup);
-  if (n == "title") return as_markup(Value::str(py_title(to_str(v))), v.markup);
+  if (n == "title") return as_markup(Value::str(title_words(to_str(v))), v.markup);
   if (n == "capitalize") return as_markup(Value::str(py_capitalize(to_str(v))), v.markup);
   if (n == "replace") {
     const Value& count = arg(a, 2, "count", kNone);
@@ -232,9 +269,9 @@ Value apply_filter(const std::string& n, const Value& v, Args& a) {
   if (n == "join") return join(v, a);
   if (n == "items") {
     if (v.is_undefined()) return Value::make_list();
-    if (!v.is_dict()) fail_type("items: expected a mapping");
+    if (!is_mapping(v)) fail_type("items: expected a mapping");
     List pairs;
-    for (const auto& [k, x] : v.dict->items) pairs.push_back(Value::make_list({Value::str(k), x}, Seq::Tuple));
+    for (const auto& [k, x] : v.dict->items) pairs.push_back(Value::make_list({v.dict->key(k), x}, Seq::Tuple));
     return Value::make_list(std::move(pairs), Seq::Generator);
   }
   if (n == "list") return Value::make_list(iterate(v));
@@ -255,6 +292,8 @@ Value apply_filter(const std::string& n, const Value& v, Args& a) {
     std::reverse(items.begin(), items.end());
     return Value::make_list(std::move(items));
   }
+  // int(Undefined) and float(Undefined) raise UndefinedError, which the filters do not catch.
+  if ((n == "int" || n == "float") && v.is_undefined()) fail_type("'" + (v.s.empty() ? std::string("undefined") : v.s) + "' is undefined");
   if (n == "int") return to_int(v, a);
   if (n == "float") {
     if (v.is_number()) return Value::real(as_double(v));

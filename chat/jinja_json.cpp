@@ -98,14 +98,16 @@ void dump(std::string& out, const Value& v, const JsonStyle& st, int level) {
       return;
     }
     case Value::Kind::Dict: {
-      if (v.dict->is_namespace) break;
+      if (v.dict->is_namespace || v.dict->opaque) break;
       if (v.dict->items.empty()) {
         out += "{}";
         return;
       }
       std::vector<const std::pair<std::string, Value>*> items;
       for (const auto& kv : v.dict->items) items.push_back(&kv);
-      if (st.sort_keys) std::stable_sort(items.begin(), items.end(), [](auto* a, auto* b) { return a->first < b->first; });
+      const Dict& d = *v.dict;
+      if (st.sort_keys)
+        std::stable_sort(items.begin(), items.end(), [&d](auto* a, auto* b) { return less(d.key(a->first), d.key(b->first)); });
       out += '{';
       for (size_t k = 0; k < items.size(); ++k) {
         if (k) out += st.item_sep;

@@ -130,20 +130,21 @@ Value str_method(const std::string& s, const std::string& name, Args& a) {
 
 Value dict_method(const Value& d, const std::string& name, Args& a) {
   if (name == "get") {
-    if (a.pos.empty() || !a.pos[0].is_string()) return a.pos.size() > 1 ? a.pos[1] : Value::none();
-    const Value* v = d.dict->find(a.pos[0].s);
+    if (a.pos.empty()) fail_type("get expected at least 1 argument, got 0");
+    const Value* v = d.dict->find(a.pos[0]);
     return v ? *v : a.pos.size() > 1 ? a.pos[1] : Value::none();
   }
   if (name == "copy") {
     Value c = Value::make_dict();
     c.dict->items = d.dict->items;
+    c.dict->int_keys = d.dict->int_keys;
     return c;
   }
   List out;
   for (const auto& [k, v] : d.dict->items) {
-    if (name == "keys") out.push_back(Value::str(k));
+    if (name == "keys") out.push_back(d.dict->key(k));
     else if (name == "values") out.push_back(v);
-    else out.push_back(Value::make_list({Value::str(k), v}, Seq::Tuple));  // items
+    else out.push_back(Value::make_list({d.dict->key(k), v}, Seq::Tuple));  // items
   }
   return Value::make_list(std::move(out), name == "keys" ? Seq::DictKeys : name == "values" ? Seq::DictValues : Seq::DictItems);
 }
@@ -167,6 +168,19 @@ Value method(const Value& obj, const std::string& name) {
     // jinja2's ImmutableSandboxedEnvironment makes these a SecurityError when called.
     return Value::callable(name, [name](Args&) -> Value {
       fail_type("access to attribute '" + name + "' of a list or dict is unsafe (immutable sandbox)");
+    });
+  }
+  if (obj.is_sequence() && is_one_of(name, {"count", "index"})) {
+    return Value::callable(name, [obj, name](Args& a) {
+      if (a.pos.empty()) fail_type(name + "() takes exactly one argument");
+      int64_t n = 0;
+      for (size_t k = 0; k < obj.list->size(); ++k) {
+        if (!equals((*obj.list)[k], a.pos[0])) continue;
+        if (name == "index") return Value::integer(static_cast<int64_t>(k));
+        ++n;
+      }
+      if (name == "index") fail_type("x not in list");
+      return Value::integer(n);
     });
   }
   if (!is_str && !is_dict) return Value::undefined(name);

@@ -36,6 +36,8 @@ int64_t as_int(const Value& v) { return v.kind == Value::Kind::Int ? v.i : v.b; 
 
 [[noreturn]] void overflow() { fail(SPECD_E_LIMIT, "chat template: integer overflow (Python's ints are unbounded)"); }
 
+Value float_op(const std::string& op, double x, double y);
+
 Value int_op(const std::string& op, int64_t x, int64_t y) {
   int64_t r = 0;
   if (op == "+") {
@@ -57,7 +59,7 @@ Value int_op(const std::string& op, int64_t x, int64_t y) {
     }
     r = op == "//" ? q : m;
   } else {  // **
-    if (y < 0) return Value::real(std::pow(static_cast<double>(x), static_cast<double>(y)));
+    if (y < 0) return float_op("**", static_cast<double>(x), static_cast<double>(y));
     r = 1;
     for (int64_t k = 0; k < y; ++k) {
       if (__builtin_mul_overflow(r, x, &r)) overflow();
@@ -72,13 +74,25 @@ Value float_op(const std::string& op, double x, double y) {
   if (op == "+") return Value::real(x + y);
   if (op == "-") return Value::real(x - y);
   if (op == "*") return Value::real(x * y);
-  if (op == "**") return Value::real(std::pow(x, y));
+  if (op == "**") {  // Python raises where C's pow gives inf, nan or needs a complex result
+    if (x == 0 && y < 0) fail_type("0.0 cannot be raised to a negative power");
+    if (x < 0 && std::isfinite(y) && y != std::floor(y)) fail(SPECD_E_UNSUPPORTED, "unsupported: a complex power");
+    const double r = std::pow(x, y);
+    if (std::isinf(r) && std::isfinite(x) && std::isfinite(y)) fail_type("(34, 'Numerical result out of range')");
+    return Value::real(r);
+  }
   if (y == 0) fail_type("float division by zero");
   if (op == "/") return Value::real(x / y);
-  if (op == "//") return Value::real(std::floor(x / y));
-  double m = std::fmod(x, y);
-  if (m != 0 && ((m < 0) != (y < 0))) m += y;
-  return Value::real(m);
+  double m = std::fmod(x, y);  // CPython's float_divmod, so 2.5 // 0.1 is 24.0 as in Python
+  double div = (x - m) / y;
+  if (m != 0 && ((y < 0) != (m < 0))) {
+    m += y;
+    div -= 1.0;
+  }
+  if (op == "%") return Value::real(m == 0 ? std::copysign(0.0, y) : m);
+  double fl = std::floor(div);
+  if (div - fl > 0.5) fl += 1.0;
+  return Value::real(div == 0 ? std::copysign(0.0, x / y) : fl);
 }
 
 Value repeat(const Value& seq, int64_t n) {
@@ -98,6 +112,7 @@ Value repeat(const Value& seq, int64_t n) {
 }  // namespace
 
 Value binary_op(const std::string& op, const Value& a, const Value& b) {
+  if (op == "%" && a.is_string()) fail(SPECD_E_UNSUPPORTED, "unsupported printf-style '%' string formatting");
   if (a.is_undefined() || b.is_undefined())
     fail_type("'" + (a.is_undefined() ? a.s : b.s) + "' is undefined");
   if (a.is_number() && b.is_number()) {
@@ -119,7 +134,6 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
     return repeat(a, as_int(b));
   if (op == "*" && (b.is_string() || b.is_sequence()) && (a.kind == Value::Kind::Int || a.kind == Value::Kind::Bool))
     return repeat(b, as_int(a));
-  if (op == "%" && a.is_string()) fail(SPECD_E_UNSUPPORTED, "unsupported printf-style '%' string formatting");
   unsupported_operands(op, a, b);
 }
 
@@ -153,7 +167,9 @@ Value slice(const Value& v, const Value& start, const Value& stop, const Value& 
     if (step == 0) fail_type("slice step cannot be zero");
   }
   if (v.is_undefined()) fail_type("'" + v.s + "' is undefined");
-  if (!v.is_string() && !v.is_sequence()) fail_type(std::string("'") + type_name(v) + "' object is not subscriptable");
+  // jinja2 answers Undefined or a TypeError here depending on whether its optimizer folded the
+  // expression; refuse rather than guess.
+  if (!v.is_string() && !v.is_sequence()) fail(SPECD_E_UNSUPPORTED, std::string("unsupported: slicing a '") + type_name(v) + "'");
   std::vector<std::string> cps;
   if (v.is_string()) cps = code_points(v.s);
   const int64_t n = static_cast<int64_t>(v.is_string() ? cps.size() : v.list->size());
@@ -177,7 +193,11 @@ bool contains(const Value& container, const Value& item) {
       for (const Value& x : *container.list)
         if (equals(x, item)) return true;
       return false;
-    case Value::Kind::Dict: return item.is_string() && container.dict->find(item.s) != nullptr;
+    case Value::Kind::Dict:
+      if (container.dict->is_namespace) fail_type("argument of type 'Namespace' is not iterable");
+      if (container.dict->opaque) fail(SPECD_E_UNSUPPORTED, "unsupported: 'in' the loop object");
+      if (!hashable(item)) fail_type(std::string("unhashable type: '") + type_name(item) + "'");
+      return container.dict->find(item) != nullptr;
     case Value::Kind::Undefined: return false;  // jinja2's Undefined iterates as empty
     default: fail_type(std::string("argument of type '") + type_name(container) + "' is not iterable");
   }

@@ -20,9 +20,10 @@ class StmtParser : public ExprParser {
       const Token& t = peek();
       if (t.type == Tok::End) {
         if (ends.size() == 0) return out;
-        std::string m = "unexpected end of template, expected '";
-        m.append(*ends.begin()).append("'");
-        error(t.line, m);
+        std::string m = "unterminated '";
+        m.append(open_.back().first).append("' block opened on line ").append(std::to_string(open_.back().second));
+        m.append(" (expected '").append(*ends.begin()).append("' before the end of the template)");
+        error(open_.back().second, m);
       }
       if (t.type == Tok::Text) {
         out.push_back(stmt(StmtKind::Text, t.line));
@@ -56,17 +57,19 @@ class StmtParser : public ExprParser {
 
   void block_end() { expect_type(Tok::BlockEnd, "'%}'"); }
 
+  // The blocks open around the parser's position (tag name, line), for "unterminated" errors.
   struct Nest {
-    explicit Nest(StmtParser* p) : p_(p) {
-      if (++p_->depth_ > kMaxNesting) fail(SPECD_E_LIMIT, "chat template: blocks nest too deep");
+    Nest(StmtParser* p, const Token& tag) : p_(p) {
+      if (static_cast<int>(p_->open_.size()) >= kMaxNesting) fail(SPECD_E_LIMIT, "chat template: blocks nest too deep");
+      p_->open_.emplace_back(tag.text, tag.line);
     }
-    ~Nest() { --p_->depth_; }
+    ~Nest() { p_->open_.pop_back(); }
     StmtParser* p_;
   };
 
   StmtPtr statement() {
     const Token tag = next();
-    Nest nest(this);
+    Nest nest(this, tag);
     if (tag.text == "if") return if_stmt(tag.line);
     if (tag.text == "for") return for_stmt(tag.line);
     if (tag.text == "set") return set_stmt(tag.line);
@@ -184,7 +187,7 @@ class StmtParser : public ExprParser {
     return s;
   }
 
-  int depth_ = 0;
+  std::vector<std::pair<std::string, int>> open_;
   int loops_ = 0;
 };
 

@@ -23,12 +23,6 @@ const Value& need(const Args& a, const char* test) {
   return a.pos[0];
 }
 
-int64_t int_of(const Value& v) {
-  if (v.kind == Value::Kind::Int) return v.i;
-  if (v.kind == Value::Kind::Bool) return v.b;
-  fail_type(std::string("unsupported operand type for %: '") + type_name(v) + "'");
-}
-
 }  // namespace
 
 bool is_known_test(std::string_view name) {
@@ -49,10 +43,11 @@ bool apply_test(const std::string& n, const Value& v, Args& a) {
   if (n == "float") return v.kind == K::Float;
   if (n == "number") return v.is_number();
   if (n == "string") return v.is_string();
-  if (n == "mapping") return v.is_dict() && !v.dict->is_namespace;
-  if (n == "iterable") return v.is_undefined() || v.is_string() || v.is_list() || (v.is_dict() && !v.dict->is_namespace);
-  if (n == "sequence") return v.is_undefined() || v.is_string() || v.is_sequence() || (v.is_dict() && !v.dict->is_namespace);
-  if (n == "callable") return v.kind == K::Callable;
+  const bool plain_dict = v.is_dict() && !v.dict->is_namespace && !v.dict->opaque;
+  if (n == "mapping") return plain_dict;
+  if (n == "iterable") return v.is_undefined() || v.is_string() || v.is_list() || plain_dict || (v.is_dict() && v.dict->opaque);
+  if (n == "sequence") return v.is_undefined() || v.is_string() || v.is_sequence() || plain_dict;
+  if (n == "callable") return v.kind == K::Callable || v.is_undefined();  // Undefined has __call__ (that fails)
   if (n == "sameas") {
     const Value& o = need(a, "sameas");
     if (v.kind != o.kind) return false;
@@ -63,13 +58,10 @@ bool apply_test(const std::string& n, const Value& v, Args& a) {
     return equals(v, o);  // small ints and interned strings are identical in CPython; close enough
   }
   if (n == "in") return contains(need(a, "in"), v);
-  if (n == "odd") return int_of(v) % 2 != 0;
-  if (n == "even") return int_of(v) % 2 == 0;
-  if (n == "divisibleby") {
-    const int64_t d = int_of(need(a, "divisibleby"));
-    if (d == 0) fail_type("integer division or modulo by zero");
-    return int_of(v) % d == 0;
-  }
+  // jinja2: value % 2 == 1, value % 2 == 0, value % num == 0, with Python's % (floats too).
+  if (n == "odd") return equals(binary_op("%", v, Value::integer(2)), Value::integer(1));
+  if (n == "even") return equals(binary_op("%", v, Value::integer(2)), Value::integer(0));
+  if (n == "divisibleby") return equals(binary_op("%", v, need(a, "divisibleby")), Value::integer(0));
   if (n == "lower" || n == "upper") {  // str.islower()/isupper(): cased letters, all in that case
     const std::string s = to_str(v);
     return py_lower(s) != py_upper(s) && (n == "lower" ? py_lower(s) : py_upper(s)) == s;

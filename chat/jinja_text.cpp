@@ -34,17 +34,6 @@ bool in_chars(std::string_view cp, const std::string* chars) {
   return false;
 }
 
-std::string map_ascii(std::string_view s, bool upper) {
-  std::string out(s);
-  for (char& c : out) {
-    if (upper && c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);
-    if (!upper && c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-  }
-  return out;
-}
-
-bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (static_cast<unsigned char>(c) >= 0x80); }
-
 }  // namespace
 
 std::vector<std::string> code_points(std::string_view s) {
@@ -106,30 +95,6 @@ std::vector<std::string> py_split(std::string_view s, const std::string* sep, lo
     while (k < cps.size() && !is_space_cp(cps[k])) word += cps[k++];
     out.push_back(word);
   }
-  return out;
-}
-
-std::string py_upper(std::string_view s) { return map_ascii(s, true); }
-std::string py_lower(std::string_view s) { return map_ascii(s, false); }
-
-std::string py_title(std::string_view s) {
-  std::string out(s);
-  bool prev_alpha = false;
-  for (char& c : out) {
-    if (is_alpha(c)) {
-      if (!prev_alpha && c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);
-      if (prev_alpha && c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-      prev_alpha = true;
-    } else {
-      prev_alpha = false;
-    }
-  }
-  return out;
-}
-
-std::string py_capitalize(std::string_view s) {
-  std::string out = py_lower(s);
-  if (!out.empty() && out[0] >= 'a' && out[0] <= 'z') out[0] = static_cast<char>(out[0] - 32);
   return out;
 }
 

@@ -1,5 +1,5 @@
 // Python str operations on UTF-8 text that templates call: code points, whitespace stripping, split,
-// case changes. Case changes cover ASCII only (CPython's cover all of Unicode; see chat/README.md).
+// case changes (jinja_case.cpp: the common scripts; SPECD_E_UNSUPPORTED for a code point outside them).
 #pragma once
 
 #include <string>
@@ -18,7 +18,7 @@ std::string py_strip(std::string_view s, bool left, bool right, const std::strin
 std::vector<std::string> py_split(std::string_view s, const std::string* sep, long maxsplit);
 std::string py_upper(std::string_view s);
 std::string py_lower(std::string_view s);
-std::string py_title(std::string_view s);       // str.title(): a letter after a non-letter is upper-cased
+std::string py_title(std::string_view s);       // str.title(): upper-cased after a caseless character
 std::string py_capitalize(std::string_view s);  // first upper, rest lower
 std::string py_replace(std::string_view s, std::string_view old, std::string_view repl, long count);
 // str.splitlines() without keepends.

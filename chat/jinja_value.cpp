@@ -1,11 +1,9 @@
-// Python semantics of the interpreter's values: truthiness, ==, <, str(), repr() and float formatting.
+// Python semantics of the interpreter's values: construction, truthiness, ==, <, JSON input.
 #include "chat/jinja_value.h"
 
 #include <specd/error.h>
 
-#include <charconv>
 #include <cmath>
-#include <cstdio>
 
 namespace specd::chat::jinja {
 
@@ -67,10 +65,22 @@ Value Value::callable(std::string name, std::function<Value(Args&)> call) {
 }
 
 const Value* Dict::find(std::string_view key) const {
+  if (int_keys) return nullptr;
   for (const auto& [k, v] : items)
     if (k == key) return &v;
   return nullptr;
 }
+
+const Value* Dict::find(const Value& key) const {
+  if (key.is_string()) return find(std::string_view(key.s));
+  if (!int_keys || key.kind != Value::Kind::Int) return nullptr;
+  const std::string k = std::to_string(key.i);
+  for (const auto& [name, v] : items)
+    if (name == k) return &v;
+  return nullptr;
+}
+
+Value Dict::key(const std::string& k) const { return int_keys ? Value::integer(std::stoll(k)) : Value::str(k); }
 
 void Dict::set(const std::string& key, Value v) {
   for (auto& [k, old] : items)
@@ -90,7 +100,7 @@ bool truthy(const Value& v) {
     case Value::Kind::Float: return v.f != 0.0;
     case Value::Kind::String: return !v.s.empty();
     case Value::Kind::List: return v.seq == Seq::Generator || !v.list->empty();
-    case Value::Kind::Dict: return v.dict->is_namespace || !v.dict->items.empty();
+    case Value::Kind::Dict: return v.dict->is_namespace || v.dict->opaque || !v.dict->items.empty();
     case Value::Kind::Callable: return true;
   }
   return false;
@@ -128,10 +138,10 @@ bool equals(const Value& a, const Value& b, int depth) {
       return true;
     }
     case Value::Kind::Dict: {
-      if (a.dict->is_namespace || b.dict->is_namespace) return a.dict == b.dict;
-      if (a.dict->items.size() != b.dict->items.size()) return false;
+      if (a.dict->is_namespace || b.dict->is_namespace || a.dict->opaque || b.dict->opaque) return a.dict == b.dict;
+      if (a.dict->items.size() != b.dict->items.size() || a.dict->int_keys != b.dict->int_keys) return false;
       for (const auto& [k, v] : a.dict->items) {
-        const Value* w = b.dict->find(k);
+        const Value* w = b.dict->find(a.dict->key(k));
         if (!w || !equals(v, *w, depth + 1)) return false;
       }
       return true;
@@ -179,118 +189,11 @@ const char* type_name(const Value& v) {
         case Seq::DictItems: return "dict_items";
       }
       return "list";
-    case Value::Kind::Dict: return v.dict->is_namespace ? "Namespace" : "dict";
+    case Value::Kind::Dict: return v.dict->is_namespace ? "Namespace" : v.dict->opaque ? "LoopContext" : "dict";
     case Value::Kind::Callable: return "function";
   }
   return "object";
 }
-
-// repr(float): the shortest digits that round-trip, fixed notation for exponents -4..15 and
-// scientific ("1e-05", "1.5e+16") outside, as CPython's float_repr_style 'short' does.
-std::string py_float_repr(double d) {
-  if (std::isnan(d)) return "nan";
-  if (std::isinf(d)) return d < 0 ? "-inf" : "inf";
-  char buf[64];
-  auto r = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);
-  std::string sci(buf, r.ptr);
-  const size_t e = sci.find('e');
-  std::string mant = sci.substr(0, e);
-  const int exp = std::stoi(sci.substr(e + 1));
-  std::string sign;
-  if (mant[0] == '-') {
-    sign = "-";
-    mant.erase(0, 1);
-  }
-  std::string digits;
-  for (char c : mant)
-    if (c != '.') digits += c;
-  std::string out = sign;
-  if (exp >= -4 && exp < 16) {
-    if (exp < 0) {
-      out.append("0.").append(static_cast<size_t>(-exp - 1), '0').append(digits);
-    } else if (static_cast<size_t>(exp) + 1 >= digits.size()) {
-      out.append(digits).append(static_cast<size_t>(exp) + 1 - digits.size(), '0').append(".0");
-    } else {
-      out.append(digits, 0, static_cast<size_t>(exp) + 1).append(".").append(digits, static_cast<size_t>(exp) + 1);
-    }
-    return out;
-  }
-  out += digits[0];
-  if (digits.size() > 1) out.append(".").append(digits, 1);
-  char ebuf[16];
-  std::snprintf(ebuf, sizeof ebuf, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
-  return out.append(ebuf);
-}
-
-namespace {
-
-// repr(str): single quotes unless the text holds ' and no ", escapes as CPython writes them.
-std::string repr_string(const std::string& s) {
-  const bool dq = s.find('\'') != std::string::npos && s.find('"') == std::string::npos;
-  const char q = dq ? '"' : '\'';
-  std::string out(1, q);
-  for (unsigned char c : s) {
-    if (c == q || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c < 0x20 || c == 0x7f) {
-      char b[8];
-      std::snprintf(b, sizeof b, "\\x%02x", c);
-      out += b;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  out += q;
-  return out;
-}
-
-}  // namespace
-
-std::string repr(const Value& v, int depth) {
-  check_depth(depth);
-  switch (v.kind) {
-    case Value::Kind::Undefined: return "";
-    case Value::Kind::None: return "None";
-    case Value::Kind::Bool: return v.b ? "True" : "False";
-    case Value::Kind::Int: return std::to_string(v.i);
-    case Value::Kind::Float: return py_float_repr(v.f);
-    case Value::Kind::String: return repr_string(v.s);
-    case Value::Kind::List: {
-      // Python prints a generator with its address, which no renderer can reproduce.
-      if (v.seq == Seq::Generator) fail(SPECD_E_UNSUPPORTED, "unsupported: printing a generator (add '| list')");
-      const bool tuple = v.seq == Seq::Tuple;
-      std::string out = tuple ? "(" : "[";
-      for (size_t k = 0; k < v.list->size(); ++k) {
-        if (k) out += ", ";
-        out += repr((*v.list)[k], depth + 1);
-      }
-      if (tuple) return out + (v.list->size() == 1 ? ",)" : ")");
-      if (v.seq == Seq::List) return out + "]";
-      return type_name(v) + ("(" + out + "])");
-    }
-    case Value::Kind::Dict: {
-      std::string out = v.dict->is_namespace ? "<Namespace {" : "{";
-      bool first = true;
-      for (const auto& [k, x] : v.dict->items) {
-        if (!first) out += ", ";
-        first = false;
-        out.append(repr_string(k)).append(": ").append(repr(x, depth + 1));
-      }
-      return out + (v.dict->is_namespace ? "}>" : "}");
-    }
-    case Value::Kind::Callable: return "<function " + v.fn->name + ">";
-  }
-  return "";
-}
-
-std::string to_str(const Value& v) { return v.is_string() ? v.s : repr(v); }
 
 Value from_json(const nlohmann::json& j, int depth) {
   check_depth(depth);
@@ -300,7 +203,8 @@ Value from_json(const nlohmann::json& j, int depth) {
     case nlohmann::json::value_t::number_integer: return Value::integer(j.get<int64_t>());
     case nlohmann::json::value_t::number_unsigned: {
       const uint64_t u = j.get<uint64_t>();
-      if (u > static_cast<uint64_t>(INT64_MAX)) return Value::real(static_cast<double>(u));
+      // Python keeps such an int exact; a double would print other digits.
+      if (u > static_cast<uint64_t>(INT64_MAX)) fail(SPECD_E_UNSUPPORTED, "unsupported: an integer above 2^63-1 in the context");
       return Value::integer(static_cast<int64_t>(u));
     }
     case nlohmann::json::value_t::number_float: return Value::real(j.get<double>());
@@ -318,6 +222,16 @@ Value from_json(const nlohmann::json& j, int depth) {
     }
     default: return Value::none();  // binary / discarded: not produced by a JSON parser
   }
+}
+
+bool hashable(const Value& v, int depth) {
+  check_depth(depth);
+  if (v.is_dict()) return v.dict->is_namespace || v.dict->opaque;
+  if (!v.is_list() || v.seq == Seq::Generator) return true;
+  if (v.seq != Seq::Tuple) return false;
+  for (const Value& x : *v.list)
+    if (!hashable(x, depth + 1)) return false;
+  return true;
 }
 
 bool holds(const Value& v, const Dict* d, int depth) {

@@ -75,10 +75,15 @@ struct Value {
 };
 
 // A Python dict with string keys in insertion order (JSON objects and dict literals need no other keys).
+// A literal may instead have only int keys ({0: 0, 512: 128}): int_keys, each key held in decimal.
 struct Dict {
   std::vector<std::pair<std::string, Value>> items;
   bool is_namespace = false;  // made by namespace(): the only dict `{% set ns.x = ... %}` may change
-  const Value* find(std::string_view key) const;
+  bool int_keys = false;
+  bool opaque = false;  // the `loop` object: attributes only (Python prints <LoopContext ...>)
+  const Value* find(std::string_view key) const;  // a str key (never matches an int key)
+  const Value* find(const Value& key) const;      // a str or int key, as Python's d[key]
+  Value key(const std::string& k) const;          // the key as the template sees it (str or int)
   void set(const std::string& key, Value v);
 };
 
@@ -103,6 +108,8 @@ const char* type_name(const Value& v);  // Python's type name, for messages
 
 // JSON (the render context) into values: objects keep nlohmann's key order.
 Value from_json(const nlohmann::json& j, int depth = 0);
+// Python's hash() succeeds: not a list, dict or dict view, nor a tuple holding one.
+bool hashable(const Value& v, int depth = 0);
 // Whether v is d or holds it (a namespace stored into itself would make a reference cycle).
 bool holds(const Value& v, const Dict* d, int depth = 0);
 

@@ -70,6 +70,16 @@ const char* const kSnippets[] = {
     "{{ messages[0]['content'] }}{{ messages[0].content }}{{ messages[-1].role | upper }}{{ strftime_now('%Y-%m-%d %b %A') }}",
     "{% set a, b = [1, 2] %}{{ a }}{{ b }}{% set x = {'k': [1, {'z': none}]} %}{{ x }}{{ x.k[1].z }}",
     "{% generation %}gen {{ n }}{% endgeneration %}",
+    // for-else runs when no iteration finished its body (jinja2 clears its flag at the body's end)
+    "{% for i in [1, 2] %}{% continue %}{% else %}E1{% endfor %}{% for i in [1] %}{% break %}{% else %}E2{% endfor %}"
+    "{% for i in [1, 2] %}{% if i == 1 %}{% continue %}{% endif %}{% else %}E3{% endfor %}",
+    // filter and set blocks have their own scope; break/continue inside them leave the loop
+    "{% set x = 1 %}{% filter upper %}{% set x = 2 %}{{ x }}{% endfilter %}{{ x }}{% set y %}{% set x = 3 %}{% endset %}{{ x }}"
+    "{% for i in [1, 2, 3] %}{% filter upper %}a{% if i == 2 %}{% continue %}{% endif %}{% endfilter %}{{ i }}{% endfor %}",
+    "{{ ['a\\u200bb', 'x\\xa0y', 'é中😀«»—', '\\x85', '\\u3000', 'tab\\there', \"it's\", '\\\\'] }}",
+    "{% set g = {0: 'a', 512: 'b', 64: 'c'} %}{{ g }}{{ g[512] }}{{ g | dictsort }}{{ 64 in g }}{{ g | tojson }}{{ g.get(0) }}",
+    "{{ d.items() }}|{{ d.keys() }}|{{ (1,) }}|{{ () }}|{{ [1] + [2] }}|{{ d.items() | list | length }}|{{ [1, 2] | map('string') | join }}",
+    "{{ 'a'|safe + '<b>' }}|{{ '<i>' + 'x'|safe }}|{{ ('a'|safe + '&') | upper }}|{{ 'q' ~ ('<'|safe) }}",
 };
 
 void write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
@@ -107,6 +117,11 @@ TEST_CASE("chat template: the default template is ChatML") {
   auto got = render(specd::chat::default_template_source());
   REQUIRE(got);
   CHECK(got.value() == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nYo<|im_end|>\n<|im_start|>assistant\n");
+  const std::string path = specd::test::temp_dir() + "/chatml.jinja";
+  write(path, std::string(specd::chat::default_template_source()));
+  const auto want = specd::test::run_oracle({{path, kContext}});
+  REQUIRE(want[0].ok);
+  CHECK(got.value() == want[0].text);
 }
 
 TEST_CASE("chat template errors name the construct and the line") {
@@ -126,16 +141,17 @@ TEST_CASE("chat template errors name the construct and the line") {
     CHECK(r.error().message == "chat template line 3: unsupported tag 'include'");
   }
   SUBCASE("unterminated block and tag") {
-    auto r = render("{% for m in messages %}\n{{ m }}\n");
+    auto r = render("x\n{% for m in messages %}\n{{ m }}\n");
     REQUIRE(!r);
     CHECK(r.error().code == SPECD_E_UNSUPPORTED);
-    CHECK(r.error().message.find("unexpected end of template, expected 'else'") != std::string::npos);
+    CHECK(r.error().message ==
+          "chat template line 2: unterminated 'for' block opened on line 2 (expected 'else' before the end of the template)");
     r = render("x\n\n{{ m ");
     REQUIRE(!r);
     CHECK(r.error().message == "chat template line 3: unterminated '{{'");
-    r = render("{% if true %}x");
+    r = render("{% if true %}\n{% if false %}{% endif %}x");
     REQUIRE(!r);
-    CHECK(r.error().message.find("expected 'elif'") != std::string::npos);
+    CHECK(r.error().message.find("chat template line 1: unterminated 'if' block opened on line 1") == 0);
   }
   SUBCASE("raise_exception gives the template's own message") {
     auto r = render("{{ raise_exception('Conversation roles must alternate') }}");
