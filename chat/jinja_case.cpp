@@ -62,23 +62,6 @@ uint32_t decode(const std::string& s) {
   return cp;
 }
 
-void encode(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xc0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xe0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  } else {
-    out += static_cast<char>(0xf0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  }
-}
 
 // mode: 'u' upper, 'l' lower, 't' title (upper after a caseless character), 'c' capitalize.
 std::string convert(std::string_view s, char mode) {
@@ -96,7 +79,7 @@ std::string convert(std::string_view s, char mode) {
     if (mode == 'c') up = first;
     // Σ lower-cases to σ or, at a word's end, ς: Python decides by context, so refuse it.
     if (!up && cp == 0x3A3) refuse(cp);
-    encode(out, up ? c.upper : c.lower);
+    append_utf8(out, up ? c.upper : c.lower);
     prev_cased = c.cased;
     first = false;
   }

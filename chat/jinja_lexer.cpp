@@ -4,6 +4,7 @@
 
 #include <specd/error.h>
 
+#include "chat/jinja_text.h"
 #include "chat/jinja_value.h"
 
 namespace specd::chat::jinja {
@@ -22,23 +23,6 @@ std::string line_msg(int line, const std::string& what) {
 
 [[noreturn]] void lex_fail(int line, const std::string& what) { fail(SPECD_E_UNSUPPORTED, line_msg(line, what), line); }
 
-void append_utf8(std::string& out, unsigned long cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xc0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xe0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  } else {
-    out += static_cast<char>(0xf0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  }
-}
 
 class Lexer {
  public:
@@ -221,7 +205,7 @@ class Lexer {
             cp = cp * 16 + static_cast<unsigned long>(d);
           }
           pos_ += n;
-          append_utf8(v, cp);
+          append_utf8(v, static_cast<uint32_t>(cp));
           break;
         }
         default: v += '\\'; v += e;  // Python keeps unknown escapes as written

@@ -8,6 +8,8 @@
 
 namespace specd::chat::jinja {
 
+// Appends code point cp (< 0x110000) as UTF-8: for \u escapes and case mappings.
+void append_utf8(std::string& out, uint32_t cp);
 // The text split into code points (each a UTF-8 string of 1-4 bytes; invalid bytes stand alone).
 std::vector<std::string> code_points(std::string_view s);
 size_t code_point_count(std::string_view s);
