@@ -96,11 +96,12 @@ float max_abs_diff(const std::vector<std::vector<float>>& a, const std::vector<s
   return m;
 }
 
-std::string inflate_small(const std::string& dir, const std::string& name, const std::string& extra = "") {
+std::string inflate_small(const std::string& dir, const std::string& name, const std::string& extra = "",
+                          const std::string& type = "f32") {
   const std::string out = dir + "/" + name;
   std::string log;
   const int rc = run(tool("specd-inflate") + " --model " + quoted(model_path("stories260K.gguf")) + " --out " +
-                         quoted(out) + " --dim 256 --layers 6 --heads 32 --kv-heads 4 --ffn 512 --type f32 " +
+                         quoted(out) + " --dim 256 --layers 6 --heads 32 --kv-heads 4 --ffn 512 --type " + type + " " +
                          extra,
                      &log);
   REQUIRE_MESSAGE(rc == 0, log);
@@ -287,7 +288,7 @@ TEST_CASE("tools: every model tool answers --help, and a bad command line with e
       {"specd-convert", "--model a --tokenizer b --out c --ctx -1", "--ctx must be an integer"},
       {"specd-convert", "--model a --tokenizer b --out c --bogus 1", "unknown option --bogus"},
       {"specd-inflate", "--model a --out b --dim 0", "--dim must be an integer"},
-      {"specd-inflate", "--model a --out b --type q8_0", "unknown --type q8_0 (f32|f16|bf16)"},
+      {"specd-inflate", "--model a --out b --type q3_k", "unknown --type q3_k (f32|f16|bf16|q8_0|q4_0|q4_k|q5_k|q6_k|q4_k_m|q5_k_m)"},
       {"specd-inflate", "--model a --out b --drafter d", "--drafter and --drafter-out go together"},
       {"specd-inflate", "--model a --out", "option --out needs a value"},
       {"specd-add-mask", "--model a --out b --kind tree", "unknown --kind tree"},
@@ -331,6 +332,49 @@ TEST_CASE("tools: an inflated F32 model computes stories260K's logits on the gol
     const auto& row = b[i];
     CHECK(std::max_element(row.begin(), row.end()) - row.begin() == ids[i + 1]);
   }
+}
+
+TEST_CASE("tools: specd-inflate --type writes quantized models (llama.cpp's Q4_K_M/Q5_K_M mix) that track the F32 one") {
+  const std::string dir = temp_dir();
+  const auto ids = golden_prompt();
+  const auto f32 = load_model(inflate_small(dir, "f32.gguf"));
+  const auto ref = causal_logits(*f32, ids);
+  struct Case { const char* type; GgmlType matrix, v0, down1, output; float max_diff; };
+  // ffn 512 rows are two K blocks; layers 6: use_more_bits picks layers 2 and 5 (and none of the first
+  // eighth, 6/8 = 0). Bounds: the measured max |logit difference| on the golden prompt (0.11, 2.4,
+  // 0.59, 1.45, 1.06) with ~1.5x headroom; the order of the types by error is checked below.
+  const Case cases[] = {
+      {"q8_0", GgmlType::Q8_0, GgmlType::Q8_0, GgmlType::Q8_0, GgmlType::Q8_0, 0.17f},
+      {"q6_k", GgmlType::Q6_K, GgmlType::Q6_K, GgmlType::Q6_K, GgmlType::Q6_K, 0.9f},
+      {"q5_k_m", GgmlType::Q5_K, GgmlType::Q5_K, GgmlType::Q5_K, GgmlType::Q6_K, 1.6f},
+      {"q4_k_m", GgmlType::Q4_K, GgmlType::Q4_K, GgmlType::Q4_K, GgmlType::Q6_K, 2.2f},
+      {"q4_0", GgmlType::Q4_0, GgmlType::Q4_0, GgmlType::Q4_0, GgmlType::Q4_0, 3.6f},
+  };
+  std::vector<float> diffs;
+  for (const Case& c : cases) {
+    INFO(c.type);
+    const std::string path = inflate_small(dir, std::string(c.type) + ".gguf", "", c.type);
+    auto f = engine::GgufFile::open(path);
+    REQUIRE(f);
+    CHECK((*f)->tensor("blk.0.attn_q.weight")->type == c.matrix);
+    CHECK((*f)->tensor("blk.0.attn_v.weight")->type == c.v0);
+    CHECK((*f)->tensor("blk.1.ffn_down.weight")->type == c.down1);
+    CHECK((*f)->tensor("output.weight")->type == c.output);
+    CHECK((*f)->tensor("blk.0.attn_norm.weight")->type == GgmlType::F32);
+    if (std::string(c.type).size() == 6) {  // the mixes: Q6_K on the use_more_bits layers
+      CHECK((*f)->tensor("blk.2.attn_v.weight")->type == GgmlType::Q6_K);
+      CHECK((*f)->tensor("blk.5.ffn_down.weight")->type == GgmlType::Q6_K);
+      CHECK((*f)->tensor("blk.3.ffn_down.weight")->type == c.matrix);
+    }
+    const auto m = load_model(path);
+    const auto got = causal_logits(*m, ids);
+    const float d = max_abs_diff(ref, got);
+    MESSAGE(std::string(c.type) << ": max |logit - F32 logit| on the golden prompt " << d);
+    CHECK(d < c.max_diff);
+    diffs.push_back(d);
+  }
+  // More bits, less error: the cases are listed from the most precise to the least.
+  for (size_t i = 1; i < diffs.size(); ++i) CHECK(diffs[i - 1] < diffs[i]);
 }
 
 TEST_CASE("tools: specd-inflate is deterministic per seed and refuses shapes it cannot embed into") {
