@@ -34,24 +34,27 @@ constexpr size_t kQ5KQh = offsetof(BlockQ5_K, qh), kQ5KQs = offsetof(BlockQ5_K, 
 constexpr size_t kQ6KQh = offsetof(BlockQ6_K, qh), kQ6KScales = offsetof(BlockQ6_K, scales);
 constexpr size_t kQ6KD = offsetof(BlockQ6_K, d);
 
-static inline float half_at(const uint8_t* p) {
+static inline uint16_t u16_at(const uint8_t* p) {
   uint16_t h;
   std::memcpy(&h, p, 2);
-  return f16_bits_to_f32(h);
+  return h;
 }
 
-// One weight row against one quantized activation row. Ops supplies the integer block sums:
+// One weight row against one quantized activation row. Ops supplies the fp16 decoding (exact, so
+// F16C and the integer decoder agree) and the integer block sums:
 //   q4_0(qs, x)        = sum (q - 8) x over 32
 //   q4_k(qs, x, sc)    = sum_j sc[j] sum q x over sub-block j (8 x 32), q = 4-bit level
 //   q5_k(qs, qh, x, sc) the same with 5-bit levels
 //   q6_k(ql, qh, x, sc) = sum_g sc[g] sum q x over group g (16 x 16), q = unsigned 6-bit level
+//   mins(bsums, mn)    = sum_j mn[j] (bsums[2j] + bsums[2j+1])  (the Q4_K/Q5_K minimums' term)
+//   q6_off(bsums, sc)  = sum_g sc[g] bsums[g]                    (Q6_K's -32 offset, over 32)
 template <class Ops>
 static inline float dot_row(GgmlType type, const uint8_t* w, const uint8_t* act, int64_t k) {
   float s = 0.0f;
   if (type == GgmlType::Q4_0) {
     for (int64_t b = 0; b < k / 32; ++b, w += sizeof(BlockQ4_0), act += sizeof(BlockQ8_0)) {
       const int isum = Ops::q4_0(w + kQ4_0Qs, reinterpret_cast<const int8_t*>(act + 2));
-      s += (half_at(w) * half_at(act)) * static_cast<float>(isum);
+      s += (Ops::half(u16_at(w)) * Ops::half(u16_at(act))) * static_cast<float>(isum);
     }
     return s;
   }
@@ -60,20 +63,17 @@ static inline float dot_row(GgmlType type, const uint8_t* w, const uint8_t* act,
     const auto* a = reinterpret_cast<const BlockQ8_K*>(act);
     if (type == GgmlType::Q6_K) {
       const auto* sc = reinterpret_cast<const int8_t*>(w + kQ6KScales);
-      int off = 0;  // the -32 offset of every level, through the activation group sums
-      for (int g = 0; g < 16; ++g) off += sc[g] * a->bsums[g];
-      const int isum = Ops::q6_k(w, w + kQ6KQh, a->qs, sc) - 32 * off;
-      s += (a->d * half_at(w + kQ6KD)) * static_cast<float>(isum);
+      const int isum = Ops::q6_k(w, w + kQ6KQh, a->qs, sc) - 32 * Ops::q6_off(a->bsums, sc);
+      s += (a->d * Ops::half(u16_at(w + kQ6KD))) * static_cast<float>(isum);
       continue;
     }
     uint8_t sc[8], mn[8];
     unpack_scale_min_k4(w + kKScales, sc, mn);
-    int msum = 0;
-    for (int j = 0; j < 8; ++j) msum += mn[j] * (a->bsums[2 * j] + a->bsums[2 * j + 1]);
+    const int msum = Ops::mins(a->bsums, mn);
     const int isum = type == GgmlType::Q4_K ? Ops::q4_k(w + kQ4KQs, a->qs, sc)
                                             : Ops::q5_k(w + kQ5KQs, w + kQ5KQh, a->qs, sc);
-    s += (a->d * half_at(w)) * static_cast<float>(isum);
-    s -= (a->d * half_at(w + 2)) * static_cast<float>(msum);
+    s += (a->d * Ops::half(u16_at(w))) * static_cast<float>(isum);
+    s -= (a->d * Ops::half(u16_at(w + 2))) * static_cast<float>(msum);
   }
   return s;
 }

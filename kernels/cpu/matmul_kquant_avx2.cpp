@@ -30,6 +30,16 @@ __m256i scaled_dot(__m256i q, const int8_t* x, int sc_lo, int sc_hi) {
 }
 
 struct Avx2Ops {
+  static float half(uint16_t h) { return _cvtsh_ss(h); }  // exact, as the scalar decoder
+  static int mins(const int16_t* bsums, const uint8_t* mn) {
+    const __m128i m = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn)));
+    const __m256i pairs = _mm256_set_m128i(_mm_unpackhi_epi16(m, m), _mm_unpacklo_epi16(m, m));  // m0 m0 m1 m1 ...
+    return hsum8(_mm256_madd_epi16(load32(bsums), pairs));
+  }
+  static int q6_off(const int16_t* bsums, const int8_t* sc) {
+    const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
+    return hsum8(_mm256_madd_epi16(load32(bsums), s16));
+  }
   static int q4_0(const uint8_t* qs, const int8_t* x) {
     const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
     const __m128i m4 = _mm_set1_epi8(0xF);

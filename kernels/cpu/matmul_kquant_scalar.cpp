@@ -5,6 +5,17 @@ namespace specd::kernels {
 namespace {
 
 struct ScalarOps {
+  static float half(uint16_t h) { return f16_bits_to_f32(h); }
+  static int mins(const int16_t* bsums, const uint8_t* mn) {
+    int s = 0;
+    for (int j = 0; j < 8; ++j) s += mn[j] * (bsums[2 * j] + bsums[2 * j + 1]);
+    return s;
+  }
+  static int q6_off(const int16_t* bsums, const int8_t* sc) {
+    int s = 0;
+    for (int g = 0; g < 16; ++g) s += sc[g] * bsums[g];
+    return s;
+  }
   static int q4_0(const uint8_t* qs, const int8_t* x) {
     int s = 0;
     for (int j = 0; j < 16; ++j) s += ((qs[j] & 0xF) - 8) * x[j] + ((qs[j] >> 4) - 8) * x[j + 16];

@@ -22,16 +22,16 @@ static inline int nearest_int(float f) {
 
 // The eight 6-bit scales and minimums of a Q4_K/Q5_K block (llama.cpp's get_scale_min_k4 for j = 0..7):
 // bytes 0-3 hold scales 0-3 (low 6 bits), 4-7 minimums 0-3; 8-11 the low nibbles of scale/min 4-7,
-// whose top two bits are the top bits of bytes 0-7.
+// whose top two bits are the top bits of bytes 0-7. Done on 32-bit words (as llama.cpp's kernels
+// do): it runs once per 256 weights in every product, so its cost shows.
 static inline void unpack_scale_min_k4(const uint8_t* q, uint8_t* sc, uint8_t* mn) {
-  for (int j = 0; j < 4; ++j) {
-    sc[j] = q[j] & 63;
-    mn[j] = q[j + 4] & 63;
-  }
-  for (int j = 4; j < 8; ++j) {
-    sc[j] = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-    mn[j] = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-  }
+  uint32_t u[3];
+  std::memcpy(u, q, 12);
+  constexpr uint32_t k6 = 0x3F3F3F3Fu, k4 = 0x0F0F0F0Fu, k2 = 0x03030303u;
+  const uint32_t out[4] = {u[0] & k6, (u[2] & k4) | (((u[0] >> 6) & k2) << 4), u[1] & k6,
+                           ((u[2] >> 4) & k4) | (((u[1] >> 6) & k2) << 4)};
+  std::memcpy(sc, out, 8);
+  std::memcpy(mn, out + 2, 8);
 }
 
 // Element e (0..255) of a Q6_K block as its unsigned 6-bit value (0..63). Each 128 elements use 64 ql
