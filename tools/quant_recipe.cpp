@@ -48,11 +48,11 @@ Result<QuantRecipe> parse_quant_recipe(std::string_view name) {
 
 GgmlType recipe_type(const QuantRecipe& r, std::string_view tensor, int64_t cols, int64_t n_layers) {
   GgmlType t = r.base;
-  if (r.k_mix) {
+  if (tensor == "output.weight" && ggml_type_quantized_act(r.base)) {
+    t = GgmlType::Q6_K;
+  } else if (r.k_mix) {
     const int64_t layer = layer_of(tensor);
-    if (tensor == "output.weight") {
-      t = GgmlType::Q6_K;
-    } else if (layer >= 0 && (ends_with(tensor, ".attn_v.weight") || ends_with(tensor, ".ffn_down.weight")) &&
+    if (layer >= 0 && (ends_with(tensor, ".attn_v.weight") || ends_with(tensor, ".ffn_down.weight")) &&
                use_more_bits(layer, n_layers)) {
       t = GgmlType::Q6_K;
     }

@@ -1,10 +1,10 @@
 // Which stored type each tensor gets when a tool writes a model: one type for every matrix, or a
 // llama.cpp-style K mix ("q4_k_m", "q5_k_m").
 //
-// The mixes follow llama.cpp's llama_tensor_get_type for a LLaMA-family model without an importance
-// matrix: output.weight in Q6_K; attn_v and ffn_down in Q6_K on the layers use_more_bits picks (the
-// first and last eighth, and every third in between); every other matrix in the base type (Q4_K or
-// Q5_K). A matrix whose rows are not whole blocks of its type falls back to Q8_0 (or F32 when rows
+// The choices follow llama.cpp's llama_tensor_get_type for a LLaMA-family model without an importance
+// matrix: output.weight in Q6_K whenever the base type is Q4_0 or a K type (Q8_0 and the float types
+// keep it in the base type); in the mixes, attn_v and ffn_down in Q6_K on the layers use_more_bits
+// picks (the first and last eighth, and every third in between); every other matrix in the base type. A matrix whose rows are not whole blocks of its type falls back to Q8_0 (or F32 when rows
 // are not whole Q8_0 blocks either): llama.cpp would pick Q5_0/Q5_1 there, which specd does not read.
 // One-row tensors (norm gains) are the caller's business: they stay F32.
 #pragma once
