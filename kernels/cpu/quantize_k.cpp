@@ -1,8 +1,9 @@
 // Reference weight quantizers f32 -> Q4_0/Q4_K/Q5_K/Q6_K, following llama.cpp's quantize_row_*_ref
-// step for step (same searches, same float expressions, same rounding) so that our tools write the
-// bytes llama-quantize writes for the same tensor (tests/test_quant_k.cpp; kernels_lib is built
-// with -ffp-contract=off, llama.cpp's C may fuse some of these multiply-adds: see the report in the
-// commit that added this file for how often that changes a byte).
+// step for step (same searches, same float expressions in the same order, same rounding) so that our
+// tools write the bytes llama-quantize writes for the same tensor: tests/test_tools.cpp checks that
+// against hashes of llama-quantize's output (bench/kquant_llamacpp_expected.sh). kernels_lib is built
+// with -ffp-contract=off; llama.cpp's build may fuse multiply-adds here, but on the files checked no
+// byte differed.
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/quant_k.h"
 #include "kernels/cpu/quant_k_impl.h"
