@@ -48,34 +48,44 @@ static inline uint16_t u16_at(const uint8_t* p) {
 //   q6_k(ql, qh, x, sc) = sum_g sc[g] sum q x over group g (16 x 16), q = unsigned 6-bit level
 //   mins(bsums, mn)    = sum_j mn[j] (bsums[2j] + bsums[2j+1])  (the Q4_K/Q5_K minimums' term)
 //   q6_off(bsums, sc)  = sum_g sc[g] bsums[g]                    (Q6_K's -32 offset, over 32)
-template <class Ops>
-static inline float dot_row(GgmlType type, const uint8_t* w, const uint8_t* act, int64_t k) {
+template <class Ops, GgmlType T>
+static inline float dot_row(const uint8_t* w, const uint8_t* act, int64_t k) {
   float s = 0.0f;
-  if (type == GgmlType::Q4_0) {
+  if constexpr (T == GgmlType::Q4_0) {
     for (int64_t b = 0; b < k / 32; ++b, w += sizeof(BlockQ4_0), act += sizeof(BlockQ8_0)) {
       const int isum = Ops::q4_0(w + kQ4_0Qs, reinterpret_cast<const int8_t*>(act + 2));
       s += (Ops::half(u16_at(w)) * Ops::half(u16_at(act))) * static_cast<float>(isum);
     }
     return s;
   }
-  const size_t wb = ggml_block_bytes(type);
+  constexpr size_t wb = T == GgmlType::Q4_K ? sizeof(BlockQ4_K) : T == GgmlType::Q5_K ? sizeof(BlockQ5_K) : sizeof(BlockQ6_K);
   for (int64_t b = 0; b < k / kQK; ++b, w += wb, act += sizeof(BlockQ8_K)) {
     const auto* a = reinterpret_cast<const BlockQ8_K*>(act);
-    if (type == GgmlType::Q6_K) {
+    if constexpr (T == GgmlType::Q6_K) {
       const auto* sc = reinterpret_cast<const int8_t*>(w + kQ6KScales);
       const int isum = Ops::q6_k(w, w + kQ6KQh, a->qs, sc) - 32 * Ops::q6_off(a->bsums, sc);
       s += (a->d * Ops::half(u16_at(w + kQ6KD))) * static_cast<float>(isum);
-      continue;
+    } else {
+      uint8_t sc[8], mn[8];
+      unpack_scale_min_k4(w + kKScales, sc, mn);
+      const int msum = Ops::mins(a->bsums, mn);
+      const int isum = T == GgmlType::Q4_K ? Ops::q4_k(w + kQ4KQs, a->qs, sc) : Ops::q5_k(w + kQ5KQs, w + kQ5KQh, a->qs, sc);
+      s += (a->d * Ops::half(u16_at(w))) * static_cast<float>(isum);
+      s -= (a->d * Ops::half(u16_at(w + 2))) * static_cast<float>(msum);
     }
-    uint8_t sc[8], mn[8];
-    unpack_scale_min_k4(w + kKScales, sc, mn);
-    const int msum = Ops::mins(a->bsums, mn);
-    const int isum = type == GgmlType::Q4_K ? Ops::q4_k(w + kQ4KQs, a->qs, sc)
-                                            : Ops::q5_k(w + kQ5KQs, w + kQ5KQh, a->qs, sc);
-    s += (a->d * Ops::half(u16_at(w))) * static_cast<float>(isum);
-    s -= (a->d * Ops::half(u16_at(w + 2))) * static_cast<float>(msum);
   }
   return s;
+}
+
+// Every (n, i) of the range, one dot_row each; T fixed so the block loop has no type dispatch.
+template <class Ops, GgmlType T>
+static inline void rows(const WeightView& w, const uint8_t* act, size_t arow, int64_t m, float* y, int64_t ldy,
+                        int64_t n0, int64_t n1) {
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  for (int64_t n = n0; n < n1; ++n) {
+    const uint8_t* row = base + static_cast<size_t>(n) * w.row_bytes;
+    for (int64_t i = 0; i < m; ++i) y[i * ldy + n] = dot_row<Ops, T>(row, act + static_cast<size_t>(i) * arow, w.cols);
+  }
 }
 
 // Y rows [0, m), columns [n0, n1): quantizes X into this thread's scratch, then one dot_row per element.
@@ -93,10 +103,17 @@ static inline void range(const WeightView& w, const float* x, int64_t ldx, int64
       quantize_q8_K(x + i * ldx, k, act + static_cast<size_t>(i) * arow);
     }
   }
-  const auto* base = static_cast<const uint8_t*>(w.data);
-  for (int64_t n = n0; n < n1; ++n) {
-    const uint8_t* row = base + static_cast<size_t>(n) * w.row_bytes;
-    for (int64_t i = 0; i < m; ++i) y[i * ldy + n] = dot_row<Ops>(w.type, row, act + static_cast<size_t>(i) * arow, k);
+  switch (w.type) {
+    case GgmlType::Q4_0:
+      return rows<Ops, GgmlType::Q4_0>(w, act, arow, m, y, ldy, n0, n1);
+    case GgmlType::Q4_K:
+      return rows<Ops, GgmlType::Q4_K>(w, act, arow, m, y, ldy, n0, n1);
+    case GgmlType::Q5_K:
+      return rows<Ops, GgmlType::Q5_K>(w, act, arow, m, y, ldy, n0, n1);
+    case GgmlType::Q6_K:
+      return rows<Ops, GgmlType::Q6_K>(w, act, arow, m, y, ldy, n0, n1);
+    default:
+      return;  // not a quantized-activation type: matmul.cpp never routes one here
   }
 }
 
