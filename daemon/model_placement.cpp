@@ -7,8 +7,8 @@ namespace specd::daemon {
 namespace {
 
 size_t kept_bytes(const kernels::WeightView& w) {
-  // A device backend keeps Q8_0 as BF16 (kernels/cuda/cuda_backend.h); other types as stored.
-  if (w.type == GgmlType::Q8_0) return static_cast<size_t>(w.rows) * static_cast<size_t>(w.cols) * 2;
+  // A device backend keeps Q8_0, Q4_0 and the K types as BF16 (kernels/cuda/cuda_backend.cpp); other types as stored.
+  if (w.type == GgmlType::Q8_0 || ggml_type_quantized_act(w.type)) return static_cast<size_t>(w.rows) * static_cast<size_t>(w.cols) * 2;
   return static_cast<size_t>(w.rows) * w.row_bytes;
 }
 

@@ -15,6 +15,7 @@
 
 #include "kernels/backend.h"
 #include "kernels/cpu/matmul.h"
+#include "kernels/cpu/quant_k.h"
 #include "kernels/cuda/cuda_backend.h"
 
 #include "kernels/cpu/cpu_backend.h"
@@ -149,6 +150,7 @@ HostWeight make_weight(GgmlType t, int64_t rows, int64_t cols, uint32_t seed) {
     const float* src = f.data() + r * cols;
     if (t == GgmlType::F32) std::memcpy(dst, src, rb);
     if (t == GgmlType::Q8_0) quantize_q8_0(src, cols, dst);
+    if (ggml_type_quantized_act(t)) quantize_row(t, src, cols, dst);
     for (int64_t c = 0; c < cols && (t == GgmlType::F16 || t == GgmlType::BF16); ++c) {
       const uint16_t h = t == GgmlType::F16 ? f32_to_f16(src[c]) : f32_to_bf16(src[c]);
       std::memcpy(dst + 2 * c, &h, 2);
@@ -307,6 +309,24 @@ TEST_CASE("cuda backend: embed gathers every stored type") {
     for (size_t i = 0; i < ids.size(); ++i) weight_row_to_f32(hw.view, ids[i], want.data() + i * 96);
     // Q8_0 is held as BF16 on the device: one bf16 rounding of d·q.
     check_close(got, want, 0.0f, t == GgmlType::Q8_0 ? 1.0f / 256 : 0.0f);
+  }
+}
+
+TEST_CASE("cuda backend: Q4_0 and K-type weights are dequantized to BF16 at upload") {
+  REQUIRE_GPU(g);
+  const std::vector<int32_t> ids = {3, 0, 7, 3};
+  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+    CAPTURE(ggml_type_name(t));
+    const HostWeight hw = make_weight(t, 8, 512, 5);
+    auto w = g->upload_weight(hw.view);
+    REQUIRE_MESSAGE(w.has_value(), w.error().message);
+    CHECK(w->type == GgmlType::BF16);
+    float* out = zeros(*g, ids.size() * 512);
+    g->embed(*w, ids.data(), static_cast<int64_t>(ids.size()), out);
+    const std::vector<float> got = download(*g, out, ids.size() * 512);
+    std::vector<float> want(got.size());
+    for (size_t i = 0; i < ids.size(); ++i) weight_row_to_f32(hw.view, ids[i], want.data() + i * 512);
+    check_close(got, want, 0.0f, 1.0f / 256);  // one bf16 rounding of the dequantized value
   }
 }
 

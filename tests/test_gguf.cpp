@@ -143,7 +143,8 @@ uint64_t touch_all(const GgufFile& f) {
 }  // namespace
 
 TEST_CASE("ggml types: names round-trip in either case; unknown names are refused") {
-  for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::BF16}) {
+  for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K,
+                     GgmlType::Q6_K, GgmlType::BF16}) {
     std::string upper = ggml_type_name(t), lower = upper;
     for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     GgmlType a = GgmlType::F32, b = GgmlType::F32;
@@ -153,7 +154,7 @@ TEST_CASE("ggml types: names round-trip in either case; unknown names are refuse
     CHECK(b == t);
   }
   GgmlType out = GgmlType::BF16;
-  for (const char* bad : {"", "q4_0", "f1", "bf16x", "F 16"}) {
+  for (const char* bad : {"", "q4_1", "q3_k", "q4_k_m", "f1", "bf16x", "F 16"}) {
     CAPTURE(bad);
     CHECK_FALSE(ggml_type_from_name(bad, &out));
   }
@@ -589,8 +590,8 @@ TEST_CASE("gguf: malformed tensor infos") {
     expect_error(b, SPECD_E_UNSUPPORTED, "unsupported tensor type 99: token_embd.weight");
   }
   SUBCASE("quantized type specd does not implement") {
-    patch<uint32_t>(b, type, 2);  // Q4_0
-    expect_error(b, SPECD_E_UNSUPPORTED, "unsupported tensor type 2");
+    patch<uint32_t>(b, type, 3);  // Q4_1
+    expect_error(b, SPECD_E_UNSUPPORTED, "unsupported tensor type 3");
   }
   SUBCASE("row not a multiple of the block") {
     patch<uint32_t>(b, find_bytes(b, "blk.0.ffn_down.weight") + 21 + 20, 8);  // ne0 = 172 as Q8_0

@@ -9,7 +9,9 @@
 #include "kernels/result.h"
 #include "tools/tool_main.h"
 #include "kernels/cpu/matmul.h"
+#include "kernels/cpu/quant_k.h"
 #include "tools/inflate_drafter.h"
+#include "tools/quant_recipe.h"
 
 #include <algorithm>
 #include <atomic>
@@ -46,7 +48,7 @@ struct Shape {
 struct Args {
   std::string model, out;
   std::string drafter, drafter_out;  // a ReDrafter drafter of the small model, carried over
-  GgmlType type = GgmlType::F32;
+  specd::tools::QuantRecipe type;  // F32 unless --type
   Shape big;
   uint64_t seed = 1;
 };
@@ -238,7 +240,7 @@ using RowFn = std::function<void(int64_t r, float* row, Rng& rng)>;
 
 class Inflater {
  public:
-  Inflater(const Small& s, const Shape& b, GgmlType type, uint64_t seed)
+  Inflater(const Small& s, const Shape& b, const specd::tools::QuantRecipe& type, uint64_t seed)
       : s_(s), b_(b), type_(type), seed_(seed), R_(orthonormal_columns(b.dim, s.dim, seed)),
         gain_(std::sqrt(static_cast<double>(s.dim) / static_cast<double>(b.dim))) {}
 
@@ -276,7 +278,7 @@ class Inflater {
 
   const Small& s_;
   Shape b_;
-  GgmlType type_;
+  specd::tools::QuantRecipe type_;
   uint64_t seed_;
   std::vector<double> R_;  // column c at [c*D, (c+1)*D)
   double gain_;            // every big norm gain: sqrt(d/D), so that the big rms equals the small one
@@ -291,12 +293,13 @@ void store_row(GgmlType t, const float* row, int64_t cols, uint8_t* dst) {
   auto* h = reinterpret_cast<uint16_t*>(dst);
   if (t == GgmlType::F32) std::memcpy(dst, row, static_cast<size_t>(cols) * sizeof(float));
   else if (t == GgmlType::F16) for (int64_t k = 0; k < cols; ++k) h[k] = specd::kernels::f32_to_f16(row[k]);
+  else if (t != GgmlType::BF16) specd::kernels::quantize_row(t, row, cols, dst);  // Q8_0, Q4_0 and the K types
   else for (int64_t k = 0; k < cols; ++k) h[k] = specd::kernels::f32_to_bf16(row[k]);
 }
 
 // Generate a [rows][cols] tensor in parallel chunks, converting each row to the output type.
 Status Inflater::add(GgufWriter& w, const std::string& name, int64_t rows, int64_t cols, const RowFn& fn) {
-  const GgmlType t = rows == 1 ? GgmlType::F32 : type_;
+  const GgmlType t = rows == 1 ? GgmlType::F32 : specd::tools::recipe_type(type_, name, cols, b_.layers);
   const size_t row_bytes = specd::ggml_row_bytes(t, cols);
   const size_t n_bytes = row_bytes * static_cast<size_t>(rows);
   uint8_t* buf = data_.emplace_back(std::make_unique_for_overwrite<uint8_t[]>(n_bytes)).get();
@@ -421,12 +424,14 @@ Status set_metadata(GgufWriter& w, const GgufFile& f, const Small& s, const Shap
 }
 
 const char* kUsage =
-    "usage: specd-inflate --model SMALL.gguf --out BIG.gguf [--type f32|f16|bf16] [--seed N]\n"
+    "usage: specd-inflate --model SMALL.gguf --out BIG.gguf [--type TYPE] [--seed N]\n"
     "                     [--dim 2048 --layers 22 --heads DIM/HEAD_DIM --kv-heads 32 --ffn 5632] [--ctx N]\n"
     "                     [--drafter DRAFTER.gguf --drafter-out BIG-DRAFTER.gguf]\n"
     "  Builds a model of the given shape that computes the same function as SMALL (BENCHMARKS.md §2.2),\n"
     "  and with --drafter, a ReDrafter drafter for it that drafts what DRAFTER drafts for SMALL.\n"
-    "  --ctx sets the context length it declares (default SMALL's), e.g. 8192 to measure deep prefixes.\n";
+    "  --ctx sets the context length it declares (default SMALL's), e.g. 8192 to measure deep prefixes.\n"
+    "  --type f32|f16|bf16|q8_0|q4_0|q4_k|q5_k|q6_k, or the llama.cpp-style mixes q4_k_m|q5_k_m\n"
+    "  (tools/quant_recipe.h); norm gains stay F32.\n";
 
 Result<Args> args_from(const specd::daemon::CliArgs& c) {
   Args a;
@@ -437,9 +442,11 @@ Result<Args> args_from(const specd::daemon::CliArgs& c) {
   if (a.model.empty() || a.out.empty()) return make_error(SPECD_E_INVALID_ARG, "--model and --out are required");
   if (a.drafter.empty() != a.drafter_out.empty())
     return make_error(SPECD_E_INVALID_ARG, "--drafter and --drafter-out go together");
-  auto type = specd::tools::type_option(c, "type", GgmlType::F32, {GgmlType::F32, GgmlType::F16, GgmlType::BF16});
-  if (!type) return type.error();
-  a.type = *type;
+  if (c.has("type")) {
+    auto type = specd::tools::parse_quant_recipe(c.str("type"));
+    if (!type) return type.error();
+    a.type = *type;
+  }
   const std::pair<const char*, int64_t*> dims[] = {{"dim", &a.big.dim}, {"layers", &a.big.layers},
                                                   {"heads", &a.big.heads}, {"kv-heads", &a.big.kv_heads},
                                                   {"ffn", &a.big.ffn}};

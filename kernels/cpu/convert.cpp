@@ -1,6 +1,7 @@
 // Element conversions (f16/bf16 <-> f32), Q8_0 quantization and weight-row expansion.
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/matmul_impl.h"
+#include "kernels/cpu/quant_k.h"
 
 #include <cmath>
 #include <cstring>
@@ -63,6 +64,10 @@ void quantize_q8_0(const float* x, int64_t n, void* out) {
 
 void weight_row_to_f32(const WeightView& w, int64_t j, float* out) {
   const auto* row = static_cast<const uint8_t*>(w.data) + static_cast<size_t>(j) * w.row_bytes;
+  if (ggml_type_quantized_act(w.type)) {
+    dequantize_row(w.type, row, w.cols, out);
+    return;
+  }
   if (w.type == GgmlType::Q8_0) {
     const auto* blocks = reinterpret_cast<const specd::BlockQ8_0*>(row);
     for (int64_t b = 0; b < w.cols / 32; ++b) {

@@ -33,8 +33,10 @@ CpuFeatures detect() {
   const bool avx512f = b & (1u << 16), avx512dq = b & (1u << 17);
   const bool avx512bw = b & (1u << 30), avx512vl = b & (1u << 31);
   const bool amx_bf16 = d & (1u << 22), amx_tile = d & (1u << 24);
+  const bool avx512_vnni = c & (1u << 11);
   f.avx2 = avx2 && fma && f16c && ymm_state;
   f.avx512 = f.avx2 && avx512f && avx512dq && avx512bw && avx512vl && zmm_state;
+  f.avx512_vnni = f.avx512 && avx512_vnni;
   f.amx_bf16 = f.avx512 && amx_bf16 && amx_tile && tile_state;
   __cpuid_count(7, 1, a, b, c, d);
   f.avx512_bf16 = f.avx512 && (a & (1u << 5));

@@ -1,6 +1,7 @@
 // matmul dispatch: picks the ISA path once, splits N across the thread pool, owns per-thread scratch.
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/matmul_impl.h"
+#include "kernels/cpu/matmul_kquant.h"
 
 #include <atomic>
 #include <cstdio>
@@ -67,7 +68,16 @@ Isa choose_isa() {
   return got;
 }
 
+// Q4_0 and the K types have their own kernels (matmul_kquant.h); their AVX-512 one needs VNNI, and
+// without it the AVX2 one serves every AVX-512 path.
+RangeFn kquant_range_fn(Isa isa) {
+  if (isa >= Isa::Avx512 && cpu_features().avx512_vnni) return matmul_range_kq_avx512;
+  if (isa >= Isa::Avx2) return matmul_range_kq_avx2;
+  return matmul_range_kq_scalar;
+}
+
 RangeFn range_fn(Isa isa, GgmlType type) {
+  if (ggml_type_quantized_act(type)) return kquant_range_fn(isa);
   switch (isa) {
     case Isa::Amx:
       return bf16_types_supported(type) ? matmul_range_amx : matmul_range_avx512;

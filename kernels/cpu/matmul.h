@@ -1,4 +1,5 @@
-// Multi-row matrix products Y = X · Wᵀ with W stored as in the model file (F32/F16/BF16/Q8_0).
+// Multi-row matrix products Y = X · Wᵀ with W stored as in the model file (F32/F16/BF16/Q8_0, and
+// Q4_0/Q4_K/Q5_K/Q6_K through matmul_kquant.h: X quantized per row, integer block products).
 //
 // The whole engine's weight math goes through here. X has m rows of K f32 values; W is [N][K]
 // row-major as GGUF stores it; Y is m rows of N f32. F16/BF16/Q8_0 weights are converted inside

@@ -3,6 +3,7 @@
 // 16 ymm registers: NB=4 W rows x RB=3 X rows = 12 accumulators + 3 X vectors + 1 W vector.
 // The K tail (K % 8) is summed in scalar code after the vector reduction, in a fixed order.
 #include "kernels/cpu/matmul_impl.h"
+#include "kernels/cpu/matmul_kquant.h"
 
 #include <immintrin.h>
 
@@ -142,6 +143,9 @@ void matmul_range_avx2(const WeightView& w, const float* x, int64_t ldx, int64_t
     case GgmlType::F16: return range<F16W>(w, x, ldx, m, y, ldy, n0, n1);
     case GgmlType::BF16: return range<BF16W>(w, x, ldx, m, y, ldy, n0, n1);
     case GgmlType::Q8_0: return range<Q8W>(w, x, ldx, m, y, ldy, n0, n1);
+    // Q4_0 and the K types: matmul.cpp routes them to matmul_kquant; a direct caller gets the same
+    // bits from the AVX2 one (every kquant path gives identical results).
+    default: return matmul_range_kq_avx2(w, x, ldx, m, y, ldy, n0, n1);
   }
 }
 

@@ -5,6 +5,7 @@
 // vpmovsxbd + a multiply by the block scale (exact in f32). Each W block is read from memory once per
 // X chunk and reused from cache for every RB-row pass, so m = 2..6 costs about what m = 1 does.
 #include "kernels/cpu/matmul_impl.h"
+#include "kernels/cpu/matmul_kquant.h"
 
 // GCC 12.2's _mm512_undefined_*() initialize a variable with itself on purpose, which trips
 // -Wuninitialized wherever AVX-512 intrinsics are inlined (GCC PR105593, fixed in 12.3). The
@@ -124,6 +125,9 @@ void matmul_range_avx512(const WeightView& w, const float* x, int64_t ldx, int64
     case GgmlType::F16: return range<F16W>(w, x, ldx, m, y, ldy, n0, n1);
     case GgmlType::BF16: return range<BF16W>(w, x, ldx, m, y, ldy, n0, n1);
     case GgmlType::Q8_0: return range<Q8W>(w, x, ldx, m, y, ldy, n0, n1);
+    // Q4_0 and the K types: matmul.cpp routes them to matmul_kquant; a direct caller gets the same
+    // bits from the AVX2 one (every kquant path gives identical results).
+    default: return matmul_range_kq_avx2(w, x, ldx, m, y, ldy, n0, n1);
   }
 }
 

@@ -54,6 +54,7 @@ struct CpuFeatures {
   bool avx2 = false;     // AVX2 + FMA + F16C with the OS saving ymm state
   bool avx512 = false;   // AVX-512 F/BW/VL/DQ with the OS saving zmm state
   bool avx512_bf16 = false;  // + AVX512-BF16 (vdpbf16ps)
+  bool avx512_vnni = false;  // + AVX512-VNNI (vpdpbusd): the quantised-activation kernels' AVX-512 path
   bool amx_bf16 = false; // AMX-TILE + AMX-BF16 (CPUID and XCR0), before asking the kernel
 };
 const CpuFeatures& cpu_features();

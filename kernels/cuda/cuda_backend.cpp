@@ -6,6 +6,7 @@
 #include "kernels/cuda/gemm_lt.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/pinned_arena.h"
+#include "kernels/cpu/matmul.h"
 
 #include <cuda_runtime_api.h>
 
@@ -227,14 +228,27 @@ Result<WeightView> CudaBackend::upload_weight(const WeightView& host) {
                       static_cast<long long>(host.rows), static_cast<long long>(host.cols), ggml_type_name(host.type),
                       host.row_bytes);
   // Q8_0 becomes BF16 here: cuBLASLt has no Q8_0 input, and one conversion at load beats one per call.
-  const GgmlType type = host.type == GgmlType::Q8_0 ? GgmlType::BF16 : host.type;
+  // Q4_0 and the K types too, dequantized on the host (the CPU kernels' tested dequantizer; no CUDA
+  // one yet): they cost BF16's memory and bandwidth on the GPU, which is correct but not what a user
+  // of a 4-bit file wants for speed.
+  const bool host_dequant = ggml_type_quantized_act(host.type);
+  const GgmlType type = host.type == GgmlType::Q8_0 || host_dequant ? GgmlType::BF16 : host.type;
   const size_t row_bytes = ggml_row_bytes(type, host.cols);
   const size_t rows = static_cast<size_t>(host.rows);
   auto dst = pool_.alloc(MemUse::Weights, rows * row_bytes);
   if (!dst) return dst.error();
   WeightView out{type, *dst, host.rows, host.cols, row_bytes};
   cudaError_t e;
-  if (host.type == GgmlType::Q8_0) {
+  if (host_dequant) {
+    std::vector<uint16_t> bf(rows * static_cast<size_t>(host.cols));
+    std::vector<float> row(static_cast<size_t>(host.cols));
+    for (int64_t r = 0; r < host.rows; ++r) {
+      weight_row_to_f32(host, r, row.data());
+      uint16_t* out_row = bf.data() + static_cast<size_t>(r) * static_cast<size_t>(host.cols);
+      for (int64_t k = 0; k < host.cols; ++k) out_row[k] = f32_to_bf16(row[static_cast<size_t>(k)]);
+    }
+    e = cudaMemcpy(*dst, bf.data(), rows * row_bytes, cudaMemcpyHostToDevice);  // synchronous: bf dies here
+  } else if (host.type == GgmlType::Q8_0) {
     // The quantised rows pass through scratch; it is returned at once (later users are stream-ordered).
     auto raw = pool_.alloc(MemUse::Scratch, rows * host.row_bytes);
     if (!raw) {
