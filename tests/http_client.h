@@ -31,6 +31,20 @@ inline int free_port() {
   return ntohs(a.sin_port);
 }
 
+// A TCP connection to 127.0.0.1:port; -1 when it cannot connect.
+inline int connect_loopback(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 struct HttpResult {
   bool complete = false;  // the whole response arrived (false: connect failed, timeout, or vanished)
   int status = 0;
@@ -42,15 +56,8 @@ struct HttpResult {
 inline HttpResult http_request(int port, const std::string& path, const std::string& body, int timeout_ms,
                                size_t vanish_after_bytes = std::string::npos) {
   HttpResult r;
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return r;
-  }
+  const int fd = connect_loopback(port);
+  if (fd < 0) return r;
   std::string req = std::string(body.empty() ? "GET " : "POST ") + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n";
   if (!body.empty()) req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   req += "\r\n" + body;

@@ -136,15 +136,8 @@ std::string sse_text(const std::string& body, bool chat, bool* done) {
 // Sends raw bytes over TCP and returns what came back before the peer closed (or timeout_ms passed);
 // "connect failed" when it could not connect. No doctest assertions: threads call it.
 std::string raw_exchange(int port, const std::string& bytes, int timeout_ms) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return "connect failed";
-  }
+  const int fd = connect_loopback(port);
+  if (fd < 0) return "connect failed";
   if (!bytes.empty()) (void)::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
   std::string got;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
