@@ -9,8 +9,9 @@
    aggregate generated tok/s, mean TTFT and per-request latency.
 
 usage: bench/http_bench.py --model M.gguf [--tokens 128] [--clients 1,4,16,64] [--requests 4]
-       [--decoder ar] [--threads N] [--build build]
-Prints one JSON line per measurement and a table. Starts its own daemon on a free loopback port.
+       [--decoder ar] [--threads N] [--build build] [--port P --model-name NAME]
+Prints one JSON line per measurement and a table. Starts its own daemon on a free loopback port, or
+with --port measures only the throughput of a server already there (e.g. llama-server on the same model).
 """
 import argparse
 import json
@@ -88,7 +89,7 @@ class HttpConn:
         return status, out
 
 
-def stream_request(conn, tokens, decoder):
+def stream_request(conn, tokens, decoder, model="m"):
     """One streamed completion: (seconds to first token, total seconds, completion tokens)."""
     t0 = time.perf_counter()
     first = [None]
@@ -97,17 +98,62 @@ def stream_request(conn, tokens, decoder):
         if first[0] is None and b'"text"' in chunk:
             first[0] = time.perf_counter()
 
-    body = {"prompt": PROMPT, "max_tokens": tokens, "temperature": 0, "stream": True,
+    body = {"model": model, "prompt": PROMPT, "max_tokens": tokens, "temperature": 0, "stream": True,
             "stream_options": {"include_usage": True}, "specd": {"decoder": decoder}}
     status, out = conn.post("/v1/completions", body, on_chunk)
     t1 = time.perf_counter()
     if status != 200:
         raise RuntimeError("HTTP %d: %s" % (status, out[:200]))
-    usage = None
+    usage, chunks = None, 0
     for event in out.split(b"\n\n"):
-        if event.startswith(b"data: {") and b'"usage"' in event:
-            usage = json.loads(event[6:])["usage"]
-    return (first[0] or t1) - t0, t1 - t0, usage["completion_tokens"]
+        if not event.startswith(b"data: {"):
+            continue
+        j = json.loads(event[6:])
+        if j.get("usage"):
+            usage = j["usage"]
+        chunks += sum(1 for c in j.get("choices", []) if c.get("text"))
+    return (first[0] or t1) - t0, t1 - t0, usage["completion_tokens"] if usage else chunks
+
+
+def reporter(rows):
+    def report(what, **fig):
+        fig = {"what": what, **fig}
+        rows.append(fig)
+        print(json.dumps(fig), flush=True)
+    return report
+
+
+def throughput(a, port, rows):
+    """C concurrent streaming clients, each running a.requests requests one after another."""
+    report = reporter(rows)
+    for c in [int(x) for x in a.clients.split(",")]:
+        results, errors = [], []
+
+        def client():
+            try:
+                cc = HttpConn(port)
+                for _ in range(a.requests):
+                    try:
+                        results.append(stream_request(cc, a.tokens, a.decoder, a.model_name))
+                    except ConnectionError:  # a server that closes after each stream (llama-server does)
+                        cc = HttpConn(port)
+                        results.append(stream_request(cc, a.tokens, a.decoder, a.model_name))
+            except Exception as e:  # noqa: BLE001 — reported below
+                errors.append(str(e))
+
+        ts = [threading.Thread(target=client) for _ in range(c)]
+        t0 = time.perf_counter()
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        wall = time.perf_counter() - t0
+        toks = sum(r[2] for r in results)
+        report("throughput", clients=c, requests=len(results), errors=len(errors), wall_s=round(wall, 3),
+               agg_tok_s=round(toks / wall, 1), ttft_ms=round(statistics.mean(r[0] for r in results) * 1000, 2) if results else None,
+               latency_s=round(statistics.mean(r[1] for r in results), 3) if results else None)
+        if errors:
+            print("errors: " + errors[0], file=sys.stderr)
 
 
 def main():
@@ -120,7 +166,11 @@ def main():
     ap.add_argument("--decoder", default="ar")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--build", default="build")
+    ap.add_argument("--port", type=int, default=0, help="an OpenAI-compatible server already listening: throughput only")
+    ap.add_argument("--model-name", default="m")
     a = ap.parse_args()
+    if a.port:
+        return throughput(a, a.port, [])
     specd = os.path.join(a.build, "daemon", "specd")
     specctl = os.path.join(a.build, "clients", "specctl")
     plugins = os.path.join(a.build, "plugins")
@@ -141,11 +191,7 @@ def main():
             except OSError:
                 time.sleep(0.05)
         rows = []
-
-        def report(what, **fig):
-            fig = {"what": what, **fig}
-            rows.append(fig)
-            print(json.dumps(fig), flush=True)
+        report = reporter(rows)
 
         # 1. overhead, single stream, medians over --repeat
         inproc = []
@@ -176,29 +222,7 @@ def main():
             report("overhead", path=name, tokens=runs[0][2], median_s=round(total, 5),
                    ttft_ms=round(statistics.median(r[0] for r in runs) * 1000, 3), tok_s=round(runs[0][2] / total, 1))
 
-        # 2. throughput with concurrent streaming clients
-        for c in [int(x) for x in a.clients.split(",")]:
-            results, errors = [], []
-
-            def client():
-                try:
-                    cc = HttpConn(port)
-                    for _ in range(a.requests):
-                        results.append(stream_request(cc, a.tokens, a.decoder))
-                except Exception as e:  # noqa: BLE001 — reported below
-                    errors.append(str(e))
-
-            ts = [threading.Thread(target=client) for _ in range(c)]
-            t0 = time.perf_counter()
-            for t in ts:
-                t.start()
-            for t in ts:
-                t.join()
-            wall = time.perf_counter() - t0
-            toks = sum(r[2] for r in results)
-            report("throughput", clients=c, requests=len(results), errors=len(errors), wall_s=round(wall, 3),
-                   agg_tok_s=round(toks / wall, 1), ttft_ms=round(statistics.mean(r[0] for r in results) * 1000, 2),
-                   latency_s=round(statistics.mean(r[1] for r in results), 3))
+        throughput(a, port, rows)
         print("\n| measure | figures |\n|---|---|", file=sys.stderr)
         for r in rows:
             print("| %s | %s |" % (r["what"], ", ".join("%s %s" % (k, v) for k, v in r.items() if k != "what")), file=sys.stderr)
