@@ -7,6 +7,7 @@
 
 #include <h2o.h>
 
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -101,6 +102,15 @@ std::string HttpExchange::header(std::string_view name) const {
     if (std::string_view(h.name->base, h.name->len) == name) return std::string(h.value.base, h.value.len);
   }
   return "";
+}
+
+// POLLRDHUP: the peer shut down its sending side (an HTTP client does that only when it leaves);
+// POLLHUP/POLLERR: the connection is gone. Nothing is read, so pipelined bytes stay for h2o.
+bool HttpExchange::client_gone() const {
+  if (stopped_) return true;
+  if (peer_->fd < 0) return false;
+  pollfd p{peer_->fd, POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 void HttpExchange::respond(int status, std::string_view content_type, std::string body) {
@@ -227,6 +237,8 @@ void HttpListener::Impl::on_accept(uv_stream_t* listener, int status) {
       rec->peer.address = std::string(host) + ":" + std::to_string(port);
     }
   }
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(stream), &fd) == 0) rec->peer.fd = fd;
   h2o_socket_t* sock = h2o_uv_socket_create(stream, free_handle);
   rec->sock = sock;
   sock->on_close.cb = &Impl::on_socket_close;

@@ -30,6 +30,7 @@ struct HttpPeer {
   std::string address;   // "127.0.0.1:50312" or the socket path
   PeerCred cred;         // Unix socket only; uid/pid -1 for TCP
   std::string refusal;   // "" when admitted
+  int fd = -1;           // the connection's socket, only for client_gone()'s liveness check
 };
 
 class HttpListener;
@@ -52,6 +53,10 @@ class HttpExchange {
   void start_stream(std::string_view content_type);
   void write(std::string bytes, bool last);
   bool started() const { return started_; }
+  // True once the client closed or reset its connection, seen without reading from it: h2o does not
+  // read while a request is being answered, so a client leaving before its whole response would go
+  // unnoticed until the response is written. No errors.
+  bool client_gone() const;
 
  private:
   friend class HttpListener;

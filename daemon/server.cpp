@@ -103,6 +103,7 @@ Server::~Server() {
   listener_.close();
   final_timer_.close();
   http_timer_.close();
+  http_watch_.close();
   if (http_) http_->shutdown();  // its context's timers close in the uv_run below
   if (!loop_live_) return;
   Connection::force_close_all(&loop_);

@@ -133,6 +133,7 @@ class Server final : private ConnectionHandler, private HttpHandler {
   std::vector<uint8_t> http_token_frame(const RequestKey& key, std::string_view text);
   std::vector<uint8_t> http_final_frame(const RequestKey& key, const Request& r, const EngineEvent& e, int64_t run_id);
   void http_finish_drain();
+  void http_watch_clients();
 
   Config cfg_;
   RunLog& runlog_;
@@ -159,6 +160,7 @@ class Server final : private ConnectionHandler, private HttpHandler {
   std::map<uint64_t, HttpCall> http_calls_;   // by the RequestKey conn of its request
   std::map<uint64_t, uint64_t> http_conn_of_; // HttpExchange id → that conn
   UvHandle<uv_timer_t> http_timer_;           // the drain's wait for HTTP connections to close
+  UvHandle<uv_timer_t> http_watch_;           // looks for clients gone while their whole response is being made
   std::chrono::steady_clock::time_point http_drain_started_;
 };
 

@@ -61,6 +61,10 @@ Status Server::start_http() {
   auto l = HttpListener::start(&loop_, std::move(o), this);
   if (!l) return l.error();
   http_ = std::move(l.value());
+  if (int rc = uv_timer_init(&loop_, http_watch_.get()); rc != 0) return make_error(SPECD_E_IO, "uv_timer_init: %s", uv_strerror(rc));
+  http_watch_.initialized();
+  http_watch_.get()->data = this;
+  uv_timer_start(http_watch_.get(), [](uv_timer_t* t) { static_cast<Server*>(t->data)->http_watch_clients(); }, 200, 200);
   for (const std::string& text : cfg_.http.listen) std::fprintf(stderr, "specd: HTTP API on %s\n", text.c_str());
   return {};
 }
@@ -251,10 +255,20 @@ void Server::on_http_gone(HttpExchange& x) {
   if (requests_.count(RequestKey{conn, 1}) && worker_) worker_->cancel(RequestKey{conn, 1});
 }
 
+// A client that left while its run was still going gets the run cancelled (its row says so), as a
+// socket client that closes its connection does; checked every 200 ms without reading from it.
+void Server::http_watch_clients() {
+  for (const auto& [conn, call] : http_calls_) {
+    const RequestKey key{conn, 1};
+    if (call.x && requests_.count(key) && call.x->client_gone()) worker_->cancel(key);
+  }
+}
+
 // The drain's last step: wait (briefly) for HTTP connections to finish their responses and close,
 // then close h2o's context so the loop can end.
 void Server::http_finish_drain() {
   if (!http_) return;
+  http_watch_.close();
   http_->stop_accepting();
   http_drain_started_ = std::chrono::steady_clock::now();
   if (uv_timer_init(&loop_, http_timer_.get()) != 0) return http_->shutdown();

@@ -488,6 +488,22 @@ TEST_CASE("http: slow and idle clients are cut at request_timeout_ms; the rest a
   CHECK(waited < 4.0);  // both were closed by the daemon, not by raw_exchange's own 5 s deadline
 }
 
+TEST_CASE("http: a client that leaves before its whole (non-streamed) answer gets its run cancelled") {
+  HttpDaemon h;
+  // 300 tokens at 80 ms a step: the client gives up after 0.5 s and closes its connection.
+  const HttpResult r = http_request(h.port, "/v1/completions",
+                                    R"({"prompt":"Once upon a time","max_tokens":300,"temperature":0,)"
+                                    R"("specd":{"decoder":"misbehave","options":{"mode":"slow"}}})", 500);
+  CHECK_FALSE(r.complete);
+  std::string reason;
+  for (int i = 0; i < 200 && reason != "cancel"; ++i) {
+    const auto rows = run_rows(h.d.db());
+    if (!rows.empty()) reason = rows[0][1];
+    if (reason != "cancel") std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  CHECK(reason == "cancel");
+}
+
 TEST_CASE("http: SIGTERM drains: a stream in flight finishes, then the daemon exits 0") {
   HttpDaemon h;
   HttpResult streamed;
