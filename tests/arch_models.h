@@ -23,10 +23,7 @@ struct ArchCase {
 inline constexpr ArchCase kArchCases[] = {{"llama", "llama-bpe"}, {"qwen2", "qwen2"}, {"qwen3", "qwen2"}};
 
 inline std::string arch_vocab_path(const char* vocab) {
-  return (std::filesystem::path(source_root()) / ".." / "shared" / "data" / "vocab" /
-          (std::string("ggml-vocab-") + vocab + ".gguf"))
-      .lexically_normal()
-      .string();
+  return shared_dir() + "/data/vocab/ggml-vocab-" + vocab + ".gguf";
 }
 
 // The model file for arch (written on first use), or "" with a skip message when its vocabulary is absent.

@@ -24,10 +24,8 @@ namespace {
 namespace fs = std::filesystem;
 using Ids = std::vector<int32_t>;
 
-// ../shared/data/vocab beside the checkout, found the way models_dir() finds ../shared/models.
-std::string vocab_dir() {
-  return (fs::path(specd::test::source_root()) / ".." / "shared" / "data" / "vocab").lexically_normal().string();
-}
+// ../shared/data/vocab beside the checkout (or under $SPECD_SHARED).
+std::string vocab_dir() { return specd::test::shared_dir() + "/data/vocab"; }
 
 std::string read_all(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
