@@ -2,6 +2,7 @@
 #include "daemon/cli_args.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <iterator>
 
@@ -86,6 +87,23 @@ Result<std::vector<int32_t>> CliArgs::id_list(const std::string& s) {
     start = comma + 1;
   }
   return ids;
+}
+
+std::optional<CliArgs> parse_command_line(const char* command, const char* usage, int argc, char** argv,
+                                          const std::set<std::string>& known, std::set<std::string> flags, int* exit_code) {
+  flags.insert("help");
+  auto args = CliArgs::parse(argc, argv, known, flags);
+  if (!args) {
+    std::fprintf(stderr, "specd %s: %s\n%s", command, args.error().message.c_str(), usage);
+    *exit_code = 2;
+    return std::nullopt;
+  }
+  if (args->has("help")) {
+    std::fputs(usage, stdout);
+    *exit_code = 0;
+    return std::nullopt;
+  }
+  return std::move(args.value());
 }
 
 }  // namespace specd::daemon

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -29,5 +30,11 @@ class CliArgs {
  private:
   std::multimap<std::string, std::string> values_;
 };
+
+// A `specd COMMAND` line: CliArgs::parse with --help added to flags. Returns the arguments, or
+// nothing with *exit_code set: 2 after printing "specd COMMAND: why" and usage to stderr for a bad
+// line, 0 after printing usage to stdout for --help.
+std::optional<CliArgs> parse_command_line(const char* command, const char* usage, int argc, char** argv,
+                                          const std::set<std::string>& known, std::set<std::string> flags, int* exit_code);
 
 }  // namespace specd::daemon

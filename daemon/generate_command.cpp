@@ -171,19 +171,13 @@ int run(const CliArgs& a, const engine::Model& m, int threads) {
 }  // namespace
 
 int generate_command(int argc, char** argv) {
-  auto args = CliArgs::parse(argc, argv,
-                             {"model", "prompt", "prompt-ids", "max-tokens", "temperature", "top-k", "top-p", "min-p",
-                              "seed", "threads", "stop", "decoder", "decoder-opt", "plugin-dir", "side-file-dir", "device"},
-                             {"json", "help"});
-  if (!args) {
-    std::fprintf(stderr, "specd generate: %s\n%s", args.error().message.c_str(), kHelp);
-    return 2;
-  }
+  int exit_code = 0;
+  const auto args = parse_command_line("generate", kHelp, argc, argv,
+                                       {"model", "prompt", "prompt-ids", "max-tokens", "temperature", "top-k", "top-p", "min-p",
+                                        "seed", "threads", "stop", "decoder", "decoder-opt", "plugin-dir", "side-file-dir", "device"},
+                                       {"json"}, &exit_code);
+  if (!args) return exit_code;
   const CliArgs& a = *args;
-  if (a.has("help")) {
-    std::fputs(kHelp, stdout);
-    return 0;
-  }
   if (!a.has("model")) {
     std::fprintf(stderr, "specd generate: --model PATH is required (scripts/default-model.sh prints the default)\n");
     return 2;

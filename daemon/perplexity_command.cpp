@@ -34,16 +34,11 @@ int fail(const char* what, const Error& e, int code) {
 }  // namespace
 
 int perplexity_command(int argc, char** argv) {
-  auto args = CliArgs::parse(argc, argv, {"model", "file", "ctx", "batch", "chunks", "threads", "device"}, {"help"});
-  if (!args) {
-    std::fprintf(stderr, "specd perplexity: %s\n%s", args.error().message.c_str(), kHelp);
-    return 2;
-  }
+  int exit_code = 0;
+  const auto args = parse_command_line("perplexity", kHelp, argc, argv, {"model", "file", "ctx", "batch", "chunks", "threads", "device"},
+                                       {}, &exit_code);
+  if (!args) return exit_code;
   const CliArgs& a = *args;
-  if (a.has("help")) {
-    std::fputs(kHelp, stdout);
-    return 0;
-  }
   auto ctx = a.integer("ctx", 512, 4, 1 << 20);
   auto batch = a.integer("batch", 64, 1, 1 << 16);
   auto chunks = a.integer("chunks", -1, -1, 1 << 30);

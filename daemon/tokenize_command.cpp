@@ -68,16 +68,11 @@ Result<std::string> input_text(const CliArgs& a) {
 }  // namespace
 
 int tokenize_command(int argc, char** argv) {
-  auto args = CliArgs::parse(argc, argv, {"model", "text", "file"}, {"ids", "no-bos", "parse-special", "help"});
-  if (!args) {
-    std::fprintf(stderr, "specd tokenize: %s\n%s", args.error().message.c_str(), kHelp);
-    return 2;
-  }
+  int exit_code = 0;
+  const auto args = parse_command_line("tokenize", kHelp, argc, argv, {"model", "text", "file"}, {"ids", "no-bos", "parse-special"},
+                                       &exit_code);
+  if (!args) return exit_code;
   const CliArgs& a = *args;
-  if (a.has("help")) {
-    std::fputs(kHelp, stdout);
-    return 0;
-  }
   if (!a.has("model")) {
     std::fprintf(stderr, "specd tokenize: --model PATH is required\n%s", kHelp);
     return 2;

@@ -2,26 +2,12 @@
 // signed activation, pairs to int16: at most 2 * 63 * 127, no saturation) then vpmaddwd by the
 // sub-block scale. The float side is kq::dot_row's, shared with the other paths.
 #include "kernels/cpu/matmul_kquant.h"
+#include "kernels/cpu/matmul_kquant_avx2_parts.h"
 
 #include <immintrin.h>
 
 namespace specd::kernels {
 namespace {
-
-int hsum8(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-  return _mm_cvtsi128_si32(s);
-}
-
-__m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-
-// Bits (shift, shift+1 for mask 3) of each byte of h, moved to bits 4-5: the high part of a level.
-__m256i high_bits(__m256i h, int shift, int mask) {
-  const __m256i b = _mm256_and_si256(_mm256_srl_epi16(h, _mm_cvtsi32_si128(shift)), _mm256_set1_epi8(static_cast<char>(mask)));
-  return _mm256_slli_epi16(b, 4);
-}
 
 // 32 unsigned levels times 32 activations, each 16-element half times its own int16 scale.
 __m256i scaled_dot(__m256i q, const int8_t* x, int sc_lo, int sc_hi) {
@@ -29,17 +15,7 @@ __m256i scaled_dot(__m256i q, const int8_t* x, int sc_lo, int sc_hi) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(q, load32(x)), scv);
 }
 
-struct Avx2Ops {
-  static float half(uint16_t h) { return _cvtsh_ss(h); }  // exact, as the scalar decoder
-  static int mins(const int16_t* bsums, const uint8_t* mn) {
-    const __m128i m = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn)));
-    const __m256i pairs = _mm256_set_m128i(_mm_unpackhi_epi16(m, m), _mm_unpacklo_epi16(m, m));  // m0 m0 m1 m1 ...
-    return hsum8(_mm256_madd_epi16(load32(bsums), pairs));
-  }
-  static int q6_off(const int16_t* bsums, const int8_t* sc) {
-    const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
-    return hsum8(_mm256_madd_epi16(load32(bsums), s16));
-  }
+struct Avx2Ops : Avx2BlockTerms {
   static int q4_0(const uint8_t* qs, const int8_t* x) {
     const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
     const __m128i m4 = _mm_set1_epi8(0xF);
