@@ -15,7 +15,8 @@ struct Generate;
 namespace specd::daemon {
 
 // Check g against the wire rules and limits. Errors: SPECD_E_INVALID_ARG for a model or decoder
-// name holding a NUL or control byte (naming the field), an empty prompt or sampling out of range;
+// name holding a NUL or control byte (naming the field), an empty prompt, messages beside a prompt,
+// a message without a role or with text that is not UTF-8, or sampling out of range;
 // SPECD_E_LIMIT for max_tokens outside [1, limits.max_tokens].
 Status check_generate(const wire::Generate& g, const Limits& limits);
 

@@ -2,6 +2,7 @@
 // and run-log rows.
 #include "daemon/server.h"
 
+#include "daemon/chat_messages.h"
 #include "daemon/generate_checks.h"
 #include "daemon/wire_encode.h"
 #include "protocol_generated.h"
@@ -136,7 +137,18 @@ void Server::handle_generate(Connection& c, uint64_t rid, const wire::Generate* 
     r.decoder = printable(std::move(r.decoder));
     return reject(c, rid, std::move(r), st.error());
   }
-  if (Status st = worker_->submit(job_of(*g, key)); !st) return reject(c, rid, std::move(r), st.error());
+  GenerateJob job = job_of(*g, key);
+  if (g->messages() && g->messages()->size() > 0) {
+    // Rendered here, on the loop, as the HTTP API does: a template renders in microseconds.
+    const auto m = worker_->models().find(r.model);
+    if (m == worker_->models().end())
+      return reject(c, rid, std::move(r), make_error(SPECD_E_UNKNOWN_MODEL, "model '%s' is not loaded", r.model.c_str()));
+    auto prompt = conversation_prompt(*m->second, *g->messages());
+    if (!prompt) return reject(c, rid, std::move(r), prompt.error());
+    job.prompt_text = std::move(prompt->text);
+    job.parse_special = prompt->parse_special;
+  }
+  if (Status st = worker_->submit(std::move(job)); !st) return reject(c, rid, std::move(r), st.error());
   const RunTicket t = log_run(r, nullptr, nullptr);  // the start row, replaced by the final one
   r.run_id = t.id;
   r.start_seq = t.seq;
@@ -167,7 +179,9 @@ void Server::handle_status(Connection& c, uint64_t rid) {
   s.uptime_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   s.engine = worker_->snapshot();
   for (const auto& [name, m] : worker_->models()) {
-    ModelInfo info{name, m->path(), m->config().vocab, m->config().ctx_len, m->weight_bytes(), "", 0, 0};
+    ModelInfo info{name, m->path(), m->config().vocab, m->config().ctx_len, m->weight_bytes(), "", 0, 0,
+                   engine::summarize_model(m->file()), m->file().find("tokenizer.chat_template") != nullptr,
+                   name == worker_->default_model()};
     for (const ModelDeviceSnapshot& d : s.engine.devices)
       if (d.model == name) info.device = d.device, info.device_memory_used = d.memory_used, info.device_memory_total = d.memory_total;
     s.models.push_back(std::move(info));

@@ -72,8 +72,13 @@ std::vector<uint8_t> encode_status(uint64_t request_id, const StatusInfo& s) {
   std::vector<fb::Offset<wire::ModelStatus>> models;
   for (const auto& m : s.models) {
     const auto name = str(b, m.name), path = str(b, m.path), device = str(b, m.device);
+    const auto arch = str(b, m.summary.architecture);
+    std::vector<fb::Offset<wire::WeightTypeShare>> shares;
+    for (const auto& t : m.summary.types) shares.push_back(wire::CreateWeightTypeShare(b, str(b, t.type), t.parameters, t.bytes));
+    const auto types = b.CreateVector(shares);
     models.push_back(wire::CreateModelStatus(b, name, path, m.vocab, m.ctx_len, m.weight_bytes, device,
-                                             m.device_memory_used, m.device_memory_total));
+                                             m.device_memory_used, m.device_memory_total, arch, m.summary.parameters,
+                                             m.summary.file_bytes, types, m.chat_template, m.is_default));
   }
   std::vector<fb::Offset<wire::DecoderInfo>> decoders;
   for (const auto& d : s.engine.decoders) {

@@ -4,6 +4,7 @@
 #include "daemon/decode_request.h"
 #include "daemon/engine_worker.h"
 #include "daemon/run_log.h"
+#include "engine/model_summary.h"
 
 #include <cstdint>
 #include <span>
@@ -39,6 +40,9 @@ struct ModelInfo {
   uint64_t weight_bytes = 0;
   std::string device;                             // from the engine snapshot
   uint64_t device_memory_used = 0, device_memory_total = 0;
+  engine::ModelSummary summary;                   // architecture, parameters, weight types, file size
+  bool chat_template = false;                     // tokenizer.chat_template is present
+  bool is_default = false;                        // the model a Generate naming none runs on
 };
 
 struct StatusInfo {
