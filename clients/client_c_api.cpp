@@ -40,11 +40,19 @@ struct GenResultBox {
   std::vector<int32_t> hist;
 };
 
+struct WeightTypeBox {
+  specd_status_weight_type pub;
+  std::string type;
+};
+
 struct ModelBox {
   specd_status_model pub;
   std::string name;
   std::string path;
   std::string device;
+  std::string architecture;
+  std::vector<WeightTypeBox> types;
+  std::vector<const specd_status_weight_type*> type_ptrs;
 };
 
 struct DecoderBox {
@@ -78,7 +86,8 @@ struct RunsBox {
 template <class Box>
 constexpr bool kBoxLayoutOk = std::is_standard_layout_v<Box> && offsetof(Box, pub) == 0;
 static_assert(kBoxLayoutOk<GenResultBox> && kBoxLayoutOk<StatusBox> && kBoxLayoutOk<RunsBox> &&
-                  kBoxLayoutOk<ModelBox> && kBoxLayoutOk<DecoderBox> && kBoxLayoutOk<RunBox>,
+                  kBoxLayoutOk<ModelBox> && kBoxLayoutOk<DecoderBox> && kBoxLayoutOk<RunBox> &&
+                  kBoxLayoutOk<WeightTypeBox>,
               "a box must convert to and from its public struct");
 
 int32_t finish_reason_code(const std::string& reason) {
@@ -118,6 +127,25 @@ void fill_gen_result(GenResultBox* b, const sc::Finished& f) {
   r.n_accepted_hist = b->hist.size();
 }
 
+// The 1.2 fields of a model: architecture, parameters, file size, weight types, flags.
+void link_model_summary(ModelBox* m, sc::ModelInfo info) {
+  m->architecture = std::move(info.architecture);
+  m->pub.architecture = m->architecture.c_str();
+  m->pub.parameters = info.parameters;
+  m->pub.file_bytes = info.file_bytes;
+  m->types = std::vector<WeightTypeBox>(info.weight_types.size());
+  for (size_t i = 0; i < info.weight_types.size(); ++i) {
+    WeightTypeBox& t = m->types[i];
+    t.type = std::move(info.weight_types[i].type);
+    t.pub = specd_status_weight_type{sizeof(specd_status_weight_type), t.type.c_str(), info.weight_types[i].parameters,
+                                     info.weight_types[i].bytes};
+    m->type_ptrs.push_back(&t.pub);
+  }
+  m->pub.weight_types = m->type_ptrs.data();
+  m->pub.n_weight_types = m->type_ptrs.size();
+  m->pub.flags = (info.chat_template ? SPECD_MODEL_CHAT_TEMPLATE : 0u) | (info.is_default ? SPECD_MODEL_DEFAULT : 0u);
+}
+
 specd_status* make_status(sc::StatusInfo info) {
   auto box = std::make_unique<StatusBox>();
   box->daemon_version = std::move(info.daemon_version);
@@ -137,6 +165,7 @@ specd_status* make_status(sc::StatusInfo info) {
     m.pub.device = m.device.c_str();
     m.pub.device_memory_used = info.models[i].device_memory_used;
     m.pub.device_memory_total = info.models[i].device_memory_total;
+    link_model_summary(&m, std::move(info.models[i]));
     box->model_ptrs.push_back(&m.pub);
   }
   box->decoders = std::vector<DecoderBox>(info.decoders.size());
@@ -362,6 +391,16 @@ Result<sc::GenerateRequest> generate_request(const specd_gen_params* p) {
   r.decoder = str_or_empty(FIELD_OR(specd_gen_params, p, decoder, nullptr));
   r.decoder_options_json = str_or_empty(FIELD_OR(specd_gen_params, p, decoder_options_json, nullptr));
   r.stream = (FIELD_OR(specd_gen_params, p, flags, d.flags) & SPECD_GEN_STREAM) != 0;
+  const char* const* roles = FIELD_OR(specd_gen_params, p, message_roles, nullptr);
+  const char* const* contents = FIELD_OR(specd_gen_params, p, message_contents, nullptr);
+  const size_t n_messages = FIELD_OR(specd_gen_params, p, n_messages, size_t{0});
+  if (n_messages > 0 && (!roles || !contents))
+    return Error{SPECD_E_INVALID_ARG, "message_roles or message_contents is NULL but n_messages is " + std::to_string(n_messages)};
+  for (size_t i = 0; i < n_messages; ++i) {
+    if (!roles[i] || !contents[i])
+      return Error{SPECD_E_INVALID_ARG, "message " + std::to_string(i) + " has a NULL role or content"};
+    r.messages.push_back(sc::ChatMessage{roles[i], contents[i]});
+  }
   return r;
 }
 

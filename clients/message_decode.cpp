@@ -84,8 +84,12 @@ StatusInfo decode_status(const wire::StatusReply& s) {
   out.uptime_s = s.uptime_s();
   if (const auto* models = s.models()) {
     for (const wire::ModelStatus* m : *models) {
-      out.models.push_back(ModelInfo{str(m->name()), str(m->path()), m->vocab(), m->ctx_len(), m->weight_bytes(),
-                                     str(m->device()), m->device_memory_used(), m->device_memory_total()});
+      ModelInfo info{str(m->name()), str(m->path()), m->vocab(), m->ctx_len(), m->weight_bytes(), str(m->device()),
+                     m->device_memory_used(), m->device_memory_total(), str(m->architecture()), m->parameters(),
+                     m->file_bytes(), {}, m->chat_template(), m->is_default()};
+      if (const auto* types = m->weight_types())
+        for (const wire::WeightTypeShare* t : *types) info.weight_types.push_back({str(t->type()), t->parameters(), t->bytes()});
+      out.models.push_back(std::move(info));
     }
   }
   if (const auto* decoders = s.decoders()) {

@@ -27,7 +27,9 @@ std::vector<uint8_t> encode_hello(std::string_view client_name) {
 }
 
 std::vector<uint8_t> encode_generate(uint64_t request_id, const GenerateRequest& req) {
-  flatbuffers::FlatBufferBuilder fbb(1024 + req.prompt_text.size() + 4 * req.prompt_ids.size());
+  size_t text_bytes = req.prompt_text.size();
+  for (const ChatMessage& m : req.messages) text_bytes += m.role.size() + m.content.size() + 32;
+  flatbuffers::FlatBufferBuilder fbb(1024 + text_bytes + 4 * req.prompt_ids.size());
   const auto model = string_or_null(fbb, req.model);
   const auto prompt_text = string_or_null(fbb, req.prompt_text);
   const auto prompt_ids = req.prompt_ids.empty() ? flatbuffers::Offset<flatbuffers::Vector<int32_t>>()
@@ -39,8 +41,13 @@ std::vector<uint8_t> encode_generate(uint64_t request_id, const GenerateRequest&
   const auto options = string_or_null(fbb, req.decoder_options_json);
   const auto sampling = wire::CreateSampling(fbb, req.sampling.temperature, req.sampling.top_k, req.sampling.top_p,
                                              req.sampling.min_p, req.sampling.seed);
+  std::vector<flatbuffers::Offset<wire::ChatMessage>> turns;
+  for (const ChatMessage& m : req.messages)
+    turns.push_back(wire::CreateChatMessage(fbb, fbb.CreateString(m.role), fbb.CreateString(m.content)));
+  const auto messages = turns.empty() ? flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::ChatMessage>>>()
+                                      : fbb.CreateVector(turns);
   const auto gen = wire::CreateGenerate(fbb, model, prompt_text, prompt_ids, req.max_tokens, sampling, stop, decoder,
-                                        options, req.stream);
+                                        options, req.stream, messages);
   return finish(fbb, request_id, wire::Body::Generate, gen.Union());
 }
 

@@ -20,6 +20,11 @@ struct Sampling {
   uint64_t seed = 0;
 };
 
+struct ChatMessage {
+  std::string role;  // "system", "user", "assistant"
+  std::string content;
+};
+
 struct GenerateRequest {
   std::string model;
   std::string prompt_text;
@@ -30,6 +35,7 @@ struct GenerateRequest {
   std::string decoder;
   std::string decoder_options_json;
   bool stream = true;
+  std::vector<ChatMessage> messages;  // non-empty: a conversation instead of a prompt (sent only then)
 };
 
 struct Welcome {
@@ -65,6 +71,12 @@ struct Finished {
   int64_t run_id = 0;
 };
 
+struct WeightTypeShare {
+  std::string type;
+  uint64_t parameters = 0;
+  uint64_t bytes = 0;
+};
+
 struct ModelInfo {
   std::string name;
   std::string path;
@@ -74,6 +86,12 @@ struct ModelInfo {
   std::string device;                // "cpu", "cuda:0"; empty from a daemon that does not say
   uint64_t device_memory_used = 0;   // bytes the model's backend holds
   uint64_t device_memory_total = 0;  // the device pool's size; 0 on the CPU
+  std::string architecture;          // the rest: "" and 0 from a daemon older than protocol 0.3
+  uint64_t parameters = 0;
+  uint64_t file_bytes = 0;
+  std::vector<WeightTypeShare> weight_types;
+  bool chat_template = false;
+  bool is_default = false;
 };
 
 struct DecoderInfo {

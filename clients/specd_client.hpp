@@ -40,6 +40,12 @@ struct Options {
   uint32_t max_frame_bytes = 0;
 };
 
+// One turn of a conversation (GenParams::messages).
+struct ChatMessage {
+  std::string role;  // "system", "user", "assistant"
+  std::string content;
+};
+
 // Unset optionals keep the library's defaults (specd_gen_params_init).
 struct GenParams {
   std::string model;
@@ -55,6 +61,9 @@ struct GenParams {
   std::string decoder;
   std::string decoder_options_json;
   bool stream = true;
+  // Non-empty: a conversation instead of a prompt, rendered by the daemon with the model's chat
+  // template (plain text for a model without one; ModelStatus::chat_template says which).
+  std::vector<ChatMessage> messages;
 };
 
 // Borrowed: valid during the on_token call only.
@@ -88,6 +97,18 @@ struct ModelStatus {
   std::string device;                // "cpu", "cuda:0"; empty when the daemon does not say
   uint64_t device_memory_used = 0;   // bytes its backend holds
   uint64_t device_memory_total = 0;  // the device pool's size; 0 on the CPU
+  // Since client 1.2; "" and 0 from an older library or daemon.
+  std::string architecture;          // general.architecture
+  uint64_t parameters = 0;           // elements of every tensor
+  uint64_t file_bytes = 0;           // the GGUF file's size
+  struct WeightType {
+    std::string type;                // "F32", "Q4_K", ...
+    uint64_t parameters = 0;
+    uint64_t bytes = 0;
+  };
+  std::vector<WeightType> weight_types;  // largest share of bytes first
+  bool chat_template = false;        // the model has tokenizer.chat_template
+  bool is_default = false;           // a request naming no model runs on this one
 };
 
 struct DecoderStatus {
@@ -211,8 +232,14 @@ inline void on_done(specd_gen*, int rc, const char* message, const specd_gen_res
   }
 }
 
-// A specd_gen_params pointing into p (and into stops, which holds the stop strings' pointers).
-inline specd_gen_params to_c(const GenParams& p, std::vector<const char*>* stops) {
+// The C string arrays a specd_gen_params points into.
+struct CStrings {
+  std::vector<const char*> stops, roles, contents;
+};
+
+// A specd_gen_params pointing into p (and into strs, which holds the arrays of string pointers).
+inline specd_gen_params to_c(const GenParams& p, CStrings* strs) {
+  std::vector<const char*>* stops = &strs->stops;
   specd_gen_params c;
   specd_gen_params_init(&c);
   c.model = p.model.c_str();
@@ -231,6 +258,13 @@ inline specd_gen_params to_c(const GenParams& p, std::vector<const char*>* stops
   c.decoder = p.decoder.c_str();
   c.decoder_options_json = p.decoder_options_json.c_str();
   c.flags = p.stream ? SPECD_GEN_STREAM : 0u;
+  for (const ChatMessage& m : p.messages) {
+    strs->roles.push_back(m.role.c_str());
+    strs->contents.push_back(m.content.c_str());
+  }
+  c.message_roles = strs->roles.data();
+  c.message_contents = strs->contents.data();
+  c.n_messages = p.messages.size();
   return c;
 }
 
@@ -305,8 +339,8 @@ class Client {
     st->on_token = std::move(on_token);
     st->on_done = std::move(on_done);
     st->client = state_.get();
-    std::vector<const char*> stops;
-    const specd_gen_params c = detail::to_c(p, &stops);
+    detail::CStrings strs;
+    const specd_gen_params c = detail::to_c(p, &strs);
     specd_error err;
     specd_error_init(&err);
     specd_gen* g = nullptr;
@@ -326,8 +360,8 @@ class Client {
 
   // Generate and wait (see specd_generate_sync); throws Error, including SPECD_E_CANCELED.
   GenResult generate_sync(const GenParams& p) {
-    std::vector<const char*> stops;
-    const specd_gen_params c = detail::to_c(p, &stops);
+    detail::CStrings strs;
+    const specd_gen_params c = detail::to_c(p, &strs);
     specd_error err;
     specd_error_init(&err);
     specd_gen_result* r = nullptr;
@@ -351,11 +385,27 @@ class Client {
     out.uptime_s = s->uptime_s;
     for (size_t i = 0; i < s->n_models; ++i) {
       const specd_status_model& m = *s->models[i];
-      ModelStatus ms{m.name, m.path, m.vocab, m.ctx_len, m.weight_bytes, "", 0, 0};
+      ModelStatus ms;
+      ms.name = m.name;
+      ms.path = m.path;
+      ms.vocab = m.vocab;
+      ms.ctx_len = m.ctx_len;
+      ms.weight_bytes = m.weight_bytes;
       if (SPECD_HAS(specd_status_model, &m, device_memory_total)) {
         ms.device = m.device ? m.device : "";
         ms.device_memory_used = m.device_memory_used;
         ms.device_memory_total = m.device_memory_total;
+      }
+      if (SPECD_HAS(specd_status_model, &m, flags)) {
+        ms.architecture = m.architecture ? m.architecture : "";
+        ms.parameters = m.parameters;
+        ms.file_bytes = m.file_bytes;
+        for (size_t k = 0; k < m.n_weight_types; ++k) {
+          const specd_status_weight_type& t = *m.weight_types[k];
+          ms.weight_types.push_back(ModelStatus::WeightType{t.type, t.parameters, t.bytes});
+        }
+        ms.chat_template = (m.flags & SPECD_MODEL_CHAT_TEMPLATE) != 0;
+        ms.is_default = (m.flags & SPECD_MODEL_DEFAULT) != 0;
       }
       out.models.push_back(std::move(ms));
     }

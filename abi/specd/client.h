@@ -1,4 +1,4 @@
-/* specd client library (libspecd-client.so.1) 1.0: generate with the specd daemon, read its status and run log.
+/* specd client library (libspecd-client.so.1) 1.2: generate with the specd daemon, read its status and run log.
  *
  * Handles. specd_client is one connection to the daemon: made by specd_client_connect, ended by
  * specd_client_close. specd_gen is one generation request on a client: made by specd_generate,
@@ -44,9 +44,9 @@ extern "C" {
 #endif
 
 #define SPECD_CLIENT_VERSION_MAJOR 1
-#define SPECD_CLIENT_VERSION_MINOR 1
+#define SPECD_CLIENT_VERSION_MINOR 2
 #define SPECD_CLIENT_VERSION_PATCH 0
-#define SPECD_CLIENT_VERSION_NUMBER 1001000
+#define SPECD_CLIENT_VERSION_NUMBER 1002000
 
 #ifndef SPECD_API
 #if defined(__GNUC__)
@@ -197,6 +197,14 @@ typedef struct specd_gen_params {
   const char *decoder;             /* a decoder name; NULL or "": "ar" */
   const char *decoder_options_json; /* NULL or a JSON object of the decoder's options, e.g. {"k":"4"} */
   uint32_t flags;                  /* SPECD_GEN_* bits; default SPECD_GEN_STREAM */
+  /* --- since 1.2 (the library reads them when struct_size covers them) --- */
+  const char *const *message_roles;    /* n_messages roles: "system", "user", "assistant" */
+  const char *const *message_contents; /* n_messages UTF-8 texts, in order with the roles */
+  size_t n_messages;               /* > 0: a conversation instead of a prompt (prompt_text and prompt_ids
+                                    * must then be unset): the daemon renders it with the model's chat
+                                    * template and the generation prompt, or, for a model without one,
+                                    * sends the contents as plain text (an assistant turn follows the
+                                    * text before it, any other starts a line); default 0 */
 } specd_gen_params;
 
 /* As specd_client_opts_init_sized, for specd_gen_params. Since 1.0. */
@@ -258,7 +266,8 @@ typedef void (*specd_gen_done_cb)(specd_gen *g, int rc, const char *message, con
  * never read. On SPECD_OK sets *out (when out is not NULL) to the request, valid until on_done
  * returns, and on_done will run exactly once. On failure no callback runs, *out is set to NULL,
  * and it returns SPECD_E_INVALID_ARG (NULL c/params/on_done, struct_size 0, NULL prompt_ids or stop
- * with a non-zero count, a NULL stop string, or called while the client closes), SPECD_E_LIMIT (the
+ * with a non-zero count, a NULL stop string, NULL message_roles or message_contents with n_messages > 0 or a NULL
+ * role or content, or called while the client closes), SPECD_E_LIMIT (the
  * request is larger than the daemon's frame limit), the code that ended the connection when it is
  * already lost (as specd_client_poll returned it, e.g. SPECD_E_IO; also a send failure of an
  * earlier specd_generate that no poll has reported yet), or SPECD_E_NOMEM, with the message in *err
@@ -287,6 +296,21 @@ SPECD_API void specd_gen_result_free(specd_gen_result *r);
 
 /* --- status -------------------------------------------------------------------------------- */
 
+/* How much of a model's tensors one weight type holds. Filled by the library; owned by its
+ * specd_status. Since 1.2. */
+typedef struct specd_status_weight_type {
+  uint32_t struct_size;
+  const char *type;     /* ggml's name: "F32", "Q4_K", ... */
+  uint64_t parameters;  /* elements stored in this type */
+  uint64_t bytes;       /* tensor bytes stored in this type */
+} specd_status_weight_type;
+
+/* specd_status_model.flags: the model has a chat template (tokenizer.chat_template), so a
+ * conversation is rendered with it; without the bit it is sent as plain text. Since 1.2. */
+#define SPECD_MODEL_CHAT_TEMPLATE 1u
+/* specd_status_model.flags: the daemon's default model (the one a request naming none runs on). Since 1.2. */
+#define SPECD_MODEL_DEFAULT 2u
+
 /* A loaded model. Filled by the library; owned by its specd_status. Since 1.0. */
 typedef struct specd_status_model {
   uint32_t struct_size;
@@ -299,6 +323,13 @@ typedef struct specd_status_model {
   const char *device;            /* where it runs: "cpu", "cuda:0"; "" when the daemon does not say */
   uint64_t device_memory_used;   /* bytes its backend holds: weights, KV cache, scratch, staging, plugin buffers */
   uint64_t device_memory_total;  /* the device pool's size; 0 on the CPU (host memory, no pool) */
+  /* --- since 1.2 (check SPECD_HAS; zero and "" from an older daemon) --- */
+  const char *architecture;      /* general.architecture: "llama", "qwen2", ... */
+  uint64_t parameters;           /* elements of every tensor in the file */
+  uint64_t file_bytes;           /* the GGUF file's size */
+  const specd_status_weight_type *const *weight_types;  /* n_weight_types, largest share of bytes first */
+  size_t n_weight_types;
+  uint32_t flags;                /* SPECD_MODEL_* bits */
 } specd_status_model;
 
 /* A decoder plugin the daemon loaded. Filled by the library; owned by its specd_status. Since 1.0. */
