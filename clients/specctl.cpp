@@ -1,5 +1,8 @@
-// specctl: the command-line client of the specd daemon: generate, status, runs, decoders, models.
+// specctl: the command-line client of the specd daemon: generate, chat, status, runs, decoders, models.
 #include "clients/specctl_args.h"
+#include "clients/specctl_chat.h"
+#include "clients/specctl_gen_options.h"
+#include "clients/specctl_models.h"
 #include "clients/specd_client.hpp"
 
 #include <nlohmann/json.hpp>
@@ -17,6 +20,8 @@ namespace {
 namespace sc = specd::client;
 using nlohmann::json;
 using specd::specctl::Args;
+using specd::specctl::human_bytes;
+using specd::specctl::print_models;
 
 constexpr int kExitOk = 0;
 constexpr int kExitRequest = 1;
@@ -51,45 +56,14 @@ specd::Result<sc::GenParams> gen_params(const Args& a) {
   if (!a.has("--prompt") && !a.has("--prompt-ids")) {
     return specd::Error{SPECD_E_INVALID_ARG, "generate needs --prompt TEXT or --prompt-ids IDS"};
   }
-  sc::GenParams p;
-  p.prompt_text = a.last("--prompt");
+  auto p = specd::specctl::gen_options(a);
+  if (!p) return p.error();
+  p->prompt_text = a.last("--prompt");
   if (a.has("--prompt-ids")) {
     auto ids = specd::specctl::parse_ids(a.last("--prompt-ids"));
     if (!ids) return ids.error();
-    p.prompt_ids = std::move(ids.value());
+    p->prompt_ids = std::move(ids.value());
   }
-  p.model = a.last("--model");
-  p.decoder = a.last("--decoder");
-  json options = json::object();
-  for (const std::string& kv : a.all("--decoder-opt")) {
-    const size_t eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return specd::Error{SPECD_E_INVALID_ARG, "--decoder-opt wants KEY=VALUE, got '" + kv + "'"};
-    }
-    options[kv.substr(0, eq)] = kv.substr(eq + 1);  // values travel as strings: {"k":"4"}
-  }
-  if (!options.empty()) p.decoder_options_json = dump(options);
-  auto max_tokens = a.integer("--max-tokens", 128, 1, INT32_MAX);
-  auto top_k = a.integer("--top-k", 0, 0, INT32_MAX);
-  auto temperature = a.number("--temperature", 0.0, 0.0, 1e6);
-  auto top_p = a.number("--top-p", 1.0, 0.0, 1.0);
-  auto min_p = a.number("--min-p", 0.0, 0.0, 1.0);
-  auto seed = a.unsigned_integer("--seed", 0);
-  for (const auto* r : {&max_tokens, &top_k}) {
-    if (!*r) return r->error();
-  }
-  for (const auto* r : {&temperature, &top_p, &min_p}) {
-    if (!*r) return r->error();
-  }
-  if (!seed) return seed.error();
-  p.max_tokens = static_cast<int32_t>(max_tokens.value());
-  p.top_k = static_cast<int32_t>(top_k.value());
-  p.temperature = static_cast<float>(temperature.value());
-  p.top_p = static_cast<float>(top_p.value());
-  p.min_p = static_cast<float>(min_p.value());
-  p.seed = seed.value();
-  p.stop = a.all("--stop");
-  p.stream = !a.has("--json");
   return p;
 }
 
@@ -162,12 +136,7 @@ int generate_stream(sc::Client& client, const sc::GenParams& p) {
 }
 
 json status_json(const sc::Status& s) {
-  json models = json::array();
-  for (const auto& m : s.models) {
-    models.push_back({{"name", m.name}, {"path", m.path}, {"vocab", m.vocab}, {"ctx_len", m.ctx_len},
-                      {"weight_bytes", m.weight_bytes}, {"device", m.device},
-                      {"device_memory_used", m.device_memory_used}, {"device_memory_total", m.device_memory_total}});
-  }
+  const json models = specd::specctl::models_json(s);
   json decoders = json::array();
   for (const auto& d : s.decoders) {
     decoders.push_back({{"name", d.name}, {"version", d.version}, {"description", d.description}, {"path", d.path}});
@@ -176,31 +145,6 @@ json status_json(const sc::Status& s) {
               {"decoders", decoders}, {"active_requests", s.active_requests}, {"queued_requests", s.queued_requests},
               {"connections", s.connections}, {"kv_blocks_total", s.kv_blocks_total},
               {"kv_blocks_free", s.kv_blocks_free}, {"kv_bytes_per_block", s.kv_bytes_per_block}};
-}
-
-// 16384 → "16.0 KiB".
-std::string human_bytes(uint64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(bytes);
-  size_t u = 0;
-  while (v >= 1024.0 && u + 1 < std::size(units)) {
-    v /= 1024.0;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return buf;
-}
-
-void print_models(const sc::Status& s) {
-  for (const auto& m : s.models) {
-    std::printf("%-20s vocab %-6d ctx %-6d %10s  %s\n", m.name.c_str(), m.vocab, m.ctx_len, human_bytes(m.weight_bytes).c_str(),
-                m.path.c_str());
-    if (m.device.empty()) continue;
-    std::string memory = human_bytes(m.device_memory_used) + " held";
-    if (m.device_memory_total) memory.append(" of a ").append(human_bytes(m.device_memory_total)).append(" pool");
-    std::printf("%-20s device %s, %s\n", "", m.device.c_str(), memory.c_str());
-  }
 }
 
 void print_decoders(const sc::Status& s) {
@@ -290,6 +234,7 @@ int runs(sc::Client& client, const Args& a) {
 int run_command(sc::Client& client, const Args& a, const sc::GenParams& gen) {
   const bool as_json = a.has("--json");
   if (a.command == "generate") return as_json ? generate_json(client, gen) : generate_stream(client, gen);
+  if (a.command == "chat") return specd::specctl::run_chat(client, a, gen);
   if (a.command == "status") return status(client, as_json);
   if (a.command == "runs") return runs(client, a);
   if (a.command == "decoders") return list(client, as_json, false);
@@ -307,8 +252,8 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   sc::GenParams gen;
-  if (a.command == "generate") {
-    auto p = gen_params(a);
+  if (a.command == "generate" || a.command == "chat") {
+    auto p = a.command == "generate" ? gen_params(a) : specd::specctl::gen_options(a);
     if (!p) return complain(p.error().message, kExitUsage);
     gen = std::move(p.value());
   }

@@ -20,6 +20,9 @@ const std::map<std::string, std::set<std::string>>& command_options() {
       {"generate",
        {"--prompt", "--prompt-ids", "--model", "--decoder", "--decoder-opt", "--max-tokens", "--temperature", "--top-k",
         "--top-p", "--min-p", "--seed", "--stop"}},
+      {"chat",
+       {"--model", "--decoder", "--decoder-opt", "--system", "--max-tokens", "--temperature", "--top-k", "--top-p",
+        "--min-p", "--seed", "--stop"}},
       {"status", {}},
       {"runs", {"--last", "--decoder", "--model", "--since-ms"}},
       {"decoders", {}},
@@ -39,10 +42,13 @@ const char* usage_text() {
          "  generate  --prompt TEXT | --prompt-ids 1,403,...  [--model M] [--decoder NAME]\n"
          "            [--decoder-opt K=V]... [--max-tokens N] [--temperature T] [--top-k K] [--top-p P]\n"
          "            [--min-p P] [--seed S] [--stop TEXT]...   stream text (--json: one JSON object)\n"
+         "  chat      [--model M] [--system TEXT] [--decoder NAME] [--decoder-opt K=V]... and generate's\n"
+         "            sampling options   a conversation: one message per line, /help for commands\n"
          "  status                                            the daemon's models, decoders, queue, memory\n"
          "  runs      [--last N] [--decoder X] [--model Y] [--since-ms UNIX_MS]   the run log, newest first\n"
          "  decoders                                          the loaded decoder plugins\n"
-         "  models                                            the loaded models\n"
+         "  models                                            the loaded models: architecture, parameters,\n"
+         "                                                    weight types, context, file, device\n"
          "The socket is --socket, else $SPECD_SOCKET, else " SPECD_DEFAULT_SOCKET ".\n"
          "Exit status: 0 ok, 1 the request failed, 2 usage,\n"
          "             3 cannot reach the daemon (not running, no answer),\n"

@@ -11,7 +11,7 @@
 namespace specd::specctl {
 
 struct Args {
-  std::string command;                                   // "generate", "status", "runs", "decoders", "models"
+  std::string command;                                   // "generate", "chat", "status", "runs", "decoders", "models"
   std::map<std::string, std::vector<std::string>> opts;  // "--name" → its values in order ("" for flags)
 
   bool has(const std::string& name) const { return opts.count(name) != 0; }
