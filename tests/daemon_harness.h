@@ -51,6 +51,7 @@ struct GenParams {
   std::string options;
   bool stream = true;
   std::vector<std::string> stop;  // stop strings
+  std::vector<std::pair<std::string, std::string>> messages;  // (role, content): sent only when non-empty
 };
 
 inline std::vector<uint8_t> generate_frame(uint64_t rid, const GenParams& p) {
@@ -63,7 +64,10 @@ inline std::vector<uint8_t> generate_frame(uint64_t rid, const GenParams& p) {
   const auto decoder = b.CreateString(p.decoder);
   const auto options = b.CreateString(p.options);
   const auto stop = p.stop.empty() ? 0 : b.CreateVectorOfStrings(p.stop);
-  const auto g = wire::CreateGenerate(b, model, prompt, ids, p.max_tokens, sampling, stop, decoder, options, p.stream);
+  std::vector<fb::Offset<wire::ChatMessage>> turns;
+  for (const auto& [role, content] : p.messages) turns.push_back(wire::CreateChatMessage(b, b.CreateString(role), b.CreateString(content)));
+  const auto messages = turns.empty() ? 0 : b.CreateVector(turns);
+  const auto g = wire::CreateGenerate(b, model, prompt, ids, p.max_tokens, sampling, stop, decoder, options, p.stream, messages);
   return envelope_frame(b, rid, wire::Body::Generate, g.Union());
 }
 

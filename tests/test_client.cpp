@@ -965,6 +965,16 @@ TEST_CASE("specd_generate rejects bad arguments without starting anything") {
   p.n_stop = 1;
   CHECK(specd_generate(c, &p, collect_token, collect_done, &col, &g, &err) == SPECD_E_INVALID_ARG);
   p.n_stop = 0;
+  p.n_messages = 1;  // client 1.2: a conversation needs both arrays, and no NULL in them
+  CHECK(specd_generate(c, &p, collect_token, collect_done, &col, &g, &err) == SPECD_E_INVALID_ARG);
+  CHECK(contains(err.message, "message_roles or message_contents is NULL"));
+  const char* roles[] = {"user"};
+  const char* no_content[] = {nullptr};
+  p.message_roles = roles;
+  p.message_contents = no_content;
+  CHECK(specd_generate(c, &p, collect_token, collect_done, &col, &g, &err) == SPECD_E_INVALID_ARG);
+  CHECK(contains(err.message, "message 0 has a NULL role or content"));
+  p.n_messages = 0;
   p.struct_size = 0;
   CHECK(specd_generate(c, &p, collect_token, collect_done, &col, &g, &err) == SPECD_E_INVALID_ARG);
   CHECK(contains(err.message, "specd_gen_params_init"));
@@ -1508,6 +1518,9 @@ LAYOUT(specd_gen_params, n_stop, 72);
 LAYOUT(specd_gen_params, decoder, 80);
 LAYOUT(specd_gen_params, decoder_options_json, 88);
 LAYOUT(specd_gen_params, flags, 96);
+LAYOUT(specd_gen_params, message_roles, 104);  // client 1.2
+LAYOUT(specd_gen_params, message_contents, 112);
+LAYOUT(specd_gen_params, n_messages, 120);
 LAYOUT(specd_token_event, step, 4);
 LAYOUT(specd_token_event, ids, 8);
 LAYOUT(specd_token_event, n_ids, 16);
@@ -1536,6 +1549,15 @@ LAYOUT(specd_status_model, weight_bytes, 32);
 LAYOUT(specd_status_model, device, 40);
 LAYOUT(specd_status_model, device_memory_used, 48);
 LAYOUT(specd_status_model, device_memory_total, 56);
+LAYOUT(specd_status_model, architecture, 64);  // client 1.2
+LAYOUT(specd_status_model, parameters, 72);
+LAYOUT(specd_status_model, file_bytes, 80);
+LAYOUT(specd_status_model, weight_types, 88);
+LAYOUT(specd_status_model, n_weight_types, 96);
+LAYOUT(specd_status_model, flags, 104);
+LAYOUT(specd_status_weight_type, type, 8);
+LAYOUT(specd_status_weight_type, parameters, 16);
+LAYOUT(specd_status_weight_type, bytes, 24);
 LAYOUT(specd_status_decoder, name, 8);
 LAYOUT(specd_status_decoder, path, 32);
 LAYOUT(specd_status, active_requests, 4);

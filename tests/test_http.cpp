@@ -32,12 +32,6 @@ bool parse(OpenAiEndpoint ep, const std::string& body, OpenAiRequest* out, OpenA
   return daemon::parse_openai_request(ep, body, limit, out, err);
 }
 
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 struct HttpReply {
   int status = 0;
   std::string body;

@@ -26,6 +26,8 @@ std::string temp_dir();
 std::string side_dir();
 // Run a shell command; returns its exit status and fills out with stdout.
 int run_command(const std::string& cmd, std::string* out);
+// s as one single-quoted word for /bin/sh, any byte included.
+std::string shell_quote(const std::string& s);
 std::vector<uint8_t> read_file(const std::string& path);
 void write_file(const std::string& path, const std::vector<uint8_t>& bytes);
 // The 200 golden greedy ids from models/README.md (excluding the leading BOS).
