@@ -31,6 +31,8 @@ uint64_t decode_body(const wire::Envelope& e) {
   } else if (const auto* s = e.body_as_StatusReply()) {
     const sc::StatusInfo d = sc::decode_status(*s);
     sum += d.models.size() + d.decoders.size() + d.daemon_version.size();
+    for (const auto& m : d.models)
+      for (const auto& t : m.weight_types) sum += t.type.size() + t.bytes + t.parameters;
   } else if (const auto* r = e.body_as_RunList()) {
     const sc::RunList d = sc::decode_run_list(*r);
     for (const auto& run : d.runs) sum += run.model.size() + run.decoder_options.size() + run.error.size();

@@ -31,6 +31,8 @@ uint64_t touch(const wire::Envelope* e) {
       for (int32_t id : *g->prompt_ids()) sum += static_cast<uint64_t>(id);
     if (g->stop_strings())
       for (const auto* s : *g->stop_strings()) sum += sum_string(s);
+    if (g->messages())
+      for (const auto* m : *g->messages()) sum += sum_string(m->role()) + sum_string(m->content());
     if (const auto* s = g->sampling())
       sum += static_cast<uint64_t>(s->top_k()) + s->seed() + (s->temperature() > 0) + (s->top_p() > 0) + (s->min_p() > 0);
   } else if (const auto* h = e->body_as_Hello()) {

@@ -77,6 +77,9 @@ int main(int argc, char** argv) {
   ids.prompt_ids = {1, 403, 407};
   ids.sampling.temperature = 0.8f;
   ids.sampling.top_k = 40;
+  sc::GenerateRequest chat = g;  // protocol 0.3: a conversation instead of a prompt
+  chat.prompt_text.clear();
+  chat.messages = {{"system", "You are terse."}, {"user", "Hi"}, {"assistant", "Hello."}, {"user", "Again"}};
   sc::RunsQuery q;
   q.last = 5;
   q.decoder = "ar";
@@ -88,6 +91,7 @@ int main(int argc, char** argv) {
   write_seed(dir / "frame", "hello", hello);
   write_seed(dir / "frame", "generate_text", framed(sc::encode_generate(1, g)));
   write_seed(dir / "frame", "generate_ids", framed(sc::encode_generate(7, ids)));
+  write_seed(dir / "frame", "generate_chat", framed(sc::encode_generate(8, chat)));
   write_seed(dir / "frame", "cancel", framed(sc::encode_cancel(1)));
   write_seed(dir / "frame", "status", framed(sc::encode_status_request(2)));
   write_seed(dir / "frame", "list_runs", framed(sc::encode_list_runs(3, q)));
@@ -100,7 +104,19 @@ int main(int argc, char** argv) {
   r.emitted_hist = {0, 1, 1};
   sd::StatusInfo s;
   s.daemon_version = "0.1.0";
-  s.models.push_back({"stories", "/models/stories260K.gguf", 512, 512, 1u << 20, "cuda:0", 1u << 21, 1u << 22});
+  sd::ModelInfo model;
+  model.name = "stories";
+  model.path = "/models/stories260K.gguf";
+  model.vocab = 512;
+  model.ctx_len = 512;
+  model.weight_bytes = 1u << 20;
+  model.device = "cuda:0";
+  model.device_memory_used = 1u << 21;
+  model.device_memory_total = 1u << 22;
+  model.summary = {"llama", 292800, 1185376, {{"Q8_0", 262144, 278528}, {"F32", 30656, 122624}}};
+  model.chat_template = true;
+  model.is_default = true;
+  s.models.push_back(model);
   s.engine.decoders.push_back({"ar", "1.0", "autoregressive", "/plugins/ar.so"});
   sd::RunRecord run;
   run.id = 42;
@@ -116,7 +132,7 @@ int main(int argc, char** argv) {
   write_seed(dir / "client_frame", "welcome", sd::encode_welcome(0, w));
   write_seed(dir / "client_frame", "token_event", sd::encode_token_event(1, tok, " the", 1));
   write_seed(dir / "client_frame", "finished", sd::encode_finished(1, r, 4, " the dog", 42));
-  write_seed(dir / "client_frame", "status", sd::encode_status(2, s));
+  write_seed(dir / "client_frame", "status_model_summary", sd::encode_status(2, s));  // "status": the 0.2 shape
   write_seed(dir / "client_frame", "run_list", sd::encode_run_list(3, {run}, 1));
   write_seed(dir / "client_frame", "error", sd::encode_error(4, SPECD_E_KV_FULL, "kv cache full"));
   write_seed(dir / "client_frame", "session", stream);
