@@ -3,11 +3,11 @@
 #include "clients/specctl_chat.h"
 #include "clients/specctl_gen_options.h"
 #include "clients/specctl_models.h"
+#include "clients/specctl_stream.h"
 #include "clients/specd_client.hpp"
 
 #include <nlohmann/json.hpp>
 
-#include <csignal>
 #include <cstdio>
 #include <cstdint>
 #include <ctime>
@@ -28,11 +28,6 @@ constexpr int kExitRequest = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitNoDaemon = 3;
 constexpr int kExitAccess = 4;  // the socket's permissions or the daemon's [access] lists: the same answer
-
-// Set by SIGINT during a streaming generate; the poll loop turns it into a Cancel.
-volatile std::sig_atomic_t g_interrupted = 0;
-
-void on_sigint(int) { g_interrupted = 1; }
 
 // Text from the daemon is UTF-8, but a JSON dump must not throw on a stray byte.
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
@@ -90,48 +85,16 @@ int generate_json(sc::Client& client, const sc::GenParams& p) {
 
 // Stream text as it arrives; Ctrl-C cancels the request (and still reports how it ended).
 int generate_stream(sc::Client& client, const sc::GenParams& p) {
-  struct sigaction sa {};
-  sa.sa_handler = on_sigint;  // no SA_RESTART: the poll's wait returns at once
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  bool done = false;
-  int rc = SPECD_OK;
-  std::string message;
-  std::optional<sc::GenResult> result;
-  bool streamed = false;
-  sc::Generation g = client.generate(
-      p,
-      [&](const sc::TokenEvent& ev) {
-        std::fwrite(ev.text.data(), 1, ev.text.size(), stdout);
-        std::fflush(stdout);
-        streamed = streamed || !ev.text.empty();
-      },
-      [&](int code, std::string_view msg, const sc::GenResult* r) {
-        done = true;
-        rc = code;
-        message = msg;
-        if (r) result = *r;
-      });
-  bool cancel_sent = false;
-  while (!done) {
-    try {
-      client.poll(200);
-    } catch (const sc::Error&) {
-      if (!done) throw;  // a lost connection ended the request: its on_done has the better message
-    }
-    if (g_interrupted && !cancel_sent) {
-      g.cancel();
-      cancel_sent = true;
-    }
-  }
-  if (streamed) std::printf("\n");
+  specd::specctl::install_sigint();
+  const specd::specctl::Streamed s = specd::specctl::stream_generation(client, p, true);
+  if (s.shown) std::printf("\n");
   std::fflush(stdout);  // the text, then the summary on stderr, in that order on a terminal
-  if (result) {
+  if (const auto& r = s.result) {
     std::fprintf(stderr, "[%s: %d tokens, %.1f tok/s, %.2f tokens/forward, ttft %.1f ms, run %lld]\n",
-                 result->finish_reason_name.c_str(), result->generated_tokens, result->decode_tok_s,
-                 result->tokens_per_forward, result->ttft_ms, static_cast<long long>(result->run_id));
+                 r->finish_reason_name.c_str(), r->generated_tokens, r->decode_tok_s, r->tokens_per_forward, r->ttft_ms,
+                 static_cast<long long>(r->run_id));
   }
-  if (rc != SPECD_OK) return complain(message, kExitRequest);
+  if (s.rc != SPECD_OK) return complain(s.message, kExitRequest);
   return kExitOk;
 }
 

@@ -3,11 +3,11 @@
 
 #include "clients/specctl_chat_input.h"
 #include "clients/specctl_gen_options.h"
+#include "clients/specctl_stream.h"
 
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
-#include <optional>
 #include <sstream>
 #include <unistd.h>
 
@@ -24,45 +24,6 @@ constexpr const char* kHelp =
     "/decoder NAME [K=V]…  decode the next turns with NAME and these options\n"
     "/exit                 leave (also Ctrl-D, or Ctrl-C at the prompt)\n"
     "Ctrl-C while the model writes stops that answer. A line starting with // sends it with one /.\n";
-
-struct Turn {
-  int rc = SPECD_OK;
-  std::string message;
-  std::optional<GenResult> result;
-};
-
-// One generation: streamed to stdout when echo; Ctrl-C sends a Cancel and the turn still ends
-// with the daemon's Finished (reason "cancel") holding what was written so far.
-Turn run_turn(client::Client& c, const GenParams& p, bool echo) {
-  Turn t;
-  bool done = false;
-  client::Generation g = c.generate(
-      p,
-      [&](const client::TokenEvent& ev) {
-        if (!echo) return;
-        std::fwrite(ev.text.data(), 1, ev.text.size(), stdout);
-        std::fflush(stdout);
-      },
-      [&](int code, std::string_view msg, const GenResult* r) {
-        done = true;
-        t.rc = code;
-        t.message = msg;
-        if (r) t.result = *r;
-      });
-  bool cancel_sent = false;
-  while (!done) {
-    try {
-      c.poll(200);
-    } catch (const client::Error&) {
-      if (!done) throw;  // a lost connection ended the request: its on_done has the better message
-    }
-    if (g_chat_interrupted && !cancel_sent) {
-      g.cancel();
-      cancel_sent = true;
-    }
-  }
-  return t;
-}
 
 // "[42 tokens, 118.3 tok/s, TPF 1.00, prompt 35 tokens, stop]"
 std::string figures(const GenResult& r) {
@@ -120,7 +81,7 @@ class Chat {
       const LineReader::Got got = in.next(&line);
       if (got == LineReader::Got::End) break;
       if (got == LineReader::Got::Interrupted) {
-        g_chat_interrupted = 0;
+        g_interrupted = 0;
         if (last_was_ctrl_c || !tty_) break;
         std::fputs("\n(Ctrl-C again or Ctrl-D to leave)\n", stderr);
         last_was_ctrl_c = true;
@@ -181,9 +142,9 @@ class Chat {
     messages_.push_back(ChatMessage{"user", text});
     GenParams p = base_;
     p.messages = messages_;
-    const Turn t = run_turn(c_, p, !json_);
-    const bool cancelled = g_chat_interrupted != 0;
-    g_chat_interrupted = 0;
+    const Streamed t = stream_generation(c_, p, !json_);
+    const bool cancelled = g_interrupted != 0;
+    g_interrupted = 0;
     if (t.result) {
       // A stopped answer stays in the conversation as far as it was shown.
       messages_.push_back(ChatMessage{"assistant", t.result->text});
@@ -208,7 +169,7 @@ class Chat {
 }  // namespace
 
 int run_chat(client::Client& client, const Args& a, GenParams base) {
-  install_chat_sigint();
+  install_sigint();
   Chat chat(client, a, std::move(base));
   if (!chat.start()) return 1;
   return chat.loop();

@@ -1,23 +1,12 @@
 // Line input for the chat: buffered read(2) that gives way to SIGINT.
 #include "clients/specctl_chat_input.h"
 
+#include "clients/specctl_stream.h"
+
 #include <cerrno>
 #include <unistd.h>
 
 namespace specd::specctl {
-
-volatile std::sig_atomic_t g_chat_interrupted = 0;
-
-namespace {
-void on_sigint(int) { g_chat_interrupted = 1; }
-}  // namespace
-
-void install_chat_sigint() {
-  struct sigaction sa {};
-  sa.sa_handler = on_sigint;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-}
 
 LineReader::Got LineReader::next(std::string* line) {
   for (;;) {
@@ -32,7 +21,7 @@ LineReader::Got LineReader::next(std::string* line) {
       buf_.clear();
       return Got::Line;
     }
-    if (g_chat_interrupted) return Got::Interrupted;
+    if (g_interrupted) return Got::Interrupted;
     char chunk[4096];
     const ssize_t n = ::read(fd_, chunk, sizeof chunk);
     if (n > 0) buf_.append(chunk, static_cast<size_t>(n));

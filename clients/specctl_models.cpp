@@ -2,36 +2,38 @@
 #include "clients/specctl_models.h"
 
 #include <cstdio>
-#include <iterator>
+#include <span>
 
 namespace specd::specctl {
 
 using nlohmann::json;
 
-std::string human_bytes(uint64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(bytes);
+namespace {
+
+// n in the largest of units (each base times the one before) that keeps it under base: the
+// first unit printed whole, the others with `decimals` decimals.
+std::string scaled(uint64_t n, double base, std::span<const char* const> units, const char* sep, int decimals) {
+  double v = static_cast<double>(n);
   size_t u = 0;
-  while (v >= 1024.0 && u + 1 < std::size(units)) {
-    v /= 1024.0;
+  while (v >= base && u + 1 < units.size()) {
+    v /= base;
     ++u;
   }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.*f%s%s", u == 0 ? 0 : decimals, v, sep, units[u]);
   return buf;
 }
 
+}  // namespace
+
+std::string human_bytes(uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  return scaled(bytes, 1024.0, kUnits, " ", 1);
+}
+
 std::string human_count(uint64_t n) {
-  const char* units[] = {"", "K", "M", "B", "T"};
-  double v = static_cast<double>(n);
-  size_t u = 0;
-  while (v >= 1000.0 && u + 1 < std::size(units)) {
-    v /= 1000.0;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f%s" : "%.2f%s", v, units[u]);
-  return buf;
+  static constexpr const char* kUnits[] = {"", "K", "M", "B", "T"};
+  return scaled(n, 1000.0, kUnits, "", 2);
 }
 
 std::string weight_type_mix(const std::vector<client::ModelStatus::WeightType>& types) {
