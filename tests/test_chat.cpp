@@ -131,6 +131,76 @@ TEST_CASE("specctl chat on a model without a template: plain continuation, said 
   CHECK(out == t1 + "\n" + t2 + "\n");
 }
 
+TEST_CASE("specctl chat: a turn the template refuses is reported and left out; the next turn runs") {
+  const std::string vocab = shared_dir() + "/data/vocab/ggml-vocab-qwen2.gguf";
+  if (run_command("test -f " + vocab, nullptr) != 0) {
+    MESSAGE("skipped: ../shared/data has no qwen2 vocabulary");
+    return;
+  }
+  const std::string dir = temp_dir();
+  const std::string tmpl = dir + "/refuses.jinja";
+  const std::string source =
+      "{% for m in messages %}{% if m.content == 'boom' %}{{ raise_exception('no booms here') }}{% endif %}"
+      "<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+      "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+  write_file(tmpl, std::vector<uint8_t>(source.begin(), source.end()));
+  const std::string model = dir + "/refuses.gguf";
+  std::string out;
+  REQUIRE_MESSAGE(run_command(build_root() + "/tools/specd-random-model --arch qwen2 --vocab " + vocab + " --out " + model +
+                                  " --chat-template " + tmpl + " 2>&1", &out) == 0, out);
+  DaemonProcess d({"--model", "q=" + model});
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  // On the socket: the template's own message, as SPECD_E_INVALID_ARG.
+  RawClient c(d.socket());
+  GenParams p;
+  p.prompt_text.clear();
+  p.model = "q";
+  p.messages = {{"user", "boom"}};
+  REQUIRE(c.send(generate_frame(1, p)));
+  const GenOutcome o = collect(c, 1);
+  CHECK(o.error_code == SPECD_E_INVALID_ARG);
+  CHECK_MESSAGE(o.error_message.find("no booms here") != std::string::npos, o.error_message);
+  // In the chat: said on stderr, and the refused message is not kept.
+  out.clear();
+  REQUIRE(run_command("printf 'boom\\nhello\\nhello\\n' | " + specctl(d) + "chat --model q --json --max-tokens 3 2>" + d.dir() +
+                          "/err.txt", &out) == 0);
+  const std::string err = text_of(d.dir() + "/err.txt");
+  CHECK_MESSAGE(err.find("no booms here (/reset starts over)") != std::string::npos, err);
+  std::vector<json> turns;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) turns.push_back(json::parse(line));
+  REQUIRE(turns.size() == 2);
+  auto file = engine::GgufFile::open(model);
+  REQUIRE(file);
+  auto tok = engine::Tokenizer::from_gguf(**file);
+  REQUIRE(tok);
+  const std::string first = "<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n";
+  CHECK(turns[0]["usage"]["prompt_tokens"] == tok->tokenize(first, true, true).size());
+}
+
+TEST_CASE("specctl chat on a terminal: banner and prompt; Ctrl-C at the prompt twice leaves") {
+  if (run_command("command -v script >/dev/null", nullptr) != 0) {
+    MESSAGE("skipped: no script(1) to give specctl a terminal");
+    return;
+  }
+  DaemonProcess d;
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  std::string out;
+  // script(1) runs specctl on a pseudo-terminal and copies its input there; the terminal turns
+  // the \003 bytes into SIGINT, as a key press would. The input stays open past `timeout 8`, so
+  // only the two Ctrl-Cs can end the chat with status 0.
+  const int rc = run_command("(printf 'Once upon a time\\n'; sleep 2; printf '\\003'; sleep 1; printf '\\003'; sleep 10) | "
+                             "timeout 8 script -qfec " +
+                                 shell_quote(build_root() + "/clients/specctl --socket " + d.socket() + " chat --max-tokens 8") +
+                                 " /dev/null",
+                             &out);
+  CHECK_MESSAGE(rc == 0, out);
+  CHECK(out.find("chatting with stories; /help lists the commands") != std::string::npos);
+  CHECK(out.find("> ") != std::string::npos);
+  CHECK(out.find("TPF 1.00") != std::string::npos);
+  CHECK_MESSAGE(out.find("(Ctrl-C again or Ctrl-D to leave)") != std::string::npos, out);
+}
+
 // specctl with its stdin and stdout on pipes, stderr in a file.
 class Child {
  public:

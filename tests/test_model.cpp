@@ -4,6 +4,7 @@
 #include "engine/gguf_reader.h"
 #include "engine/gguf_writer.h"
 #include "engine/model.h"
+#include "engine/model_summary.h"
 #include "kernels/cpu/matmul.h"
 #include "tests/arch_models.h"
 #include "tests/test_support.h"
@@ -256,4 +257,22 @@ TEST_CASE("model: prompts follow add_bos_token, and EOT/EOM ids stop generation 
   auto stories = engine::Model::load(model_path("stories260K.gguf"));
   REQUIRE(stories.has_value());
   CHECK((*stories)->stop_tokens() == std::vector<int32_t>{(*stories)->config().eos, (*stories)->config().bos});
+}
+
+TEST_CASE("model summary: stories260K's parameters from its config, one weight type, the file's size") {
+  auto m = engine::Model::load(model_path("stories260K.gguf"));
+  REQUIRE(m.has_value());
+  const engine::ModelSummary s = engine::summarize_model((*m)->file());
+  const engine::ModelConfig& c = (*m)->config();
+  const auto dim = static_cast<uint64_t>(c.dim), ffn = static_cast<uint64_t>(c.ffn_dim);
+  const uint64_t per_layer = dim * static_cast<uint64_t>(c.q_dim()) * 2 + dim * static_cast<uint64_t>(c.kv_dim()) * 2 +
+                             3 * dim * ffn + 2 * dim;  // Q, O, K, V, the three FFN matrices, two norms
+  const uint64_t embeddings = static_cast<uint64_t>(c.vocab) * dim;
+  CHECK(s.parameters == embeddings * (c.tied_output ? 1 : 2) + per_layer * static_cast<uint64_t>(c.n_layers) + dim);
+  CHECK(s.architecture == "llama");
+  CHECK(s.file_bytes == read_file(model_path("stories260K.gguf")).size());
+  REQUIRE(s.types.size() == 1);
+  CHECK(s.types[0].type == "F32");
+  CHECK(s.types[0].parameters == s.parameters);
+  CHECK(s.types[0].bytes == 4 * s.parameters);
 }
