@@ -74,10 +74,7 @@ class Chat {
     std::string line;
     bool last_was_ctrl_c = false;
     for (;;) {
-      if (tty_) {
-        std::fputs("> ", stdout);
-        std::fflush(stdout);
-      }
+      if (tty_) std::fputs("> ", stderr);  // stdout holds only the answers, also when it is redirected
       const LineReader::Got got = in.next(&line);
       if (got == LineReader::Got::End) break;
       if (got == LineReader::Got::Interrupted) {
@@ -95,7 +92,7 @@ class Chat {
       }
       last_was_ctrl_c = turn(line[0] == '/' ? line.substr(1) : line);
     }
-    if (tty_) std::fputs("\n", stdout);
+    if (tty_) std::fputs("\n", stderr);
     return 0;
   }
 
@@ -152,9 +149,11 @@ class Chat {
       else std::fputs("\n", stdout);
       std::fflush(stdout);
       std::fprintf(stderr, "%s\n", figures(*t.result).c_str());
+      if (t.result->finish_reason == SPECD_FINISH_CONTEXT) std::fputs("(the conversation fills the model's context: /reset starts over)\n", stderr);
     } else {
-      messages_.pop_back();  // refused (e.g. the conversation outgrew the context): try again or /reset
-      std::fprintf(stderr, "specctl: %s (/reset starts over)\n", t.message.c_str());
+      messages_.pop_back();  // refused: the conversation stays as it was, to try again
+      const bool too_long = SPECD_ERR_PRIMARY(t.rc) == SPECD_E_CONTEXT;
+      std::fprintf(stderr, "specctl: %s%s\n", t.message.c_str(), too_long ? " (/reset starts over)" : "");
     }
     return cancelled;
   }

@@ -129,6 +129,22 @@ TEST_CASE("specctl chat on a model without a template: plain continuation, said 
   // The answer continues the text before it; the next user turn starts a line.
   const std::string t2 = generate_text(model, "--prompt " + shell_quote("Once upon a time" + t1 + "\nThe dog"), 16);
   CHECK(out == t1 + "\n" + t2 + "\n");
+  // A message past the context is refused with the way out, and the chat goes on without it.
+  std::string words;
+  for (int i = 0; i < 3000; ++i) words += " dog";
+  write_file(d.dir() + "/long.txt", [&] {
+    const std::string s = words + "\nOnce upon a time\n";
+    return std::vector<uint8_t>(s.begin(), s.end());
+  }());
+  out.clear();
+  REQUIRE(run_command(specctl(d) + "chat --max-tokens 16 < " + d.dir() + "/long.txt 2>" + d.dir() + "/err.txt", &out) == 0);
+  const std::string refused = text_of(d.dir() + "/err.txt");
+  CHECK_MESSAGE(count_of(refused, "(/reset starts over)") == 1, refused);
+  CHECK(out == t1 + "\n");
+  // A model the daemon does not have is named before any turn.
+  out.clear();
+  CHECK(run_command("echo hi | " + specctl(d) + "chat --model nope 2>&1", &out) == 1);
+  CHECK(out == "specctl: model 'nope' is not loaded (specctl models lists them)\n");
 }
 
 TEST_CASE("specctl chat: a turn the template refuses is reported and left out; the next turn runs") {
@@ -165,7 +181,7 @@ TEST_CASE("specctl chat: a turn the template refuses is reported and left out; t
   REQUIRE(run_command("printf 'boom\\nhello\\nhello\\n' | " + specctl(d) + "chat --model q --json --max-tokens 3 2>" + d.dir() +
                           "/err.txt", &out) == 0);
   const std::string err = text_of(d.dir() + "/err.txt");
-  CHECK_MESSAGE(err.find("no booms here (/reset starts over)") != std::string::npos, err);
+  CHECK_MESSAGE(err.find("the model's chat template: no booms here\n") != std::string::npos, err);
   std::vector<json> turns;
   std::istringstream lines(out);
   for (std::string line; std::getline(lines, line);) turns.push_back(json::parse(line));
