@@ -351,9 +351,17 @@ TEST_CASE("the socket refuses a conversation it cannot render, by name") {
     CHECK(o.error_code == k.code);
     CHECK_MESSAGE(o.error_message.find(k.message) != std::string::npos, o.error_message);
   }
-  // The connection serves on: a plain conversation generates.
+  // Strict UTF-8: an overlong '/', a UTF-16 surrogate, a code point past U+10FFFF, a stray continuation byte.
+  for (const std::string& bad : {std::string("\xc0\xaf"), std::string("\xed\xa0\x80"), std::string("\xf4\x90\x80\x80"),
+                                std::string("a\x80")}) {
+    GenParams p = bad_text;
+    p.messages = {{"user", bad}};
+    REQUIRE(c.send(generate_frame(rid, p)));
+    CHECK(collect(c, rid++).error_code == SPECD_E_INVALID_ARG);
+  }
+  // The connection serves on: a plain conversation, any character in it, generates.
   GenParams ok = no_role;
-  ok.messages = {{"user", "Once upon a time"}};
+  ok.messages = {{"user", "Once upon a time \xf0\x9f\x99\x82 \xc3\xa9"}};
   ok.max_tokens = 4;
   REQUIRE(c.send(generate_frame(rid, ok)));
   const GenOutcome o = collect(c, rid);
