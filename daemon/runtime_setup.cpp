@@ -8,7 +8,7 @@
 #include <filesystem>
 
 #ifndef SPECD_INSTALLED_PLUGIN_DIR
-#define SPECD_INSTALLED_PLUGIN_DIR "/usr/local/lib/specd/decoders"
+#define SPECD_INSTALLED_PLUGIN_DIR "/usr/local/lib/specd/plugins"
 #endif
 
 namespace specd::daemon {
