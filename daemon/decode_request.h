@@ -44,7 +44,8 @@ struct DecodeResult {
 // exactly those tokens (each after the one before it), raw bytes that may end inside a UTF-8
 // character. With stop strings the text is shifted: a tail that could start a stop string waits for
 // the next call, and a matched stop string (and what follows it) is never given (unless keep_stop:
-// then the text ends with it). It is the only detokenization of generated tokens; text is valid during the call.
+// then the text ends with it). A held-back tail is given when the sequence ends by a stop token or
+// max_tokens; one that ends otherwise (cancel, context, error) drops it, at most a stop string's length. It is the only detokenization of generated tokens; text is valid during the call.
 struct DecodeCallbacks {
   void (*on_tokens)(int64_t id, const int32_t* tokens, int32_t n, std::string_view text, void* user) = nullptr;
   void (*on_finished)(int64_t id, const DecodeResult& result, void* user) = nullptr;

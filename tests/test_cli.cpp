@@ -95,6 +95,12 @@ TEST_CASE("generate options: one prompt source, stdin for '-', the daemon's rang
   std::fclose(in);
   REQUIRE(from_stdin.has_value());
   CHECK(from_stdin->prompt_text == "Once upon\na time");  // the last newline is the file's, not the prompt's
+  std::FILE* unreadable = std::fopen("/dev/null", "w");
+  REQUIRE(unreadable != nullptr);
+  const auto failed = options({"--prompt", "-"}, unreadable);
+  std::fclose(unreadable);
+  CHECK(failed.error().code == SPECD_E_IO);
+  CHECK(failed.error().message == "--prompt -: cannot read stdin");
 
   CHECK(options({"--prompt", "x", "--max-tokens", "0"}).error().message.find("--max-tokens must be an integer in [1, 16777216]") == 0);
   CHECK(options({"--prompt", "x", "--stop", ""}).error().message == "--stop wants a non-empty text");
