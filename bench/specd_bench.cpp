@@ -286,7 +286,7 @@ int main(int argc, char** argv) {
     return *r;
   };
   const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const int threads = static_cast<int>(need(a->integer("threads", hw, 1, 256)));
+  const int threads = static_cast<int>(need(a->integer("threads", hw, 1, 1024)));  // the range of specd generate and perplexity
   kernels::ThreadPool pool(threads);
   daemon::PluginRegistry plugins;
   daemon::load_plugin_dirs(plugins, a->has("plugin-dir") ? a->all("plugin-dir") : daemon::default_plugin_dirs());
