@@ -146,6 +146,9 @@ TEST_CASE("the same error gives the same text and exit status in process and thr
   CHECK(in_process == 2);
   CHECK(via_daemon == 2);
   CHECK(nlohmann::json::parse(a) == nlohmann::json::parse(b));
+  REQUIRE(run("printf 'Once upon a time\\n' | " + specctl() + " --socket " + d.socket() + " generate -p - -n 8 --json", &a) == 0);
+  REQUIRE(run(specd_exe() + " generate -m " + stories() + " -p 'Once upon a time' -n 8 --json 2>/dev/null", &b) == 0);
+  CHECK(nlohmann::json::parse(a)["token_ids"] == nlohmann::json::parse(b)["token_ids"]);  // stdin through the daemon too
   REQUIRE(run(specctl() + " --socket " + d.socket() + " generate --prompt-ids 1 -n 3 --decoder-opt k=4 --decoder ngram", &a) == 0);
   REQUIRE(run(specctl() + " --socket " + d.socket() + " runs --json", &b) == 0);
   const auto runs = nlohmann::json::parse(b)["runs"];
