@@ -4,8 +4,9 @@
 // under that model given the prompt, the measure for decoders that are not lossless (lopa).
 //
 // docs: BENCHMARKS.md §1. Every figure is the median of --runs runs (min and max beside it).
-#include "daemon/cli_args.h"
+#include "daemon/command_line.h"
 #include "daemon/decode_runtime.h"
+#include "daemon/generation_options.h"
 #include "daemon/runtime_setup.h"
 #include "daemon/model_placement.h"
 #include "kernels/cpu/matmul.h"
@@ -259,12 +260,15 @@ constexpr const char* kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto a = daemon::CliArgs::parse(
-      argc, argv, {"model", "threads", "runs", "tokens", "prefill", "depth", "ks", "what", "decoder", "decoder-opt", "plugin-dir",
-                   "prompts", "prompts-file", "grid", "score-model", "device"},
-      {"help"});
-  if (!a || !a->has("model") || a->has("help")) {
-    std::fprintf(stderr, "%s%s", a ? "" : (a.error().message + "\n").c_str(), kUsage);
+  int exit_code = 0;
+  const auto a = daemon::parse_command_line(
+      "specd-bench", kUsage, argc, argv,
+      {"model", "threads", "runs", "tokens", "prefill", "depth", "ks", "what", "decoder", "decoder-opt", "plugin-dir",
+       "prompts", "prompts-file", "grid", "score-model", "device"},
+      {}, &exit_code);
+  if (!a) return exit_code;
+  if (!a->has("model")) {
+    std::fprintf(stderr, "specd-bench: --model PATH is required\n%s", kUsage);
     return 2;
   }
   auto model = engine::Model::load(a->str("model"));
@@ -282,7 +286,7 @@ int main(int argc, char** argv) {
     return *r;
   };
   const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const int threads = static_cast<int>(need(a->integer("threads", hw, 1, 256)));
+  const int threads = static_cast<int>(need(a->integer("threads", hw, 1, 1024)));  // the range of specd generate and perplexity
   kernels::ThreadPool pool(threads);
   daemon::PluginRegistry plugins;
   daemon::load_plugin_dirs(plugins, a->has("plugin-dir") ? a->all("plugin-dir") : daemon::default_plugin_dirs());

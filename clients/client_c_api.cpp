@@ -361,7 +361,9 @@ Result<sc::GenerateRequest> generate_request(const specd_gen_params* p) {
   }
   r.decoder = str_or_empty(FIELD_OR(specd_gen_params, p, decoder, nullptr));
   r.decoder_options_json = str_or_empty(FIELD_OR(specd_gen_params, p, decoder_options_json, nullptr));
-  r.stream = (FIELD_OR(specd_gen_params, p, flags, d.flags) & SPECD_GEN_STREAM) != 0;
+  const uint32_t flags = FIELD_OR(specd_gen_params, p, flags, d.flags);
+  r.stream = (flags & SPECD_GEN_STREAM) != 0;
+  r.keep_stop = (flags & SPECD_GEN_KEEP_STOP) != 0;
   return r;
 }
 

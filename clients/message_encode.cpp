@@ -40,7 +40,7 @@ std::vector<uint8_t> encode_generate(uint64_t request_id, const GenerateRequest&
   const auto sampling = wire::CreateSampling(fbb, req.sampling.temperature, req.sampling.top_k, req.sampling.top_p,
                                              req.sampling.min_p, req.sampling.seed);
   const auto gen = wire::CreateGenerate(fbb, model, prompt_text, prompt_ids, req.max_tokens, sampling, stop, decoder,
-                                        options, req.stream);
+                                        options, req.stream, req.keep_stop);
   return finish(fbb, request_id, wire::Body::Generate, gen.Union());
 }
 

@@ -30,6 +30,7 @@ struct GenerateRequest {
   std::string decoder;
   std::string decoder_options_json;
   bool stream = true;
+  bool keep_stop = false;
 };
 
 struct Welcome {

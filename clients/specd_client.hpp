@@ -55,6 +55,7 @@ struct GenParams {
   std::string decoder;
   std::string decoder_options_json;
   bool stream = true;
+  bool keep_stop = false;  // SPECD_GEN_KEEP_STOP
 };
 
 // Borrowed: valid during the on_token call only.
@@ -230,7 +231,7 @@ inline specd_gen_params to_c(const GenParams& p, std::vector<const char*>* stops
   c.n_stop = stops->size();
   c.decoder = p.decoder.c_str();
   c.decoder_options_json = p.decoder_options_json.c_str();
-  c.flags = p.stream ? SPECD_GEN_STREAM : 0u;
+  c.flags = (p.stream ? SPECD_GEN_STREAM : 0u) | (p.keep_stop ? SPECD_GEN_KEEP_STOP : 0u);
   return c;
 }
 

@@ -288,7 +288,9 @@ Status apply_limit_flags(const CliArgs& a, Limits& l) {
   SPECD_TRY(flag_int(a, "max-connections", l.max_connections, 1, 1000000));
   SPECD_TRY(flag_int(a, "max-concurrent", l.max_concurrent, 1, 4096));
   SPECD_TRY(flag_int(a, "max-queued", l.max_queued, 0, 1000000));
-  SPECD_TRY(flag_int(a, "max-tokens", l.max_tokens, 1, 1 << 24));
+  // --max-tokens-limit is the documented name (a cap on every request, not a length as `generate
+  // --max-tokens` is); --max-tokens, its first spelling, keeps working.
+  SPECD_TRY(flag_int(a, a.has("max-tokens-limit") ? "max-tokens-limit" : "max-tokens", l.max_tokens, 1, 1 << 24));
   SPECD_TRY(flag_int(a, "max-side-file-bytes", l.max_side_file_bytes, 1024, int64_t{1} << 40));
   SPECD_TRY(flag_int(a, "max-requests-per-connection", l.max_requests_per_connection, 1, 1000000));
   SPECD_TRY(flag_int(a, "max-connections-per-uid", l.max_connections_per_uid, 1, 1000000));
@@ -351,15 +353,17 @@ Result<Config> load_config(const std::string& path) {
   return parse_config(ss.str(), path);
 }
 
+const std::set<std::string>& serve_options() {
+  static const std::set<std::string> options = {
+      "config", "model", "default-model", "socket", "socket-mode", "runlog", "plugin-dir", "threads", "drain-grace-s",
+      "max-frame-bytes", "max-connections", "max-concurrent", "max-queued", "max-tokens-limit", "max-tokens",
+      "max-requests-per-connection", "max-connections-per-uid", "max-requests-per-uid", "handshake-timeout-ms",
+      "idle-timeout-ms", "kv-bytes", "side-file-dir", "max-side-file-bytes", "device", "http", "api-key-file"};
+  return options;
+}
+
 Status apply_flags(Config& cfg, int argc, char** argv) {
-  auto args = CliArgs::parse(argc, argv,
-                             {"config", "model", "default-model", "socket", "socket-mode", "runlog", "plugin-dir",
-                              "threads", "drain-grace-s", "max-frame-bytes", "max-connections", "max-concurrent",
-                              "max-queued", "max-tokens", "max-requests-per-connection", "max-connections-per-uid",
-                              "max-requests-per-uid", "handshake-timeout-ms",
-                              "idle-timeout-ms", "kv-bytes", "side-file-dir", "max-side-file-bytes", "device", "http",
-                              "api-key-file"},
-                             {"help"});
+  auto args = CliArgs::parse(argc, argv, serve_options(), {});
   if (!args) return args.error();
   const CliArgs& a = *args;
   if (a.has("model")) SPECD_TRY(apply_model_flags(cfg, a.all("model")));

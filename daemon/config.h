@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -78,5 +79,8 @@ Result<Config> load_config(const std::string& path);
 // --http ADDR (repeatable; replaces [http] listen), --api-key-file PATH, ...
 // argv[0] is "serve". Errors name the flag.
 Status apply_flags(Config& cfg, int argc, char** argv);
+// The options `specd serve` takes (each with a value), for checking its command line before the
+// config file is read.
+const std::set<std::string>& serve_options();
 
 }  // namespace specd::daemon

@@ -17,6 +17,7 @@ struct DecodeRequest {
   engine::SamplingParams sampling;
   std::vector<int32_t> stop_tokens;       // the sequence ends after emitting one of these
   std::vector<std::string> stop_strings;  // ... or once the generated text contains one
+  bool keep_stop = false;                 // the text given out keeps a matched stop string (default: stripped)
   std::string decoder = "ar";
   std::string options_json = "{}";        // decoder options, a JSON object
 };
@@ -41,7 +42,10 @@ struct DecodeResult {
 // Engine-thread callbacks for one request; user is passed back untouched. on_tokens may be NULL.
 // on_tokens gets the tokens a decoder's emit() took and their text: the tokenizer's pieces of
 // exactly those tokens (each after the one before it), raw bytes that may end inside a UTF-8
-// character. It is the only detokenization of generated tokens; text is valid during the call.
+// character. With stop strings the text is shifted: a tail that could start a stop string waits for
+// the next call, and a matched stop string (and what follows it) is never given (unless keep_stop:
+// then the text ends with it). A held-back tail is given when the sequence ends by a stop token or
+// max_tokens; one that ends otherwise (cancel, context, error) drops it, at most a stop string's length. It is the only detokenization of generated tokens; text is valid during the call.
 struct DecodeCallbacks {
   void (*on_tokens)(int64_t id, const int32_t* tokens, int32_t n, std::string_view text, void* user) = nullptr;
   void (*on_finished)(int64_t id, const DecodeResult& result, void* user) = nullptr;

@@ -3,6 +3,7 @@
 
 #include "daemon/plugin_host.h"
 #include "daemon/sequence_state.h"
+#include "daemon/stop_strings.h"
 
 #include <algorithm>
 
@@ -321,16 +322,6 @@ void DecodeRuntime::retire_finished() {
   seqs_.swap(keep);
 }
 
-namespace {
-// True when appending text[from..] completed one of stops: a new match must end in the appended
-// part, so only the tail that could hold it is searched (not the whole text each token).
-bool completes_stop(const std::string& text, size_t from, const std::vector<std::string>& stops) {
-  for (const std::string& x : stops)
-    if (!x.empty() && text.find(x, from >= x.size() - 1 ? from - (x.size() - 1) : 0) != std::string::npos) return true;
-  return false;
-}
-}  // namespace
-
 int32_t DecodeRuntime::take_tokens(specd_seq* s, const int32_t* tokens, int32_t n) {
   int32_t taken = 0;
   const auto& tok = model_.tokenizer();
@@ -338,8 +329,11 @@ int32_t DecodeRuntime::take_tokens(specd_seq* s, const int32_t* tokens, int32_t 
   // Tokens are detokenized here and only here: the stop-string scan reads s->text and on_tokens gets
   // this call's part of it. Without stop strings only this call's text is kept (the capacity stays).
   const bool want_text = !stops.empty() || s->cb.on_tokens;
-  if (stops.empty()) s->text.clear();
-  const size_t call_begin = s->text.size();
+  if (stops.empty()) {
+    s->text.clear();
+    s->text_sent = 0;
+  }
+  StopMatch stop;
   while (taken < n && s->result.finish_reason == 0) {
     const int32_t t = tokens[taken++];
     if (s->result.tokens.empty()) s->t_first = Clock::now();
@@ -348,32 +342,45 @@ int32_t DecodeRuntime::take_tokens(specd_seq* s, const int32_t* tokens, int32_t 
     s->result.tokens.push_back(t);
     const size_t old_size = s->text.size();
     if (want_text) s->text += tok.piece(prev, t);
+    if (!stops.empty()) stop = find_stop(s->text, old_size, stops);
     if (std::find(s->req.stop_tokens.begin(), s->req.stop_tokens.end(), t) != s->req.stop_tokens.end() ||
-        (!stops.empty() && completes_stop(s->text, old_size, stops))) {
+        stop.found()) {
       finish(s, SPECD_FINISH_STOP);
     } else if (static_cast<int32_t>(s->result.tokens.size()) >= s->req.max_tokens) {
       finish(s, SPECD_FINISH_LENGTH);
     }
   }
+  // What the client sees ends before a matched stop string (after it with keep_stop, and nothing the
+  // token carried past it either way); while running, a tail that could still grow into a stop
+  // string is held back for the next call. The stop's tokens stay in result.tokens.
+  size_t shown = s->text.size();
+  if (stop.found()) {
+    shown = std::max(s->text_sent, stop.at + (s->req.keep_stop ? stop.length : 0));
+  } else if (!stops.empty() && s->result.finish_reason == 0) {
+    shown = std::max(s->text_sent, stop_safe_length(s->text, stops));
+  }
+  const size_t call_begin = s->text_sent;
+  s->text_sent = shown;
   s->emitted_this_step += taken;
   if (taken > 0 && s->cb.on_tokens)
-    s->cb.on_tokens(s->id, tokens, taken, std::string_view(s->text).substr(call_begin), s->cb.user);
+    s->cb.on_tokens(s->id, tokens, taken, std::string_view(s->text).substr(call_begin, shown - call_begin), s->cb.user);
   return taken;
 }
 
 Result<DecodeResult> DecodeRuntime::run(const DecodeRequest& req,
-                                        void (*on_tokens)(int64_t, const int32_t*, int32_t, void*), void* user) {
+                                        void (*on_tokens)(int64_t, const int32_t*, int32_t, std::string_view, void*),
+                                        void* user) {
   struct Out {
     DecodeResult r;
     bool done = false;
-    void (*on_tokens)(int64_t, const int32_t*, int32_t, void*);
+    void (*on_tokens)(int64_t, const int32_t*, int32_t, std::string_view, void*);
     void* user;
   } out{{}, false, on_tokens, user};
   DecodeCallbacks cb;
   if (on_tokens)
-    cb.on_tokens = [](int64_t id, const int32_t* t, int32_t n, std::string_view, void* u) {
+    cb.on_tokens = [](int64_t id, const int32_t* t, int32_t n, std::string_view text, void* u) {
       auto* o = static_cast<Out*>(u);
-      o->on_tokens(id, t, n, o->user);
+      o->on_tokens(id, t, n, text, o->user);
     };
   cb.on_finished = [](int64_t, const DecodeResult& r, void* u) {
     auto* o = static_cast<Out*>(u);

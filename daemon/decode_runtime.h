@@ -67,7 +67,8 @@ class DecodeRuntime {
   size_t active() const { return seqs_.size(); }
   // Convenience for tools and tests: submit one request and step until it ends (on_tokens may be NULL).
   Result<DecodeResult> run(const DecodeRequest& req,
-                           void (*on_tokens)(int64_t, const int32_t*, int32_t, void*) = nullptr, void* user = nullptr);
+                           void (*on_tokens)(int64_t, const int32_t*, int32_t, std::string_view, void*) = nullptr,
+                           void* user = nullptr);
 
   const engine::Model& model() const { return model_; }
   const specd_model_info& model_info() const { return info_; }

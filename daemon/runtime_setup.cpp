@@ -1,7 +1,5 @@
-// Plugin directory defaults and --decoder-opt parsing for `specd generate` and `specd-bench`.
+// Plugin directory defaults for `specd generate` and `specd-bench`.
 #include "daemon/runtime_setup.h"
-
-#include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <cstdlib>
@@ -46,19 +44,6 @@ int load_plugin_dirs(PluginRegistry& reg, const std::vector<std::string>& dirs) 
     for (const auto& line : log) std::fprintf(stderr, "specd: %s\n", line.c_str());
   }
   return n;
-}
-
-Result<std::string> decoder_options_json(const std::vector<std::string>& items) {
-  nlohmann::json j = nlohmann::json::object();
-  for (const auto& item : items) {
-    const size_t eq = item.find('=');
-    if (eq == std::string::npos || eq == 0)
-      return make_error(SPECD_E_BAD_OPTION, "decoder option '%s' is not KEY=VALUE", item.c_str());
-    const std::string key = item.substr(0, eq);
-    if (j.contains(key)) return make_error(SPECD_E_BAD_OPTION, "decoder option '%s' given twice", key.c_str());
-    j[key] = item.substr(eq + 1);
-  }
-  return j.dump();
 }
 
 }  // namespace specd::daemon

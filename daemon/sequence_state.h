@@ -67,6 +67,7 @@ struct specd_seq {
   std::vector<int32_t> tokens;  // prompt + emitted
   int32_t prompt_len = 0;
   std::string text;             // detokenized output (take_tokens): all of it with stop strings, else the last call's
+  size_t text_sent = 0;         // bytes of text handed to on_tokens (the rest may be the start of a stop string)
   specd::engine::Rng rng;
   specd::daemon::DecodeResult result;
 

@@ -1,6 +1,7 @@
 // `specd serve`: read the config and flags, load the models, open the run log and the socket, serve.
 #include "daemon/serve_command.h"
 
+#include "daemon/command_line.h"
 #include "daemon/config.h"
 #include "daemon/runtime_setup.h"
 #include "daemon/server.h"
@@ -30,11 +31,13 @@ constexpr const char* kHelp =
     "  --plugin-dir DIR       where decoders are (repeatable; replaces the config's list)\n"
     "  --side-file-dir DIR    where decoders' side files (drafter=PATH) may come from (repeatable; replaces\n"
     "                         the config's list; default: each model's folder and $SPECD_CACHE/models)\n"
-    "  --threads N            compute threads (0 = all cores)\n"
+    "  -t, --threads N        compute threads (0 = all cores)\n"
     "  --device D             where models run unless the config names one for a model: auto (default: the\n"
     "                         GPU when this build has CUDA and one is present, else the CPU), cpu, cuda, cuda:N\n"
     "  --drain-grace-s S      on SIGTERM, how long in-flight runs may take before they are cancelled\n"
-    "  --max-frame-bytes N --max-connections N --max-concurrent N --max-queued N --max-tokens N --kv-bytes N\n"
+    "  --max-tokens-limit N   the most tokens one request may ask for ([limits] max_tokens; --max-tokens is\n"
+    "                         the old spelling); not a length: clients choose that\n"
+    "  --max-frame-bytes N --max-connections N --max-concurrent N --max-queued N --kv-bytes N\n"
     "  --max-side-file-bytes N\n"
     "  --max-requests-per-connection N --max-connections-per-uid N --max-requests-per-uid N\n"
     "  --handshake-timeout-ms MS --idle-timeout-ms MS\n"
@@ -42,6 +45,7 @@ constexpr const char* kHelp =
     "                         127.0.0.1:8080, [::1]:8080, unix:/run/specd/http.sock; a non-loopback address\n"
     "                         needs an API key\n"
     "  --api-key-file PATH    the HTTP API key (its first line), required as \"Authorization: Bearer KEY\" on TCP\n"
+    "  -h, --help             this text;  --version  the version\n"
     "Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP rescans the plugin directories.\n";
 
 bool has_flag(int argc, char** argv, const char* name) {
@@ -112,10 +116,10 @@ int fail(int code, const std::string& message) {
 }  // namespace
 
 int serve_command(int argc, char** argv) {
-  if (has_flag(argc, argv, "--help")) {
-    std::fputs(kHelp, stdout);
-    return 0;
-  }
+  // The command line is checked before the config file is read, so an unknown option is named as
+  // such rather than reported as a missing config.
+  int exit_code = 0;
+  if (!parse_command_line("specd serve", kHelp, argc, argv, serve_options(), {}, &exit_code)) return exit_code;
   auto cfg = read_config(argc, argv);
   if (!cfg) return fail(2, cfg.error().message);
   // A client that hangs up mid-write must cost an EPIPE on that connection, not the process.

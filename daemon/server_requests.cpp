@@ -40,6 +40,7 @@ GenerateJob job_of(const wire::Generate& g, RequestKey key) {
   if (g.stop_strings())
     for (const auto* s : *g.stop_strings())
       if (s && s->size() > 0) j.req.stop_strings.push_back(s->str());
+  j.req.keep_stop = g.keep_stop();
   j.req.decoder = str_of(g.decoder());
   if (j.req.decoder.empty()) j.req.decoder = "ar";
   j.req.options_json = str_of(g.decoder_options_json());

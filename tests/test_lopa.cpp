@@ -463,7 +463,7 @@ struct CacheWatch {
   int32_t kv_len = 0;
 };
 
-void watch(int64_t, const int32_t*, int32_t n, void* user) {
+void watch(int64_t, const int32_t*, int32_t n, std::string_view, void* user) {
   auto* w = static_cast<CacheWatch*>(user);
   auto& kv = w->rt->kv();
   const int32_t len = kv.length(0);  // the only sequence of a fresh runtime

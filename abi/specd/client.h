@@ -79,6 +79,10 @@ extern "C" {
 /* specd_gen_params.flags */
 /* Deliver tokens to on_token as they are accepted (the default); without it only on_done runs. */
 #define SPECD_GEN_STREAM 0x1u
+/* Keep a matched stop string at the end of the text; by default it is left out (as OpenAI's and
+ * Ollama's APIs do), and text that could be its start is held back until that is known. A new
+ * bit of 1.1 (no struct changed); a daemon that predates it keeps stop strings in the text. */
+#define SPECD_GEN_KEEP_STOP 0x2u
 
 /* --- version and error text -------------------------------------------------------------- */
 
