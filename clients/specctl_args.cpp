@@ -43,7 +43,7 @@ const char* usage_text() {
          "  runs      [--last N] [--decoder X] [--model Y] [--since-ms UNIX_MS]   the run log, newest first\n"
          "  decoders                                          the loaded decoder plugins\n"
          "  models                                            the loaded models\n"
-         "The socket is --socket, else $SPECD_SOCKET, else " SPECD_DEFAULT_SOCKET ".\n"
+         "The socket is --socket, else $SPECD_SOCKET, else $XDG_RUNTIME_DIR/specd/specd.sock if there, else " SPECD_DEFAULT_SOCKET ".\n"
          "Exit status: 0 ok, 1 the request failed, 2 usage,\n"
          "             3 cannot reach the daemon (not running, no answer),\n"
          "             4 access denied (the socket's permissions or the daemon's [access] lists).\n";
