@@ -1,0 +1,63 @@
+// `specd decoders`: the plugin directories scanned as `specd serve` does, each decoder described.
+#include "daemon/decoders_command.h"
+
+#include "daemon/cli_args.h"
+#include "daemon/decoder_catalog.h"
+#include "daemon/runtime_setup.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdio>
+
+namespace specd::daemon {
+namespace {
+
+constexpr const char* kHelp =
+    "usage: specd decoders [--plugin-dir DIR ...] [--json]\n"
+    "  --plugin-dir DIR   more decoders, looked at before the built-in ones (repeatable)\n"
+    "  --json             one JSON array instead of text\n"
+    "Lists each decoder with its options (default, range, meaning), whether it is lossless, and the\n"
+    "files it needs.\n";
+
+nlohmann::json to_json(const DecoderEntry& e) {
+  nlohmann::json opts = nlohmann::json::array();
+  for (const DecoderOption& o : e.options)
+    opts.push_back({{"key", o.key}, {"type", o.type}, {"default", o.def}, {"range", o.range}, {"meaning", o.meaning}});
+  nlohmann::json j = {{"name", e.name}, {"version", e.version}, {"description", e.description}, {"path", e.path},
+                      {"described", e.described}};
+  if (e.described) {
+    j["lossless"] = e.lossless;
+    j["needs"] = e.needs;
+    j["options"] = opts;
+  }
+  return j;
+}
+
+}  // namespace
+
+int decoders_command(int argc, char** argv) {
+  int exit_code = 0;
+  const auto args = parse_command_line("decoders", kHelp, argc, argv, {"plugin-dir"}, {"json"}, &exit_code);
+  if (!args) return exit_code;
+  std::vector<std::string> dirs = args->all("plugin-dir");
+  for (const auto& d : default_plugin_dirs())
+    if (std::find(dirs.begin(), dirs.end(), d) == dirs.end()) dirs.push_back(d);
+  PluginRegistry plugins;
+  load_plugin_dirs(plugins, dirs);
+  const auto loaded = plugins.list();
+  if (loaded.empty()) {
+    std::fprintf(stderr, "specd decoders: no decoder found in the plugin directories\n");
+    return 1;
+  }
+  nlohmann::json all = nlohmann::json::array();
+  for (const LoadedDecoder* d : loaded) {
+    const DecoderEntry e = decoder_entry(*d);
+    if (args->has("json")) all.push_back(to_json(e));
+    else std::printf("%s\n", format_decoder(e).c_str());
+  }
+  if (args->has("json")) std::printf("%s\n", all.dump(2).c_str());
+  return 0;
+}
+
+}  // namespace specd::daemon
