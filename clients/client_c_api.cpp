@@ -54,6 +54,7 @@ struct DecoderBox {
   std::string version;
   std::string description;
   std::string path;
+  std::string details_json;
 };
 
 struct StatusBox {
@@ -147,8 +148,9 @@ specd_status* make_status(sc::StatusInfo info) {
     d.version = std::move(info.decoders[i].version);
     d.description = std::move(info.decoders[i].description);
     d.path = std::move(info.decoders[i].path);
+    d.details_json = std::move(info.decoders[i].details_json);
     d.pub = specd_status_decoder{sizeof(specd_status_decoder), d.name.c_str(), d.version.c_str(),
-                                 d.description.c_str(), d.path.c_str()};
+                                 d.description.c_str(), d.path.c_str(), d.details_json.c_str()};
     box->decoder_ptrs.push_back(&d.pub);
   }
   specd_status& s = box->pub;

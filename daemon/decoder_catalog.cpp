@@ -2,6 +2,7 @@
 #include "daemon/decoder_catalog.h"
 
 #include <cstddef>
+#include <string>
 
 namespace specd::daemon {
 namespace {
@@ -22,45 +23,28 @@ constexpr size_t kOptionSize12 = offsetof(specd_option_desc, meaning) + sizeof(c
 
 }  // namespace
 
-DecoderEntry decoder_entry(const LoadedDecoder& d) {
+nlohmann::json decoder_json(const LoadedDecoder& d) {
   const specd_decoder* desc = d.desc;
-  DecoderEntry e;
-  e.name = d.name;
-  e.version = text(desc->version);
-  e.description = text(desc->description);
-  e.path = d.path;
-  if (!SPECD_HAS(specd_decoder, desc, needs)) return e;
-  e.described = true;
-  e.lossless = (desc->flags & SPECD_DECODER_LOSSLESS) != 0;
-  e.needs = text(desc->needs);
-  if (!desc->options || desc->n_options == 0) return e;
-  // The plugin's own entry size is the stride, so a later plugin's longer entries still read right.
-  const size_t stride = desc->options->struct_size;
-  if (stride < kOptionSize12) {
-    e.described = false;  // not an entry this host can read
-    return e;
-  }
+  nlohmann::json j = {{"name", d.name}, {"version", text(desc->version)}, {"description", text(desc->description)},
+                      {"path", d.path}, {"described", false}};
+  if (!SPECD_HAS(specd_decoder, desc, needs)) return j;
+  // The plugin's own entry size is the stride, so a later plugin's longer entries still read right;
+  // a shorter one than 1.2's cannot be read, and the decoder stays "not described".
+  const bool has_options = desc->options && desc->n_options > 0;
+  const size_t stride = has_options ? desc->options->struct_size : kOptionSize12;
+  if (stride < kOptionSize12) return j;
+  nlohmann::json opts = nlohmann::json::array();
   const auto* base = reinterpret_cast<const unsigned char*>(desc->options);
-  for (uint32_t i = 0; i < desc->n_options; ++i) {
+  for (uint32_t i = 0; has_options && i < desc->n_options; ++i) {
     const auto* o = reinterpret_cast<const specd_option_desc*>(base + i * stride);
-    e.options.push_back({text(o->key), type_name(o->type), text(o->def), text(o->range), text(o->meaning)});
+    opts.push_back({{"key", text(o->key)}, {"type", type_name(o->type)}, {"default", text(o->def)},
+                    {"range", text(o->range)}, {"meaning", text(o->meaning)}});
   }
-  return e;
-}
-
-std::string format_decoder(const DecoderEntry& e) {
-  std::string out = e.name + " " + e.version + "  " + (e.described ? (e.lossless ? "lossless" : "lossy") : "lossless or lossy: not described") + "\n";
-  out += "  " + e.description + "\n";
-  out += "  file: " + e.path + "\n";
-  if (!e.needs.empty()) out += "  needs: " + e.needs + "\n";
-  if (!e.described) return out + "  options not described (an ABI 1.1 plugin)\n";
-  if (e.options.empty()) return out + "  no options\n";
-  out += "  options (--decoder-opt KEY=VALUE):\n";
-  for (const DecoderOption& o : e.options) {
-    out += "    " + o.key + " (" + o.type + (o.range.empty() ? "" : ", " + o.range) + ", default " + o.def + ")\n";
-    out += "        " + o.meaning + "\n";
-  }
-  return out;
+  j["described"] = true;
+  j["lossless"] = (desc->flags & SPECD_DECODER_LOSSLESS) != 0;
+  j["needs"] = text(desc->needs);
+  j["options"] = std::move(opts);
+  return j;
 }
 
 }  // namespace specd::daemon

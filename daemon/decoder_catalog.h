@@ -1,31 +1,17 @@
 // What a loaded decoder says about itself for `specd decoders`, `specctl decoders` and the status
-// reply: its options (ABI 1.2's table), lossless or lossy, and the files it needs. A 1.1 plugin
-// has no table and is listed as "options not described".
+// reply: its options (ABI 1.2's table), lossless or lossy, and the files it needs, as the JSON
+// object clients/decoder_text.h formats. A 1.1 plugin has no table: "described" is false.
 #pragma once
 
 #include "daemon/plugin_loader.h"
 
-#include <string>
-#include <vector>
+#include <nlohmann/json.hpp>
 
 namespace specd::daemon {
 
-struct DecoderOption {
-  std::string key, type, def, range, meaning;  // type: "int", "float", "string"
-};
-
-struct DecoderEntry {
-  std::string name, version, description, path;
-  bool described = false;  // the descriptor has ABI 1.2's table
-  bool lossless = false;
-  std::string needs;       // "" none
-  std::vector<DecoderOption> options;
-};
-
-// Read d's descriptor, touching the 1.2 fields only when its struct_size covers them.
-DecoderEntry decoder_entry(const LoadedDecoder& d);
-
-// A block of text for people: the name line, then one line per option with its default and range.
-std::string format_decoder(const DecoderEntry& e);
+// Read d's descriptor, touching the 1.2 fields only when its struct_size covers them:
+// {"name", "version", "description", "path", "described", and when described "lossless", "needs",
+// "options": [{"key", "type" ("int", "float", "string"), "default", "range", "meaning"}]}.
+nlohmann::json decoder_json(const LoadedDecoder& d);
 
 }  // namespace specd::daemon

@@ -1,6 +1,7 @@
 // `specd decoders`: the plugin directories scanned as `specd serve` does, each decoder described.
 #include "daemon/decoders_command.h"
 
+#include "clients/decoder_text.h"
 #include "daemon/cli_args.h"
 #include "daemon/decoder_catalog.h"
 #include "daemon/runtime_setup.h"
@@ -20,20 +21,6 @@ constexpr const char* kHelp =
     "Lists each decoder with its options (default, range, meaning), whether it is lossless, and the\n"
     "files it needs.\n";
 
-nlohmann::json to_json(const DecoderEntry& e) {
-  nlohmann::json opts = nlohmann::json::array();
-  for (const DecoderOption& o : e.options)
-    opts.push_back({{"key", o.key}, {"type", o.type}, {"default", o.def}, {"range", o.range}, {"meaning", o.meaning}});
-  nlohmann::json j = {{"name", e.name}, {"version", e.version}, {"description", e.description}, {"path", e.path},
-                      {"described", e.described}};
-  if (e.described) {
-    j["lossless"] = e.lossless;
-    j["needs"] = e.needs;
-    j["options"] = opts;
-  }
-  return j;
-}
-
 }  // namespace
 
 int decoders_command(int argc, char** argv) {
@@ -52,9 +39,9 @@ int decoders_command(int argc, char** argv) {
   }
   nlohmann::json all = nlohmann::json::array();
   for (const LoadedDecoder* d : loaded) {
-    const DecoderEntry e = decoder_entry(*d);
-    if (args->has("json")) all.push_back(to_json(e));
-    else std::printf("%s\n", format_decoder(e).c_str());
+    const nlohmann::json e = decoder_json(*d);
+    if (args->has("json")) all.push_back(e);
+    else std::printf("%s\n", decoder_text(e).c_str());
   }
   if (args->has("json")) std::printf("%s\n", all.dump(2).c_str());
   return 0;

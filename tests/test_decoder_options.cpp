@@ -2,7 +2,9 @@
 // names exactly the keys its create() reads, with the defaults and ranges written in the code; the
 // runtime accepts every described option at its default; a 1.1 plugin is listed as "options not
 // described"; `specd decoders` prints it all.
+#include "clients/decoder_text.h"
 #include "daemon/decoder_catalog.h"
+#include "tests/daemon_harness.h"
 #include "tests/runtime_fixture.h"
 
 #include <nlohmann/json.hpp>
@@ -48,18 +50,20 @@ bool is_number(const std::string& s) {
   return !s.empty() && end && *end == '\0';
 }
 
-daemon::DecoderEntry entry_of(const std::string& name) {
+nlohmann::json entry_of(const std::string& name) {
   daemon::PluginRegistry reg;
   auto st = reg.load_file(plugin_path(name));
   REQUIRE_MESSAGE(st.has_value(), (st ? "" : st.error().message));
-  return daemon::decoder_entry(*reg.find(name));
+  return daemon::decoder_json(*reg.find(name));
 }
 
 // {"key": "default", ...} for every described option whose default is a value, not a phrase.
-std::string defaults_json(const daemon::DecoderEntry& e) {
+std::string defaults_json(const nlohmann::json& e) {
   nlohmann::json j = nlohmann::json::object();
-  for (const auto& o : e.options)
-    if (o.def.find(' ') == std::string::npos) j[o.key] = o.def;
+  for (const auto& o : e["options"]) {
+    const std::string def = o["default"];
+    if (def.find(' ') == std::string::npos) j[o["key"].get<std::string>()] = def;
+  }
   return j.dump();
 }
 
@@ -70,12 +74,15 @@ TEST_CASE("decoder options: each built-in decoder describes exactly the options 
       {"ar", true}, {"ngram", true}, {"redrafter", true}, {"tidar", true}, {"lopa", false}};
   for (const auto& [name, want_lossless] : lossless) {
     CAPTURE(name);
-    const daemon::DecoderEntry e = entry_of(name);
-    REQUIRE(e.described);
-    CHECK(e.lossless == want_lossless);
+    const nlohmann::json e = entry_of(name);
+    REQUIRE(e["described"] == true);
+    CHECK(e["lossless"] == want_lossless);
     const auto code = options_in_code(name);
     std::set<std::string> described, read(std::views::keys(code).begin(), std::views::keys(code).end());
-    for (const auto& o : e.options) {
+    for (const auto& j : e["options"]) {
+      const struct {
+        std::string key, type, def, range, meaning;
+      } o{j["key"], j["type"], j["default"], j["range"], j["meaning"]};
       CAPTURE(o.key);
       described.insert(o.key);
       CHECK_FALSE(o.meaning.empty());
@@ -96,8 +103,9 @@ TEST_CASE("decoder options: each built-in decoder describes exactly the options 
     CHECK(described == read);
   }
   // Only lossless decoders are said to need nothing beyond the model, and those that need files say how to make them.
-  CHECK(entry_of("ar").needs.empty());
-  for (const char* name : {"redrafter", "tidar", "lopa"}) CHECK(entry_of(name).needs.find("scripts/train.sh") != std::string::npos);
+  CHECK(entry_of("ar")["needs"] == "");
+  for (const char* name : {"redrafter", "tidar", "lopa"})
+    CHECK(entry_of(name)["needs"].get<std::string>().find("scripts/train.sh") != std::string::npos);
 }
 
 TEST_CASE("decoder options: the runtime accepts every described option at its default") {
@@ -128,13 +136,13 @@ TEST_CASE("decoder options: a 1.1 descriptor is listed as not described; entries
   d.version = "0.1";
   d.description = "old";
   daemon::LoadedDecoder old{"old", "/x/old.so", &d};
-  daemon::DecoderEntry e = daemon::decoder_entry(old);
-  CHECK_FALSE(e.described);
-  CHECK(daemon::format_decoder(e).find("options not described") != std::string::npos);
+  nlohmann::json e = daemon::decoder_json(old);
+  CHECK(e["described"] == false);
+  CHECK(decoder_text(e).find("options not described") != std::string::npos);
   // The plain-C test plugin is built as a 1.1 plugin: it loads, runs and is listed the same way.
-  const daemon::DecoderEntry c = entry_of("c_plugin");
-  CHECK_FALSE(c.described);
-  CHECK(c.options.empty());
+  const nlohmann::json c = entry_of("c_plugin");
+  CHECK(c["described"] == false);
+  CHECK_FALSE(c.contains("options"));
   RuntimeFixture f({}, {"c_plugin"});
   CHECK(f.run(request({1}, 4, "c_plugin")).tokens.size() == 4);
 
@@ -152,16 +160,22 @@ TEST_CASE("decoder options: a 1.1 descriptor is listed as not described; entries
   n.options = &two[0].o;
   n.n_options = 2;
   n.flags = SPECD_DECODER_LOSSLESS;
-  e = daemon::decoder_entry(daemon::LoadedDecoder{"new", "/x/new.so", &n});
-  REQUIRE(e.options.size() == 2);
-  CHECK(e.options[1].key == "b");
-  CHECK(e.options[1].type == "string");
-  CHECK(e.lossless);
-  const std::string text = daemon::format_decoder(e);
+  e = daemon::decoder_json(daemon::LoadedDecoder{"new", "/x/new.so", &n});
+  REQUIRE(e["options"].size() == 2);
+  CHECK(e["options"][1]["key"] == "b");
+  CHECK(e["options"][1]["type"] == "string");
+  CHECK(e["lossless"] == true);
+  const std::string text = decoder_text(e);
   CHECK(text.find("a (int, [0, 2], default 1)") != std::string::npos);
+  CHECK(text.find("b (string, default x)") != std::string::npos);
   // An entry smaller than 1.2's cannot be read: not described rather than misread.
   two[0].o.struct_size = 8;
-  CHECK_FALSE(daemon::decoder_entry(daemon::LoadedDecoder{"bad", "/x/bad.so", &n}).described);
+  CHECK(daemon::decoder_json(daemon::LoadedDecoder{"bad", "/x/bad.so", &n})["described"] == false);
+  // Described with no options at all (the example plugin): "no options".
+  n.options = nullptr;
+  n.n_options = 0;
+  CHECK(decoder_text(daemon::decoder_json(daemon::LoadedDecoder{"none", "/x/none.so", &n})).find("no options") !=
+        std::string::npos);
 }
 
 TEST_CASE("specd decoders lists every decoder with its options; --json has the same") {
@@ -178,4 +192,42 @@ TEST_CASE("specd decoders lists every decoder with its options; --json has the s
   CHECK(names == std::set<std::string>{"ar", "lopa", "ngram", "redrafter", "tidar"});
   CHECK(run_command(build_root() + "/daemon/specd decoders --bogus 2>/dev/null", &out) == 2);
   CHECK(run_command("SPECD_PLUGIN_DIR=/nonexistent " + build_root() + "/daemon/specd decoders 2>/dev/null", &out) == 1);
+}
+
+TEST_CASE("specctl decoders shows what the daemon's decoders describe; --json the same objects") {
+  DaemonProcess d;
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  const std::string specctl = "SPECD_SOCKET='" + d.socket() + "' " + build_root() + "/clients/specctl";
+  std::string out;
+  REQUIRE(run_command(specctl + " decoders", &out) == 0);
+  for (const char* want : {"lopa 1.0.0  lossy", "ngram_max (int, [1, 8], default 3)", "options (--decoder-opt KEY=VALUE):"})
+    CHECK_MESSAGE(out.find(want) != std::string::npos, want);
+  out.clear();
+  REQUIRE(run_command(specctl + " --json decoders", &out) == 0);
+  const auto j = nlohmann::json::parse(out);
+  bool saw_ar = false;
+  for (const auto& dec : j) {
+    if (dec["name"] != "ar") continue;
+    saw_ar = true;
+    CHECK(dec["lossless"] == true);
+    CHECK(dec["options"][0]["key"] == "prefill_chunk");
+  }
+  CHECK(saw_ar);
+}
+
+TEST_CASE("redrafter without a drafter names every place it looked and how to make one") {
+  namespace fs = std::filesystem;
+  const std::string dir = temp_dir(), cache = temp_dir();
+  fs::copy_file(model_path("stories260K.gguf"), dir + "/lonely.gguf");
+  ::setenv("SPECD_CACHE", cache.c_str(), 1);
+  auto m = engine::Model::load(dir + "/lonely.gguf");
+  REQUIRE(m.has_value());
+  RuntimeFixture f(*m.value(), {}, {"redrafter"});
+  auto r = f.rt.submit(request({1}, 4, "redrafter"), {});
+  ::unsetenv("SPECD_CACHE");
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().code == SPECD_E_IO);
+  CHECK_MESSAGE(r.error().message.find(dir + "/lonely-redrafter.gguf or " + cache + "/models/lonely-redrafter.gguf") !=
+                    std::string::npos, r.error().message);
+  CHECK_MESSAGE(r.error().message.find("scripts/train.sh redrafter") != std::string::npos, r.error().message);
 }

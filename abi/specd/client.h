@@ -44,9 +44,9 @@ extern "C" {
 #endif
 
 #define SPECD_CLIENT_VERSION_MAJOR 1
-#define SPECD_CLIENT_VERSION_MINOR 1
+#define SPECD_CLIENT_VERSION_MINOR 2
 #define SPECD_CLIENT_VERSION_PATCH 0
-#define SPECD_CLIENT_VERSION_NUMBER 1001000
+#define SPECD_CLIENT_VERSION_NUMBER 1002000
 
 #ifndef SPECD_API
 #if defined(__GNUC__)
@@ -311,6 +311,10 @@ typedef struct specd_status_decoder {
   const char *version;
   const char *description;
   const char *path;
+  /* --- since 1.2 (check SPECD_HAS) --- */
+  /* Its options (default, range, meaning), lossless or lossy and the files it needs, as the JSON
+   * object `specd decoders --json` prints for it; "" from an older daemon. */
+  const char *details_json;
 } specd_status_decoder;
 
 /* The daemon's state. Filled by the library; owned by the caller until specd_status_free. Strings
