@@ -20,17 +20,22 @@ namespace {
 
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
+// One greedy request of n tokens, run to its end.
+void generate(const DaemonProcess& d, int32_t n) {
+  RawClient c(d.socket());
+  GenParams p;
+  p.max_tokens = n;
+  REQUIRE(c.send(generate_frame(1, p)));
+  REQUIRE(collect(c, 1).finished);
+}
+
 }  // namespace
 
 TEST_CASE("serve log: a start-up summary and one line per request at info; --log-level error keeps them out") {
   {
     DaemonProcess d;
     REQUIRE_MESSAGE(d.wait_ready(), d.log());
-    RawClient c(d.socket());
-    GenParams p;
-    p.max_tokens = 5;
-    REQUIRE(c.send(generate_frame(1, p)));
-    REQUIRE(collect(c, 1).finished);
+    generate(d, 5);
     std::string log;
     for (int i = 0; i < 100 && !has(log, "run 1: "); ++i) {  // written as the run's row is queued
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -45,9 +50,7 @@ TEST_CASE("serve log: a start-up summary and one line per request at info; --log
   }
   DaemonProcess quiet({"--log-level", "error"});
   REQUIRE_MESSAGE(quiet.wait_ready(), quiet.log());
-  RawClient c(quiet.socket());
-  REQUIRE(c.send(generate_frame(1, GenParams{})));
-  REQUIRE(collect(c, 1).finished);
+  generate(quiet, 5);
   const std::string quiet_log = quiet.log();
   CHECK_MESSAGE(!has(quiet_log, "decoders: "), quiet_log);
   CHECK_MESSAGE(!has(quiet_log, "run 1: "), quiet_log);
