@@ -27,11 +27,8 @@ int decoders_command(int argc, char** argv) {
   int exit_code = 0;
   const auto args = parse_command_line("decoders", kHelp, argc, argv, {"plugin-dir"}, {"json"}, &exit_code);
   if (!args) return exit_code;
-  std::vector<std::string> dirs = args->all("plugin-dir");
-  for (const auto& d : default_plugin_dirs())
-    if (std::find(dirs.begin(), dirs.end(), d) == dirs.end()) dirs.push_back(d);
   PluginRegistry plugins;
-  load_plugin_dirs(plugins, dirs);
+  load_plugin_dirs(plugins, plugin_dirs_with_defaults(args->all("plugin-dir")));
   const auto loaded = plugins.list();
   if (loaded.empty()) {
     std::fprintf(stderr, "specd decoders: no decoder found in the plugin directories\n");

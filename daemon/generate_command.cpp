@@ -25,7 +25,7 @@ constexpr const char* kHelp =
     "  --stop TEXT          end when the text contains TEXT (repeatable)\n"
     "  --decoder NAME       decoding strategy (default ar)\n"
     "  --decoder-opt K=V    decoder option (repeatable)\n"
-    "  --plugin-dir DIR     where decoders are (repeatable; default: $SPECD_PLUGIN_DIR, the build tree, the install dir)\n"
+    "  --plugin-dir DIR     more decoders, before the built-in ones (repeatable; built-in: $SPECD_PLUGIN_DIR, else the build tree or the install dir)\n"
     "  --side-file-dir DIR  where side files (drafter=PATH) may come from (repeatable; default: the model's\n"
     "                       folder and $SPECD_CACHE/models, as for `specd serve`)\n"
     "  --threads N          compute threads (default: all cores)\n"
@@ -129,7 +129,7 @@ int run(const CliArgs& a, const engine::Model& m, int threads) {
     return 2;
   }
   PluginRegistry plugins;
-  load_plugin_dirs(plugins, a.has("plugin-dir") ? a.all("plugin-dir") : default_plugin_dirs());
+  load_plugin_dirs(plugins, plugin_dirs_with_defaults(a.all("plugin-dir")));
   kernels::ThreadPool pool(threads);
   RuntimeLimits limits;
   limits.side_files.dirs = a.all("side-file-dir");  // empty: the defaults

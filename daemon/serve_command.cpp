@@ -59,16 +59,6 @@ Result<Config> read_config(int argc, char** argv) {
   return cfg;
 }
 
-// The config's and flags' directories first, so their decoders win a name clash, then the built-in
-// ones (which --plugin-dir adds to, never replaces); each once.
-std::vector<std::string> plugin_dirs(const Config& cfg) {
-  std::vector<std::string> dirs;
-  for (const auto& list : {cfg.plugin_dirs, default_plugin_dirs()})
-    for (const auto& d : list)
-      if (std::find(dirs.begin(), dirs.end(), d) == dirs.end()) dirs.push_back(d);
-  return dirs;
-}
-
 Result<WorkerOptions> load_models(const Config& cfg) {
   WorkerOptions w;
   for (const auto& [name, path] : cfg.models) {
@@ -81,7 +71,7 @@ Result<WorkerOptions> load_models(const Config& cfg) {
     w.device_memory[name] = mem != cfg.model_device_memory.end() ? mem->second : cfg.device_memory;
   }
   w.default_model = cfg.default_model;
-  w.plugin_dirs = plugin_dirs(cfg);
+  w.plugin_dirs = plugin_dirs_with_defaults(cfg.plugin_dirs);
   const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   w.threads = cfg.threads > 0 ? cfg.threads : hw;
   w.max_concurrent = cfg.limits.max_concurrent;

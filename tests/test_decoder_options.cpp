@@ -190,6 +190,15 @@ TEST_CASE("specd decoders lists every decoder with its options; --json has the s
   std::set<std::string> names;
   for (const auto& d : j) names.insert(d["name"].get<std::string>());
   CHECK(names == std::set<std::string>{"ar", "lopa", "ngram", "redrafter", "tidar"});
+  // --plugin-dir adds: the test plugins' 1.1 c_plugin beside the built-in ar, in generate too.
+  out.clear();
+  REQUIRE(run_command(build_root() + "/daemon/specd decoders --plugin-dir " + build_root() + "/tests/plugins 2>/dev/null", &out) == 0);
+  CHECK(out.find("c_plugin 1.0  lossless or lossy: not described") != std::string::npos);
+  CHECK(out.find("ar 1.0.0  lossless") != std::string::npos);
+  out.clear();
+  CHECK(run_command(build_root() + "/daemon/specd generate --model " + model_path("stories260K.gguf") +
+                        " --prompt-ids 1 --max-tokens 3 --decoder ar --plugin-dir " + build_root() + "/tests/plugins 2>/dev/null",
+                    &out) == 0);
   CHECK(run_command(build_root() + "/daemon/specd decoders --bogus 2>/dev/null", &out) == 2);
   CHECK(run_command("SPECD_PLUGIN_DIR=/nonexistent " + build_root() + "/daemon/specd decoders 2>/dev/null", &out) == 1);
 }
