@@ -123,7 +123,8 @@ static int lopa_create(const specd_host_api *api, specd_host *h, const specd_mod
   const int rc = read_options(api, h, &tmp);
   if (rc != SPECD_OK) return rc;
   if (model->mask_id < 0 || model->mask_id >= model->vocab)
-    return refuse(api, h, SPECD_E_UNSUPPORTED, "model %s has no MASK token (specd.mask_token_id): lopa needs a diffusion (D2F-trained) model",
+    return refuse(api, h, SPECD_E_UNSUPPORTED, "model %s has no MASK token (specd.mask_token_id): lopa needs a diffusion (D2F-trained) model "
+                  "(make one with scripts/train.sh d2f)",
                   model->path ? model->path : "?");
   tmp.max_rows = SPECD_HAS(specd_model_info, model, max_rows) ? model->max_rows : 1024;
   if (tmp.max_rows < tmp.bs + 1)
