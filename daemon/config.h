@@ -48,7 +48,7 @@ struct Config {
   uint64_t device_memory = 0;              // [daemon] device_memory_bytes: a GPU model's device pool; 0 = estimate
   std::map<std::string, uint64_t> model_device_memory;  // name → its own device_memory_bytes
   std::string default_model;               // first model unless [daemon] default_model says
-  std::vector<std::string> plugin_dirs;
+  std::vector<std::string> plugin_dirs;    // searched before the built-in directory, which is always searched
   // Where decoders' side files (drafter=PATH) may come from; empty: each model's folder and
   // $SPECD_CACHE/models (+ smoke/). See daemon/side_file_policy.h.
   std::vector<std::string> side_file_dirs;
