@@ -153,3 +153,29 @@ TEST_CASE("specd serve: --help prints every default; --print-config is a config 
   CHECK(cfg->limits.max_tokens == def.limits.max_tokens);
   CHECK(cfg->drain_grace_s == def.drain_grace_s);
 }
+
+TEST_CASE("specd serve: a run-log directory that cannot be made, or a bad flag with --print-config, fails by name") {
+  const std::string dir = temp_dir();
+  REQUIRE(run_command("touch '" + dir + "/file'", nullptr) == 0);
+  std::string out;
+  CHECK(run_command(build_root() + "/daemon/specd serve --model s=" + model_path("stories260K.gguf") + " --socket " + dir +
+                        "/s.sock --runlog " + dir + "/file/runs.db 2>&1",
+                    &out) == 1);
+  CHECK_MESSAGE(out.find(dir + "/file is not a directory") != std::string::npos, out);
+  out.clear();
+  CHECK(run_command(build_root() + "/daemon/specd serve --print-config --threads many 2>&1", &out) == 2);
+  CHECK_MESSAGE(out.find("--threads") != std::string::npos, out);
+}
+
+TEST_CASE("specctl with no daemon anywhere names every place it looked") {
+  if (std::filesystem::exists(kSystemSocket)) return;  // a system daemon answers here: nothing to check
+  const std::string dir = temp_dir();
+  std::filesystem::permissions(dir, std::filesystem::perms::all);
+  const std::string as_user = ::geteuid() == 0 ? "setpriv --reuid=65534 --regid=65534 --clear-groups " : "";
+  std::string out;
+  CHECK(run_command("env -i PATH=/usr/bin:/bin HOME=" + dir + " XDG_RUNTIME_DIR=" + dir + " " + as_user +
+                        "env LD_LIBRARY_PATH=" + build_root() + "/clients " + build_root() + "/clients/specctl status 2>&1",
+                    &out) == 3);
+  CHECK_MESSAGE(out.find("no socket at " + dir + "/specd/specd.sock, /run/specd/specd.sock; set $SPECD_SOCKET") !=
+                    std::string::npos, out);
+}
