@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 using namespace specd;
 using namespace specd::test;
@@ -19,6 +20,14 @@ using namespace specd::test;
 namespace {
 
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// Resident memory of this process, in bytes (/proc/self/statm's second field, in pages).
+size_t resident_bytes() {
+  std::ifstream f("/proc/self/statm");
+  size_t total = 0, resident = 0;
+  f >> total >> resident;
+  return resident * static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+}
 
 // One greedy request of n tokens, run to its end.
 void generate(const DaemonProcess& d, int32_t n) {
@@ -105,4 +114,15 @@ TEST_CASE("cold start: the weights are read in at load; TTFT counts from the req
   auto missing = daemon::load_model_with_progress("m", "/nonexistent.gguf", 1);
   REQUIRE_FALSE(missing.has_value());
   CHECK(has(missing.error().message, "cannot load model 'm' from /nonexistent.gguf"));
+}
+
+TEST_CASE("cold start: the KV cache is not written before use (pages are touched as blocks are used)") {
+  daemon::RuntimeLimits limits;
+  limits.max_sequences = 512;  // so stories260K's useful KV is large: 512 sequences at full context
+  const size_t before = resident_bytes();
+  RuntimeFixture f(limits, {"ar"});
+  const size_t kv = f.rt.kv().storage_bytes();
+  REQUIRE(kv >= (size_t{512} << 20));
+  CHECK_MESSAGE(resident_bytes() - before < kv / 4, "resident grew by " << (resident_bytes() - before) << " of " << kv);
+  CHECK(f.run(request({1}, 8)).tokens == std::vector<int32_t>(golden_ids().begin(), golden_ids().begin() + 8));
 }
