@@ -22,7 +22,7 @@ namespace {
 PathEnv user_env() {
   PathEnv e;
   e.xdg_runtime_dir = "/run/user/1000";
-  e.home = "/home/ann";
+  e.home = "/users/ann";
   return e;
 }
 
@@ -40,14 +40,14 @@ TEST_CASE("default paths: a normal user gets $XDG_RUNTIME_DIR and $XDG_STATE_HOM
   CHECK_FALSE(p.system);
   CHECK(p.reason == "user");
   CHECK(p.socket == "/run/user/1000/specd/specd.sock");
-  CHECK(p.runlog == "/home/ann/.local/state/specd/runs.db");
+  CHECK(p.runlog == "/users/ann/.local/state/specd/runs.db");
   e.xdg_state_home = "/data/state";
   CHECK(default_paths(e).runlog == "/data/state/specd/runs.db");
   e.xdg_state_home = "relative/state";  // not absolute: ignored, as the XDG spec says
-  CHECK(default_paths(e).runlog == "/home/ann/.local/state/specd/runs.db");
+  CHECK(default_paths(e).runlog == "/users/ann/.local/state/specd/runs.db");
   // No runtime dir (a login without pam_systemd): the private state dir holds the socket too.
   e.xdg_runtime_dir.clear();
-  CHECK(default_paths(e).socket == "/home/ann/.local/state/specd/specd.sock");
+  CHECK(default_paths(e).socket == "/users/ann/.local/state/specd/specd.sock");
 }
 
 TEST_CASE("default paths: root, systemd's directories and socket activation use the system places") {
@@ -66,9 +66,9 @@ TEST_CASE("default paths: root, systemd's directories and socket activation use 
   CHECK(p.socket == "/run/specd/specd.sock");
   CHECK(p.runlog == "/var/lib/specd/runs.db");
   e.runtime_directory = "/run/user/1000/specd";  // a user unit with RuntimeDirectory=specd
-  e.state_directory = "/home/ann/.local/state/specd";
+  e.state_directory = "/users/ann/.local/state/specd";
   CHECK(default_paths(e).socket == "/run/user/1000/specd/specd.sock");
-  CHECK(default_paths(e).runlog == "/home/ann/.local/state/specd/runs.db");
+  CHECK(default_paths(e).runlog == "/users/ann/.local/state/specd/runs.db");
   e = user_env();
   e.listen_fds = true;
   CHECK(default_paths(e).system);

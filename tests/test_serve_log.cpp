@@ -75,7 +75,7 @@ TEST_CASE("serve paths: a normal user's daemon needs no paths; specctl finds it;
   // As root, become nobody; as anyone else, stay.
   const std::string as_user = ::geteuid() == 0 ? "setpriv --reuid=65534 --regid=65534 --clear-groups " : "";
   const std::string script =
-      "cd " + dir + " && env -i PATH=/usr/bin:/bin HOME=" + dir + "/home XDG_RUNTIME_DIR=" + dir + "/run " + as_user +
+      "cd " + dir + " && env -i PATH=/usr/bin:/bin HOME=" + dir + "/user XDG_RUNTIME_DIR=" + dir + "/run " + as_user +
       "sh -c '" + build_root() + "/daemon/specd serve --model s=" + model_path("stories260K.gguf") + " --threads 1 >" +
       dir + "/log 2>&1 & pid=$!; for i in $(seq 400); do [ -S " + dir +
       "/run/specd/specd.sock ] && break; sleep 0.05; done; LD_LIBRARY_PATH=" + build_root() + "/clients " + build_root() +
@@ -90,8 +90,8 @@ TEST_CASE("serve paths: a normal user's daemon needs no paths; specctl finds it;
   };
   CHECK_MESSAGE(rc == 0, text("out") << "\n" << text("log"));
   CHECK_MESSAGE(has(text("log"), "serving on " + dir + "/run/specd/specd.sock"), text("log"));
-  CHECK(fs::exists(dir + "/home/.local/state/specd/runs.db"));
-  for (const char* sub : {"/run/specd", "/home/.local", "/home/.local/state", "/home/.local/state/specd"}) {
+  CHECK(fs::exists(dir + "/user/.local/state/specd/runs.db"));
+  for (const char* sub : {"/run/specd", "/user/.local", "/user/.local/state", "/user/.local/state/specd"}) {
     struct stat st {};
     REQUIRE(::stat((dir + sub).c_str(), &st) == 0);
     CHECK_MESSAGE((st.st_mode & 0777) == 0700, sub);
