@@ -6,6 +6,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace specd::daemon {
@@ -16,6 +17,16 @@ std::atomic<int> g_level{static_cast<int>(LogLevel::Info)};
 // syslog priorities: err 3, warning 4, info 6, debug 7.
 constexpr int kPriority[] = {3, 4, 6, 7};
 constexpr const char* kTag[] = {"error: ", "warning: ", "", "debug: "};
+
+// stderr is the journal's stream: $JOURNAL_STREAM names its device and inode (systemd.exec(5)); a
+// child that inherited the variable but writes elsewhere does not match.
+bool stderr_is_journal() {
+  const char* v = std::getenv("JOURNAL_STREAM");
+  unsigned long long dev = 0, ino = 0;
+  struct stat st {};
+  return v && std::sscanf(v, "%llu:%llu", &dev, &ino) == 2 && ::fstat(STDERR_FILENO, &st) == 0 &&
+         static_cast<unsigned long long>(st.st_dev) == dev && static_cast<unsigned long long>(st.st_ino) == ino;
+}
 
 }  // namespace
 
@@ -35,7 +46,7 @@ bool log_enabled(LogLevel level) { return static_cast<int>(level) <= g_level.loa
 void log_line(LogLevel level, const char* fmt, ...) {
   if (!log_enabled(level)) return;
   const int i = static_cast<int>(level);
-  static const bool journal = std::getenv("JOURNAL_STREAM") != nullptr;
+  static const bool journal = stderr_is_journal();
   char buf[2048];
   int n = journal ? std::snprintf(buf, sizeof buf, "<%d>", kPriority[i])
                   : std::snprintf(buf, sizeof buf, "specd: %s", kTag[i]);

@@ -1,5 +1,5 @@
 // The daemon's log: one line per event on stderr, which journald keeps, filtered by
-// [daemon] log_level / --log-level. Under journald (JOURNAL_STREAM set) each line starts with the
+// [daemon] log_level / --log-level. Under journald (stderr is $JOURNAL_STREAM) each line starts with the
 // syslog priority ("<4>"), so `journalctl -p warning` works; on a terminal it reads "specd: warning: ...".
 #pragma once
 

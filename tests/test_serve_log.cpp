@@ -63,7 +63,18 @@ TEST_CASE("serve log: a start-up summary and one line per request at info; --log
   const std::string quiet_log = quiet.log();
   CHECK_MESSAGE(!has(quiet_log, "decoders: "), quiet_log);
   CHECK_MESSAGE(!has(quiet_log, "run 1: "), quiet_log);
+  // Under journald (stderr is $JOURNAL_STREAM's file) a line carries its syslog priority instead of "specd: ".
+  const std::string dir = temp_dir(), serve = build_root() + "/daemon/specd serve --model x=" + dir + "/none.gguf --socket " +
+                                                 dir + "/s.sock --runlog " + dir + "/r.db";
   std::string out;
+  REQUIRE(run_command("sh -c 'exec 2>" + dir + "/j.log; JOURNAL_STREAM=$(stat -c %d:%i " + dir + "/j.log) " + serve + "'",
+                      &out) == 1);
+  auto journal = read_file(dir + "/j.log");
+  CHECK(std::string(journal.begin(), journal.end()).rfind("<6>loading model 'x' from ", 0) == 0);
+  out.clear();
+  REQUIRE(run_command("JOURNAL_STREAM=1:2 " + serve + " 2>&1", &out) == 1);  // inherited, but stderr is elsewhere
+  CHECK(out.rfind("specd: loading model 'x' from ", 0) == 0);
+  out.clear();
   CHECK(run_command(build_root() + "/daemon/specd serve --log-level loud --model x.gguf 2>&1", &out) == 2);
   CHECK_MESSAGE(has(out, "--log-level: log level 'loud' is not one of error, warn, info, debug"), out);
 }
