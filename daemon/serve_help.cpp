@@ -71,7 +71,8 @@ std::string serve_help(const DefaultPaths& paths) {
   h += paths.reason;
   h += "): a normal user's socket is in $XDG_RUNTIME_DIR/specd, its run log in $XDG_STATE_HOME/specd\n"
        "(~/.local/state/specd); root and systemd units use /run/specd and /var/lib/specd\n"
-       "($RUNTIME_DIRECTORY/$STATE_DIRECTORY when set). Missing directories are made with mode 0700.\n"
+       "($RUNTIME_DIRECTORY/$STATE_DIRECTORY when set). Missing directories are made: a user's with mode\n"
+       "0700, root's socket directory 0755 (so the socket's group can reach it).\n"
        "Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP rescans the plugin directories.\n";
   return h;
 }
