@@ -289,7 +289,7 @@ int main(int argc, char** argv) {
   const int threads = static_cast<int>(need(a->integer("threads", hw, 1, 1024)));  // the range of specd generate and perplexity
   kernels::ThreadPool pool(threads);
   daemon::PluginRegistry plugins;
-  daemon::load_plugin_dirs(plugins, a->has("plugin-dir") ? a->all("plugin-dir") : daemon::default_plugin_dirs());
+  daemon::load_plugin_dirs(plugins, daemon::plugin_dirs_with_defaults(a->all("plugin-dir")));
   daemon::RuntimeLimits limits;
   // Device memory for the runtime's KV cache and for the one the prefill / verify measurements make.
   auto placed = daemon::place_model(m, a->has("device") ? a->str("device") : "auto", pool, limits.kv_bytes,

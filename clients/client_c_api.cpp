@@ -1,6 +1,7 @@
 // The ABI edge of libspecd-client: specd/client.h's C functions over Session, converting C structs and errors.
 #include <specd/client.h>
 
+#include "clients/default_paths.h"
 #include "clients/error_text.h"
 #include "clients/session.h"
 
@@ -53,6 +54,7 @@ struct DecoderBox {
   std::string version;
   std::string description;
   std::string path;
+  std::string details_json;
 };
 
 struct StatusBox {
@@ -146,8 +148,9 @@ specd_status* make_status(sc::StatusInfo info) {
     d.version = std::move(info.decoders[i].version);
     d.description = std::move(info.decoders[i].description);
     d.path = std::move(info.decoders[i].path);
+    d.details_json = std::move(info.decoders[i].details_json);
     d.pub = specd_status_decoder{sizeof(specd_status_decoder), d.name.c_str(), d.version.c_str(),
-                                 d.description.c_str(), d.path.c_str()};
+                                 d.description.c_str(), d.path.c_str(), d.details_json.c_str()};
     box->decoder_ptrs.push_back(&d.pub);
   }
   specd_status& s = box->pub;
@@ -320,7 +323,7 @@ Result<sc::SessionOptions> session_options(const specd_client_opts* o) {
   s.socket_path = str_or_empty(FIELD_OR(specd_client_opts, o, socket_path, nullptr));
   if (s.socket_path.empty()) {
     const char* env = std::getenv("SPECD_SOCKET");
-    s.socket_path = env && *env ? env : SPECD_DEFAULT_SOCKET;
+    s.socket_path = env && *env ? env : specd::client_default_socket(specd::PathEnv::from_environment());
   }
   s.client_name = str_or_empty(FIELD_OR(specd_client_opts, o, client_name, nullptr));
   if (s.client_name.empty()) s.client_name = kDefaultClientName;
@@ -329,6 +332,19 @@ Result<sc::SessionOptions> session_options(const specd_client_opts* o) {
   const uint32_t max_frame = FIELD_OR(specd_client_opts, o, max_frame_bytes, 0u);
   if (max_frame != 0) s.max_frame_bytes = max_frame;
   return s;
+}
+
+// A default socket that is not there: say every place looked at, since the user's own daemon and
+// the system service listen in different ones (clients/default_paths.h).
+Error with_places_tried(const specd_client_opts* o, Error e) {
+  const char* given = o ? FIELD_OR(specd_client_opts, o, socket_path, nullptr) : nullptr;
+  const char* env = std::getenv("SPECD_SOCKET");
+  if ((given && *given) || (env && *env) || e.message.rfind("daemon not running", 0) != 0) return e;
+  std::string places;
+  for (const std::string& p : specd::client_socket_candidates(specd::PathEnv::from_environment()))
+    places += (places.empty() ? "" : ", ") + p;
+  e.message = "daemon not running (no socket at " + places + "; set $SPECD_SOCKET or --socket for another)";
+  return e;
 }
 
 Result<sc::GenerateRequest> generate_request(const specd_gen_params* p) {
@@ -427,7 +443,7 @@ int specd_client_connect(const specd_client_opts* opts, specd_client** out, spec
     auto o = session_options(opts);
     if (!o) return report(err, o.error());
     auto s = sc::Session::connect(o.value());
-    if (!s) return report(err, s.error());
+    if (!s) return report(err, with_places_tried(opts, s.error()));
     auto c = std::make_unique<specd_client>();
     c->session = std::move(s.value());
     *out = c.release();

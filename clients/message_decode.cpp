@@ -90,7 +90,8 @@ StatusInfo decode_status(const wire::StatusReply& s) {
   }
   if (const auto* decoders = s.decoders()) {
     for (const wire::DecoderInfo* d : *decoders) {
-      out.decoders.push_back(DecoderInfo{str(d->name()), str(d->version()), str(d->description()), str(d->path())});
+      out.decoders.push_back(
+          DecoderInfo{str(d->name()), str(d->version()), str(d->description()), str(d->path()), str(d->details_json())});
     }
   }
   out.active_requests = s.active_requests();

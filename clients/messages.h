@@ -82,6 +82,7 @@ struct DecoderInfo {
   std::string version;
   std::string description;
   std::string path;
+  std::string details_json;  // "" from a daemon before protocol 1.2
 };
 
 struct StatusInfo {

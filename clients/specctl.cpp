@@ -1,4 +1,5 @@
 // specctl: the command-line client of the specd daemon: generate, status, runs, decoders, models.
+#include "clients/decoder_text.h"
 #include "clients/specctl_args.h"
 #include "clients/specctl_generate.h"
 #include "clients/specd_client.hpp"
@@ -34,7 +35,10 @@ json status_json(const sc::Status& s) {
   }
   json decoders = json::array();
   for (const auto& d : s.decoders) {
-    decoders.push_back({{"name", d.name}, {"version", d.version}, {"description", d.description}, {"path", d.path}});
+    // A daemon since protocol 1.2 describes options, losslessness and needed files (specd decoders --json).
+    json details = json::parse(d.details_json, nullptr, false);
+    if (!details.is_object()) details = {{"name", d.name}, {"version", d.version}, {"description", d.description}, {"path", d.path}};
+    decoders.push_back(std::move(details));
   }
   return json{{"daemon_version", s.daemon_version}, {"uptime_s", s.uptime_s}, {"models", models},
               {"decoders", decoders}, {"active_requests", s.active_requests}, {"queued_requests", s.queued_requests},
@@ -98,7 +102,12 @@ int list(sc::Client& client, bool as_json, bool models) {
   } else if (models) {
     print_models(s);
   } else {
-    print_decoders(s);
+    for (const auto& d : s.decoders) {
+      const json details = json::parse(d.details_json, nullptr, false);
+      if (details.is_object()) std::printf("%s\n", specd::decoder_text(details).c_str());
+      else std::printf("%s %s  %s  (%s)\n  options not described (an older daemon)\n\n", d.name.c_str(), d.version.c_str(),
+                       d.description.c_str(), d.path.c_str());
+    }
   }
   return kExitOk;
 }

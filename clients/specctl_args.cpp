@@ -72,7 +72,7 @@ const char* usage_text() {
          "  decoders                                          the loaded decoder plugins\n"
          "  models                                            the loaded models\n"
          "  -h, --help  this text;  --version  the version\n"
-         "The socket is --socket, else $SPECD_SOCKET, else " SPECD_DEFAULT_SOCKET ".\n"
+         "The socket is --socket, else $SPECD_SOCKET, else $XDG_RUNTIME_DIR/specd/specd.sock if there, else " SPECD_DEFAULT_SOCKET ".\n"
          "With --json every answer, errors included, is one JSON object on stdout.\n"
          "Exit status: 0 ok, 1 the request failed, 2 a bad command line or request,\n"
          "             3 cannot reach the daemon (not running, no answer),\n"

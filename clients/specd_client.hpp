@@ -96,6 +96,7 @@ struct DecoderStatus {
   std::string version;
   std::string description;
   std::string path;
+  std::string details_json;  // options, lossless, files needed (client 1.2; "" from older daemons)
 };
 
 struct Status {
@@ -362,7 +363,8 @@ class Client {
     }
     for (size_t i = 0; i < s->n_decoders; ++i) {
       const specd_status_decoder& d = *s->decoders[i];
-      out.decoders.push_back(DecoderStatus{d.name, d.version, d.description, d.path});
+      out.decoders.push_back(DecoderStatus{d.name, d.version, d.description, d.path,
+                                           SPECD_HAS(specd_status_decoder, &d, details_json) ? d.details_json : ""});
     }
     out.active_requests = s->active_requests;
     out.queued_requests = s->queued_requests;

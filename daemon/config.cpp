@@ -124,6 +124,14 @@ Status read_daemon(const Section& s, const toml::key& k, const toml::node& v, Co
     SPECD_TRY(assign(c.device, s.string(k, v)));
     return device_ok(s, v, c.device);
   }
+  if (n == "log_level") {
+    auto text = s.string(k, v);
+    if (!text) return text.error();
+    auto level = parse_log_level(*text);
+    if (!level) return s.error_at(v.source(), "'%s': %s", s.dotted(k).c_str(), level.error().message.c_str());
+    c.log_level = *level;
+    return {};
+  }
   if (n == "device_memory_bytes") return assign(c.device_memory, s.integer(k, v, 0, std::numeric_limits<int64_t>::max()));
   return s.unknown(k);
 }
@@ -358,12 +366,13 @@ const std::set<std::string>& serve_options() {
       "config", "model", "default-model", "socket", "socket-mode", "runlog", "plugin-dir", "threads", "drain-grace-s",
       "max-frame-bytes", "max-connections", "max-concurrent", "max-queued", "max-tokens-limit", "max-tokens",
       "max-requests-per-connection", "max-connections-per-uid", "max-requests-per-uid", "handshake-timeout-ms",
-      "idle-timeout-ms", "kv-bytes", "side-file-dir", "max-side-file-bytes", "device", "http", "api-key-file"};
+      "idle-timeout-ms", "kv-bytes", "side-file-dir", "max-side-file-bytes", "device", "http", "api-key-file",
+      "log-level"};
   return options;
 }
 
 Status apply_flags(Config& cfg, int argc, char** argv) {
-  auto args = CliArgs::parse(argc, argv, serve_options(), {});
+  auto args = CliArgs::parse(argc, argv, serve_options(), {"print-config"});
   if (!args) return args.error();
   const CliArgs& a = *args;
   if (a.has("model")) SPECD_TRY(apply_model_flags(cfg, a.all("model")));
@@ -374,7 +383,12 @@ Status apply_flags(Config& cfg, int argc, char** argv) {
   }
   cfg.socket_path = a.str("socket", cfg.socket_path);
   cfg.runlog_path = a.str("runlog", cfg.runlog_path);
-  if (a.has("plugin-dir")) cfg.plugin_dirs = a.all("plugin-dir");  // the flags replace the file's list
+  // Extra decoder directories go before the file's, which go before the built-in one (serve_command).
+  if (a.has("plugin-dir")) {
+    std::vector<std::string> dirs = a.all("plugin-dir");
+    dirs.insert(dirs.end(), cfg.plugin_dirs.begin(), cfg.plugin_dirs.end());
+    cfg.plugin_dirs = std::move(dirs);
+  }
   if (a.has("side-file-dir")) cfg.side_file_dirs = a.all("side-file-dir");  // likewise
   if (a.has("http")) cfg.http.listen = a.all("http");  // likewise
   if (a.has("api-key-file")) cfg.http.api_key_file = a.str("api-key-file");
@@ -389,6 +403,11 @@ Status apply_flags(Config& cfg, int argc, char** argv) {
     if (t.empty() || *end || m < 0 || m > 0777)
       return make_error(SPECD_E_INVALID_ARG, "--socket-mode must be an octal mode such as 0660, got '%s'", t.c_str());
     cfg.socket_mode = static_cast<uint32_t>(m);
+  }
+  if (a.has("log-level")) {
+    auto level = parse_log_level(a.str("log-level"));
+    if (!level) return make_error(level.error().code, "--log-level: %s", level.error().message.c_str());
+    cfg.log_level = *level;
   }
   SPECD_TRY(flag_int(a, "threads", cfg.threads, 0, 1024));
   auto grace = a.number("drain-grace-s", cfg.drain_grace_s, 0.0, 86400.0);

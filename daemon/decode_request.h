@@ -4,6 +4,7 @@
 #include "kernels/result.h"
 #include "engine/sampler.h"
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -20,6 +21,9 @@ struct DecodeRequest {
   bool keep_stop = false;                 // the text given out keeps a matched stop string (default: stripped)
   std::string decoder = "ar";
   std::string options_json = "{}";        // decoder options, a JSON object
+  // When the request reached the daemon, so TTFT counts its wait in the queue too; unset (the
+  // epoch): from submit().
+  std::chrono::steady_clock::time_point arrived{};
 };
 
 struct DecodeResult {
@@ -30,7 +34,7 @@ struct DecodeResult {
   int32_t prefill_steps = 0;              // of which up to and including the first token
   int32_t prefill_tokens = 0;             // tokens emitted by those steps (1 for every built-in decoder)
   std::vector<int32_t> emitted_hist;      // emitted_hist[n] = decode steps that emitted n tokens
-  double prefill_seconds = 0.0;           // submit → first token (TTFT)
+  double prefill_seconds = 0.0;           // arrival (or submit) → first token (TTFT)
   double decode_seconds = 0.0;            // first token → finish
   // Decode tokens per forward (TPF): tokens after the prefill steps / the steps after them.
   double tokens_per_forward() const {

@@ -125,7 +125,7 @@ Result<int64_t> DecodeRuntime::submit(DecodeRequest req, DecodeCallbacks cb) {
   s->result.emitted_hist.reserve(static_cast<size_t>(limits_.max_rows_per_seq) + 1);  // grows in accept
   s->commit_rows.reserve(static_cast<size_t>(limits_.max_rows_per_seq));
   if (model_.config().mask >= 0) s->masked_logits.reserve(static_cast<size_t>(model_.config().vocab));
-  s->t_submit = Clock::now();
+  s->t_submit = req.arrived != Clock::time_point{} ? req.arrived : Clock::now();
   auto options = parse_decoder_options(req.options_json);
   if (!options) return options.error();
   s->host.options = std::move(options.value());

@@ -30,7 +30,7 @@ constexpr const char* kHelp =
     "  --keep-stop          keep the matched stop string in the text\n"
     "  --decoder NAME       decoding strategy (default ar)\n"
     "  --decoder-opt K=V    decoder option (repeatable)\n"
-    "  --plugin-dir DIR     where decoders are (repeatable; default: $SPECD_PLUGIN_DIR, the build tree, the install dir)\n"
+    "  --plugin-dir DIR     more decoders, before the built-in ones (repeatable; built-in: $SPECD_PLUGIN_DIR, else the build tree or the install dir)\n"
     "  --side-file-dir DIR  where side files (drafter=PATH) may come from (repeatable; default: the model's\n"
     "                       folder and $SPECD_CACHE/models, as for `specd serve`)\n"
     "  -t, --threads N      compute threads, 1..1024 (default: all cores)\n"
@@ -125,7 +125,7 @@ int run(const CliArgs& a, const GenerationOptions& o, const engine::Model& m, in
   auto req = build_request(o, m);
   if (!req) return fail(json, req.error().code, req.error().message);
   PluginRegistry plugins;
-  load_plugin_dirs(plugins, a.has("plugin-dir") ? a.all("plugin-dir") : default_plugin_dirs());
+  load_plugin_dirs(plugins, plugin_dirs_with_defaults(a.all("plugin-dir")));
   kernels::ThreadPool pool(threads);
   RuntimeLimits limits;
   limits.side_files.dirs = a.all("side-file-dir");  // empty: the defaults

@@ -1,6 +1,9 @@
 // Plugin directory defaults for `specd generate` and `specd-bench`.
 #include "daemon/runtime_setup.h"
 
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -33,6 +36,14 @@ std::vector<std::string> default_plugin_dirs() {
     if (fs::exists(build_plugins / "ar.so", ec)) return {build_plugins.string()};
   }
   dirs.push_back(SPECD_INSTALLED_PLUGIN_DIR);
+  return dirs;
+}
+
+std::vector<std::string> plugin_dirs_with_defaults(const std::vector<std::string>& extra) {
+  std::vector<std::string> dirs;
+  for (const auto& list : {extra, default_plugin_dirs()})
+    for (const auto& d : list)
+      if (std::find(dirs.begin(), dirs.end(), d) == dirs.end()) dirs.push_back(d);
   return dirs;
 }
 

@@ -3,6 +3,7 @@
 #include "daemon/server.h"
 
 #include "daemon/generate_checks.h"
+#include "daemon/log.h"
 #include "daemon/wire_encode.h"
 #include "protocol_generated.h"
 
@@ -309,6 +310,14 @@ void Server::deliver(const RequestKey& key, std::vector<uint8_t> frame, bool las
   if (auto it = http_calls_.find(key.conn); it != http_calls_.end()) http_deliver(it->second, std::move(frame), last);
 }
 
+// The request's line in the log, at info level: what the run log's row says, for `journalctl -f`.
+static void log_finished(const RunRecord& r, double tpf) {
+  log_line(LogLevel::Info, "run %lld: model %s, decoder %s, %d prompt + %d generated tokens, TPF %.2f, %.1f tok/s, "
+           "TTFT %.0f ms, %s%s%s", static_cast<long long>(r.id), r.model.c_str(), r.decoder.c_str(), r.prompt_tokens,
+           r.generated_tokens, tpf, r.decode_tok_s, r.ttft_ms, r.finish_reason.c_str(), r.error.empty() ? "" : ": ",
+           r.error.c_str());
+}
+
 // One row per request: e is NULL for the start row of an admitted request (err NULL) and for a
 // request refused before the engine saw it (err set).
 RunTicket Server::log_run(const Request& r, const EngineEvent* e, const Error* err) {
@@ -341,6 +350,7 @@ RunTicket Server::log_run(const Request& r, const EngineEvent* e, const Error* e
     rec.accepted_hist = hist + "]";
   }
   if (err) rec.error = std::string(error_name(err->code)) + ": " + err->message;
+  if (e || err) log_finished(rec, e ? e->result.tokens_per_forward() : 0.0);
   return runlog_.append(std::move(rec));
 }
 

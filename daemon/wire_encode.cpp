@@ -78,7 +78,8 @@ std::vector<uint8_t> encode_status(uint64_t request_id, const StatusInfo& s) {
   std::vector<fb::Offset<wire::DecoderInfo>> decoders;
   for (const auto& d : s.engine.decoders) {
     const auto name = str(b, d.name), version = str(b, d.version), desc = str(b, d.description), path = str(b, d.path);
-    decoders.push_back(wire::CreateDecoderInfo(b, name, version, desc, path));
+    const auto details = str(b, d.details_json);
+    decoders.push_back(wire::CreateDecoderInfo(b, name, version, desc, path, details));
   }
   const auto version = str(b, s.daemon_version);
   const auto mv = b.CreateVector(models);

@@ -722,7 +722,7 @@ TEST_CASE("handshake: Hello carries the client name; NULL socket_path uses $SPEC
   CHECK(specd_client_fd(c) >= 0);
   specd_client_close(c);
   const Seen s = d.seen();
-  CHECK(s.client_name == "libspecd-client 1.1.0");
+  CHECK(s.client_name == "libspecd-client 1.2.0");
   CHECK(s.hello_version == 1);
   CHECK(s.bad_frames == 0);
 }
@@ -1608,7 +1608,7 @@ TEST_CASE("specctl generate --json against the fake daemon") {
   CHECK(g.min_p == 0.1f);
   CHECK(g.seed == 42u);
   CHECK(g.stop == std::vector<std::string>{"END"});
-  CHECK(s.client_name == "specctl 1.1.0");
+  CHECK(s.client_name == "specctl 1.2.0");
 }
 
 TEST_CASE("specctl streams text, and reports status, runs, decoders and models") {

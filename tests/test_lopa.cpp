@@ -304,7 +304,7 @@ const engine::Model& mask_model(int shift, int block_len = 8) {
   if (!m) {
     const std::string out = temp_dir() + "/mask" + std::to_string(shift) + "-" + std::to_string(block_len) + ".gguf";
     const std::string cmd = build_root() + "/tools/specd-add-mask --model " + model_path("stories260K.gguf") +
-                            " --out " + out + " --kind dllm --block-len " + std::to_string(block_len) +
+                            " --out " + out + " --kind diffusion --block-len " + std::to_string(block_len) +
                             " --logit-shift " + std::to_string(shift);
     std::string log;
     REQUIRE_MESSAGE(run_command(cmd + " 2>&1", &log) == 0, log);

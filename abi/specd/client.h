@@ -44,9 +44,9 @@ extern "C" {
 #endif
 
 #define SPECD_CLIENT_VERSION_MAJOR 1
-#define SPECD_CLIENT_VERSION_MINOR 1
+#define SPECD_CLIENT_VERSION_MINOR 2
 #define SPECD_CLIENT_VERSION_PATCH 0
-#define SPECD_CLIENT_VERSION_NUMBER 1001000
+#define SPECD_CLIENT_VERSION_NUMBER 1002000
 
 #ifndef SPECD_API
 #if defined(__GNUC__)
@@ -73,7 +73,9 @@ extern "C" {
 #define SPECD_FINISH_ERROR 6   /* failed */
 #endif
 
-/* Where the daemon listens when neither specd_client_opts.socket_path nor $SPECD_SOCKET says. */
+/* The system service's socket. When neither specd_client_opts.socket_path nor $SPECD_SOCKET says,
+ * a client that is not root first looks for its own user's daemon at $XDG_RUNTIME_DIR/specd/specd.sock
+ * (where `specd serve` run by that user listens), then here. Since client 1.1 (before: only here). */
 #define SPECD_DEFAULT_SOCKET "/run/specd/specd.sock"
 
 /* specd_gen_params.flags */
@@ -122,7 +124,8 @@ typedef struct specd_client_opts {
   uint32_t struct_size;
   int32_t timeout_ms;         /* bound on connect + handshake and on each wait of specd_client_status and
                                  specd_client_list_runs; 0: 10000; negative: no bound */
-  const char *socket_path;    /* NULL or "": $SPECD_SOCKET if set and non-empty, else SPECD_DEFAULT_SOCKET */
+  const char *socket_path;    /* NULL or "": $SPECD_SOCKET if set and non-empty, else the
+                                 user's own daemon's socket if it exists, else SPECD_DEFAULT_SOCKET */
   const char *client_name;    /* for the daemon's log; NULL or "": "libspecd-client 1.0.0" */
   uint32_t max_frame_bytes;   /* largest frame accepted from the daemon; 0: 64 MiB */
 } specd_client_opts;
@@ -312,6 +315,10 @@ typedef struct specd_status_decoder {
   const char *version;
   const char *description;
   const char *path;
+  /* --- since 1.2 (check SPECD_HAS) --- */
+  /* Its options (default, range, meaning), lossless or lossy and the files it needs, as the JSON
+   * object `specd decoders --json` prints for it; "" from an older daemon. */
+  const char *details_json;
 } specd_status_decoder;
 
 /* The daemon's state. Filled by the library; owned by the caller until specd_status_free. Strings

@@ -60,7 +60,7 @@ extern "C" {
 #endif
 
 #define SPECD_DECODER_ABI_MAJOR 1
-#define SPECD_DECODER_ABI_MINOR 1
+#define SPECD_DECODER_ABI_MINOR 2
 
 #if defined(__GNUC__)
 #define SPECD_EXPORT __attribute__((visibility("default")))
@@ -303,6 +303,23 @@ typedef struct specd_host_api {
   int (*refuse)(specd_host *h, int32_t code, const char *fmt, ...) SPECD_PRINTF(3, 4);
 } specd_host_api;
 
+/* --- decoder ABI 1.2: a descriptor describes its options, for `specd decoders` --- */
+#define SPECD_OPTION_INT 1    /* read with opt_int */
+#define SPECD_OPTION_FLOAT 2  /* read with opt_float */
+#define SPECD_OPTION_STRING 3 /* read with opt_string */
+/* One option a decoder's create() reads. Static storage in the plugin; all strings UTF-8 text for people
+ * except key, which is exactly what create() passes to opt_*. Since ABI 1.2. */
+typedef struct specd_option_desc {
+  uint32_t struct_size; /* sizeof(specd_option_desc) as the plugin compiled it: the stride of the array */
+  int32_t type;         /* SPECD_OPTION_* */
+  const char *key;
+  const char *def;      /* the default as written in a request ("8", "0.9", "exact"), or a phrase ("from the model") */
+  const char *range;    /* "[1, 64]", "exact|reference"; NULL: any */
+  const char *meaning;
+} specd_option_desc;
+/* specd_decoder.flags */
+#define SPECD_DECODER_LOSSLESS 1u /* output equals ar's for the same sampling (greedy: the same tokens) */
+
 /* A decoder's descriptor, returned by specd_decoder_entry. Required slots must be non-NULL. */
 typedef struct specd_decoder {
   uint32_t struct_size;
@@ -330,6 +347,12 @@ typedef struct specd_decoder {
   /* Optional, may be NULL. The sequence ended (finished, failed or cancelled), also when its own
    * begin() returned an error. */
   void (*end)(void *instance, specd_seq *s);
+
+  /* --- ABI 1.2 (read only when struct_size covers them; a 1.1 plugin lists "options not described") --- */
+  const specd_option_desc *options; /* n_options entries (stride options->struct_size), or NULL */
+  uint32_t n_options;
+  uint32_t flags;                   /* SPECD_DECODER_LOSSLESS, else lossy */
+  const char *needs;                /* files it needs beyond the model and how to make them, or NULL: none */
 } specd_decoder;
 
 /* Fill the descriptor's bookkeeping head: static const specd_decoder d = { SPECD_DECODER_HEAD, ... }; */

@@ -123,7 +123,8 @@ static int lopa_create(const specd_host_api *api, specd_host *h, const specd_mod
   const int rc = read_options(api, h, &tmp);
   if (rc != SPECD_OK) return rc;
   if (model->mask_id < 0 || model->mask_id >= model->vocab)
-    return refuse(api, h, SPECD_E_UNSUPPORTED, "model %s has no MASK token (specd.mask_token_id): not a diffusion LM",
+    return refuse(api, h, SPECD_E_UNSUPPORTED, "model %s has no MASK token (specd.mask_token_id): lopa needs a diffusion (D2F-trained) model "
+                  "(make one with scripts/train.sh d2f)",
                   model->path ? model->path : "?");
   tmp.max_rows = SPECD_HAS(specd_model_info, model, max_rows) ? model->max_rows : 1024;
   if (tmp.max_rows < tmp.bs + 1)
@@ -424,6 +425,21 @@ static int lopa_accept(void *instance, specd_seq *s, const specd_outputs *o) {
   return SPECD_OK;
 }
 
+/* What create() reads (ABI 1.2; tests/test_decoder_options.cpp checks it against the code). */
+static const specd_option_desc lopa_options[] = {
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "k", "0", "[0, 16]", "LoPA lookahead branches per round; 0: plain D2F"},
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "block", "the trained block length (specd.dllm.block_len), else 8", "[1, 256]",
+     "tokens per block"},
+    {sizeof(specd_option_desc), SPECD_OPTION_FLOAT, "tau_add", "0.1", "[0, 1]", "progress of the last block at which a new one starts"},
+    {sizeof(specd_option_desc), SPECD_OPTION_FLOAT, "tau_act", "0.95", "[0, 1]", "progress at which a block becomes fully active"},
+    {sizeof(specd_option_desc), SPECD_OPTION_FLOAT, "tau_conf", "0.9", "[0, 2]", "confidence at which a masked token is filled"},
+    {sizeof(specd_option_desc), SPECD_OPTION_FLOAT, "alpha", "0", "[0, 1]", "weight of a branch's creation confidence in its score (the anchor's is 1)"},
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "force_anchor", "0", "[0, 1]", "1: the anchor branch always wins"},
+    {sizeof(specd_option_desc), SPECD_OPTION_STRING, "confidence", "prob", "prob|margin|neg_entropy", "how a prediction's confidence is measured"},
+    {sizeof(specd_option_desc), SPECD_OPTION_STRING, "attention", "full-window with k > 0, else block-causal",
+     "block-causal|full-window", "what the blocks in flight may attend to"},
+};
+
 static const specd_decoder lopa_decoder = {
     SPECD_DECODER_HEAD,
     .name = "lopa",
@@ -436,6 +452,10 @@ static const specd_decoder lopa_decoder = {
     .plan = lopa_plan,
     .accept = lopa_accept,
     .end = lopa_end,
+    .options = lopa_options,
+    .n_options = sizeof lopa_options / sizeof lopa_options[0],
+    .flags = 0, /* lossy: fills tokens by confidence, so its output differs from ar's */
+    .needs = "a diffusion (D2F-trained) model with a MASK token (make one with scripts/train.sh d2f)",
 };
 
 SPECD_EXPORT const specd_decoder *specd_decoder_entry(uint32_t host_abi_major, uint32_t host_abi_minor) {

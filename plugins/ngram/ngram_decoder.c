@@ -199,6 +199,14 @@ static int ngram_accept(void *instance, specd_seq *s, const specd_outputs *o) {
   return taken < 0 ? taken : SPECD_OK;
 }
 
+/* What create() reads (ABI 1.2; tests/test_decoder_options.cpp checks it against the code). */
+static const specd_option_desc ngram_options[] = {
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "k", "8", "[1, 64]", "most draft tokens copied from the context per step"},
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "ngram_max", "3", "[1, 8]", "longest n-gram matched against the context"},
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "ngram_min", "1", "[1, ngram_max]", "shortest n-gram matched"},
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "prefill_chunk", "256", "[1, 4096]", "prompt tokens per forward"},
+};
+
 static const specd_decoder ngram_decoder = {
     SPECD_DECODER_HEAD,
     .name = "ngram",
@@ -210,6 +218,10 @@ static const specd_decoder ngram_decoder = {
     .plan = ngram_plan,
     .accept = ngram_accept,
     .end = ngram_end,
+    .options = ngram_options,
+    .n_options = sizeof ngram_options / sizeof ngram_options[0],
+    .flags = SPECD_DECODER_LOSSLESS,
+    .needs = NULL,
 };
 
 SPECD_EXPORT const specd_decoder *specd_decoder_entry(uint32_t host_abi_major, uint32_t host_abi_minor) {

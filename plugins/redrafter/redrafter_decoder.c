@@ -67,8 +67,9 @@ static int readable(const char *path) {
   return f != NULL;
 }
 
-/* The default drafter: "<stem>-redrafter.gguf" beside the model, else in the training cache. */
-static int find_drafter(const specd_model_info *model, char *out, size_t size) {
+/* The default drafter: "<stem>-redrafter.gguf" beside the model, else in the training cache. Sets
+ * out to the first that is readable and returns 1; else returns 0 with tried naming both. */
+static int find_drafter(const specd_model_info *model, char *out, size_t size, char *tried, size_t tried_size) {
   const char *path = model->path ? model->path : "";
   const char *base = strrchr(path, '/');
   const int dir_len = base ? (int)(base - path) : 0;
@@ -77,11 +78,14 @@ static int find_drafter(const specd_model_info *model, char *out, size_t size) {
   if (stem_len > 5 && strcmp(base + stem_len - 5, ".gguf") == 0) stem_len -= 5;
   snprintf(out, size, "%.*s%s%.*s-redrafter.gguf", dir_len, path, dir_len ? "/" : "", stem_len, base);
   if (readable(out)) return 1;
+  snprintf(tried, tried_size, "%s", out);
   const char *cache = getenv("SPECD_CACHE"), *home = getenv("HOME");
   if (cache != NULL && *cache)
     snprintf(out, size, "%s/models/%.*s-redrafter.gguf", cache, stem_len, base);
   else
     snprintf(out, size, "%s/.cache/specd/models/%.*s-redrafter.gguf", home ? home : "", stem_len, base);
+  const size_t used = strlen(tried);
+  snprintf(tried + used, tried_size - used, " or %s", out);
   return readable(out);
 }
 
@@ -115,10 +119,13 @@ static int rd_create(const specd_host_api *api, specd_host *h, const specd_model
   if (1 + W * (L - 1) > model->max_rows)
     return api->refuse(h, SPECD_E_BAD_OPTION, "W=%d, L=%d needs %d rows per step, the host allows %d", W, L,
                        1 + W * (L - 1), model->max_rows);
-  char found[4096];
+  char found[4096], tried[8300];
   if (path == NULL) {
-    if (!find_drafter(model, found, sizeof found))
-      return api->refuse(h, SPECD_E_IO, "no drafter given (option drafter=PATH) and none at %s", found);
+    if (!find_drafter(model, found, sizeof found, tried, sizeof tried))
+      return api->refuse(h, SPECD_E_IO,
+                         "no drafter given (option drafter=PATH) and none at %s; make one for this model with "
+                         "scripts/train.sh redrafter",
+                         tried);
     path = found;
   }
   rd_instance *g = api->mem_alloc(h, sizeof *g);
@@ -308,6 +315,18 @@ static int rd_accept(void *instance, specd_seq *s, const specd_outputs *o) {
   return taken < 0 ? taken : SPECD_OK;
 }
 
+/* What create() reads (ABI 1.2; tests/test_decoder_options.cpp checks it against the code). */
+static const specd_option_desc rd_options[] = {
+    {sizeof(specd_option_desc), SPECD_OPTION_STRING, "drafter", "<model>-redrafter.gguf beside the model or in $SPECD_CACHE/models",
+     NULL, "the drafter's GGUF (a path in a side-file directory)"},
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "W", "4", "[1, 32]", "beams drafted per step"},
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "L", "5", "[2, 65]", "beam length (L - 1 draft tokens, at most the drafter's)"},
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "nodes", "0", "[0, 4096]", "prune the beam tree to this many nodes; 0: keep all"},
+    {sizeof(specd_option_desc), SPECD_OPTION_STRING, "accept", "exact", "exact|reference",
+     "exact: lossless tree walk; reference: the Apple / TensorRT-LLM per-beam rule, biased when sampling (for parity)"},
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "prefill_chunk", "256", "[1, 4096]", "prompt tokens per forward"},
+};
+
 static const specd_decoder rd_decoder = {
     SPECD_DECODER_HEAD,
     .name = "redrafter",
@@ -320,6 +339,10 @@ static const specd_decoder rd_decoder = {
     .plan = rd_plan,
     .accept = rd_accept,
     .end = rd_end,
+    .options = rd_options,
+    .n_options = sizeof rd_options / sizeof rd_options[0],
+    .flags = SPECD_DECODER_LOSSLESS,
+    .needs = "a drafter trained for the model: <model>-redrafter.gguf (make it with scripts/train.sh redrafter)",
 };
 
 SPECD_EXPORT const specd_decoder *specd_decoder_entry(uint32_t host_abi_major, uint32_t host_abi_minor) {

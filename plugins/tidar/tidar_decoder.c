@@ -369,6 +369,15 @@ static int tidar_accept(void *instance, specd_seq *s, const specd_outputs *o) {
   return taken < 0 ? taken : SPECD_OK;
 }
 
+/* What create() reads (ABI 1.2; tests/test_decoder_options.cpp checks it against the code). */
+static const specd_option_desc tidar_options[] = {
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "k", "the trained block length (specd.tidar.block_len), else 8", "[1, 16]",
+     "tokens drafted per step"},
+    {sizeof(specd_option_desc), SPECD_OPTION_FLOAT, "w", "the trained weight (specd.tidar.w), else 1", "[0, 1]",
+     "trust in the autoregressive over the diffusion prediction; 1 is lossless, below 1 lossy"},
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "prefill_chunk", "256", "[1, 4096]", "prompt tokens per forward"},
+};
+
 static const specd_decoder tidar_decoder = {
     SPECD_DECODER_HEAD,
     .name = "tidar",
@@ -381,6 +390,10 @@ static const specd_decoder tidar_decoder = {
     .plan = tidar_plan,
     .accept = tidar_accept,
     .end = tidar_end,
+    .options = tidar_options,
+    .n_options = sizeof tidar_options / sizeof tidar_options[0],
+    .flags = SPECD_DECODER_LOSSLESS, /* with the default w = 1 */
+    .needs = "a TiDAR-trained model with a MASK token (make one with scripts/train.sh tidar)",
 };
 
 SPECD_EXPORT const specd_decoder *specd_decoder_entry(uint32_t host_abi_major, uint32_t host_abi_minor) {
