@@ -3,6 +3,7 @@
 
 #include "clients/decoder_text.h"
 #include "daemon/cli_args.h"
+#include "daemon/command_line.h"
 #include "daemon/decoder_catalog.h"
 #include "daemon/runtime_setup.h"
 
@@ -18,6 +19,7 @@ constexpr const char* kHelp =
     "usage: specd decoders [--plugin-dir DIR ...] [--json]\n"
     "  --plugin-dir DIR   more decoders, looked at before the built-in ones (repeatable)\n"
     "  --json             one JSON array instead of text\n"
+    "  -h, --help         this text;  --version  the version\n"
     "Lists each decoder with its options (default, range, meaning), whether it is lossless, and the\n"
     "files it needs.\n";
 
@@ -25,7 +27,7 @@ constexpr const char* kHelp =
 
 int decoders_command(int argc, char** argv) {
   int exit_code = 0;
-  const auto args = parse_command_line("decoders", kHelp, argc, argv, {"plugin-dir"}, {"json"}, &exit_code);
+  const auto args = parse_command_line("specd decoders", kHelp, argc, argv, {"plugin-dir"}, {"json"}, &exit_code);
   if (!args) return exit_code;
   PluginRegistry plugins;
   load_plugin_dirs(plugins, plugin_dirs_with_defaults(args->all("plugin-dir")));
