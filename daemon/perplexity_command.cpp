@@ -20,6 +20,8 @@ namespace {
 
 constexpr const char* kHelp =
     "usage: specd perplexity -m PATH --file TEXT [options]\n"
+    "  -m, --model PATH  the GGUF model\n"
+    "  --file TEXT     the text file to score\n"
     "  --ctx N        tokens per chunk (default 512; llama-perplexity's -c); the second half of each is scored\n"
     "  --batch N      rows per forward call (default 64)\n"
     "  --chunks N     score at most N chunks (default all)\n"

@@ -25,7 +25,10 @@ void line(std::string& out, const char* flag, const char* fmt, ...) {
 
 std::string joined(const std::vector<std::string>& v) {
   std::string s;
-  for (const auto& e : v) s += (s.empty() ? "" : ":") + e;
+  for (const auto& e : v) {
+    if (!s.empty()) s += ':';
+    s += e;
+  }
   return s;
 }
 
@@ -47,7 +50,7 @@ std::string serve_help(const DefaultPaths& paths) {
   line(h, "", "the config's list; built-in: %s)", joined(default_plugin_dirs()).c_str());
   line(h, "--side-file-dir DIR", "where side files (drafter=PATH) may come from (repeatable; replaces");
   line(h, "", "the config's list; default: each model's folder and $SPECD_CACHE/models)");
-  line(h, "--threads N", "compute threads (default 0: all cores)");
+  line(h, "-t, --threads N", "compute threads (default 0: all cores)");
   line(h, "--device D", "auto (default: the GPU when built with CUDA and one is present, else the CPU),");
   line(h, "", "cpu, cuda, cuda:N; the config may name one per model");
   line(h, "--drain-grace-s S", "on SIGTERM, how long in-flight runs may take before they are cancelled (default %g)", c.drain_grace_s);
@@ -57,7 +60,8 @@ std::string serve_help(const DefaultPaths& paths) {
   line(h, "--max-connections N", "connections open at once (default %d)", l.max_connections);
   line(h, "--max-concurrent N", "sequences decoding at once (default %d)", l.max_concurrent);
   line(h, "--max-queued N", "requests waiting for a slot (default %d)", l.max_queued);
-  line(h, "--max-tokens N", "largest max_tokens of one request (default %d)", l.max_tokens);
+  line(h, "--max-tokens-limit N", "the most tokens one request may ask for, not a length (default %d;", l.max_tokens);
+  line(h, "", "--max-tokens is the old spelling)");
   line(h, "--max-side-file-bytes N", "largest side file (default %llu)", static_cast<unsigned long long>(l.max_side_file_bytes));
   line(h, "--max-requests-per-connection N", "Generates in flight on one connection (default %d)", l.max_requests_per_connection);
   line(h, "--max-connections-per-uid N", "one user's connections (default %d)", l.max_connections_per_uid);
@@ -67,6 +71,7 @@ std::string serve_help(const DefaultPaths& paths) {
   line(h, "--http ADDR", "serve the OpenAI-compatible HTTP API on ADDR (repeatable; default none):");
   line(h, "", "127.0.0.1:8080, [::1]:8080, unix:/path/http.sock; non-loopback needs an API key");
   line(h, "--api-key-file PATH", "the HTTP API key (its first line), required as \"Authorization: Bearer KEY\"");
+  line(h, "-h, --help", "this text;  --version  the version");
   h += "Default places (";
   h += paths.reason;
   h += "): a normal user's socket is in $XDG_RUNTIME_DIR/specd, its run log in $XDG_STATE_HOME/specd\n"
