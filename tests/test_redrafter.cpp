@@ -361,24 +361,6 @@ TEST_CASE("redrafter sequences with different W and L in one merged forward equa
   }
 }
 
-// Sets an environment variable for a scope and restores it even when a REQUIRE ends the test case early
-// (a leaked SPECD_CACHE would hide the trained drafter from every later test case).
-struct ScopedEnv {
-  std::string name;
-  std::optional<std::string> saved;
-  ScopedEnv(const char* n, const std::string& value) : name(n) {
-    if (const char* old = std::getenv(n)) saved = old;
-    set(value);
-  }
-  void set(const std::string& value) { setenv(name.c_str(), value.c_str(), 1); }
-  ~ScopedEnv() {
-    if (saved)
-      setenv(name.c_str(), saved->c_str(), 1);
-    else
-      unsetenv(name.c_str());
-  }
-};
-
 TEST_CASE("redrafter finds its drafter beside the model or in the training cache") {
   // The model is a copy in a directory of its own: the shared models directory holds a trained drafter
   // beside stories260K.gguf, which would answer before the cache does.
