@@ -107,6 +107,7 @@ void print_json(const engine::Model& m, const DecodeRequest& req, const DecodeRe
       {"forwards", res.steps},
       {"tokens_per_forward", res.tokens_per_forward()},
       {"accepted_hist", res.emitted_hist},
+      {"auto_settings", nlohmann::json::parse(settings_json(res))},
       {"prefill_tok_s", res.prefill_seconds > 0 ? static_cast<double>(req.prompt.size()) / res.prefill_seconds : 0.0},
       {"decode_tok_s", res.decode_seconds > 0 && decode_steps > 0 ? decode_tokens / res.decode_seconds : 0.0},
       {"ttft_ms", res.prefill_seconds * 1e3},
