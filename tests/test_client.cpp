@@ -358,7 +358,8 @@ class FakeDaemon {
       runs.push_back(wire::CreateRunRecordDirect(
           fbb, 10 - i, 1700000000000 + i, 1700000000500 + i, 1000, 4242 + i, s.model.empty() ? "stories260K" : s.model.c_str(),
           s.decoder.empty() ? "ar" : s.decoder.c_str(), "{}", 5, 20, 21, "[0,20]", 2.5, 300.0,
-          i == 2 ? "error" : "length", i == 2 ? "KV_FULL: kv cache full" : ""));
+          i == 2 ? "error" : "length", i == 2 ? "KV_FULL: kv cache full" : "",
+          i == 1 ? R"({"k=4":12,"plain":3})" : nullptr));  // the others as from a daemon older than the field
     }
     const auto reply = wire::CreateRunListDirect(fbb, &runs, 7);
     send(c, fbb, id, wire::Body::RunList, reply.Union());
@@ -722,7 +723,7 @@ TEST_CASE("handshake: Hello carries the client name; NULL socket_path uses $SPEC
   CHECK(specd_client_fd(c) >= 0);
   specd_client_close(c);
   const Seen s = d.seen();
-  CHECK(s.client_name == "libspecd-client 1.1.0");
+  CHECK(s.client_name == "libspecd-client 1.2.0");
   CHECK(s.hello_version == 1);
   CHECK(s.bad_frames == 0);
 }
@@ -1275,6 +1276,9 @@ TEST_CASE("status and list runs decode every field and send the query") {
   CHECK(run.decode_tok_s == 300.0);
   CHECK(std::string(run.finish_reason) == "length");
   CHECK(std::string(run.error).empty());
+  REQUIRE(SPECD_HAS(specd_run, &run, auto_settings));
+  CHECK(std::string(run.auto_settings) == R"({"k=4":12,"plain":3})");
+  CHECK(std::string(r->runs[0]->auto_settings).empty());  // a daemon older than the field sent none
   specd_runs_free(r);
   const Seen seen = d.seen();
   REQUIRE(seen.runs_queries.size() == 2);
@@ -1568,6 +1572,7 @@ LAYOUT(specd_run, ttft_ms, 80);
 LAYOUT(specd_run, decode_tok_s, 88);
 LAYOUT(specd_run, finish_reason, 96);
 LAYOUT(specd_run, error, 104);
+LAYOUT(specd_run, auto_settings, 112);  // 1.2
 LAYOUT(specd_runs, runs, 8);
 LAYOUT(specd_runs, n_runs, 16);
 LAYOUT(specd_runs, dropped_log_entries, 24);
@@ -1606,7 +1611,7 @@ TEST_CASE("specctl generate --json against the fake daemon") {
   CHECK(g.min_p == 0.1f);
   CHECK(g.seed == 42u);
   CHECK(g.stop == std::vector<std::string>{"END"});
-  CHECK(s.client_name == "specctl 1.1.0");
+  CHECK(s.client_name == "specctl 1.2.0");
 }
 
 TEST_CASE("specctl streams text, and reports status, runs, decoders and models") {

@@ -44,9 +44,9 @@ extern "C" {
 #endif
 
 #define SPECD_CLIENT_VERSION_MAJOR 1
-#define SPECD_CLIENT_VERSION_MINOR 1
+#define SPECD_CLIENT_VERSION_MINOR 2
 #define SPECD_CLIENT_VERSION_PATCH 0
-#define SPECD_CLIENT_VERSION_NUMBER 1001000
+#define SPECD_CLIENT_VERSION_NUMBER 1002000
 
 #ifndef SPECD_API
 #if defined(__GNUC__)
@@ -373,6 +373,9 @@ typedef struct specd_run {
   double decode_tok_s;
   const char *finish_reason;
   const char *error;            /* "NAME: message" when finish_reason is "error", else "" */
+  /* --- since 1.2 (check SPECD_HAS) --- */
+  const char *auto_settings;    /* JSON object: steps per setting an `auto` decoder chose, e.g.
+                                   {"k=4":12,"plain":3}; "{}" when none, "" from an older daemon */
 } specd_run;
 
 /* A list of runs, newest first. Owned by the caller until specd_runs_free. Since 1.0. */
