@@ -138,6 +138,7 @@ TEST_CASE("run_log: a version-3 log gains auto_settings, '{}' on its old rows (m
   {
     auto log = open_ok(o);
     RunRecord r;
+    r.started_unix_ms = r.finished_unix_ms = now_ms();  // inside retention
     r.decoder = "ar";
     r.finish_reason = "length";
     log->append(r);
