@@ -14,6 +14,8 @@
 namespace specd::daemon {
 namespace {
 
+constexpr size_t kStepTextBytes = 1024;
+
 using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
@@ -163,6 +165,9 @@ Result<int64_t> DecodeRuntime::submit(DecodeRequest req, DecodeCallbacks cb) {
   s->result.emitted_hist.reserve(static_cast<size_t>(limits_.max_rows_per_seq) + 1);  // grows in accept
   s->commit_rows.reserve(static_cast<size_t>(limits_.max_rows_per_seq));
   s->result.settings.reserve(kMaxSettings);  // seq_note_setting never allocates
+  // One step's text (without stop strings only that is kept): room for a long accepted run, so a
+  // decoder that emits more tokens in a step than it did before (auto's longer drafts) does not grow it.
+  s->text.reserve(kStepTextBytes);
   if (model_.config().mask >= 0) s->masked_logits.reserve(static_cast<size_t>(model_.config().vocab));
   s->t_submit = Clock::now();
   auto options = parse_decoder_options(req.options_json);
