@@ -421,7 +421,7 @@ TEST_CASE("bad drafters and options get named errors and the runtime keeps servi
   expect(opts(headless, 4, 5), SPECD_E_BAD_MODEL, "redrafter.head.weight is missing");
   expect(opts(dir + "/garbage.gguf", 4, 5), SPECD_E_BAD_MODEL, "garbage.gguf");
   expect(opts(dir + "/absent.gguf", 4, 5), SPECD_E_IO, "absent.gguf");
-  expect(opts(good, 0, 5), SPECD_E_BAD_OPTION, "option 'W'");
+  expect(R"({"drafter": ")" + good + R"(", "W": 0, "L": 5})", SPECD_E_BAD_OPTION, "option 'W'");  // 0 is not auto
   expect(opts(good, 33, 5), SPECD_E_BAD_OPTION, "option 'W'");
   expect(opts(good, 4, 1), SPECD_E_BAD_OPTION, "option 'L'");
   expect(opts(good, 4, 7), SPECD_E_BAD_OPTION, "trained for at most 5");
@@ -466,19 +466,22 @@ TEST_CASE("a drafter carried over to an inflated model drafts as on the small mo
   CHECK(wrong.error().code == SPECD_E_BAD_MODEL);
 }
 
-TEST_CASE("steady-state redrafter steps allocate nothing (drafter ops and tree included)") {
-  RuntimeFixture f({}, {"redrafter"});
+TEST_CASE("steady-state redrafter steps allocate nothing (drafter ops and tree included; fixed and auto)") {
   const std::string dir = side_dir();
   const std::string drafter = write_drafter(dir, "random21.gguf", digest(), 21);
-  std::vector<int32_t> p = {1};
-  p.insert(p.end(), golden_ids().begin(), golden_ids().begin() + 20);
-  auto id = f.rt.submit(request(p, 400, "redrafter", opts(drafter, 4, 5)), {});
-  REQUIRE(id.has_value());
-  for (int i = 0; i < 20; ++i) f.rt.step();
-  const long before = allocation_count();
-  for (int i = 0; i < 40; ++i) f.rt.step();
-  CHECK(allocation_count() - before == 0);
-  REQUIRE(f.rt.active() == 1);
+  for (const auto& [W, L] : {std::pair{4, 5}, std::pair{0, 0}}) {
+    CAPTURE(W);
+    RuntimeFixture f({}, {"redrafter"});
+    std::vector<int32_t> p = {1};
+    p.insert(p.end(), golden_ids().begin(), golden_ids().begin() + 20);
+    auto id = f.rt.submit(request(p, 400, "redrafter", opts(drafter, W, L)), {});
+    REQUIRE(id.has_value());
+    for (int i = 0; i < 20; ++i) f.rt.step();
+    const long before = allocation_count();
+    for (int i = 0; i < 40; ++i) f.rt.step();
+    CHECK(allocation_count() - before == 0);
+    REQUIRE(f.rt.active() == 1);
+  }
 }
 
 TEST_CASE("drafter paths outside the side-file dirs are ACCESS, never echo the file, and the runtime keeps serving") {

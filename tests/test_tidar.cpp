@@ -249,7 +249,13 @@ int check_steps(const engine::Model& model, const std::vector<int32_t>& prompt, 
 }
 
 // The options for k, where k = 0 means none: `auto` (the default), which may use up to 16.
-std::string k_option(int32_t k) { return k > 0 ? R"("k": ")" + std::to_string(k) + R"(", )" : std::string(); }
+std::string k_option(int32_t k) {
+  if (k <= 0) return {};
+  std::string o = R"("k": ")";
+  o += std::to_string(k);
+  o += R"(", )";
+  return o;
+}
 int32_t k_bound(int32_t k) { return k > 0 ? k : 16; }
 
 // Greedy tidar (w = 1) equals ar on every prompt, for each k (0: auto); returns the mean TPF at the first k.
@@ -265,7 +271,10 @@ double check_greedy_equals_ar(const engine::Model& model, const std::vector<int3
     REQUIRE_MESSAGE(ar.finish_reason != SPECD_FINISH_ERROR, ar.error.message);
     for (int32_t k : ks) {
       if (k != ks[0] && i % light(3, 10) != 0) continue;  // the other k on some of the prompts (run time)
-      auto td = f.run(request(ps[i], max_tokens, "tidar", "{" + k_option(k) + R"("w": "1"})"));
+      std::string opts = "{";
+      opts += k_option(k);
+      opts += R"("w": "1"})";
+      auto td = f.run(request(ps[i], max_tokens, "tidar", opts));
       CHECK_MESSAGE(td.tokens == ar.tokens, "prompt " << i << " k " << k);
       CHECK(td.finish_reason == ar.finish_reason);
       for (size_t n = static_cast<size_t>(k_bound(k)) + 1; n < td.emitted_hist.size(); ++n) CHECK(td.emitted_hist[n] == 0);
