@@ -17,16 +17,24 @@ void CostModel::set(int32_t rows, double seconds) {
   rebuild();
 }
 
+// A step the OS preempted can take many times its usual time; clipped to twice the running mean,
+// one such outlier moves the mean by at most the EWMA weight.
+double CostModel::fold(double mean, double x) const {
+  if (mean <= 0.0) return x;
+  return (1.0 - ewma_) * mean + ewma_ * std::min(x, 2.0 * mean);
+}
+
 void CostModel::observe(int32_t rows, double seconds) {
   if (rows < 1 || rows > max_rows() || !(seconds > 0.0) || !std::isfinite(seconds)) return;
   double& m = mean_[static_cast<size_t>(rows)];
-  m = m > 0.0 ? (1.0 - ewma_) * m + ewma_ * seconds : seconds;
+  m = fold(m, seconds);
   rebuild();
 }
 
 // interp_[n] for every n: knots as measured, linear between knots, the nearest knot's value below
-// the first one (fewer rows never cost more), the last two knots' slope past the last one. With a
-// single knot the prior slope scales it.
+// the first one, the last two knots' slope past the last one (a single knot: the prior slope scales
+// it), and never below the value for fewer rows: noisy means at rarely seen row counts must not make
+// more rows look cheaper than fewer.
 void CostModel::rebuild() {
   const int32_t top = max_rows();
   int32_t prev = 0, last = 0, before_last = 0;
@@ -50,6 +58,14 @@ void CostModel::rebuild() {
   const double slope = before_last > 0 ? std::max(0.0, (lv - mean_[static_cast<size_t>(before_last)]) / (last - before_last))
                                        : lv / (1.0 + kPriorSlope * (last - 1)) * kPriorSlope;
   for (int32_t j = last + 1; j <= top; ++j) interp_[static_cast<size_t>(j)] = lv + slope * (j - last);
+  for (int32_t j = 2; j <= top; ++j)
+    interp_[static_cast<size_t>(j)] = std::max(interp_[static_cast<size_t>(j)], interp_[static_cast<size_t>(j - 1)]);
+}
+
+void CostModel::observe_overhead(double seconds) {
+  if (!(seconds >= 0.0) || !std::isfinite(seconds)) return;
+  overhead_ = overhead_seen_ && overhead_ > 0.0 ? fold(overhead_, seconds) : seconds;
+  overhead_seen_ = true;
 }
 
 double CostModel::seconds(int32_t rows) const {
@@ -66,8 +82,8 @@ double CostModel::relative_on_top(int32_t others, int32_t rows) const {
   if (rows <= 0) return 0.0;
   others = std::max(others, 0);
   if (knots_ == 0) return (1.0 + kPriorSlope * (others + rows - 1)) / (1.0 + kPriorSlope * others);
-  const double base = seconds(others + 1);
-  return base > 0.0 ? seconds(others + rows) / base : 1.0;
+  const double base = overhead_ + seconds(others + 1);
+  return base > 0.0 ? (overhead_ + seconds(others + rows)) / base : 1.0;
 }
 
 std::vector<std::pair<int32_t, double>> CostModel::knots() const {

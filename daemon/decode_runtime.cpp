@@ -329,20 +329,28 @@ void DecodeRuntime::accept_all() {
 }
 
 void DecodeRuntime::step() {
+  const auto t_step = Clock::now();
   plan_all();
   last_step_rows_ = batch_.size();
   if (batch_.size() > 0) {
     const auto t0 = Clock::now();
     Status st = fwd_.run(batch_);
+    const double forward = ms_since(t0) / 1000.0;
     // Steps whose rows all want logits are what step_cost prices (verify rows; prefill chunks,
     // whose rows mostly skip the LM head, would read as cheap rows and are left out).
-    if (st && batch_.n_outputs() == batch_.size()) cost_.observe(batch_.size(), ms_since(t0) / 1000.0);
+    const bool priced = st && batch_.n_outputs() == batch_.size();
+    if (priced) cost_.observe(batch_.size(), forward);
     if (!st) {
       // Rows were checked as they were added, so this is an engine fault: fail the step's requests.
       for (specd_seq* s : planned_) fail(s, st.error().code, "forward failed: " + st.error().message);
       planned_.clear();
     }
     accept_all();
+    if (priced) {  // the runtime's own share of the step: what is neither forward nor decoder
+      double decoders = 0.0;
+      for (const specd_seq* s : planned_) decoders += s->decoder_seconds;
+      cost_.observe_overhead(ms_since(t_step) / 1000.0 - forward - decoders);
+    }
   }
   retire_finished();
 }

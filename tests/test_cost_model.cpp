@@ -58,6 +58,36 @@ TEST_CASE("cost model: the prior before any measurement, then knots, interpolati
   CHECK(m.knots().size() == 3);
 }
 
+TEST_CASE("cost model: the runtime's per-step overhead makes extra rows relatively cheaper") {
+  CostModel m(16, 0.5);
+  m.set(1, 1e-3);
+  m.set(8, 2e-3);
+  CHECK(m.relative(8) == doctest::Approx(2.0));
+  m.observe_overhead(1e-3);  // the first observation is taken as it is
+  CHECK(m.overhead_seconds() == doctest::Approx(1e-3));
+  CHECK(m.relative(8) == doctest::Approx(3.0 / 2.0));
+  CHECK(m.one_row_seconds() == doctest::Approx(2e-3));
+  m.observe_overhead(3e-3);
+  CHECK(m.overhead_seconds() == doctest::Approx(2e-3));
+  m.observe_overhead(-1.0);  // noise below zero is ignored
+  m.observe_overhead(std::numeric_limits<double>::quiet_NaN());
+  CHECK(m.overhead_seconds() == doctest::Approx(2e-3));
+  CostModel none(16);
+  none.observe_overhead(1e-3);
+  CHECK(none.one_row_seconds() == 0.0);  // no forward measured: no unit yet
+}
+
+TEST_CASE("cost model: more rows never look cheaper than fewer, whatever the noisy means say") {
+  CostModel m(16);
+  m.set(1, 2e-3);
+  m.set(4, 1e-3);  // a lucky measurement
+  m.set(8, 3e-3);
+  CHECK(m.seconds(4) == doctest::Approx(2e-3));
+  CHECK(m.seconds(3) == doctest::Approx(2e-3));
+  CHECK(m.relative(5) >= 1.0);
+  for (int32_t n = 2; n <= 16; ++n) CHECK(m.seconds(n) >= m.seconds(n - 1));
+}
+
 TEST_CASE("cost model: a single knot scales the prior; rows below the first knot cost as much as it") {
   CostModel m(32);
   m.set(4, 2e-3);
@@ -73,6 +103,11 @@ TEST_CASE("cost model: live steps move a row count's mean by the EWMA weight, de
   m.observe(2, 2e-3);
   CHECK(m.seconds(2) == doctest::Approx(3e-3));
   m.observe(2, 2e-3);
+  CHECK(m.seconds(2) == doctest::Approx(2.5e-3));
+  m.observe(2, 1.0);  // a preempted step counts as twice the mean, no more
+  CHECK(m.seconds(2) == doctest::Approx(0.5 * 2.5e-3 + 0.5 * 5e-3));
+  m.observe(2, 2.5e-3);
+  m.observe(2, 1.875e-3);
   CHECK(m.seconds(2) == doctest::Approx(2.5e-3));
   m.observe(1, 1e-3);
   CHECK(m.relative(2) == doctest::Approx(2.5));

@@ -305,11 +305,12 @@ typedef struct specd_host_api {
 
   /* --- decoder ABI 1.2 --- */
   /* The host's cost model and the record of settings a decoder chose (check SPECD_HAS before use). */
-  /* The expected time of this step's forward when this instance's sequence adds `rows` rows that all
-   * want logits, relative to a forward of one such row (so step_cost(h, 1) is 1; rows <= 0 give 0).
-   * The host measures it on its own backend and thread count (a short calibration when the model is
-   * loaded, refined from the steps it runs), and counts the rows other sequences added to the last
-   * step, so under in-flight batching it is the marginal cost. Any time; never blocks. */
+  /* The expected time of a step in which this instance's sequence adds `rows` rows that all want
+   * logits (the forward and the host's own per-step work), relative to a step of one such row (so
+   * step_cost(h, 1) is 1; rows <= 0 give 0). The host measures it on its own backend and thread
+   * count (a short calibration when the model is loaded, refined from the steps it runs), and counts
+   * the rows other sequences added to the last step, so under in-flight batching it is the marginal
+   * cost. Any time; never blocks. */
   double (*step_cost)(specd_host *h, int32_t rows);
   /* The time the decoder spent in this sequence's last plan() and accept() together (its drafter,
    * host ops and bookkeeping), in the same unit as step_cost: one one-row forward. 0 before the first
