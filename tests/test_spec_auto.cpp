@@ -117,15 +117,23 @@ TEST_CASE("spec_auto: plain steps when speculation cannot pay, and a probe every
     linear.push_back(1.0 + 1.0 * k);
   }
   CHECK(spec_auto_argmax(tp.data(), linear.data(), 9) == 0);
-  int probes = 0;
-  for (int step = 0; step < 4 * SPEC_AUTO_PROBE; ++step) {
+  // Probes after 16, then 32, 64 and 128 more plain steps: the wait doubles while plain keeps winning.
+  std::vector<int> probe_steps;
+  for (int step = 1; step <= 16 + 32 + 64 + 128; ++step) {
     const int32_t k = spec_auto_choose(&bad, t.data(), c.data(), 9);
     if (k != 0) {
-      ++probes;
+      probe_steps.push_back(step);
       CHECK(k == 1);  // the best speculative candidate: the shortest draft when drafts are bad
     }
   }
-  CHECK(probes == 4);
+  CHECK(probe_steps == std::vector<int>{16, 48, 112, 240});
+  // A speculative win resets the wait.
+  spec_accept good = with_rate(0.95, 8, 400);
+  std::vector<double> tg;
+  for (int32_t k = 0; k <= 8; ++k) tg.push_back(spec_expected_tokens(&good, k));
+  bad.probe_every = 512;
+  CHECK(spec_auto_choose(&bad, tg.data(), c.data(), 9) > 0);
+  CHECK(bad.probe_every == SPEC_AUTO_PROBE);
   CHECK(spec_auto_choose(&bad, t.data(), c.data(), 1) == 0);  // only the plain step to choose from
   // Candidates without a cost (<= 0) are never chosen.
   const double t2[3] = {1.0, 5.0, 9.0}, c2[3] = {1.0, 0.0, -1.0};

@@ -9,7 +9,8 @@
  * 1.2). spec_auto_choose picks the candidate with the most expected tokens per unit of time;
  * candidate 0 is the plain one-row step (1 token for 1), which wins unless speculation pays.
  * When plain steps win SPEC_AUTO_PROBE times in a row, the best speculative candidate runs once so
- * the acceptance estimate stays live. The choice only changes speed: every decoder verifies
+ * the acceptance estimate stays live; each probe after which plain steps still win doubles the wait
+ * (up to SPEC_AUTO_PROBE_MAX), so where speculation never pays the probes cost almost nothing. The choice only changes speed: every decoder verifies
  * whatever it drafts with the exact rule, so lossless decoders stay lossless.
  * Nothing here allocates; a spec_accept is plain data a decoder embeds in its sequence state. */
 #ifndef SPECD_PLUGINS_SPEC_AUTO_H
@@ -23,18 +24,21 @@
 #define SPEC_AUTO_DECAY 0.98   /* per recorded step: the estimate follows the last ~50 steps */
 #define SPEC_AUTO_MARGIN 1.02  /* a costlier candidate must beat a cheaper one by 2% (timing noise) */
 #define SPEC_AUTO_PROBE 16     /* plain steps in a row before one speculative step re-measures */
+#define SPEC_AUTO_PROBE_MAX 1024
 
 typedef struct spec_accept {
   double prior_p;                         /* the prior mean of every p_d */
   double tries[SPEC_AUTO_MAX_DEPTH + 1];  /* [d], d >= 1: decayed count of steps that verified depth d */
   double hits[SPEC_AUTO_MAX_DEPTH + 1];   /* [d]: ... of which draft d was accepted */
   int32_t plain_run;                      /* plain choices in a row (for the probe) */
+  int32_t probe_every;                    /* plain choices before the next probe */
 } spec_accept;
 
 static inline void spec_accept_init(spec_accept *a, double prior_p) {
   a->prior_p = prior_p > 0.0 && prior_p < 1.0 ? prior_p : SPEC_AUTO_PRIOR_P;
   for (int32_t d = 0; d <= SPEC_AUTO_MAX_DEPTH; ++d) a->tries[d] = a->hits[d] = 0.0;
   a->plain_run = 0;
+  a->probe_every = SPEC_AUTO_PROBE;
 }
 
 /* A verified step: `drafted` drafts in a chain (or the accepted path's depth budget in a tree), of
@@ -88,16 +92,20 @@ static inline int32_t spec_auto_argmax(const double *tokens, const double *cost,
   return best;
 }
 
-/* spec_auto_argmax with the probe: after SPEC_AUTO_PROBE plain choices in a row, the best candidate
- * other than 0 runs once. n <= 1 always gives 0. */
+/* spec_auto_argmax with the probe: after probe_every plain choices in a row, the best candidate
+ * other than 0 runs once, and the next probe waits twice as long; a speculative candidate that wins
+ * on its own resets the wait to SPEC_AUTO_PROBE. n <= 1 always gives 0. */
 static inline int32_t spec_auto_choose(spec_accept *a, const double *tokens, const double *cost, int32_t n) {
   const int32_t best = spec_auto_argmax(tokens, cost, n);
-  if (best != 0 || n <= 1) {
+  if (n <= 1) return 0;
+  if (best != 0) {
     a->plain_run = 0;
+    a->probe_every = SPEC_AUTO_PROBE;
     return best;
   }
-  if (++a->plain_run < SPEC_AUTO_PROBE) return 0;
+  if (++a->plain_run < a->probe_every) return 0;
   a->plain_run = 0;
+  if (a->probe_every < SPEC_AUTO_PROBE_MAX) a->probe_every *= 2;
   return 1 + spec_auto_argmax(tokens + 1, cost + 1, n - 1);
 }
 
