@@ -67,11 +67,13 @@ TEST_CASE("cost model: the runtime's per-step overhead makes extra rows relative
   CHECK(m.overhead_seconds() == doctest::Approx(1e-3));
   CHECK(m.relative(8) == doctest::Approx(3.0 / 2.0));
   CHECK(m.one_row_seconds() == doctest::Approx(2e-3));
-  m.observe_overhead(3e-3);
-  CHECK(m.overhead_seconds() == doctest::Approx(2e-3));
+  m.observe_overhead(1.5e-3);
+  CHECK(m.overhead_seconds() == doctest::Approx(1.25e-3));
+  m.observe_overhead(1.0);  // a preempted step counts as twice the mean
+  CHECK(m.overhead_seconds() == doctest::Approx(0.5 * 1.25e-3 + 0.5 * 2.5e-3));
   m.observe_overhead(-1.0);  // noise below zero is ignored
   m.observe_overhead(std::numeric_limits<double>::quiet_NaN());
-  CHECK(m.overhead_seconds() == doctest::Approx(2e-3));
+  CHECK(m.overhead_seconds() == doctest::Approx(0.5 * 1.25e-3 + 0.5 * 2.5e-3));
   CostModel none(16);
   none.observe_overhead(1e-3);
   CHECK(none.one_row_seconds() == 0.0);  // no forward measured: no unit yet

@@ -313,8 +313,8 @@ typedef struct specd_host_api {
    * cost. Any time; never blocks. */
   double (*step_cost)(specd_host *h, int32_t rows);
   /* The time the decoder spent in this sequence's last plan() and accept() together (its drafter,
-   * host ops and bookkeeping), in the same unit as step_cost: one one-row forward. 0 before the first
-   * step. Any time between begin and end. */
+   * host ops and bookkeeping), in the same unit as step_cost: one step of one row. 0 before the first
+   * step or while the host has timed no step. Any time between begin and end. */
   double (*seq_decoder_cost)(specd_seq *s);
   /* Record that this step ran with setting `label` (e.g. "k=4", "W=2,L=3", "plain"; at most 31
    * bytes are kept): the host counts steps per label and stores the histogram with the run. Any
