@@ -153,7 +153,10 @@ static int32_t auto_draft_len(const ngram_instance *g, ngram_seq *st, specd_seq 
   }
   const int32_t k = spec_auto_choose(&st->acc, tokens, cost, m + 1);
   char label[16];
-  snprintf(label, sizeof label, k > 0 ? "k=%d" : "plain", (int)k);
+  if (k > 0)
+    snprintf(label, sizeof label, "k=%d", (int)k);
+  else
+    snprintf(label, sizeof label, "plain");
   g->api->seq_note_setting(s, label);
   return k;
 }

@@ -268,7 +268,10 @@ static int32_t auto_block(const tidar_instance *g, tidar_seq *st, specd_seq *s, 
   }
   const int32_t c = spec_auto_choose(&st->acc, tokens, cost, n);
   char label[16];
-  snprintf(label, sizeof label, c > 0 ? "k=%d" : "plain", (int)(c + 1));
+  if (c > 0)
+    snprintf(label, sizeof label, "k=%d", (int)(c + 1));
+  else
+    snprintf(label, sizeof label, "plain");
   g->api->seq_note_setting(s, label);
   return c > 0 ? c + 1 : 0;
 }
