@@ -1637,11 +1637,15 @@ TEST_CASE("specctl streams text, and reports status, runs, decoders and models")
   CHECK(contains(out, "/m/tiny.gguf"));
   out.clear();
   REQUIRE(run_command(base + "runs --last 2 --decoder ngram --json", &out) == 0);
-  CHECK(nlohmann::json::parse(out)["runs"].size() == 2);
+  const auto runs = nlohmann::json::parse(out)["runs"];
+  CHECK(runs.size() == 2);
+  CHECK(runs[1]["auto_settings"] == nlohmann::json{{"k=4", 12}, {"plain", 3}});
+  CHECK(runs[0]["auto_settings"] == nlohmann::json::object());  // none sent: an older daemon
   CHECK(d.seen().runs_queries.back().decoder == "ngram");
   out.clear();
   REQUIRE(run_command(base + "runs", &out) == 0);
   CHECK(contains(out, "KV_FULL: kv cache full"));
+  CHECK(contains(out, R"(auto {"k=4":12,"plain":3})"));  // the settings auto chose, after the finish column
 }
 
 TEST_CASE("specctl generate: Ctrl-C cancels the request") {
