@@ -127,6 +127,18 @@ TEST_CASE("decoders on a 1.1 or 1.0 host: no 1.2 slots in the table, auto falls 
   CHECK(daemon::host_api(7u) == daemon::host_api());  // a newer minor than this build: the current table
 }
 
+TEST_CASE("a plugin whose descriptor says 1.1 loads and runs on this 1.2 host, like its 1.2 twin") {
+  RuntimeFixture f({}, {"ar", "c_plugin", "c_plugin_v11"});
+  const daemon::LoadedDecoder* v11 = f.plugins.find("c_plugin_v11");
+  REQUIRE(v11 != nullptr);
+  CHECK(v11->desc->abi_minor == 1);
+  const auto now = f.run(request(repetitive(), 24, "c_plugin"));
+  const auto old = f.run(request(repetitive(), 24, "c_plugin_v11"));
+  CHECK(old.finish_reason == now.finish_reason);
+  CHECK(old.tokens == now.tokens);
+  CHECK(old.settings.empty());
+}
+
 TEST_CASE("a runtime calibrates at construction into $SPECD_CACHE/cost and reads the cache the next time") {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / ("specd_calib_" + std::to_string(::getpid()));

@@ -81,9 +81,20 @@ static void greedy_end(void *instance, specd_seq *s) {
   (void)s;
 }
 
+/* Built a second time as c_plugin_v11 (-DC_PLUGIN_V11): the descriptor a plugin built against the
+ * 1.1 header had (the descriptor did not change in 1.2; only its minor says 1), for the test that a
+ * 1.2 host still runs 1.1 plugins. */
+#ifdef C_PLUGIN_V11
+#define C_PLUGIN_HEAD sizeof(specd_decoder), 1u, 1u, (uint32_t)sizeof(void *)
+#define C_PLUGIN_NAME "c_plugin_v11"
+#else
+#define C_PLUGIN_HEAD SPECD_DECODER_HEAD
+#define C_PLUGIN_NAME "c_plugin"
+#endif
+
 static const specd_decoder c_plugin_decoder = {
-    SPECD_DECODER_HEAD,
-    "c_plugin",
+    C_PLUGIN_HEAD,
+    C_PLUGIN_NAME,
     "1.0",
     "greedy autoregressive decoding, plain C11 (specd test plugin)",
     greedy_create,
