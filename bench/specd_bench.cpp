@@ -122,6 +122,7 @@ struct Bench {
     double tok_s = 0, tpf = 0;
     std::vector<std::vector<int32_t>> prompts, outputs;
     std::vector<int64_t> hist;
+    nlohmann::json settings = nlohmann::json::object();  // steps per setting `auto` chose
   };
 
   // One pass over every prompt: decode tokens / decode seconds summed over prompts.
@@ -146,6 +147,8 @@ struct Bench {
         if (r.hist.size() <= i) r.hist.resize(i + 1);
         r.hist[i] += res->emitted_hist[i];
       }
+      for (const daemon::SettingCount& c : res->settings)
+        r.settings[c.label] = r.settings.value(c.label, int64_t{0}) + c.steps;
       r.prompts.push_back(req.prompt);
       r.outputs.push_back(res->tokens);
     }
@@ -189,6 +192,7 @@ struct Bench {
     const Stats s = d == "ar" ? ar_stats : stats(speed);
     nlohmann::json extra = {{"tokens", tokens}, {"prompts", prompts.size()}, {"options", nlohmann::json::parse(o)},
                             {"tokens_per_forward", last.tpf}, {"accepted_hist", last.hist},
+                            {"auto_settings", last.settings},
                             {"identical_to_ar", last.outputs == ar.outputs}, {"speedup_vs_ar", s.median / ar_stats.median}};
     if (scorer != nullptr) {
       double sum = 0;

@@ -192,6 +192,7 @@ void link_run(RunBox* b) {
   p.decode_tok_s = r.decode_tok_s;
   p.finish_reason = r.finish_reason.c_str();
   p.error = r.error.c_str();
+  p.auto_settings = r.auto_settings.c_str();
 }
 
 specd_runs* make_runs(sc::RunList list) {

@@ -43,6 +43,7 @@ RunRecord decode_run(const wire::RunRecord& r) {
   out.decode_tok_s = r.decode_tok_s();
   out.finish_reason = str(r.finish_reason());
   out.error = str(r.error());
+  out.auto_settings = str(r.auto_settings());
   return out;
 }
 

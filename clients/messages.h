@@ -122,6 +122,7 @@ struct RunRecord {
   double decode_tok_s = 0.0;
   std::string finish_reason;
   std::string error;
+  std::string auto_settings;  // JSON object; empty from a daemon older than the field
 };
 
 struct RunList {

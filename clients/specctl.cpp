@@ -149,7 +149,8 @@ int runs(sc::Client& client, const Args& a) {
                      {"decoder_options", json_value_of(x.decoder_options)}, {"prompt_tokens", x.prompt_tokens},
                      {"generated_tokens", x.generated_tokens}, {"forwards", x.forwards},
                      {"accepted_hist", json_value_of(x.accepted_hist)}, {"ttft_ms", x.ttft_ms}, {"decode_tok_s", x.decode_tok_s},
-                     {"finish_reason", x.finish_reason}, {"error", x.error}});
+                     {"finish_reason", x.finish_reason}, {"error", x.error},
+                     {"auto_settings", json_value_of(x.auto_settings.empty() ? "{}" : x.auto_settings)}});
     }
     std::printf("%s\n", dump_json(json{{"runs", out}, {"dropped_log_entries", r.dropped_log_entries}}).c_str());
     return kExitOk;
@@ -157,10 +158,11 @@ int runs(sc::Client& client, const Args& a) {
   std::printf("%-6s %-19s %-14s %-10s %6s %6s %8s %9s %9s  %s\n", "id", "started", "model", "decoder", "prompt", "gen",
               "forwards", "ttft ms", "tok/s", "finish");
   for (const auto& x : r.runs) {
-    std::printf("%-6lld %-19s %-14s %-10s %6d %6d %8d %9.1f %9.1f  %s%s%s\n", static_cast<long long>(x.id),
+    const bool chose = !x.auto_settings.empty() && x.auto_settings != "{}";  // the settings `auto` chose
+    std::printf("%-6lld %-19s %-14s %-10s %6d %6d %8d %9.1f %9.1f  %s%s%s%s%s\n", static_cast<long long>(x.id),
                 local_time(x.started_unix_ms).c_str(), x.model.c_str(), x.decoder.c_str(), x.prompt_tokens,
                 x.generated_tokens, x.forwards, x.ttft_ms, x.decode_tok_s, x.finish_reason.c_str(),
-                x.error.empty() ? "" : " ", x.error.c_str());
+                x.error.empty() ? "" : " ", x.error.c_str(), chose ? "  auto " : "", chose ? x.auto_settings.c_str() : "");
   }
   if (r.dropped_log_entries > 0) {
     std::printf("(%llu run-log entries were dropped by the daemon)\n",

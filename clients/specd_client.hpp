@@ -136,6 +136,7 @@ struct Run {
   double decode_tok_s = 0.0;
   std::string finish_reason;
   std::string error;
+  std::string auto_settings;  // JSON object ("{}": none; "": an older daemon or library)
 };
 
 struct Runs {
@@ -395,7 +396,8 @@ class Client {
       const specd_run& x = *r->runs[i];
       out.runs.push_back(Run{x.id, x.started_unix_ms, x.finished_unix_ms, x.peer_uid, x.peer_pid, x.model, x.decoder,
                              x.decoder_options, x.prompt_tokens, x.generated_tokens, x.forwards, x.accepted_hist,
-                             x.ttft_ms, x.decode_tok_s, x.finish_reason, x.error});
+                             x.ttft_ms, x.decode_tok_s, x.finish_reason, x.error,
+                             SPECD_HAS(specd_run, &x, auto_settings) ? x.auto_settings : ""});
     }
     return out;
   }

@@ -26,6 +26,13 @@ struct DecodeRequest {
   std::chrono::steady_clock::time_point arrived{};
 };
 
+// Steps a decoder ran with one setting it chose (seq_note_setting, decoder ABI 1.2): a fixed-size
+// label, so counting a step never allocates.
+struct SettingCount {
+  char label[32] = {};
+  int64_t steps = 0;
+};
+
 struct DecodeResult {
   std::vector<int32_t> tokens;            // generated ids
   int32_t finish_reason = 0;              // SPECD_FINISH_*
@@ -36,6 +43,7 @@ struct DecodeResult {
   std::vector<int32_t> emitted_hist;      // emitted_hist[n] = decode steps that emitted n tokens
   double prefill_seconds = 0.0;           // arrival (or submit) → first token (TTFT)
   double decode_seconds = 0.0;            // first token → finish
+  std::vector<SettingCount> settings;     // steps per setting the decoder chose, in first-use order
   // Decode tokens per forward (TPF): tokens after the prefill steps / the steps after them.
   double tokens_per_forward() const {
     const int32_t d = steps - prefill_steps;
@@ -57,5 +65,7 @@ struct DecodeCallbacks {
 };
 
 const char* finish_reason_name(int32_t reason);
+// result.settings as a JSON object, {"k=4": 12, "plain": 3}, in first-use order; "{}" when none.
+std::string settings_json(const DecodeResult& result);
 
 }  // namespace specd::daemon

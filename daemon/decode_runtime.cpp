@@ -1,14 +1,21 @@
 // DecodeRuntime: admission, the plan → forward → accept step, plugin checks and retirement.
 #include "daemon/decode_runtime.h"
 
+#include "daemon/cost_calibration.h"
 #include "daemon/plugin_host.h"
 #include "daemon/sequence_state.h"
 #include "daemon/stop_strings.h"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
+#include <cstdlib>
+#include <string_view>
 
 namespace specd::daemon {
 namespace {
+
+constexpr size_t kStepTextBytes = 1024;
 
 using Clock = std::chrono::steady_clock;
 
@@ -33,6 +40,12 @@ const char* finish_reason_name(int32_t reason) {
     case SPECD_FINISH_ERROR: return "error";
     default: return "running";
   }
+}
+
+std::string settings_json(const DecodeResult& result) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for (const SettingCount& c : result.settings) j[c.label] = c.steps;
+  return j.dump();
 }
 
 DecodeRuntime::DecodeRuntime(const engine::Model& model, const PluginRegistry& plugins, kernels::ThreadPool& pool,
@@ -63,6 +76,33 @@ DecodeRuntime::DecodeRuntime(const engine::Model& model, const PluginRegistry& p
   info_.max_rows = limits.max_rows_per_seq;
   seqs_.reserve(static_cast<size_t>(limits.max_sequences));
   planned_.reserve(static_cast<size_t>(limits.max_sequences));
+  calibrate();
+}
+
+void DecodeRuntime::calibrate() {
+  const char* env = std::getenv("SPECD_COST_CALIBRATION");
+  if (!limits_.calibrate_cost || (env && std::string_view(env) == "off")) return;
+  const CalibrationKey key{model_.digest(), fwd_.backend().name(), pool_.size()};
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  calibrate_cost(cost_, key, [this](int32_t rows) { return time_forward(rows); }, CalibrationOptions{}, now);
+}
+
+// One forward of rows causal rows, all with logits, on a scratch sequence (before any request runs,
+// so the batch and the forward's outputs are free). Returns seconds, 0 when it cannot run.
+double DecodeRuntime::time_forward(int32_t rows) {
+  if (rows < 1 || rows >= info_.ctx_len || rows > limits_.max_rows_per_seq) return 0.0;
+  auto seq = kv_.create_seq();
+  if (!seq) return 0.0;
+  const int32_t token = model_.config().bos >= 0 ? model_.config().bos : 0;
+  batch_.clear();
+  for (int32_t i = 0; i < rows; ++i) batch_.add_causal(*seq, token, i, engine::ROW_WANT_LOGITS);
+  const auto t0 = Clock::now();
+  const bool ok = fwd_.run(batch_).has_value();
+  const double seconds = ms_since(t0) / 1000.0;
+  batch_.clear();
+  kv_.free_seq(*seq);
+  return ok ? seconds : 0.0;
 }
 
 DecodeRuntime::~DecodeRuntime() {
@@ -113,6 +153,7 @@ Result<int64_t> DecodeRuntime::submit(DecodeRequest req, DecodeCallbacks cb) {
   s->cb = cb;
   s->host.rt = this;
   s->host.decoder = dec;
+  s->host.seq = s.get();
   s->batch_handle.seq = s.get();
   s->outputs_handle.seq = s.get();
   s->sampling = {sizeof(specd_sampling), req.sampling.temperature, req.sampling.top_k, req.sampling.top_p,
@@ -124,6 +165,10 @@ Result<int64_t> DecodeRuntime::submit(DecodeRequest req, DecodeCallbacks cb) {
   s->result.tokens.reserve(static_cast<size_t>(req.max_tokens));
   s->result.emitted_hist.reserve(static_cast<size_t>(limits_.max_rows_per_seq) + 1);  // grows in accept
   s->commit_rows.reserve(static_cast<size_t>(limits_.max_rows_per_seq));
+  s->result.settings.reserve(kMaxSettings);  // seq_note_setting never allocates
+  // One step's text (without stop strings only that is kept): room for a long accepted run, so a
+  // decoder that emits more tokens in a step than it did before (auto's longer drafts) does not grow it.
+  s->text.reserve(kStepTextBytes);
   if (model_.config().mask >= 0) s->masked_logits.reserve(static_cast<size_t>(model_.config().vocab));
   s->t_submit = req.arrived != Clock::time_point{} ? req.arrived : Clock::now();
   auto options = parse_decoder_options(req.options_json);
@@ -132,7 +177,8 @@ Result<int64_t> DecodeRuntime::submit(DecodeRequest req, DecodeCallbacks cb) {
   s->req = std::move(req);
 
   s->host.phase = Phase::Create;
-  const int rc = dec->desc->create(host_api(), &s->host, &info_, s->req.options_json.c_str(), &s->instance);
+  const int rc = dec->desc->create(host_api(limits_.host_abi_minor), &s->host, &info_, s->req.options_json.c_str(),
+                                   &s->instance);
   s->host.phase = Phase::Idle;
   if (rc != SPECD_OK) {
     return Error{rc, !s->host.error.empty() ? s->host.error
@@ -241,7 +287,9 @@ void DecodeRuntime::plan_all() {
     const auto t0 = Clock::now();
     const int rc = s->host.decoder->desc->plan(s->instance, s, &s->batch_handle);
     s->host.phase = Phase::Idle;
-    check_slot(s, rc, "plan", ms_since(t0));
+    const double ms = ms_since(t0);
+    s->decoder_seconds = ms / 1000.0;  // accept() adds its part
+    check_slot(s, rc, "plan", ms);
     if (s->result.finish_reason == 0 && s->row_count == 0)
       fail(s, SPECD_E_PLUGIN, "decoder '" + s->host.decoder->name + "' planned no rows and did not finish");
     if (s->result.finish_reason == 0) planned_.push_back(s);
@@ -256,7 +304,10 @@ void DecodeRuntime::accept_all() {
     const auto t0 = Clock::now();
     const int rc = s->host.decoder->desc->accept(s->instance, s, &s->outputs_handle);
     s->host.phase = Phase::Idle;
-    check_slot(s, rc, "accept", ms_since(t0));
+    const double ms = ms_since(t0);
+    s->decoder_seconds += ms / 1000.0;
+    s->last_rows = s->row_count;
+    check_slot(s, rc, "accept", ms);
     if (s->over_quota && s->result.finish_reason == 0)
       fail(s, SPECD_E_KV_FULL, "decoder '" + s->host.decoder->name + "' committed past the " +
                                    std::to_string(s->kv_quota_blocks * kv_.block_tokens()) +
@@ -279,14 +330,28 @@ void DecodeRuntime::accept_all() {
 }
 
 void DecodeRuntime::step() {
+  const auto t_step = Clock::now();
   plan_all();
+  last_step_rows_ = batch_.size();
   if (batch_.size() > 0) {
-    if (Status st = fwd_.run(batch_); !st) {
+    const auto t0 = Clock::now();
+    Status st = fwd_.run(batch_);
+    const double forward = ms_since(t0) / 1000.0;
+    // Steps whose rows all want logits are what step_cost prices (verify rows; prefill chunks,
+    // whose rows mostly skip the LM head, would read as cheap rows and are left out).
+    const bool priced = st && batch_.n_outputs() == batch_.size();
+    if (priced) cost_.observe(batch_.size(), forward);
+    if (!st) {
       // Rows were checked as they were added, so this is an engine fault: fail the step's requests.
       for (specd_seq* s : planned_) fail(s, st.error().code, "forward failed: " + st.error().message);
       planned_.clear();
     }
     accept_all();
+    if (priced) {  // the runtime's own share of the step: what is neither forward nor decoder
+      double decoders = 0.0;
+      for (const specd_seq* s : planned_) decoders += s->decoder_seconds;
+      cost_.observe_overhead(ms_since(t_step) / 1000.0 - forward - decoders);
+    }
   }
   retire_finished();
 }

@@ -110,6 +110,7 @@ GenerationReport report_of(const engine::Model& m, const DecodeRequest& req, con
   r.forwards = res.steps;
   r.tokens_per_forward = res.tokens_per_forward();
   r.accepted_hist = res.emitted_hist;
+  r.auto_settings = nlohmann::json::parse(settings_json(res));
   r.ttft_ms = res.prefill_seconds * 1e3;
   r.decode_tok_s = res.decode_seconds > 0 && decode_steps > 0 ? decode_tokens / res.decode_seconds : 0.0;
   r.prefill_tok_s = res.prefill_seconds > 0 ? static_cast<double>(req.prompt.size()) / res.prefill_seconds : 0.0;

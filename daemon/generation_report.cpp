@@ -51,6 +51,7 @@ nlohmann::json report_json(const GenerationReport& r) {
       {"threads", or_null(r.threads)},
       {"device", or_null(r.device)},
       {"isa", or_null(r.isa)},
+      {"auto_settings", r.auto_settings ? *r.auto_settings : nlohmann::json(nullptr)},
   };
 }
 

@@ -12,7 +12,8 @@
 namespace specd::daemon {
 
 // The figures of one generation. What only one side knows is optional and is null in the JSON:
-// run_id through the daemon; prefill_tok_s, decode_ms, threads, device and isa in process.
+// run_id through the daemon; prefill_tok_s, decode_ms, threads, device, isa and auto_settings in
+// process (through the daemon, what `auto` chose is in the run's row: specctl runs).
 struct GenerationReport {
   std::vector<int32_t> token_ids;
   std::string text;                   // stop strings already stripped unless kept (--keep-stop)
@@ -32,6 +33,7 @@ struct GenerationReport {
   std::optional<int64_t> threads;
   std::optional<std::string> device;
   std::optional<std::string> isa;
+  std::optional<nlohmann::json> auto_settings;  // steps per setting an `auto` decoder chose ({}: none)
 };
 
 // The --json object: flat, every key always present (README "specd generate --json").

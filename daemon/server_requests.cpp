@@ -348,6 +348,7 @@ RunTicket Server::log_run(const Request& r, const EngineEvent* e, const Error* e
       hist += std::to_string(e->result.emitted_hist[i]);
     }
     rec.accepted_hist = hist + "]";
+    rec.auto_settings = settings_json(e->result);
   }
   if (err) rec.error = std::string(error_name(err->code)) + ": " + err->message;
   if (e || err) log_finished(rec, e ? e->result.tokens_per_forward() : 0.0);

@@ -706,3 +706,35 @@ TEST_CASE("lopa: steady-state rounds allocate nothing (state preallocated in beg
     CHECK(f.rt.active() == 1);
   }
 }
+
+TEST_CASE("lopa auto=1: each round's branch count is chosen and recorded; every run check holds; needs a 1.2 host") {
+  LopaFixture f(mask_model(1));
+  const auto ps = lopa_prompts();
+  for (const char* opts : {R"({"auto": "1", "tau_conf": "0.5"})", R"({"auto": "1", "k": "2", "tau_conf": "0.5"})"}) {
+    for (size_t i : {size_t{0}, size_t{3}}) {
+      auto r = f.run(lreq(ps[i], 32, opts));
+      check_run(r, 32, opts);
+      REQUIRE_FALSE(r.settings.empty());
+      for (const auto& c : r.settings) {
+        const std::string l = c.label;
+        CAPTURE(l);
+        REQUIRE(l.rfind("k=", 0) == 0);
+        CHECK(std::stoi(l.substr(2)) <= (std::string(opts).find("\"k\"") != std::string::npos ? 2 : 4));
+      }
+    }
+  }
+  const auto fixed = f.run(lreq(ps[0], 16, R"({"k": "2", "tau_conf": "0.5"})"));
+  CHECK(fixed.settings.empty());
+  daemon::RuntimeLimits old;
+  old.host_abi_minor = 1;
+  LopaFixture f11(mask_model(1), old);
+  auto refused = f11.rt.run(lreq(ps[0], 8, R"({"auto": "1"})"));
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error().code == SPECD_E_BAD_OPTION);
+  CHECK(refused.error().message.find("auto") != std::string::npos);
+  for (const char* bad : {R"({"auto": "2"})", R"({"auto": "yes"})"}) {
+    auto e = f.rt.run(lreq(ps[0], 8, bad));
+    REQUIRE_FALSE(e.has_value());
+    CHECK(e.error().code == SPECD_E_BAD_OPTION);
+  }
+}

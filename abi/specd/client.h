@@ -384,6 +384,9 @@ typedef struct specd_run {
   double decode_tok_s;
   const char *finish_reason;
   const char *error;            /* "NAME: message" when finish_reason is "error", else "" */
+  /* --- since 1.2 (check SPECD_HAS) --- */
+  const char *auto_settings;    /* JSON object: steps per setting an `auto` decoder chose, e.g.
+                                   {"k=4":12,"plain":3}; "{}" when none, "" from an older daemon */
 } specd_run;
 
 /* A list of runs, newest first. Owned by the caller until specd_runs_free. Since 1.0. */

@@ -1,4 +1,5 @@
-/* specd decoder plugin ABI, version 1.1 (1.1 added metadata, side files and refuse()).
+/* specd decoder plugin ABI, version 1.2 (1.1 added metadata, side files and refuse(); 1.2 the cost
+ * model and the record of settings a decoder chose).
  *
  * A decoder is a shared object that exports one symbol, specd_decoder_entry(), returning a const
  * descriptor of function pointers. The daemon (the "host") calls those functions to decode
@@ -301,6 +302,25 @@ typedef struct specd_host_api {
    * `return api->refuse(h, SPECD_E_BAD_MODEL, "...")`. The client gets the message prefixed with the
    * decoder's name. */
   int (*refuse)(specd_host *h, int32_t code, const char *fmt, ...) SPECD_PRINTF(3, 4);
+
+  /* --- decoder ABI 1.2 --- */
+  /* The host's cost model and the record of settings a decoder chose (check SPECD_HAS before use). */
+  /* The expected time of a step in which this instance's sequence adds `rows` rows that all want
+   * logits (the forward and the host's own per-step work), relative to a step of one such row (so
+   * step_cost(h, 1) is 1; rows <= 0 give 0). The host measures it on its own backend and thread
+   * count (a short calibration when the model is loaded, refined from the steps it runs), and counts
+   * the rows other sequences added to the last step, so under in-flight batching it is the marginal
+   * cost. Any time; never blocks. */
+  double (*step_cost)(specd_host *h, int32_t rows);
+  /* The time the decoder spent in this sequence's last plan() and accept() together (its drafter,
+   * host ops and bookkeeping), in the same unit as step_cost: one step of one row. 0 before the first
+   * step or while the host has timed no step. Any time between begin and end. */
+  double (*seq_decoder_cost)(specd_seq *s);
+  /* Record that this step ran with setting `label` (e.g. "k=4", "W=2,L=3", "plain"; at most 31
+   * bytes are kept): the host counts steps per label and stores the histogram with the run. Any
+   * time between begin and end; SPECD_E_INVALID_ARG when label is NULL or empty, SPECD_E_LIMIT past
+   * 64 distinct labels in one sequence. */
+  int (*seq_note_setting)(specd_seq *s, const char *label);
 } specd_host_api;
 
 /* --- decoder ABI 1.2: a descriptor describes its options, for `specd decoders` --- */

@@ -83,10 +83,18 @@ static void greedy_end(void *instance, specd_seq *s) {
 }
 
 /* Built as a 1.1 plugin would be: its descriptor ends before ABI 1.2's options table, so the host
- * must load it and list "options not described". */
+ * must load it and list "options not described". Built a second time as c_plugin_v11
+ * (-DC_PLUGIN_V11), the same descriptor under another name, for the test that a 1.2 host runs 1.1
+ * plugins beside current ones. */
+#ifdef C_PLUGIN_V11
+#define C_PLUGIN_NAME "c_plugin_v11"
+#else
+#define C_PLUGIN_NAME "c_plugin"
+#endif
+
 static const specd_decoder c_plugin_decoder = {
     offsetof(specd_decoder, options), SPECD_DECODER_ABI_MAJOR, 1, (uint32_t)sizeof(void *),
-    "c_plugin",
+    C_PLUGIN_NAME,
     "1.0",
     "greedy autoregressive decoding, plain C11 (specd test plugin)",
     greedy_create,
