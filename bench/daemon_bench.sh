@@ -24,7 +24,7 @@ inproc=$(for _ in $(seq "$runs"); do
     python3 -c 'import json,sys; print(json.load(sys.stdin)["decode_tok_s"])'; done | median)
 socket=$(for _ in $(seq "$runs"); do
   "$root/build/clients/specctl" --json generate --prompt "$prompt" --max-tokens "$tokens" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["usage"]["decode_tok_s"])'; done | median)
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["decode_tok_s"])'; done | median)
 python3 -c "import json; print(json.dumps({'name':'daemon_overhead','model':'$model','threads':$threads,'tokens':$tokens,'in_process_tok_s':$inproc,'socket_tok_s':$socket,'ratio':$socket/$inproc}))"
 for clients in 1 4 16; do
   start=$(date +%s.%N)
@@ -34,7 +34,7 @@ for clients in 1 4 16; do
   done
   wait $(jobs -p | grep -v "^$daemon\$") 2>/dev/null || true
   end=$(date +%s.%N)
-  total=$(cat "$state"/c*.json | python3 -c 'import json,sys; print(sum(json.loads(l)["usage"]["generated_tokens"] for l in sys.stdin if l.strip()))')
+  total=$(cat "$state"/c*.json | python3 -c 'import json,sys; print(sum(json.loads(l)["generated_tokens"] for l in sys.stdin if l.strip()))')
   python3 -c "import json; print(json.dumps({'name':'aggregate_tok_s','model':'$model','clients':$clients,'tokens':$total,'seconds':$end-$start,'tok_s':$total/($end-$start)}))"
   rm -f "$state"/c*.json
 done

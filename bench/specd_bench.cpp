@@ -4,8 +4,9 @@
 // under that model given the prompt, the measure for decoders that are not lossless (lopa).
 //
 // docs: BENCHMARKS.md §1. Every figure is the median of --runs runs (min and max beside it).
-#include "daemon/cli_args.h"
+#include "daemon/command_line.h"
 #include "daemon/decode_runtime.h"
+#include "daemon/generation_options.h"
 #include "daemon/runtime_setup.h"
 #include "daemon/model_placement.h"
 #include "kernels/cpu/matmul.h"
@@ -121,6 +122,7 @@ struct Bench {
     double tok_s = 0, tpf = 0;
     std::vector<std::vector<int32_t>> prompts, outputs;
     std::vector<int64_t> hist;
+    nlohmann::json settings = nlohmann::json::object();  // steps per setting `auto` chose
   };
 
   // One pass over every prompt: decode tokens / decode seconds summed over prompts.
@@ -145,6 +147,8 @@ struct Bench {
         if (r.hist.size() <= i) r.hist.resize(i + 1);
         r.hist[i] += res->emitted_hist[i];
       }
+      for (const daemon::SettingCount& c : res->settings)
+        r.settings[c.label] = r.settings.value(c.label, int64_t{0}) + c.steps;
       r.prompts.push_back(req.prompt);
       r.outputs.push_back(res->tokens);
     }
@@ -188,6 +192,7 @@ struct Bench {
     const Stats s = d == "ar" ? ar_stats : stats(speed);
     nlohmann::json extra = {{"tokens", tokens}, {"prompts", prompts.size()}, {"options", nlohmann::json::parse(o)},
                             {"tokens_per_forward", last.tpf}, {"accepted_hist", last.hist},
+                            {"auto_settings", last.settings},
                             {"identical_to_ar", last.outputs == ar.outputs}, {"speedup_vs_ar", s.median / ar_stats.median}};
     if (scorer != nullptr) {
       double sum = 0;
@@ -259,12 +264,15 @@ constexpr const char* kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto a = daemon::CliArgs::parse(
-      argc, argv, {"model", "threads", "runs", "tokens", "prefill", "depth", "ks", "what", "decoder", "decoder-opt", "plugin-dir",
-                   "prompts", "prompts-file", "grid", "score-model", "device"},
-      {"help"});
-  if (!a || !a->has("model") || a->has("help")) {
-    std::fprintf(stderr, "%s%s", a ? "" : (a.error().message + "\n").c_str(), kUsage);
+  int exit_code = 0;
+  const auto a = daemon::parse_command_line(
+      "specd-bench", kUsage, argc, argv,
+      {"model", "threads", "runs", "tokens", "prefill", "depth", "ks", "what", "decoder", "decoder-opt", "plugin-dir",
+       "prompts", "prompts-file", "grid", "score-model", "device"},
+      {}, &exit_code);
+  if (!a) return exit_code;
+  if (!a->has("model")) {
+    std::fprintf(stderr, "specd-bench: --model PATH is required\n%s", kUsage);
     return 2;
   }
   auto model = engine::Model::load(a->str("model"));
@@ -282,10 +290,10 @@ int main(int argc, char** argv) {
     return *r;
   };
   const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const int threads = static_cast<int>(need(a->integer("threads", hw, 1, 256)));
+  const int threads = static_cast<int>(need(a->integer("threads", hw, 1, 1024)));  // the range of specd generate and perplexity
   kernels::ThreadPool pool(threads);
   daemon::PluginRegistry plugins;
-  daemon::load_plugin_dirs(plugins, a->has("plugin-dir") ? a->all("plugin-dir") : daemon::default_plugin_dirs());
+  daemon::load_plugin_dirs(plugins, daemon::plugin_dirs_with_defaults(a->all("plugin-dir")));
   daemon::RuntimeLimits limits;
   // Device memory for the runtime's KV cache and for the one the prefill / verify measurements make.
   auto placed = daemon::place_model(m, a->has("device") ? a->str("device") : "auto", pool, limits.kv_bytes,

@@ -1,6 +1,7 @@
 // The ABI edge of libspecd-client: specd/client.h's C functions over Session, converting C structs and errors.
 #include <specd/client.h>
 
+#include "clients/default_paths.h"
 #include "clients/error_text.h"
 #include "clients/session.h"
 
@@ -61,6 +62,7 @@ struct DecoderBox {
   std::string version;
   std::string description;
   std::string path;
+  std::string details_json;
 };
 
 struct StatusBox {
@@ -175,8 +177,9 @@ specd_status* make_status(sc::StatusInfo info) {
     d.version = std::move(info.decoders[i].version);
     d.description = std::move(info.decoders[i].description);
     d.path = std::move(info.decoders[i].path);
+    d.details_json = std::move(info.decoders[i].details_json);
     d.pub = specd_status_decoder{sizeof(specd_status_decoder), d.name.c_str(), d.version.c_str(),
-                                 d.description.c_str(), d.path.c_str()};
+                                 d.description.c_str(), d.path.c_str(), d.details_json.c_str()};
     box->decoder_ptrs.push_back(&d.pub);
   }
   specd_status& s = box->pub;
@@ -218,6 +221,7 @@ void link_run(RunBox* b) {
   p.decode_tok_s = r.decode_tok_s;
   p.finish_reason = r.finish_reason.c_str();
   p.error = r.error.c_str();
+  p.auto_settings = r.auto_settings.c_str();
 }
 
 specd_runs* make_runs(sc::RunList list) {
@@ -349,7 +353,7 @@ Result<sc::SessionOptions> session_options(const specd_client_opts* o) {
   s.socket_path = str_or_empty(FIELD_OR(specd_client_opts, o, socket_path, nullptr));
   if (s.socket_path.empty()) {
     const char* env = std::getenv("SPECD_SOCKET");
-    s.socket_path = env && *env ? env : SPECD_DEFAULT_SOCKET;
+    s.socket_path = env && *env ? env : specd::client_default_socket(specd::PathEnv::from_environment());
   }
   s.client_name = str_or_empty(FIELD_OR(specd_client_opts, o, client_name, nullptr));
   if (s.client_name.empty()) s.client_name = kDefaultClientName;
@@ -358,6 +362,19 @@ Result<sc::SessionOptions> session_options(const specd_client_opts* o) {
   const uint32_t max_frame = FIELD_OR(specd_client_opts, o, max_frame_bytes, 0u);
   if (max_frame != 0) s.max_frame_bytes = max_frame;
   return s;
+}
+
+// A default socket that is not there: say every place looked at, since the user's own daemon and
+// the system service listen in different ones (clients/default_paths.h).
+Error with_places_tried(const specd_client_opts* o, Error e) {
+  const char* given = o ? FIELD_OR(specd_client_opts, o, socket_path, nullptr) : nullptr;
+  const char* env = std::getenv("SPECD_SOCKET");
+  if ((given && *given) || (env && *env) || e.message.rfind("daemon not running", 0) != 0) return e;
+  std::string places;
+  for (const std::string& p : specd::client_socket_candidates(specd::PathEnv::from_environment()))
+    places += (places.empty() ? "" : ", ") + p;
+  e.message = "daemon not running (no socket at " + places + "; set $SPECD_SOCKET or --socket for another)";
+  return e;
 }
 
 Result<sc::GenerateRequest> generate_request(const specd_gen_params* p) {
@@ -390,7 +407,9 @@ Result<sc::GenerateRequest> generate_request(const specd_gen_params* p) {
   }
   r.decoder = str_or_empty(FIELD_OR(specd_gen_params, p, decoder, nullptr));
   r.decoder_options_json = str_or_empty(FIELD_OR(specd_gen_params, p, decoder_options_json, nullptr));
-  r.stream = (FIELD_OR(specd_gen_params, p, flags, d.flags) & SPECD_GEN_STREAM) != 0;
+  const uint32_t flags = FIELD_OR(specd_gen_params, p, flags, d.flags);
+  r.stream = (flags & SPECD_GEN_STREAM) != 0;
+  r.keep_stop = (flags & SPECD_GEN_KEEP_STOP) != 0;
   const char* const* roles = FIELD_OR(specd_gen_params, p, message_roles, nullptr);
   const char* const* contents = FIELD_OR(specd_gen_params, p, message_contents, nullptr);
   const size_t n_messages = FIELD_OR(specd_gen_params, p, n_messages, size_t{0});
@@ -464,7 +483,7 @@ int specd_client_connect(const specd_client_opts* opts, specd_client** out, spec
     auto o = session_options(opts);
     if (!o) return report(err, o.error());
     auto s = sc::Session::connect(o.value());
-    if (!s) return report(err, s.error());
+    if (!s) return report(err, with_places_tried(opts, s.error()));
     auto c = std::make_unique<specd_client>();
     c->session = std::move(s.value());
     *out = c.release();

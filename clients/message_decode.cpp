@@ -43,6 +43,7 @@ RunRecord decode_run(const wire::RunRecord& r) {
   out.decode_tok_s = r.decode_tok_s();
   out.finish_reason = str(r.finish_reason());
   out.error = str(r.error());
+  out.auto_settings = str(r.auto_settings());
   return out;
 }
 
@@ -94,7 +95,8 @@ StatusInfo decode_status(const wire::StatusReply& s) {
   }
   if (const auto* decoders = s.decoders()) {
     for (const wire::DecoderInfo* d : *decoders) {
-      out.decoders.push_back(DecoderInfo{str(d->name()), str(d->version()), str(d->description()), str(d->path())});
+      out.decoders.push_back(
+          DecoderInfo{str(d->name()), str(d->version()), str(d->description()), str(d->path()), str(d->details_json())});
     }
   }
   out.active_requests = s.active_requests();

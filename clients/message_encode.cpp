@@ -47,7 +47,7 @@ std::vector<uint8_t> encode_generate(uint64_t request_id, const GenerateRequest&
   const auto messages = turns.empty() ? flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<wire::ChatMessage>>>()
                                       : fbb.CreateVector(turns);
   const auto gen = wire::CreateGenerate(fbb, model, prompt_text, prompt_ids, req.max_tokens, sampling, stop, decoder,
-                                        options, req.stream, messages);
+                                        options, req.stream, req.keep_stop, messages);
   return finish(fbb, request_id, wire::Body::Generate, gen.Union());
 }
 

@@ -35,6 +35,7 @@ struct GenerateRequest {
   std::string decoder;
   std::string decoder_options_json;
   bool stream = true;
+  bool keep_stop = false;
   std::vector<ChatMessage> messages;  // non-empty: a conversation instead of a prompt (sent only then)
 };
 
@@ -99,6 +100,7 @@ struct DecoderInfo {
   std::string version;
   std::string description;
   std::string path;
+  std::string details_json;  // "" from a daemon before protocol 1.2
 };
 
 struct StatusInfo {
@@ -138,6 +140,7 @@ struct RunRecord {
   double decode_tok_s = 0.0;
   std::string finish_reason;
   std::string error;
+  std::string auto_settings;  // JSON object; empty from a daemon older than the field
 };
 
 struct RunList {

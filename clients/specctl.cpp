@@ -1,10 +1,12 @@
 // specctl: the command-line client of the specd daemon: generate, chat, status, runs, decoders, models.
+#include "clients/decoder_text.h"
 #include "clients/specctl_args.h"
 #include "clients/specctl_chat.h"
-#include "clients/specctl_gen_options.h"
+#include "clients/specctl_generate.h"
 #include "clients/specctl_models.h"
-#include "clients/specctl_stream.h"
 #include "clients/specd_client.hpp"
+#include "daemon/exit_codes.h"
+#include "daemon/generation_report.h"
 
 #include <nlohmann/json.hpp>
 
@@ -19,90 +21,23 @@ namespace {
 
 namespace sc = specd::client;
 using nlohmann::json;
+using specd::daemon::dump_json;
+using specd::daemon::exit_code_for;
+using specd::daemon::kExitOk;
+using specd::daemon::kExitUsage;
 using specd::specctl::Args;
+using specd::specctl::complain;
 using specd::specctl::human_bytes;
 using specd::specctl::print_models;
-
-constexpr int kExitOk = 0;
-constexpr int kExitRequest = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitNoDaemon = 3;
-constexpr int kExitAccess = 4;  // the socket's permissions or the daemon's [access] lists: the same answer
-
-// Text from the daemon is UTF-8, but a JSON dump must not throw on a stray byte.
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-int complain(const std::string& message, int exit_code) {
-  std::fprintf(stderr, "specctl: %s\n", message.c_str());
-  if (exit_code == kExitUsage) std::fputs(specd::specctl::usage_text(), stderr);
-  return exit_code;
-}
-
-// A failed command: with --json, one JSON object on stdout ({"error": NAME, "code": N, "message": ...})
-// so a script reading the output can parse it; otherwise a line on stderr.
-int complain(bool as_json, int code, const std::string& message, int exit_code) {
-  if (!as_json) return complain(message, exit_code);
-  std::printf("%s\n", dump(json{{"error", specd_err_name(code)}, {"code", code}, {"message", message}}).c_str());
-  return exit_code;
-}
-
-// Every generate option, checked before connecting (so usage errors never depend on a daemon).
-specd::Result<sc::GenParams> gen_params(const Args& a) {
-  if (!a.has("--prompt") && !a.has("--prompt-ids")) {
-    return specd::Error{SPECD_E_INVALID_ARG, "generate needs --prompt TEXT or --prompt-ids IDS"};
-  }
-  auto p = specd::specctl::gen_options(a);
-  if (!p) return p.error();
-  p->prompt_text = a.last("--prompt");
-  if (a.has("--prompt-ids")) {
-    auto ids = specd::specctl::parse_ids(a.last("--prompt-ids"));
-    if (!ids) return ids.error();
-    p->prompt_ids = std::move(ids.value());
-  }
-  return p;
-}
-
-json result_json(const sc::GenResult& r) {
-  return json{{"token_ids", r.token_ids},
-              {"text", r.text},
-              {"finish_reason", r.finish_reason_name},
-              {"usage",
-               {{"prompt_tokens", r.prompt_tokens},
-                {"generated_tokens", r.generated_tokens},
-                {"forwards", r.forwards},
-                {"tokens_per_forward", r.tokens_per_forward},
-                {"accepted_hist", r.accepted_hist},
-                {"ttft_ms", r.ttft_ms},
-                {"decode_tok_s", r.decode_tok_s}}},
-              {"run_id", r.run_id}};
-}
-
-int generate_json(sc::Client& client, const sc::GenParams& p) {
-  const sc::GenResult r = client.generate_sync(p);
-  std::printf("%s\n", dump(result_json(r)).c_str());
-  return kExitOk;
-}
-
-// Stream text as it arrives; Ctrl-C cancels the request (and still reports how it ended).
-int generate_stream(sc::Client& client, const sc::GenParams& p) {
-  specd::specctl::install_sigint();
-  const specd::specctl::Streamed s = specd::specctl::stream_generation(client, p, true);
-  if (s.shown) std::printf("\n");
-  std::fflush(stdout);  // the text, then the summary on stderr, in that order on a terminal
-  if (const auto& r = s.result) {
-    std::fprintf(stderr, "[%s: %d tokens, %.1f tok/s, %.2f tokens/forward, ttft %.1f ms, run %lld]\n",
-                 r->finish_reason_name.c_str(), r->generated_tokens, r->decode_tok_s, r->tokens_per_forward, r->ttft_ms,
-                 static_cast<long long>(r->run_id));
-  }
-  if (s.rc != SPECD_OK) return complain(s.message, kExitRequest);
-  return kExitOk;
-}
 
 json status_json(const sc::Status& s) {
   const json models = specd::specctl::models_json(s);
   json decoders = json::array();
   for (const auto& d : s.decoders) {
-    decoders.push_back({{"name", d.name}, {"version", d.version}, {"description", d.description}, {"path", d.path}});
+    // A daemon since protocol 1.2 describes options, losslessness and needed files (specd decoders --json).
+    json details = json::parse(d.details_json, nullptr, false);
+    if (!details.is_object()) details = {{"name", d.name}, {"version", d.version}, {"description", d.description}, {"path", d.path}};
+    decoders.push_back(std::move(details));
   }
   return json{{"daemon_version", s.daemon_version}, {"uptime_s", s.uptime_s}, {"models", models},
               {"decoders", decoders}, {"active_requests", s.active_requests}, {"queued_requests", s.queued_requests},
@@ -119,7 +54,7 @@ void print_decoders(const sc::Status& s) {
 int status(sc::Client& client, bool as_json) {
   const sc::Status s = client.status();
   if (as_json) {
-    std::printf("%s\n", dump(status_json(s)).c_str());
+    std::printf("%s\n", dump_json(status_json(s)).c_str());
     return kExitOk;
   }
   const auto up = static_cast<long long>(s.uptime_s);
@@ -137,11 +72,16 @@ int status(sc::Client& client, bool as_json) {
 int list(sc::Client& client, bool as_json, bool models) {
   const sc::Status s = client.status();
   if (as_json) {
-    std::printf("%s\n", dump(status_json(s)[models ? "models" : "decoders"]).c_str());
+    std::printf("%s\n", dump_json(status_json(s)[models ? "models" : "decoders"]).c_str());
   } else if (models) {
     print_models(s);
   } else {
-    print_decoders(s);
+    for (const auto& d : s.decoders) {
+      const json details = json::parse(d.details_json, nullptr, false);
+      if (details.is_object()) std::printf("%s\n", specd::decoder_text(details).c_str());
+      else std::printf("%s %s  %s  (%s)\n  options not described (an older daemon)\n\n", d.name.c_str(), d.version.c_str(),
+                       d.description.c_str(), d.path.c_str());
+    }
   }
   return kExitOk;
 }
@@ -155,37 +95,48 @@ std::string local_time(int64_t unix_ms) {
   return buf;
 }
 
+// A run-log column that holds JSON text (decoder options, the acceptance histogram) as the JSON
+// value it is; text that does not parse stays a string.
+json json_value_of(const std::string& text) {
+  if (text.empty()) return nullptr;
+  json j = json::parse(text, nullptr, false);
+  return j.is_discarded() ? json(text) : j;
+}
+
 int runs(sc::Client& client, const Args& a) {
   sc::RunsQuery q;
-  auto last = a.integer("--last", 20, 1, INT32_MAX);
-  if (!last) return complain(last.error().message, kExitUsage);
-  auto since = a.integer("--since-ms", 0, 0, INT64_MAX);
-  if (!since) return complain(since.error().message, kExitUsage);
+  const bool as_json = a.cli.has("json");
+  auto last = a.cli.integer("last", 20, 1, INT32_MAX);
+  if (!last) return complain(as_json, last.error().code, last.error().message, kExitUsage);
+  auto since = a.cli.integer("since-ms", 0, 0, INT64_MAX);
+  if (!since) return complain(as_json, since.error().code, since.error().message, kExitUsage);
   q.last = static_cast<int32_t>(last.value());
   q.since_unix_ms = since.value();
-  q.decoder = a.last("--decoder");
-  q.model = a.last("--model");
+  q.decoder = a.cli.str("decoder");
+  q.model = a.cli.str("model");
   const sc::Runs r = client.list_runs(q);
-  if (a.has("--json")) {
+  if (as_json) {
     json out = json::array();
     for (const auto& x : r.runs) {
       out.push_back({{"id", x.id}, {"started_unix_ms", x.started_unix_ms}, {"finished_unix_ms", x.finished_unix_ms},
                      {"peer_uid", x.peer_uid}, {"peer_pid", x.peer_pid}, {"model", x.model}, {"decoder", x.decoder},
-                     {"decoder_options", x.decoder_options}, {"prompt_tokens", x.prompt_tokens},
+                     {"decoder_options", json_value_of(x.decoder_options)}, {"prompt_tokens", x.prompt_tokens},
                      {"generated_tokens", x.generated_tokens}, {"forwards", x.forwards},
-                     {"accepted_hist", x.accepted_hist}, {"ttft_ms", x.ttft_ms}, {"decode_tok_s", x.decode_tok_s},
-                     {"finish_reason", x.finish_reason}, {"error", x.error}});
+                     {"accepted_hist", json_value_of(x.accepted_hist)}, {"ttft_ms", x.ttft_ms}, {"decode_tok_s", x.decode_tok_s},
+                     {"finish_reason", x.finish_reason}, {"error", x.error},
+                     {"auto_settings", json_value_of(x.auto_settings.empty() ? "{}" : x.auto_settings)}});
     }
-    std::printf("%s\n", dump(json{{"runs", out}, {"dropped_log_entries", r.dropped_log_entries}}).c_str());
+    std::printf("%s\n", dump_json(json{{"runs", out}, {"dropped_log_entries", r.dropped_log_entries}}).c_str());
     return kExitOk;
   }
   std::printf("%-6s %-19s %-14s %-10s %6s %6s %8s %9s %9s  %s\n", "id", "started", "model", "decoder", "prompt", "gen",
               "forwards", "ttft ms", "tok/s", "finish");
   for (const auto& x : r.runs) {
-    std::printf("%-6lld %-19s %-14s %-10s %6d %6d %8d %9.1f %9.1f  %s%s%s\n", static_cast<long long>(x.id),
+    const bool chose = !x.auto_settings.empty() && x.auto_settings != "{}";  // the settings `auto` chose
+    std::printf("%-6lld %-19s %-14s %-10s %6d %6d %8d %9.1f %9.1f  %s%s%s%s%s\n", static_cast<long long>(x.id),
                 local_time(x.started_unix_ms).c_str(), x.model.c_str(), x.decoder.c_str(), x.prompt_tokens,
                 x.generated_tokens, x.forwards, x.ttft_ms, x.decode_tok_s, x.finish_reason.c_str(),
-                x.error.empty() ? "" : " ", x.error.c_str());
+                x.error.empty() ? "" : " ", x.error.c_str(), chose ? "  auto " : "", chose ? x.auto_settings.c_str() : "");
   }
   if (r.dropped_log_entries > 0) {
     std::printf("(%llu run-log entries were dropped by the daemon)\n",
@@ -195,8 +146,8 @@ int runs(sc::Client& client, const Args& a) {
 }
 
 int run_command(sc::Client& client, const Args& a, const sc::GenParams& gen) {
-  const bool as_json = a.has("--json");
-  if (a.command == "generate") return as_json ? generate_json(client, gen) : generate_stream(client, gen);
+  const bool as_json = a.cli.has("json");
+  if (a.command == "generate") return specd::specctl::generate(client, gen);
   if (a.command == "chat") return specd::specctl::run_chat(client, a, gen);
   if (a.command == "status") return status(client, as_json);
   if (a.command == "runs") return runs(client, a);
@@ -204,28 +155,44 @@ int run_command(sc::Client& client, const Args& a, const sc::GenParams& gen) {
   return list(client, as_json, true);  // "models"; parse_args admits no other command
 }
 
+// A bad command line: exit 2, with the usage on stderr unless the answer is JSON.
+int usage_error(bool as_json, const specd::Error& e) {
+  complain(as_json, e.code, e.message, kExitUsage);
+  if (!as_json) std::fputs(specd::specctl::usage_text(), stderr);
+  return kExitUsage;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   auto args = specd::specctl::parse_args(argc, argv);
-  if (!args) return complain(args.error().message, kExitUsage);
+  if (!args) return usage_error(specd::specctl::wants_json(argc, argv), args.error());
   const Args& a = args.value();
-  if (a.has("--help")) {
+  const bool as_json = a.cli.has("json");
+  if (a.cli.has("help")) {
     std::fputs(specd::specctl::usage_text(), stdout);
+    return kExitOk;
+  }
+  if (a.cli.has("version")) {
+    std::printf("specctl %s (libspecd-client %u.%u.%u)\n", SPECD_VERSION, SPECD_CLIENT_VERSION_MAJOR,
+                SPECD_CLIENT_VERSION_MINOR, SPECD_CLIENT_VERSION_PATCH);
     return kExitOk;
   }
   sc::GenParams gen;
   if (a.command == "generate" || a.command == "chat") {
-    auto p = a.command == "generate" ? gen_params(a) : specd::specctl::gen_options(a);
-    if (!p) return complain(p.error().message, kExitUsage);
+    auto p = a.command == "generate" ? specd::specctl::gen_params(a) : specd::specctl::chat_params(a);
+    if (!p) {
+      // A prompt that cannot be read is not a usage error; everything else here is.
+      if (p.error().code == SPECD_E_IO) return complain(as_json, p.error().code, p.error().message, exit_code_for(SPECD_E_IO));
+      return usage_error(as_json, p.error());
+    }
     gen = std::move(p.value());
   }
-  auto timeout = a.integer("--timeout-ms", 0, -1, INT32_MAX);
-  if (!timeout) return complain(timeout.error().message, kExitUsage);
+  auto timeout = a.cli.integer("timeout-ms", 0, -1, INT32_MAX);
+  if (!timeout) return usage_error(as_json, timeout.error());
 
-  const bool as_json = a.has("--json");
   sc::Options opts;
-  opts.socket_path = a.last("--socket");
+  opts.socket_path = a.cli.str("socket");
   opts.client_name = "specctl " + std::to_string(SPECD_CLIENT_VERSION_MAJOR) + "." +
                      std::to_string(SPECD_CLIENT_VERSION_MINOR) + "." + std::to_string(SPECD_CLIENT_VERSION_PATCH);
   opts.timeout_ms = static_cast<int32_t>(timeout.value());
@@ -237,14 +204,13 @@ int main(int argc, char** argv) {
     // by the socket's permissions or by the daemon, is exit 4; any other refusal (version, protocol,
     // limits) is a request error.
     const int primary = SPECD_ERR_PRIMARY(e.code());
-    return complain(as_json, e.code(), e.what(),
-                    primary == SPECD_E_IO ? kExitNoDaemon : primary == SPECD_E_ACCESS ? kExitAccess : kExitRequest);
+    return complain(as_json, e.code(), e.what(), primary == SPECD_E_IO ? specd::daemon::kExitNoDaemon : exit_code_for(e.code()));
   }
   try {
     return run_command(*client, a, gen);
   } catch (const sc::Error& e) {
-    return complain(as_json, e.code(), e.what(), kExitRequest);
+    return complain(as_json, e.code(), e.what(), exit_code_for(e.code()));
   } catch (const std::exception& e) {
-    return complain(as_json, SPECD_E_INTERNAL, e.what(), kExitRequest);
+    return complain(as_json, SPECD_E_INTERNAL, e.what(), exit_code_for(SPECD_E_INTERNAL));
   }
 }

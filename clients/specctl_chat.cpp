@@ -2,8 +2,8 @@
 #include "clients/specctl_chat.h"
 
 #include "clients/specctl_chat_input.h"
-#include "clients/specctl_gen_options.h"
 #include "clients/specctl_stream.h"
+#include "daemon/generation_options.h"
 
 #include <nlohmann/json.hpp>
 
@@ -46,7 +46,7 @@ nlohmann::json turn_json(const GenResult& r) {
 class Chat {
  public:
   Chat(client::Client& c, const Args& a, GenParams base)
-      : c_(c), base_(std::move(base)), system_(a.last("--system")), json_(a.has("--json")),
+      : c_(c), base_(std::move(base)), system_(a.cli.str("system")), json_(a.cli.has("json")),
         tty_(::isatty(STDIN_FILENO) != 0) {
     reset();
   }
@@ -118,13 +118,13 @@ class Chat {
       std::vector<std::string> items;
       words >> decoder;
       while (words >> item) items.push_back(item);
-      auto options = decoder_options_json(items);
+      auto options = daemon::decoder_options_json(items);
       if (decoder.empty() || !options) {
         std::fprintf(stderr, "specctl: %s\n", decoder.empty() ? "/decoder wants a name, e.g. /decoder ngram k=4"
                                                               : options.error().message.c_str());
       } else {
         base_.decoder = decoder;
-        base_.decoder_options_json = std::move(options.value());
+        base_.decoder_options_json = *options == "{}" ? std::string() : std::move(options.value());
         std::fprintf(stderr, "(decoder %s%s%s)\n", decoder.c_str(), items.empty() ? "" : " ",
                      base_.decoder_options_json.c_str());
       }

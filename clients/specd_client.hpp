@@ -61,6 +61,7 @@ struct GenParams {
   std::string decoder;
   std::string decoder_options_json;
   bool stream = true;
+  bool keep_stop = false;  // SPECD_GEN_KEEP_STOP
   // Non-empty: a conversation instead of a prompt, rendered by the daemon with the model's chat
   // template (plain text for a model without one; ModelStatus::chat_template says which).
   std::vector<ChatMessage> messages;
@@ -116,6 +117,7 @@ struct DecoderStatus {
   std::string version;
   std::string description;
   std::string path;
+  std::string details_json;  // options, lossless, files needed (client 1.2; "" from older daemons)
 };
 
 struct Status {
@@ -155,6 +157,7 @@ struct Run {
   double decode_tok_s = 0.0;
   std::string finish_reason;
   std::string error;
+  std::string auto_settings;  // JSON object ("{}": none; "": an older daemon or library)
 };
 
 struct Runs {
@@ -257,7 +260,7 @@ inline specd_gen_params to_c(const GenParams& p, CStrings* strs) {
   c.n_stop = stops->size();
   c.decoder = p.decoder.c_str();
   c.decoder_options_json = p.decoder_options_json.c_str();
-  c.flags = p.stream ? SPECD_GEN_STREAM : 0u;
+  c.flags = (p.stream ? SPECD_GEN_STREAM : 0u) | (p.keep_stop ? SPECD_GEN_KEEP_STOP : 0u);
   for (const ChatMessage& m : p.messages) {
     strs->roles.push_back(m.role.c_str());
     strs->contents.push_back(m.content.c_str());
@@ -411,7 +414,8 @@ class Client {
     }
     for (size_t i = 0; i < s->n_decoders; ++i) {
       const specd_status_decoder& d = *s->decoders[i];
-      out.decoders.push_back(DecoderStatus{d.name, d.version, d.description, d.path});
+      out.decoders.push_back(DecoderStatus{d.name, d.version, d.description, d.path,
+                                           SPECD_HAS(specd_status_decoder, &d, details_json) ? d.details_json : ""});
     }
     out.active_requests = s->active_requests;
     out.queued_requests = s->queued_requests;
@@ -442,7 +446,8 @@ class Client {
       const specd_run& x = *r->runs[i];
       out.runs.push_back(Run{x.id, x.started_unix_ms, x.finished_unix_ms, x.peer_uid, x.peer_pid, x.model, x.decoder,
                              x.decoder_options, x.prompt_tokens, x.generated_tokens, x.forwards, x.accepted_hist,
-                             x.ttft_ms, x.decode_tok_s, x.finish_reason, x.error});
+                             x.ttft_ms, x.decode_tok_s, x.finish_reason, x.error,
+                             SPECD_HAS(specd_run, &x, auto_settings) ? x.auto_settings : ""});
     }
     return out;
   }

@@ -8,23 +8,64 @@
 
 namespace specd::daemon {
 
+namespace {
+
+// The short forms of the convention; each exists only where its long option does.
+const std::map<char, std::string>& short_names() {
+  static const std::map<char, std::string> names = {
+      {'h', "help"}, {'m', "model"}, {'p', "prompt"}, {'n', "max-tokens"}, {'t', "threads"}};
+  return names;
+}
+
+// "-m" → "model" when the program has --model; otherwise nothing (an unknown option).
+std::optional<std::string> long_name_of(const std::string& arg, const std::set<std::string>& known,
+                                        const std::set<std::string>& flags) {
+  if (arg.size() != 2) return std::nullopt;
+  const auto it = short_names().find(arg[1]);
+  if (it == short_names().end() || (!known.count(it->second) && !flags.count(it->second))) return std::nullopt;
+  return it->second;
+}
+
+}  // namespace
+
 Result<CliArgs> CliArgs::parse(int argc, char** argv, const std::set<std::string>& known,
-                               const std::set<std::string>& flags) {
+                               const std::set<std::string>& program_flags, bool allow_positional) {
+  std::set<std::string> flags = program_flags;
+  flags.insert({"help", "version"});
   CliArgs a;
+  bool options_ended = false;
   for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg.rfind("--", 0) != 0) return make_error(SPECD_E_INVALID_ARG, "unexpected argument '%s'", arg.c_str());
-    std::string name = arg.substr(2), value;
-    const size_t eq = name.find('=');
-    const bool inline_value = eq != std::string::npos;
-    if (inline_value) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
+    const std::string arg = argv[i];
+    if (!options_ended && arg == "--") {
+      options_ended = true;
+      continue;
     }
-    if (!known.count(name) && !flags.count(name))
-      return make_error(SPECD_E_INVALID_ARG, "unknown option --%s", name.c_str());
+    // "-" is an argument by the usual convention (stdin), as is everything after "--".
+    if (options_ended || arg.size() < 2 || arg[0] != '-') {
+      if (!allow_positional) return make_error(SPECD_E_INVALID_ARG, "unexpected argument '%s'", arg.c_str());
+      a.positional_.push_back(arg);
+      continue;
+    }
+    std::string name, value;
+    bool inline_value = false;
+    if (arg[1] != '-') {
+      const auto long_name = long_name_of(arg, known, flags);
+      if (!long_name) return make_error(SPECD_E_INVALID_ARG, "unknown option %s", arg.c_str());
+      name = *long_name;
+    } else {
+      name = arg.substr(2);
+      const size_t eq = name.find('=');
+      inline_value = eq != std::string::npos;
+      if (inline_value) {
+        value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+      }
+      if (!known.count(name) && !flags.count(name))
+        return make_error(SPECD_E_INVALID_ARG, "unknown option --%s", name.c_str());
+    }
     if (flags.count(name)) {
-      a.values_.emplace(name, inline_value ? value : "1");
+      if (inline_value) return make_error(SPECD_E_INVALID_ARG, "option --%s takes no value", name.c_str());
+      a.values_.emplace(name, "1");
       continue;
     }
     if (!inline_value) {
@@ -87,23 +128,6 @@ Result<std::vector<int32_t>> CliArgs::id_list(const std::string& s) {
     start = comma + 1;
   }
   return ids;
-}
-
-std::optional<CliArgs> parse_command_line(const char* command, const char* usage, int argc, char** argv,
-                                          const std::set<std::string>& known, std::set<std::string> flags, int* exit_code) {
-  flags.insert("help");
-  auto args = CliArgs::parse(argc, argv, known, flags);
-  if (!args) {
-    std::fprintf(stderr, "specd %s: %s\n%s", command, args.error().message.c_str(), usage);
-    *exit_code = 2;
-    return std::nullopt;
-  }
-  if (args->has("help")) {
-    std::fputs(usage, stdout);
-    *exit_code = 0;
-    return std::nullopt;
-  }
-  return std::move(args.value());
 }
 
 }  // namespace specd::daemon

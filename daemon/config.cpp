@@ -124,6 +124,14 @@ Status read_daemon(const Section& s, const toml::key& k, const toml::node& v, Co
     SPECD_TRY(assign(c.device, s.string(k, v)));
     return device_ok(s, v, c.device);
   }
+  if (n == "log_level") {
+    auto text = s.string(k, v);
+    if (!text) return text.error();
+    auto level = parse_log_level(*text);
+    if (!level) return s.error_at(v.source(), "'%s': %s", s.dotted(k).c_str(), level.error().message.c_str());
+    c.log_level = *level;
+    return {};
+  }
   if (n == "device_memory_bytes") return assign(c.device_memory, s.integer(k, v, 0, std::numeric_limits<int64_t>::max()));
   return s.unknown(k);
 }
@@ -288,7 +296,9 @@ Status apply_limit_flags(const CliArgs& a, Limits& l) {
   SPECD_TRY(flag_int(a, "max-connections", l.max_connections, 1, 1000000));
   SPECD_TRY(flag_int(a, "max-concurrent", l.max_concurrent, 1, 4096));
   SPECD_TRY(flag_int(a, "max-queued", l.max_queued, 0, 1000000));
-  SPECD_TRY(flag_int(a, "max-tokens", l.max_tokens, 1, 1 << 24));
+  // --max-tokens-limit is the documented name (a cap on every request, not a length as `generate
+  // --max-tokens` is); --max-tokens, its first spelling, keeps working.
+  SPECD_TRY(flag_int(a, a.has("max-tokens-limit") ? "max-tokens-limit" : "max-tokens", l.max_tokens, 1, 1 << 24));
   SPECD_TRY(flag_int(a, "max-side-file-bytes", l.max_side_file_bytes, 1024, int64_t{1} << 40));
   SPECD_TRY(flag_int(a, "max-requests-per-connection", l.max_requests_per_connection, 1, 1000000));
   SPECD_TRY(flag_int(a, "max-connections-per-uid", l.max_connections_per_uid, 1, 1000000));
@@ -351,15 +361,18 @@ Result<Config> load_config(const std::string& path) {
   return parse_config(ss.str(), path);
 }
 
+const std::set<std::string>& serve_options() {
+  static const std::set<std::string> options = {
+      "config", "model", "default-model", "socket", "socket-mode", "runlog", "plugin-dir", "threads", "drain-grace-s",
+      "max-frame-bytes", "max-connections", "max-concurrent", "max-queued", "max-tokens-limit", "max-tokens",
+      "max-requests-per-connection", "max-connections-per-uid", "max-requests-per-uid", "handshake-timeout-ms",
+      "idle-timeout-ms", "kv-bytes", "side-file-dir", "max-side-file-bytes", "device", "http", "api-key-file",
+      "log-level"};
+  return options;
+}
+
 Status apply_flags(Config& cfg, int argc, char** argv) {
-  auto args = CliArgs::parse(argc, argv,
-                             {"config", "model", "default-model", "socket", "socket-mode", "runlog", "plugin-dir",
-                              "threads", "drain-grace-s", "max-frame-bytes", "max-connections", "max-concurrent",
-                              "max-queued", "max-tokens", "max-requests-per-connection", "max-connections-per-uid",
-                              "max-requests-per-uid", "handshake-timeout-ms",
-                              "idle-timeout-ms", "kv-bytes", "side-file-dir", "max-side-file-bytes", "device", "http",
-                              "api-key-file"},
-                             {"help"});
+  auto args = CliArgs::parse(argc, argv, serve_options(), {"print-config"});
   if (!args) return args.error();
   const CliArgs& a = *args;
   if (a.has("model")) SPECD_TRY(apply_model_flags(cfg, a.all("model")));
@@ -370,7 +383,12 @@ Status apply_flags(Config& cfg, int argc, char** argv) {
   }
   cfg.socket_path = a.str("socket", cfg.socket_path);
   cfg.runlog_path = a.str("runlog", cfg.runlog_path);
-  if (a.has("plugin-dir")) cfg.plugin_dirs = a.all("plugin-dir");  // the flags replace the file's list
+  // Extra decoder directories go before the file's, which go before the built-in one (serve_command).
+  if (a.has("plugin-dir")) {
+    std::vector<std::string> dirs = a.all("plugin-dir");
+    dirs.insert(dirs.end(), cfg.plugin_dirs.begin(), cfg.plugin_dirs.end());
+    cfg.plugin_dirs = std::move(dirs);
+  }
   if (a.has("side-file-dir")) cfg.side_file_dirs = a.all("side-file-dir");  // likewise
   if (a.has("http")) cfg.http.listen = a.all("http");  // likewise
   if (a.has("api-key-file")) cfg.http.api_key_file = a.str("api-key-file");
@@ -385,6 +403,11 @@ Status apply_flags(Config& cfg, int argc, char** argv) {
     if (t.empty() || *end || m < 0 || m > 0777)
       return make_error(SPECD_E_INVALID_ARG, "--socket-mode must be an octal mode such as 0660, got '%s'", t.c_str());
     cfg.socket_mode = static_cast<uint32_t>(m);
+  }
+  if (a.has("log-level")) {
+    auto level = parse_log_level(a.str("log-level"));
+    if (!level) return make_error(level.error().code, "--log-level: %s", level.error().message.c_str());
+    cfg.log_level = *level;
   }
   SPECD_TRY(flag_int(a, "threads", cfg.threads, 0, 1024));
   auto grace = a.number("drain-grace-s", cfg.drain_grace_s, 0.0, 86400.0);

@@ -4,10 +4,12 @@
 // naming the file and line ("specd.toml:12: unknown key 'limits.max_frame'").
 #pragma once
 
+#include "daemon/log.h"
 #include "kernels/result.h"
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,18 +49,21 @@ struct Config {
   uint64_t device_memory = 0;              // [daemon] device_memory_bytes: a GPU model's device pool; 0 = estimate
   std::map<std::string, uint64_t> model_device_memory;  // name → its own device_memory_bytes
   std::string default_model;               // first model unless [daemon] default_model says
-  std::vector<std::string> plugin_dirs;
+  std::vector<std::string> plugin_dirs;    // searched before the built-in directory, which is always searched
   // Where decoders' side files (drafter=PATH) may come from; empty: each model's folder and
   // $SPECD_CACHE/models (+ smoke/). See daemon/side_file_policy.h.
   std::vector<std::string> side_file_dirs;
-  std::string socket_path = "/run/specd/specd.sock";
+  // "" until set: `specd serve` then takes clients/default_paths.h's place for this user or the
+  // system service (daemon/serve_paths.h).
+  std::string socket_path;
   uint32_t socket_mode = 0660;
-  std::string runlog_path = "/var/lib/specd/runs.db";
+  std::string runlog_path;                 // "" until set, like socket_path
   int64_t runlog_max_rows = 100000;
   int64_t runlog_max_age_days = 90;
   bool runlog_sync_full = false;           // [runlog] synchronous = "full": fsync every commit
   Limits limits;
   int32_t threads = 0;                     // 0: all cores
+  LogLevel log_level = LogLevel::Info;     // [daemon] log_level, --log-level
   double drain_grace_s = 30.0;             // SIGTERM: finish in-flight runs within this, then cancel
   std::vector<uint32_t> allow_uids;        // empty: anyone who can open the socket
   std::vector<uint32_t> allow_gids;
@@ -74,9 +79,13 @@ Status finish_http_config(Config& cfg);
 // Read and parse a file. Errors: SPECD_E_IO, or parse errors.
 Result<Config> load_config(const std::string& path);
 // Apply `specd serve` flags over cfg: --model NAME=PATH (repeatable; the first replaces the file's
-// models), --socket, --runlog, --plugin-dir and --side-file-dir (repeatable), --threads, --max-frame-bytes, ...
+// models), --socket, --runlog, --plugin-dir (repeatable; added to the file's list) and --side-file-dir
+// (repeatable; replaces it), --threads, --log-level, --max-frame-bytes, ...
 // --http ADDR (repeatable; replaces [http] listen), --api-key-file PATH, ...
 // argv[0] is "serve". Errors name the flag.
 Status apply_flags(Config& cfg, int argc, char** argv);
+// The options `specd serve` takes (each with a value), for checking its command line before the
+// config file is read.
+const std::set<std::string>& serve_options();
 
 }  // namespace specd::daemon

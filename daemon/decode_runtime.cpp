@@ -1,13 +1,21 @@
 // DecodeRuntime: admission, the plan → forward → accept step, plugin checks and retirement.
 #include "daemon/decode_runtime.h"
 
+#include "daemon/cost_calibration.h"
 #include "daemon/plugin_host.h"
 #include "daemon/sequence_state.h"
+#include "daemon/stop_strings.h"
+
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string_view>
 
 namespace specd::daemon {
 namespace {
+
+constexpr size_t kStepTextBytes = 1024;
 
 using Clock = std::chrono::steady_clock;
 
@@ -32,6 +40,12 @@ const char* finish_reason_name(int32_t reason) {
     case SPECD_FINISH_ERROR: return "error";
     default: return "running";
   }
+}
+
+std::string settings_json(const DecodeResult& result) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for (const SettingCount& c : result.settings) j[c.label] = c.steps;
+  return j.dump();
 }
 
 DecodeRuntime::DecodeRuntime(const engine::Model& model, const PluginRegistry& plugins, kernels::ThreadPool& pool,
@@ -62,6 +76,33 @@ DecodeRuntime::DecodeRuntime(const engine::Model& model, const PluginRegistry& p
   info_.max_rows = limits.max_rows_per_seq;
   seqs_.reserve(static_cast<size_t>(limits.max_sequences));
   planned_.reserve(static_cast<size_t>(limits.max_sequences));
+  calibrate();
+}
+
+void DecodeRuntime::calibrate() {
+  const char* env = std::getenv("SPECD_COST_CALIBRATION");
+  if (!limits_.calibrate_cost || (env && std::string_view(env) == "off")) return;
+  const CalibrationKey key{model_.digest(), fwd_.backend().name(), pool_.size()};
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  calibrate_cost(cost_, key, [this](int32_t rows) { return time_forward(rows); }, CalibrationOptions{}, now);
+}
+
+// One forward of rows causal rows, all with logits, on a scratch sequence (before any request runs,
+// so the batch and the forward's outputs are free). Returns seconds, 0 when it cannot run.
+double DecodeRuntime::time_forward(int32_t rows) {
+  if (rows < 1 || rows >= info_.ctx_len || rows > limits_.max_rows_per_seq) return 0.0;
+  auto seq = kv_.create_seq();
+  if (!seq) return 0.0;
+  const int32_t token = model_.config().bos >= 0 ? model_.config().bos : 0;
+  batch_.clear();
+  for (int32_t i = 0; i < rows; ++i) batch_.add_causal(*seq, token, i, engine::ROW_WANT_LOGITS);
+  const auto t0 = Clock::now();
+  const bool ok = fwd_.run(batch_).has_value();
+  const double seconds = ms_since(t0) / 1000.0;
+  batch_.clear();
+  kv_.free_seq(*seq);
+  return ok ? seconds : 0.0;
 }
 
 DecodeRuntime::~DecodeRuntime() {
@@ -112,6 +153,7 @@ Result<int64_t> DecodeRuntime::submit(DecodeRequest req, DecodeCallbacks cb) {
   s->cb = cb;
   s->host.rt = this;
   s->host.decoder = dec;
+  s->host.seq = s.get();
   s->batch_handle.seq = s.get();
   s->outputs_handle.seq = s.get();
   s->sampling = {sizeof(specd_sampling), req.sampling.temperature, req.sampling.top_k, req.sampling.top_p,
@@ -123,15 +165,20 @@ Result<int64_t> DecodeRuntime::submit(DecodeRequest req, DecodeCallbacks cb) {
   s->result.tokens.reserve(static_cast<size_t>(req.max_tokens));
   s->result.emitted_hist.reserve(static_cast<size_t>(limits_.max_rows_per_seq) + 1);  // grows in accept
   s->commit_rows.reserve(static_cast<size_t>(limits_.max_rows_per_seq));
+  s->result.settings.reserve(kMaxSettings);  // seq_note_setting never allocates
+  // One step's text (without stop strings only that is kept): room for a long accepted run, so a
+  // decoder that emits more tokens in a step than it did before (auto's longer drafts) does not grow it.
+  s->text.reserve(kStepTextBytes);
   if (model_.config().mask >= 0) s->masked_logits.reserve(static_cast<size_t>(model_.config().vocab));
-  s->t_submit = Clock::now();
+  s->t_submit = req.arrived != Clock::time_point{} ? req.arrived : Clock::now();
   auto options = parse_decoder_options(req.options_json);
   if (!options) return options.error();
   s->host.options = std::move(options.value());
   s->req = std::move(req);
 
   s->host.phase = Phase::Create;
-  const int rc = dec->desc->create(host_api(), &s->host, &info_, s->req.options_json.c_str(), &s->instance);
+  const int rc = dec->desc->create(host_api(limits_.host_abi_minor), &s->host, &info_, s->req.options_json.c_str(),
+                                   &s->instance);
   s->host.phase = Phase::Idle;
   if (rc != SPECD_OK) {
     return Error{rc, !s->host.error.empty() ? s->host.error
@@ -240,7 +287,9 @@ void DecodeRuntime::plan_all() {
     const auto t0 = Clock::now();
     const int rc = s->host.decoder->desc->plan(s->instance, s, &s->batch_handle);
     s->host.phase = Phase::Idle;
-    check_slot(s, rc, "plan", ms_since(t0));
+    const double ms = ms_since(t0);
+    s->decoder_seconds = ms / 1000.0;  // accept() adds its part
+    check_slot(s, rc, "plan", ms);
     if (s->result.finish_reason == 0 && s->row_count == 0)
       fail(s, SPECD_E_PLUGIN, "decoder '" + s->host.decoder->name + "' planned no rows and did not finish");
     if (s->result.finish_reason == 0) planned_.push_back(s);
@@ -255,7 +304,10 @@ void DecodeRuntime::accept_all() {
     const auto t0 = Clock::now();
     const int rc = s->host.decoder->desc->accept(s->instance, s, &s->outputs_handle);
     s->host.phase = Phase::Idle;
-    check_slot(s, rc, "accept", ms_since(t0));
+    const double ms = ms_since(t0);
+    s->decoder_seconds += ms / 1000.0;
+    s->last_rows = s->row_count;
+    check_slot(s, rc, "accept", ms);
     if (s->over_quota && s->result.finish_reason == 0)
       fail(s, SPECD_E_KV_FULL, "decoder '" + s->host.decoder->name + "' committed past the " +
                                    std::to_string(s->kv_quota_blocks * kv_.block_tokens()) +
@@ -278,14 +330,28 @@ void DecodeRuntime::accept_all() {
 }
 
 void DecodeRuntime::step() {
+  const auto t_step = Clock::now();
   plan_all();
+  last_step_rows_ = batch_.size();
   if (batch_.size() > 0) {
-    if (Status st = fwd_.run(batch_); !st) {
+    const auto t0 = Clock::now();
+    Status st = fwd_.run(batch_);
+    const double forward = ms_since(t0) / 1000.0;
+    // Steps whose rows all want logits are what step_cost prices (verify rows; prefill chunks,
+    // whose rows mostly skip the LM head, would read as cheap rows and are left out).
+    const bool priced = st && batch_.n_outputs() == batch_.size();
+    if (priced) cost_.observe(batch_.size(), forward);
+    if (!st) {
       // Rows were checked as they were added, so this is an engine fault: fail the step's requests.
       for (specd_seq* s : planned_) fail(s, st.error().code, "forward failed: " + st.error().message);
       planned_.clear();
     }
     accept_all();
+    if (priced) {  // the runtime's own share of the step: what is neither forward nor decoder
+      double decoders = 0.0;
+      for (const specd_seq* s : planned_) decoders += s->decoder_seconds;
+      cost_.observe_overhead(ms_since(t_step) / 1000.0 - forward - decoders);
+    }
   }
   retire_finished();
 }
@@ -321,16 +387,6 @@ void DecodeRuntime::retire_finished() {
   seqs_.swap(keep);
 }
 
-namespace {
-// True when appending text[from..] completed one of stops: a new match must end in the appended
-// part, so only the tail that could hold it is searched (not the whole text each token).
-bool completes_stop(const std::string& text, size_t from, const std::vector<std::string>& stops) {
-  for (const std::string& x : stops)
-    if (!x.empty() && text.find(x, from >= x.size() - 1 ? from - (x.size() - 1) : 0) != std::string::npos) return true;
-  return false;
-}
-}  // namespace
-
 int32_t DecodeRuntime::take_tokens(specd_seq* s, const int32_t* tokens, int32_t n) {
   int32_t taken = 0;
   const auto& tok = model_.tokenizer();
@@ -338,8 +394,11 @@ int32_t DecodeRuntime::take_tokens(specd_seq* s, const int32_t* tokens, int32_t 
   // Tokens are detokenized here and only here: the stop-string scan reads s->text and on_tokens gets
   // this call's part of it. Without stop strings only this call's text is kept (the capacity stays).
   const bool want_text = !stops.empty() || s->cb.on_tokens;
-  if (stops.empty()) s->text.clear();
-  const size_t call_begin = s->text.size();
+  if (stops.empty()) {
+    s->text.clear();
+    s->text_sent = 0;
+  }
+  StopMatch stop;
   while (taken < n && s->result.finish_reason == 0) {
     const int32_t t = tokens[taken++];
     if (s->result.tokens.empty()) s->t_first = Clock::now();
@@ -348,32 +407,45 @@ int32_t DecodeRuntime::take_tokens(specd_seq* s, const int32_t* tokens, int32_t 
     s->result.tokens.push_back(t);
     const size_t old_size = s->text.size();
     if (want_text) s->text += tok.piece(prev, t);
+    if (!stops.empty()) stop = find_stop(s->text, old_size, stops);
     if (std::find(s->req.stop_tokens.begin(), s->req.stop_tokens.end(), t) != s->req.stop_tokens.end() ||
-        (!stops.empty() && completes_stop(s->text, old_size, stops))) {
+        stop.found()) {
       finish(s, SPECD_FINISH_STOP);
     } else if (static_cast<int32_t>(s->result.tokens.size()) >= s->req.max_tokens) {
       finish(s, SPECD_FINISH_LENGTH);
     }
   }
+  // What the client sees ends before a matched stop string (after it with keep_stop, and nothing the
+  // token carried past it either way); while running, a tail that could still grow into a stop
+  // string is held back for the next call. The stop's tokens stay in result.tokens.
+  size_t shown = s->text.size();
+  if (stop.found()) {
+    shown = std::max(s->text_sent, stop.at + (s->req.keep_stop ? stop.length : 0));
+  } else if (!stops.empty() && s->result.finish_reason == 0) {
+    shown = std::max(s->text_sent, stop_safe_length(s->text, stops));
+  }
+  const size_t call_begin = s->text_sent;
+  s->text_sent = shown;
   s->emitted_this_step += taken;
   if (taken > 0 && s->cb.on_tokens)
-    s->cb.on_tokens(s->id, tokens, taken, std::string_view(s->text).substr(call_begin), s->cb.user);
+    s->cb.on_tokens(s->id, tokens, taken, std::string_view(s->text).substr(call_begin, shown - call_begin), s->cb.user);
   return taken;
 }
 
 Result<DecodeResult> DecodeRuntime::run(const DecodeRequest& req,
-                                        void (*on_tokens)(int64_t, const int32_t*, int32_t, void*), void* user) {
+                                        void (*on_tokens)(int64_t, const int32_t*, int32_t, std::string_view, void*),
+                                        void* user) {
   struct Out {
     DecodeResult r;
     bool done = false;
-    void (*on_tokens)(int64_t, const int32_t*, int32_t, void*);
+    void (*on_tokens)(int64_t, const int32_t*, int32_t, std::string_view, void*);
     void* user;
   } out{{}, false, on_tokens, user};
   DecodeCallbacks cb;
   if (on_tokens)
-    cb.on_tokens = [](int64_t id, const int32_t* t, int32_t n, std::string_view, void* u) {
+    cb.on_tokens = [](int64_t id, const int32_t* t, int32_t n, std::string_view text, void* u) {
       auto* o = static_cast<Out*>(u);
-      o->on_tokens(id, t, n, o->user);
+      o->on_tokens(id, t, n, text, o->user);
     };
   cb.on_finished = [](int64_t, const DecodeResult& r, void* u) {
     auto* o = static_cast<Out*>(u);

@@ -5,6 +5,7 @@
 // and fails only the offending request with a named error. Engine thread only.
 #pragma once
 
+#include "daemon/cost_model.h"
 #include "daemon/decode_request.h"
 #include "daemon/plugin_loader.h"
 #include "daemon/side_files.h"
@@ -24,6 +25,9 @@ struct specd_seq;
 
 namespace specd::daemon {
 
+// Distinct settings one sequence may record (seq_note_setting, decoder ABI 1.2).
+inline constexpr size_t kMaxSettings = 64;
+
 struct RuntimeLimits {
   int32_t max_sequences = 64;        // live at once (also the KV cache's sequence slots)
   int32_t max_rows_per_seq = 1024;   // rows one sequence may add in one step
@@ -34,6 +38,13 @@ struct RuntimeLimits {
   // past it those calls fail (NULL, SPECD_E_NOMEM) instead of the daemon running out.
   size_t plugin_bytes = size_t{4} << 30;
   SideFilePolicy side_files;         // where decoders' side files may come from, and their size cap
+  // Time a few forwards at construction for the cost model (decoder ABI 1.2's step_cost), or read
+  // them from the cache (daemon/cost_calibration.h). $SPECD_COST_CALIBRATION=off also skips it (the
+  // test suites set it); without it the model starts from a prior and learns from live steps.
+  bool calibrate_cost = true;
+  // The decoder ABI minor the host table offers (plugin_host.h's host_api(minor)): the current one,
+  // or an older one to check that decoders work with older hosts.
+  uint32_t host_abi_minor = SPECD_DECODER_ABI_MINOR;
 };
 
 class DecodeRuntime {
@@ -67,7 +78,8 @@ class DecodeRuntime {
   size_t active() const { return seqs_.size(); }
   // Convenience for tools and tests: submit one request and step until it ends (on_tokens may be NULL).
   Result<DecodeResult> run(const DecodeRequest& req,
-                           void (*on_tokens)(int64_t, const int32_t*, int32_t, void*) = nullptr, void* user = nullptr);
+                           void (*on_tokens)(int64_t, const int32_t*, int32_t, std::string_view, void*) = nullptr,
+                           void* user = nullptr);
 
   const engine::Model& model() const { return model_; }
   const specd_model_info& model_info() const { return info_; }
@@ -97,6 +109,9 @@ class DecodeRuntime {
   int32_t commit_room(specd_seq* s, int32_t n);
   void finish(specd_seq* s, int32_t reason);
   void fail(specd_seq* s, int32_t code, std::string message);
+  // The forward-cost model decoders read through step_cost, and the rows of the last forward.
+  const CostModel& cost() const { return cost_; }
+  int32_t last_step_rows() const { return last_step_rows_; }
 
  private:
   void plan_all();
@@ -105,6 +120,8 @@ class DecodeRuntime {
   void retire_finished();
   void release(specd_seq* s);
   int32_t kv_blocks_for(const DecodeRequest& req) const;
+  void calibrate();
+  double time_forward(int32_t rows);
 
   const engine::Model& model_;
   const PluginRegistry& plugins_;
@@ -123,6 +140,8 @@ class DecodeRuntime {
   int64_t next_id_ = 1;
   std::atomic<size_t> plugin_bytes_{0};
   int32_t kv_reserved_ = 0;  // blocks promised to live sequences: the sum of their kv_quota_blocks
+  CostModel cost_;
+  int32_t last_step_rows_ = 0;
 };
 
 }  // namespace specd::daemon

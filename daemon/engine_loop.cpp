@@ -1,6 +1,8 @@
 // EngineWorker, the engine thread: take commands, admit, step the runtimes, publish events, rescan.
 #include "daemon/engine_worker_impl.h"
 
+#include "daemon/decoder_catalog.h"
+
 #include <specd/decoder.h>
 
 #include <algorithm>
@@ -289,7 +291,7 @@ void EngineWorker::Impl::refresh_decoders() {
   std::vector<DecoderSnapshot> list;
   for (const LoadedDecoder* d : plugins.list())
     list.push_back({d->name, d->desc->version ? d->desc->version : "", d->desc->description ? d->desc->description : "",
-                    d->path});
+                    d->path, decoder_json(*d).dump()});
   std::lock_guard lk(mu);
   snap.decoders = std::move(list);
 }

@@ -2,7 +2,9 @@
 #include "daemon/engine_worker.h"
 
 #include "daemon/engine_worker_impl.h"
+#include "daemon/log.h"
 #include "daemon/runtime_setup.h"
+#include "daemon/startup_summary.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -39,8 +41,10 @@ Result<std::unique_ptr<EngineWorker>> EngineWorker::start(WorkerOptions opts, vo
     return make_error(SPECD_E_PLUGIN, "no decoder could be loaded from the plugin directories (%s); each refusal is logged above",
                       dirs.empty() ? "none configured" : dirs.c_str());
   }
+  log_decoders(m.plugins);
   if (!m.plugins.find("ar"))
-    std::fprintf(stderr, "specd: warning: no 'ar' decoder was loaded; requests that name no decoder will fail\n");
+    log_line(LogLevel::Warn, "no 'ar' decoder was loaded; requests that name no decoder will fail");
+  log_engine(std::max(1, m.opts.threads), m.opts.kv_bytes, m.opts.models.size());
   m.pool = std::make_unique<kernels::ThreadPool>(std::max(1, m.opts.threads));
   RuntimeLimits limits;
   limits.max_sequences = m.opts.max_concurrent;
@@ -56,8 +60,8 @@ Result<std::unique_ptr<EngineWorker>> EngineWorker::start(WorkerOptions opts, vo
                               mem != m.opts.device_memory.end() ? static_cast<size_t>(mem->second) : 0);
     if (!placed) return make_error(placed.error().code, "model '%s': %s", name.c_str(), placed.error().message.c_str());
     slot->placed = std::move(*placed);
-    std::fprintf(stderr, "specd: model '%s' runs on %s\n", name.c_str(), slot->placed.why.c_str());
     slot->rt = std::make_unique<DecodeRuntime>(*model, m.plugins, *m.pool, limits, slot->placed.weights.get());
+    log_model(name, slot->placed.why, *slot->rt, m.opts.models.size());
     m.slots.push_back(std::move(slot));
   }
   m.spare.reserve(worker_detail::kSpareEvents);
@@ -69,6 +73,7 @@ Result<std::unique_ptr<EngineWorker>> EngineWorker::start(WorkerOptions opts, vo
 }
 
 Status EngineWorker::submit(GenerateJob job) {
+  if (job.req.arrived == std::chrono::steady_clock::time_point{}) job.req.arrived = std::chrono::steady_clock::now();
   {
     std::lock_guard lk(impl_->mu);
     if (impl_->admission_closed) return make_error(SPECD_E_CANCELED, "the daemon is shutting down");

@@ -67,6 +67,7 @@ struct WorkerOptions {
 
 struct DecoderSnapshot {
   std::string name, version, description, path;
+  std::string details_json;  // daemon/decoder_catalog.h's object
 };
 
 // What StatusRequest reports, refreshed by the engine thread after every step.

@@ -1,14 +1,15 @@
 // `specd generate`: load a model, generate from a prompt, print text (streaming) or one JSON object.
 #include "daemon/generate_command.h"
 
-#include "daemon/cli_args.h"
+#include "daemon/command_line.h"
 #include "daemon/decode_runtime.h"
+#include "daemon/exit_codes.h"
+#include "daemon/generation_options.h"
+#include "daemon/generation_report.h"
 #include "daemon/model_placement.h"
 #include "daemon/runtime_setup.h"
 #include "engine/utf8_stream.h"
 #include "kernels/cpu/matmul.h"
-
-#include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <thread>
@@ -17,183 +18,177 @@ namespace specd::daemon {
 namespace {
 
 constexpr const char* kHelp =
-    "usage: specd generate --model PATH [--prompt TEXT | --prompt-ids 1,403,...] [options]\n"
-    "  --max-tokens N       tokens to generate (default 256)\n"
-    "  --temperature T      0 = greedy (default 0)\n"
+    "usage: specd generate -m PATH (-p TEXT | -p - | --prompt-ids 1,403,...) [options]\n"
+    "  -m, --model PATH     the GGUF model\n"
+    "  -p, --prompt TEXT    the prompt; '-' reads it from stdin (one trailing newline dropped)\n"
+    "  --prompt-ids IDS     the prompt as token ids (include BOS yourself)\n"
+    "  -n, --max-tokens N   tokens to generate, 1..16777216 (default 256)\n"
+    "  --temperature T      0..100, 0 = greedy (default 0)\n"
     "  --top-k K --top-p P --min-p P   sampling filters (off by default)\n"
     "  --seed S             RNG seed (default 0)\n"
-    "  --stop TEXT          end when the text contains TEXT (repeatable)\n"
+    "  --stop TEXT          end when the text contains TEXT, which is left out of it (repeatable)\n"
+    "  --keep-stop          keep the matched stop string in the text\n"
     "  --decoder NAME       decoding strategy (default ar)\n"
     "  --decoder-opt K=V    decoder option (repeatable)\n"
-    "  --plugin-dir DIR     where decoders are (repeatable; default: $SPECD_PLUGIN_DIR, the build tree, the install dir)\n"
+    "  --plugin-dir DIR     more decoders, before the built-in ones (repeatable; built-in: $SPECD_PLUGIN_DIR, else the build tree or the install dir)\n"
     "  --side-file-dir DIR  where side files (drafter=PATH) may come from (repeatable; default: the model's\n"
     "                       folder and $SPECD_CACHE/models, as for `specd serve`)\n"
-    "  --threads N          compute threads (default: all cores)\n"
+    "  -t, --threads N      compute threads, 1..1024 (default: all cores)\n"
     "  --device D           auto (default: the GPU when this build has CUDA and one is present, else the\n"
     "                       CPU; says which on stderr), cpu, cuda or cuda:N\n"
-    "  --json               print one JSON object instead of streaming text\n";
+    "  --json               print one JSON object (errors too) instead of streaming text\n"
+    "  -h, --help           this text;  --version  the version\n"
+    "Exit status: 0 ok, 1 the run failed, 2 a bad command line or request, 4 access denied (README).\n";
 
-struct StreamState {
-  const engine::Tokenizer* tok;
+// The text as the runtime gives it out (stop strings stripped), kept for --json or streamed.
+struct Output {
+  bool stream = false;
+  std::string text;
   engine::Utf8Stream utf8;
-  int32_t prev;
 };
 
-void print_tokens(int64_t, const int32_t* tokens, int32_t n, void* user) {
-  auto* s = static_cast<StreamState*>(user);
-  for (int32_t i = 0; i < n; ++i) {
-    const std::string out = s->utf8.push(s->tok->piece(s->prev, tokens[i]));
-    s->prev = tokens[i];
-    std::fwrite(out.data(), 1, out.size(), stdout);
+void on_text(int64_t, const int32_t*, int32_t, std::string_view text, void* user) {
+  auto* out = static_cast<Output*>(user);
+  if (!out->stream) {
+    out->text.append(text);
+    return;
   }
+  const std::string complete = out->utf8.push(text);
+  std::fwrite(complete.data(), 1, complete.size(), stdout);
   std::fflush(stdout);
 }
 
-Result<DecodeRequest> build_request(const CliArgs& a, const engine::Model& m) {
+// A failure: "specd generate: MESSAGE" on stderr, or with --json the error object on stdout.
+int fail(bool json, int code, const std::string& message) {
+  if (json) std::printf("%s\n", dump_json(error_json(code, message)).c_str());
+  else std::fprintf(stderr, "specd generate: %s\n", message.c_str());
+  return exit_code_for(code);
+}
+
+// A bad option value: as fail(), then the usage as after any bad command line.
+int usage_fail(bool json, const Error& e) {
+  const int status = fail(json, e.code, e.message);
+  if (!json) std::fputs(kHelp, stderr);
+  return status;
+}
+
+Result<DecodeRequest> build_request(const GenerationOptions& o, const engine::Model& m) {
   DecodeRequest r;
-  if (a.has("prompt-ids")) {
-    auto ids = CliArgs::id_list(a.str("prompt-ids"));
-    if (!ids) return ids.error();
-    r.prompt = std::move(ids.value());
-  } else {
-    r.prompt = m.encode_prompt(a.str("prompt"));
-  }
+  r.prompt = o.has_prompt_ids ? o.prompt_ids : m.encode_prompt(o.prompt_text);
   // A vocabulary that adds no BOS (Qwen) encodes "" as nothing: there is no token to start from.
   if (r.prompt.empty())
     return make_error(SPECD_E_INVALID_ARG, "empty prompt (this model adds no BOS to a text): give --prompt TEXT or --prompt-ids");
   for (int32_t t : r.prompt)
     if (t >= m.config().vocab)
       return make_error(SPECD_E_BAD_TOKEN, "prompt token id %d out of range [0, %d)", t, m.config().vocab);
-  auto max_tokens = a.integer("max-tokens", 256, 1, 1 << 20);
-  auto temp = a.number("temperature", 0.0, 0.0, 100.0);
-  auto top_k = a.integer("top-k", 0, 0, 1 << 24);
-  auto top_p = a.number("top-p", 1.0, 0.0, 1.0);
-  auto min_p = a.number("min-p", 0.0, 0.0, 1.0);
-  auto seed = a.integer("seed", 0, 0, INT64_MAX);
-  auto opts = decoder_options_json(a.all("decoder-opt"));
-  for (const Error* e : {max_tokens ? nullptr : &max_tokens.error(), temp ? nullptr : &temp.error(),
-                         top_k ? nullptr : &top_k.error(), top_p ? nullptr : &top_p.error(),
-                         min_p ? nullptr : &min_p.error(), seed ? nullptr : &seed.error(),
-                         opts ? nullptr : &opts.error()})
-    if (e) return *e;
-  r.max_tokens = static_cast<int32_t>(*max_tokens);
-  r.sampling.temperature = static_cast<float>(*temp);
-  r.sampling.top_k = static_cast<int32_t>(*top_k);
-  r.sampling.top_p = static_cast<float>(*top_p);
-  r.sampling.min_p = static_cast<float>(*min_p);
-  r.sampling.seed = static_cast<uint64_t>(*seed);
+  r.max_tokens = o.max_tokens;
+  r.sampling.temperature = o.temperature;
+  r.sampling.top_k = o.top_k;
+  r.sampling.top_p = o.top_p;
+  r.sampling.min_p = o.min_p;
+  r.sampling.seed = o.seed;
   r.stop_tokens = m.stop_tokens();
-  r.stop_strings = a.all("stop");
-  r.decoder = a.str("decoder", "ar");
-  r.options_json = *opts;
+  r.stop_strings = o.stop;
+  r.keep_stop = o.keep_stop;
+  r.decoder = o.decoder.empty() ? "ar" : o.decoder;
+  r.options_json = o.decoder_options_json;
   return r;
 }
 
-void print_json(const engine::Model& m, const DecodeRequest& req, const DecodeResult& res, int threads,
-                const char* device) {
-  std::string text;
-  int32_t prev = req.prompt.back();
-  for (int32_t t : res.tokens) {
-    text += m.tokenizer().piece(prev, t);
-    prev = t;
-  }
+GenerationReport report_of(const engine::Model& m, const DecodeRequest& req, const DecodeResult& res, std::string text,
+                           int threads, const char* device) {
   const int32_t decode_steps = res.steps - res.prefill_steps;
   const int32_t decode_tokens = static_cast<int32_t>(res.tokens.size()) - res.prefill_tokens;
-  nlohmann::json j = {
-      {"token_ids", res.tokens},
-      {"text", text},
-      {"prompt_tokens", req.prompt.size()},
-      {"generated_tokens", res.tokens.size()},
-      {"forwards", res.steps},
-      {"tokens_per_forward", res.tokens_per_forward()},
-      {"accepted_hist", res.emitted_hist},
-      {"prefill_tok_s", res.prefill_seconds > 0 ? static_cast<double>(req.prompt.size()) / res.prefill_seconds : 0.0},
-      {"decode_tok_s", res.decode_seconds > 0 && decode_steps > 0 ? decode_tokens / res.decode_seconds : 0.0},
-      {"ttft_ms", res.prefill_seconds * 1e3},
-      {"decode_ms", res.decode_seconds * 1e3},
-      {"finish_reason", finish_reason_name(res.finish_reason)},
-      {"decoder", req.decoder},
-      {"model", m.path()},
-      {"threads", threads},
-      {"device", device},
-      {"isa", kernels::isa_name(kernels::active_isa())},
-  };
-  // A token stream may end inside a UTF-8 character: replace invalid bytes rather than throw.
-  std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  GenerationReport r;
+  r.token_ids = res.tokens;
+  r.text = std::move(text);
+  r.finish_reason = finish_reason_name(res.finish_reason);
+  r.model = m.path();
+  r.decoder = req.decoder;
+  r.prompt_tokens = static_cast<int64_t>(req.prompt.size());
+  r.generated_tokens = static_cast<int64_t>(res.tokens.size());
+  r.forwards = res.steps;
+  r.tokens_per_forward = res.tokens_per_forward();
+  r.accepted_hist = res.emitted_hist;
+  r.auto_settings = nlohmann::json::parse(settings_json(res));
+  r.ttft_ms = res.prefill_seconds * 1e3;
+  r.decode_tok_s = res.decode_seconds > 0 && decode_steps > 0 ? decode_tokens / res.decode_seconds : 0.0;
+  r.prefill_tok_s = res.prefill_seconds > 0 ? static_cast<double>(req.prompt.size()) / res.prefill_seconds : 0.0;
+  r.decode_ms = res.decode_seconds * 1e3;
+  r.threads = threads;
+  r.device = device;
+  r.isa = kernels::isa_name(kernels::active_isa());
+  return r;
 }
 
-int run(const CliArgs& a, const engine::Model& m, int threads) {
-  auto req = build_request(a, m);
-  if (!req) {
-    std::fprintf(stderr, "specd generate: %s\n", req.error().message.c_str());
-    return 2;
-  }
+int run(const CliArgs& a, const GenerationOptions& o, const engine::Model& m, int threads) {
+  const bool json = a.has("json");
+  auto req = build_request(o, m);
+  if (!req) return fail(json, req.error().code, req.error().message);
   PluginRegistry plugins;
-  load_plugin_dirs(plugins, a.has("plugin-dir") ? a.all("plugin-dir") : default_plugin_dirs());
+  load_plugin_dirs(plugins, plugin_dirs_with_defaults(a.all("plugin-dir")));
   kernels::ThreadPool pool(threads);
   RuntimeLimits limits;
   limits.side_files.dirs = a.all("side-file-dir");  // empty: the defaults
   auto placed = place_model(m, a.has("device") ? a.str("device") : "auto", pool, limits.kv_bytes);
-  if (!placed) {
-    std::fprintf(stderr, "specd generate: %s (%s)\n", placed.error().message.c_str(), error_name(placed.error().code));
-    return placed.error().code == SPECD_E_INVALID_ARG || placed.error().code == SPECD_E_UNSUPPORTED ? 2 : 1;
-  }
+  if (!placed) return fail(json, placed.error().code, placed.error().message);
   std::fprintf(stderr, "specd generate: device %s\n", placed->why.c_str());
   DecodeRuntime rt(m, plugins, pool, limits, placed->weights.get());
-  const bool json = a.has("json");
-  StreamState stream{&m.tokenizer(), {}, req->prompt.back()};
-  auto res = rt.run(*req, json ? nullptr : print_tokens, &stream);
-  if (!res) {
-    std::fprintf(stderr, "specd generate: %s (%s)\n", res.error().message.c_str(), error_name(res.error().code));
-    const int c = res.error().code;
-    // The caller's mistakes (a decoder, option or side file that cannot be used) are usage errors.
-    return c == SPECD_E_UNKNOWN_DECODER || c == SPECD_E_BAD_OPTION || c == SPECD_E_ACCESS || c == SPECD_E_CONTEXT ? 2 : 1;
+  Output out;
+  out.stream = !json;
+  auto res = rt.run(*req, on_text, &out);
+  if (!res) return fail(json, res.error().code, res.error().message);
+  if (out.stream) {
+    const std::string tail = out.utf8.flush();
+    std::fwrite(tail.data(), 1, tail.size(), stdout);
+    std::printf("\n");
+    std::fflush(stdout);  // the text, then the figures on stderr, in that order on a terminal
   }
-  if (res->finish_reason == SPECD_FINISH_ERROR) {
-    std::fprintf(stderr, "\nspecd generate: %s (%s)\n", res->error.message.c_str(), error_name(res->error.code));
-    return 1;
-  }
-  if (json) {
-    print_json(m, *req, *res, threads, rt.forward().backend().name());
-    return 0;
-  }
-  const std::string tail = stream.utf8.flush();
-  std::fwrite(tail.data(), 1, tail.size(), stdout);
-  std::printf("\n");
-  const int32_t decode_tokens = static_cast<int32_t>(res->tokens.size()) - res->prefill_tokens;
-  std::fprintf(stderr, "[%s: %zu prompt tokens, %zu generated, TTFT %.1f ms, decode %.1f tok/s, %.2f tokens/forward, %s, %s]\n",
-               req->decoder.c_str(), req->prompt.size(), res->tokens.size(), res->prefill_seconds * 1e3,
-               res->decode_seconds > 0 ? decode_tokens / res->decode_seconds : 0.0, res->tokens_per_forward(),
-               finish_reason_name(res->finish_reason), kernels::isa_name(kernels::active_isa()));
-  return 0;
+  if (res->finish_reason == SPECD_FINISH_ERROR) return fail(json, res->error.code, res->error.message);
+  const GenerationReport report = report_of(m, *req, *res, std::move(out.text), threads, rt.forward().backend().name());
+  if (json) std::printf("%s\n", dump_json(report_json(report)).c_str());
+  else std::fprintf(stderr, "%s\n", stats_line(report).c_str());
+  return kExitOk;
+}
+
+std::set<std::string> value_options() {
+  std::set<std::string> names = generation_option_names();
+  names.insert({"model", "threads", "plugin-dir", "side-file-dir", "device"});
+  return names;
+}
+
+std::set<std::string> flag_options() {
+  std::set<std::string> names = generation_flag_names();
+  names.insert("json");
+  return names;
 }
 
 }  // namespace
 
 int generate_command(int argc, char** argv) {
   int exit_code = 0;
-  const auto args = parse_command_line("generate", kHelp, argc, argv,
-                                       {"model", "prompt", "prompt-ids", "max-tokens", "temperature", "top-k", "top-p", "min-p",
-                                        "seed", "threads", "stop", "decoder", "decoder-opt", "plugin-dir", "side-file-dir", "device"},
-                                       {"json"}, &exit_code);
+  const auto args = parse_command_line("specd generate", kHelp, argc, argv, value_options(), flag_options(), &exit_code);
   if (!args) return exit_code;
   const CliArgs& a = *args;
-  if (!a.has("model")) {
-    std::fprintf(stderr, "specd generate: --model PATH is required (scripts/default-model.sh prints the default)\n");
-    return 2;
-  }
+  const bool json = a.has("json");
+  if (!a.has("model"))
+    return usage_fail(json, Error{SPECD_E_INVALID_ARG, "--model PATH is required (scripts/default-model.sh prints the default)"});
   const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   auto threads = a.integer("threads", hw, 1, 1024);
-  if (!threads) {
-    std::fprintf(stderr, "specd generate: %s\n", threads.error().message.c_str());
-    return 2;
+  if (!threads) return usage_fail(json, threads.error());
+  // Every option is checked before the model loads: a mistake costs no load time.
+  auto options = read_generation_options(a, stdin);
+  if (!options) {
+    if (options.error().code == SPECD_E_IO) return fail(json, options.error().code, options.error().message);
+    return usage_fail(json, options.error());
   }
   auto model = engine::Model::load(a.str("model"));
   if (!model) {
-    std::fprintf(stderr, "specd generate: cannot load %s: %s\n", a.str("model").c_str(), model.error().message.c_str());
-    return 1;
+    std::string message = "cannot load ";
+    message.append(a.str("model")).append(": ").append(model.error().message);
+    return fail(json, model.error().code, message);
   }
-  return run(a, **model, static_cast<int>(*threads));
+  return run(a, *options, **model, static_cast<int>(*threads));
 }
 
 }  // namespace specd::daemon

@@ -2,7 +2,7 @@
 // final estimates in llama-perplexity's format ("[1]x,[2]y,..." then "Final estimate: PPL = ...").
 #include "daemon/perplexity_command.h"
 
-#include "daemon/cli_args.h"
+#include "daemon/command_line.h"
 #include "daemon/model_placement.h"
 #include "engine/forward.h"
 #include "engine/kv_cache.h"
@@ -19,12 +19,15 @@ namespace specd::daemon {
 namespace {
 
 constexpr const char* kHelp =
-    "usage: specd perplexity --model PATH --file TEXT [options]\n"
+    "usage: specd perplexity -m PATH --file TEXT [options]\n"
+    "  -m, --model PATH  the GGUF model\n"
+    "  --file TEXT     the text file to score\n"
     "  --ctx N        tokens per chunk (default 512; llama-perplexity's -c); the second half of each is scored\n"
     "  --batch N      rows per forward call (default 64)\n"
     "  --chunks N     score at most N chunks (default all)\n"
-    "  --threads N    CPU threads (default: the hardware's)\n"
-    "  --device D     auto|cpu|cuda|cuda:N (default auto)\n";
+    "  -t, --threads N  CPU threads (default: the hardware's)\n"
+    "  --device D     auto|cpu|cuda|cuda:N (default auto)\n"
+    "  -h, --help     this text;  --version  the version\n";
 
 int fail(const char* what, const Error& e, int code) {
   std::fprintf(stderr, "specd perplexity: %s%s (%s)\n", what, e.message.c_str(), error_name(e.code));
@@ -35,7 +38,7 @@ int fail(const char* what, const Error& e, int code) {
 
 int perplexity_command(int argc, char** argv) {
   int exit_code = 0;
-  const auto args = parse_command_line("perplexity", kHelp, argc, argv, {"model", "file", "ctx", "batch", "chunks", "threads", "device"},
+  const auto args = parse_command_line("specd perplexity", kHelp, argc, argv, {"model", "file", "ctx", "batch", "chunks", "threads", "device"},
                                        {}, &exit_code);
   if (!args) return exit_code;
   const CliArgs& a = *args;

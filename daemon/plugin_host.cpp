@@ -7,6 +7,7 @@
 #include "daemon/strict_json.h"
 
 #include "daemon/decode_runtime.h"
+#include "daemon/host_cost.h"
 #include "daemon/host_files.h"
 #include "daemon/host_tensor_ops.h"
 #include "daemon/sequence_state.h"
@@ -313,6 +314,7 @@ const specd_host_api kApi = {
     tensor_ops::tensor, tensor_ops::buf_create, tensor_ops::buf_destroy, tensor_ops::buf_write, tensor_ops::buf_read,
     tensor_ops::gemm, tensor_ops::embed, tensor_ops::silu, tensor_ops::add, tensor_ops::log_softmax, tensor_ops::topk,
     host_files::file_attach, host_files::meta_int, host_files::meta_float, host_files::meta_string, host_files::refuse,
+    host_cost::step_cost, host_cost::seq_decoder_cost, host_cost::seq_note_setting,
 };
 
 }  // namespace
@@ -326,5 +328,21 @@ Result<nlohmann::json> parse_decoder_options(const std::string& text) {
 }
 
 const specd_host_api* host_api() { return &kApi; }
+
+// kApi as an older host had it: struct_size and abi_minor of that minor, the later slots zeroed so
+// a decoder that reads past struct_size fails loudly instead of working by luck.
+specd_host_api trimmed(size_t size, uint32_t minor) {
+  specd_host_api t = kApi;
+  std::memset(reinterpret_cast<unsigned char*>(&t) + size, 0, sizeof t - size);
+  t.struct_size = static_cast<uint32_t>(size);
+  t.abi_minor = minor;
+  return t;
+}
+
+const specd_host_api* host_api(uint32_t minor) {
+  static const specd_host_api v10 = trimmed(offsetof(specd_host_api, file_attach), 0);
+  static const specd_host_api v11 = trimmed(offsetof(specd_host_api, step_cost), 1);
+  return minor == 0 ? &v10 : minor == 1 ? &v11 : &kApi;
+}
 
 }  // namespace specd::daemon

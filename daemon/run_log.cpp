@@ -107,7 +107,7 @@ Status RunLog::Impl::prepare_statements() {
   const std::string cols = runlog::kRunColumns;
   auto ins = runlog::prepare(wdb.get(),
                              "INSERT OR REPLACE INTO runs (" + cols + ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-                             "?12, ?13, ?14, ?15, ?16, ?17)", true);
+                             "?12, ?13, ?14, ?15, ?16, ?17, ?18)", true);
   if (!ins) return ins.error();
   insert = std::move(*ins);
   // Keeps the max_rows highest ids: the subquery is NULL (nothing deleted) while there are fewer.

@@ -46,6 +46,7 @@ struct RunRecord {
   std::string finish_reason;      // "running" | "length" | "stop" | ... | "error" | "interrupted"
   std::string error;              // "NAME: message" when finish_reason == "error"
   std::string via = "socket";     // how the request came in: "socket" or "http"
+  std::string auto_settings = "{}";  // JSON object: steps per setting an `auto` decoder chose
 };
 
 struct RunQuery {

@@ -59,6 +59,11 @@ constexpr Migration kMigrations[] = {
     {3, R"sql(
       ALTER TABLE runs ADD COLUMN via TEXT NOT NULL DEFAULT 'socket';
     )sql"},
+    // The settings `auto` decoders chose, steps per setting as a JSON object ("{}": none, every
+    // older row) — what tells later whether speculation paid on this machine.
+    {4, R"sql(
+      ALTER TABLE runs ADD COLUMN auto_settings TEXT NOT NULL DEFAULT '{}';
+    )sql"},
 };
 
 Result<Db> open_connection(const std::string& path, int flags) {
@@ -149,7 +154,8 @@ Result<Stmt> prepare(sqlite3* db, const std::string& sql, bool persistent) {
 
 const char* const kRunColumns =
     "id, started_unix_ms, finished_unix_ms, peer_uid, peer_pid, model, decoder, decoder_options, "
-    "prompt_tokens, generated_tokens, forwards, accepted_hist, ttft_ms, decode_tok_s, finish_reason, error, via";
+    "prompt_tokens, generated_tokens, forwards, accepted_hist, ttft_ms, decode_tok_s, finish_reason, error, via, "
+    "auto_settings";
 
 namespace {
 void bind_text(sqlite3_stmt* st, int i, const std::string& s) {
@@ -179,6 +185,7 @@ void bind_record(sqlite3_stmt* st, const RunRecord& r) {
   bind_text(st, 15, r.finish_reason);
   bind_text(st, 16, r.error);
   bind_text(st, 17, r.via);
+  bind_text(st, 18, r.auto_settings);
 }
 
 RunRecord read_record(sqlite3_stmt* st) {
@@ -200,6 +207,7 @@ RunRecord read_record(sqlite3_stmt* st) {
   r.finish_reason = column_text(st, 14);
   r.error = column_text(st, 15);
   r.via = column_text(st, 16);
+  r.auto_settings = column_text(st, 17);
   return r;
 }
 

@@ -41,7 +41,7 @@ Error sql_error(sqlite3* db, const char* what);
 
 // The runs columns in RunRecord order; bind_record() and read_record() use the same order.
 extern const char* const kRunColumns;
-// Binds rec to parameters ?1..?16 of an INSERT listing kRunColumns. The strings are bound without
+// Binds rec to parameters ?1..?18 of an INSERT listing kRunColumns. The strings are bound without
 // copying, so rec must outlive the statement's next step.
 void bind_record(sqlite3_stmt* st, const RunRecord& rec);
 // Reads the current row of a SELECT of kRunColumns.

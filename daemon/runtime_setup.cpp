@@ -1,14 +1,15 @@
-// Plugin directory defaults and --decoder-opt parsing for `specd generate` and `specd-bench`.
+// Plugin directory defaults for `specd generate` and `specd-bench`.
 #include "daemon/runtime_setup.h"
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
 #ifndef SPECD_INSTALLED_PLUGIN_DIR
-#define SPECD_INSTALLED_PLUGIN_DIR "/usr/local/lib/specd/decoders"
+#define SPECD_INSTALLED_PLUGIN_DIR "/usr/local/lib/specd/plugins"
 #endif
 
 namespace specd::daemon {
@@ -38,6 +39,14 @@ std::vector<std::string> default_plugin_dirs() {
   return dirs;
 }
 
+std::vector<std::string> plugin_dirs_with_defaults(const std::vector<std::string>& extra) {
+  std::vector<std::string> dirs;
+  for (const auto& list : {extra, default_plugin_dirs()})
+    for (const auto& d : list)
+      if (std::find(dirs.begin(), dirs.end(), d) == dirs.end()) dirs.push_back(d);
+  return dirs;
+}
+
 int load_plugin_dirs(PluginRegistry& reg, const std::vector<std::string>& dirs) {
   int n = 0;
   for (const auto& d : dirs) {
@@ -46,19 +55,6 @@ int load_plugin_dirs(PluginRegistry& reg, const std::vector<std::string>& dirs) 
     for (const auto& line : log) std::fprintf(stderr, "specd: %s\n", line.c_str());
   }
   return n;
-}
-
-Result<std::string> decoder_options_json(const std::vector<std::string>& items) {
-  nlohmann::json j = nlohmann::json::object();
-  for (const auto& item : items) {
-    const size_t eq = item.find('=');
-    if (eq == std::string::npos || eq == 0)
-      return make_error(SPECD_E_BAD_OPTION, "decoder option '%s' is not KEY=VALUE", item.c_str());
-    const std::string key = item.substr(0, eq);
-    if (j.contains(key)) return make_error(SPECD_E_BAD_OPTION, "decoder option '%s' given twice", key.c_str());
-    j[key] = item.substr(eq + 1);
-  }
-  return j.dump();
 }
 
 }  // namespace specd::daemon

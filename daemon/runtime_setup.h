@@ -1,4 +1,4 @@
-// Shared set-up of the decoding runtime for the command-line programs: plugin dirs and decoder options.
+// Shared set-up of the decoding runtime for the command-line programs: plugin dirs.
 #pragma once
 
 #include "daemon/plugin_loader.h"
@@ -13,11 +13,11 @@ namespace specd::daemon {
 // else the build tree's plugins/ beside this executable's folder, else the installed decoder dir.
 std::vector<std::string> default_plugin_dirs();
 
+// extra (from --plugin-dir or [plugins] dirs), then default_plugin_dirs(), each once: given
+// directories add to the built-in one and come first, so their decoders win a name clash.
+std::vector<std::string> plugin_dirs_with_defaults(const std::vector<std::string>& extra);
+
 // Load every dir; refusals are printed to stderr. Returns the number of decoders loaded.
 int load_plugin_dirs(PluginRegistry& reg, const std::vector<std::string>& dirs);
-
-// ["k=4", "drafter=x.gguf"] → {"k":"4","drafter":"x.gguf"} (values stay strings; decoders parse
-// them with opt_int/opt_float). Errors: SPECD_E_BAD_OPTION for an item without '=' or a repeated key.
-Result<std::string> decoder_options_json(const std::vector<std::string>& items);
 
 }  // namespace specd::daemon

@@ -28,6 +28,7 @@ enum class Phase { Idle, Create, Plan, Accept };
 struct specd_host {
   specd::daemon::DecodeRuntime* rt = nullptr;
   const specd::daemon::LoadedDecoder* decoder = nullptr;
+  specd_seq* seq = nullptr;           // the sequence this instance decodes (step_cost's "own rows")
   nlohmann::json options;             // the request's decoder options (an object)
   std::set<std::string> read_options;  // keys the decoder asked for during create()
   std::deque<std::string> strings;    // storage for opt_string/meta_string results (stable addresses)
@@ -67,6 +68,7 @@ struct specd_seq {
   std::vector<int32_t> tokens;  // prompt + emitted
   int32_t prompt_len = 0;
   std::string text;             // detokenized output (take_tokens): all of it with stop strings, else the last call's
+  size_t text_sent = 0;         // bytes of text handed to on_tokens (the rest may be the start of a stop string)
   specd::engine::Rng rng;
   specd::daemon::DecodeResult result;
 
@@ -79,6 +81,8 @@ struct specd_seq {
   std::vector<int32_t> commit_rows;  // scratch: global indices
   std::vector<float> masked_logits;  // scratch: logits with MASK excluded (models with a MASK token)
   std::string fail_message;     // from api->fail, used when a slot returns an error
+  int32_t last_rows = 0;        // rows of this sequence's last forward (the cost model's "others")
+  double decoder_seconds = 0.0; // plan() + accept() of the last step (seq_decoder_cost)
   bool begun = false;
   std::chrono::steady_clock::time_point t_submit, t_first;
 };

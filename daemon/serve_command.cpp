@@ -1,8 +1,14 @@
 // `specd serve`: read the config and flags, load the models, open the run log and the socket, serve.
 #include "daemon/serve_command.h"
 
+#include "daemon/command_line.h"
 #include "daemon/config.h"
+#include "daemon/example_config.h"
+#include "daemon/log.h"
+#include "daemon/model_loading.h"
 #include "daemon/runtime_setup.h"
+#include "daemon/serve_help.h"
+#include "daemon/serve_paths.h"
 #include "daemon/server.h"
 
 #include <systemd/sd-daemon.h>
@@ -18,31 +24,6 @@ namespace specd::daemon {
 namespace {
 
 constexpr const char* kDefaultConfig = "/etc/specd/specd.toml";
-
-constexpr const char* kHelp =
-    "usage: specd serve [--config PATH] [--model NAME=PATH ...] [options]\n"
-    "  --config PATH          TOML config (default /etc/specd/specd.toml; optional when --model is given)\n"
-    "  --model NAME=PATH      a model to serve (repeatable; replaces the config's [models])\n"
-    "  --default-model NAME   the model a request without one gets (default: the first)\n"
-    "  --socket PATH          the Unix socket (ignored under systemd socket activation)\n"
-    "  --socket-mode MODE     its permissions, octal (default 0660)\n"
-    "  --runlog PATH          the SQLite run log\n"
-    "  --plugin-dir DIR       where decoders are (repeatable; replaces the config's list)\n"
-    "  --side-file-dir DIR    where decoders' side files (drafter=PATH) may come from (repeatable; replaces\n"
-    "                         the config's list; default: each model's folder and $SPECD_CACHE/models)\n"
-    "  --threads N            compute threads (0 = all cores)\n"
-    "  --device D             where models run unless the config names one for a model: auto (default: the\n"
-    "                         GPU when this build has CUDA and one is present, else the CPU), cpu, cuda, cuda:N\n"
-    "  --drain-grace-s S      on SIGTERM, how long in-flight runs may take before they are cancelled\n"
-    "  --max-frame-bytes N --max-connections N --max-concurrent N --max-queued N --max-tokens N --kv-bytes N\n"
-    "  --max-side-file-bytes N\n"
-    "  --max-requests-per-connection N --max-connections-per-uid N --max-requests-per-uid N\n"
-    "  --handshake-timeout-ms MS --idle-timeout-ms MS\n"
-    "  --http ADDR            serve the OpenAI-compatible HTTP API on ADDR (repeatable; replaces [http] listen):\n"
-    "                         127.0.0.1:8080, [::1]:8080, unix:/run/specd/http.sock; a non-loopback address\n"
-    "                         needs an API key\n"
-    "  --api-key-file PATH    the HTTP API key (its first line), required as \"Authorization: Bearer KEY\" on TCP\n"
-    "Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP rescans the plugin directories.\n";
 
 bool has_flag(int argc, char** argv, const char* name) {
   const size_t n = std::strlen(name);
@@ -82,8 +63,8 @@ Result<Config> read_config(int argc, char** argv) {
 Result<WorkerOptions> load_models(const Config& cfg) {
   WorkerOptions w;
   for (const auto& [name, path] : cfg.models) {
-    auto m = engine::Model::load(path);
-    if (!m) return make_error(m.error().code, "cannot load model '%s' from %s: %s", name.c_str(), path.c_str(), m.error().message.c_str());
+    auto m = load_model_with_progress(name, path, cfg.threads);
+    if (!m) return m.error();
     w.models.emplace(name, std::move(m.value()));
     const auto own = cfg.model_devices.find(name);
     w.devices[name] = own != cfg.model_devices.end() ? own->second : cfg.device;
@@ -91,7 +72,7 @@ Result<WorkerOptions> load_models(const Config& cfg) {
     w.device_memory[name] = mem != cfg.model_device_memory.end() ? mem->second : cfg.device_memory;
   }
   w.default_model = cfg.default_model;
-  w.plugin_dirs = cfg.plugin_dirs.empty() ? default_plugin_dirs() : cfg.plugin_dirs;
+  w.plugin_dirs = plugin_dirs_with_defaults(cfg.plugin_dirs);
   const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   w.threads = cfg.threads > 0 ? cfg.threads : hw;
   w.max_concurrent = cfg.limits.max_concurrent;
@@ -109,15 +90,36 @@ int fail(int code, const std::string& message) {
   return code;
 }
 
+// `--print-config`: the flags over the built-in defaults (no file is read), as a commented config.
+int print_config(int argc, char** argv, const DefaultPaths& paths) {
+  Config cfg;
+  if (auto st = apply_flags(cfg, argc, argv); !st) return fail(2, st.error().message);
+  std::fputs(example_config(paths, cfg).c_str(), stdout);
+  return 0;
+}
+
+// The default socket and run-log places, and their directories when missing.
+Status prepare_paths(Config& cfg, const DefaultPaths& paths) {
+  apply_default_paths(cfg, paths);
+  if (!PathEnv::from_environment().listen_fds) SPECD_TRY(make_parent_dirs(cfg.socket_path, socket_dir_mode(paths)));
+  return make_parent_dirs(cfg.runlog_path, kRunlogDirMode);
+}
+
 }  // namespace
 
 int serve_command(int argc, char** argv) {
-  if (has_flag(argc, argv, "--help")) {
-    std::fputs(kHelp, stdout);
-    return 0;
-  }
+  const DefaultPaths paths = default_paths(PathEnv::from_environment());
+  // The command line is checked before the config file is read, so an unknown option is named as
+  // such rather than reported as a missing config.
+  int exit_code = 0;
+  const std::string help = serve_help(paths);
+  const auto args = parse_command_line("specd serve", help.c_str(), argc, argv, serve_options(), {"print-config"}, &exit_code);
+  if (!args) return exit_code;
+  if (args->has("print-config")) return print_config(argc, argv, paths);
   auto cfg = read_config(argc, argv);
   if (!cfg) return fail(2, cfg.error().message);
+  set_log_level(cfg->log_level);
+  if (auto st = prepare_paths(*cfg, paths); !st) return fail(1, st.error().message);
   // A client that hangs up mid-write must cost an EPIPE on that connection, not the process.
   std::signal(SIGPIPE, SIG_IGN);
   sd_notify(0, "STATUS=loading models");

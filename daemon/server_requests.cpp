@@ -4,6 +4,7 @@
 
 #include "daemon/chat_messages.h"
 #include "daemon/generate_checks.h"
+#include "daemon/log.h"
 #include "daemon/wire_encode.h"
 #include "protocol_generated.h"
 
@@ -41,6 +42,7 @@ GenerateJob job_of(const wire::Generate& g, RequestKey key) {
   if (g.stop_strings())
     for (const auto* s : *g.stop_strings())
       if (s && s->size() > 0) j.req.stop_strings.push_back(s->str());
+  j.req.keep_stop = g.keep_stop();
   j.req.decoder = str_of(g.decoder());
   if (j.req.decoder.empty()) j.req.decoder = "ar";
   j.req.options_json = str_of(g.decoder_options_json());
@@ -322,6 +324,14 @@ void Server::deliver(const RequestKey& key, std::vector<uint8_t> frame, bool las
   if (auto it = http_calls_.find(key.conn); it != http_calls_.end()) http_deliver(it->second, std::move(frame), last);
 }
 
+// The request's line in the log, at info level: what the run log's row says, for `journalctl -f`.
+static void log_finished(const RunRecord& r, double tpf) {
+  log_line(LogLevel::Info, "run %lld: model %s, decoder %s, %d prompt + %d generated tokens, TPF %.2f, %.1f tok/s, "
+           "TTFT %.0f ms, %s%s%s", static_cast<long long>(r.id), r.model.c_str(), r.decoder.c_str(), r.prompt_tokens,
+           r.generated_tokens, tpf, r.decode_tok_s, r.ttft_ms, r.finish_reason.c_str(), r.error.empty() ? "" : ": ",
+           r.error.c_str());
+}
+
 // One row per request: e is NULL for the start row of an admitted request (err NULL) and for a
 // request refused before the engine saw it (err set).
 RunTicket Server::log_run(const Request& r, const EngineEvent* e, const Error* err) {
@@ -352,8 +362,10 @@ RunTicket Server::log_run(const Request& r, const EngineEvent* e, const Error* e
       hist += std::to_string(e->result.emitted_hist[i]);
     }
     rec.accepted_hist = hist + "]";
+    rec.auto_settings = settings_json(e->result);
   }
   if (err) rec.error = std::string(error_name(err->code)) + ": " + err->message;
+  if (e || err) log_finished(rec, e ? e->result.tokens_per_forward() : 0.0);
   return runlog_.append(std::move(rec));
 }
 

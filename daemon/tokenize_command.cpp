@@ -2,7 +2,7 @@
 // vocabulary-only ggml-vocab-*.gguf files work too) and print the ids of a text.
 #include "daemon/tokenize_command.h"
 
-#include "daemon/cli_args.h"
+#include "daemon/command_line.h"
 #include "engine/gguf_reader.h"
 #include "engine/tokenizer.h"
 
@@ -15,11 +15,12 @@ namespace specd::daemon {
 namespace {
 
 constexpr const char* kHelp =
-    "usage: specd tokenize --model PATH (--text TEXT | --file PATH) [options]\n"
-    "  --model PATH       a model or a vocabulary-only GGUF file (only tokenizer.ggml.* is read)\n"
+    "usage: specd tokenize -m PATH (--text TEXT | --file PATH) [options]\n"
+    "  -m, --model PATH   a model or a vocabulary-only GGUF file (only tokenizer.ggml.* is read)\n"
     "  --ids              print one JSON array of ids (as llama-tokenize --ids) instead of id<TAB>piece lines\n"
     "  --no-bos           leave out the BOS (and EOS) the model would add\n"
-    "  --parse-special    read special tokens written in the text (\"<|im_end|>\") as those tokens\n";
+    "  --parse-special    read special tokens written in the text (\"<|im_end|>\") as those tokens\n"
+    "  -h, --help         this text;  --version  the version\n";
 
 constexpr int32_t kUnknownType = 2, kControlType = 3;
 
@@ -69,7 +70,7 @@ Result<std::string> input_text(const CliArgs& a) {
 
 int tokenize_command(int argc, char** argv) {
   int exit_code = 0;
-  const auto args = parse_command_line("tokenize", kHelp, argc, argv, {"model", "text", "file"}, {"ids", "no-bos", "parse-special"},
+  const auto args = parse_command_line("specd tokenize", kHelp, argc, argv, {"model", "text", "file"}, {"ids", "no-bos", "parse-special"},
                                        &exit_code);
   if (!args) return exit_code;
   const CliArgs& a = *args;

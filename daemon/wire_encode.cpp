@@ -20,9 +20,10 @@ fb::Offset<fb::String> str(fb::FlatBufferBuilder& b, std::string_view s) { retur
 fb::Offset<wire::RunRecord> run_record(fb::FlatBufferBuilder& b, const RunRecord& r) {
   const auto model = str(b, r.model), decoder = str(b, r.decoder), options = str(b, r.decoder_options);
   const auto hist = str(b, r.accepted_hist), reason = str(b, r.finish_reason), error = str(b, r.error);
+  const auto settings = str(b, r.auto_settings);
   return wire::CreateRunRecord(b, r.id, r.started_unix_ms, r.finished_unix_ms, r.peer_uid, r.peer_pid, model, decoder,
                                options, r.prompt_tokens, r.generated_tokens, r.forwards, hist, r.ttft_ms, r.decode_tok_s,
-                               reason, error);
+                               reason, error, settings);
 }
 
 }  // namespace
@@ -83,7 +84,8 @@ std::vector<uint8_t> encode_status(uint64_t request_id, const StatusInfo& s) {
   std::vector<fb::Offset<wire::DecoderInfo>> decoders;
   for (const auto& d : s.engine.decoders) {
     const auto name = str(b, d.name), version = str(b, d.version), desc = str(b, d.description), path = str(b, d.path);
-    decoders.push_back(wire::CreateDecoderInfo(b, name, version, desc, path));
+    const auto details = str(b, d.details_json);
+    decoders.push_back(wire::CreateDecoderInfo(b, name, version, desc, path, details));
   }
   const auto version = str(b, s.daemon_version);
   const auto mv = b.CreateVector(models);

@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
-#include <queue>
+#include <optional>
 #include <string>
 
 namespace specd::engine {
@@ -70,19 +70,6 @@ std::string decoded_bpe_piece(const std::string& text, int32_t type) {
   if (type == kUserDefined) return text;
   return "";
 }
-
-// A candidate merge of two adjacent symbols (llm_bigram_spm); `size` detects stale entries.
-struct Bigram {
-  int left, right;
-  float score;
-  size_t size;
-  // llm_bigram_spm::comparator: the highest score pops first, ties go to the leftmost pair.
-  struct Less {
-    bool operator()(const Bigram& l, const Bigram& r) const {
-      return l.score < r.score || (l.score == r.score && l.left > r.left);
-    }
-  };
-};
 
 // A slice of the input: raw text (token < 0) or one user-defined token.
 struct Fragment {
@@ -191,34 +178,19 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos, bool
 }
 
 // llm_tokenizer_spm_session::tokenize: start from UTF-8 characters and keep merging the best
-// adjacent pair that is a piece. Each merge pushes at most two bigrams, so this is O(n log n).
+// adjacent pair that is a piece (the highest score first).
 void Tokenizer::encode_fragment(std::string_view raw, bool space_prefix, std::vector<int32_t>& out) const {
   std::string text(space_prefix ? " " : "");
   text += raw;
   replace_all(text, " ", kSpaceMark);
   if (text.empty()) return;
   std::vector<Symbol> sym = split_chars(text);
-  std::priority_queue<Bigram, std::vector<Bigram>, Bigram::Less> queue;
-  auto try_add = [&](int left, int right) {
-    if (left < 0 || right < 0) return;
-    const size_t size = sym[static_cast<size_t>(left)].n + sym[static_cast<size_t>(right)].n;
-    const int32_t id = find(std::string_view(sym[static_cast<size_t>(left)].text, size));
-    if (id >= 0) queue.push({left, right, scores_[static_cast<size_t>(id)], size});
-  };
-  for (int i = 1; i < static_cast<int>(sym.size()); ++i) try_add(i - 1, i);
-  while (!queue.empty()) {
-    const Bigram b = queue.top();
-    queue.pop();
-    Symbol& l = sym[static_cast<size_t>(b.left)];
-    Symbol& r = sym[static_cast<size_t>(b.right)];
-    if (l.n == 0 || r.n == 0 || l.n + r.n != b.size) continue;  // a side was merged since the push
-    l.n += r.n;
-    r.n = 0;
-    l.next = r.next;
-    if (r.next >= 0) sym[static_cast<size_t>(r.next)].prev = b.left;
-    try_add(l.prev, b.left);
-    try_add(b.left, l.next);
-  }
+  // Symbols are contiguous in text, so a pair's merged piece is the left one's text, longer.
+  merge::merge_best_first(sym, [&](const Symbol& l, const Symbol& r) -> std::optional<double> {
+    const int32_t id = find(std::string_view(l.text, l.n + r.n));
+    if (id < 0) return std::nullopt;
+    return scores_[static_cast<size_t>(id)];
+  });
   // Merged symbols are pieces by construction, so llama.cpp's rev_merge re-split never fires; a
   // single character that is no piece falls back to one byte token per byte.
   for (int i = 0; i != -1; i = sym[static_cast<size_t>(i)].next) {

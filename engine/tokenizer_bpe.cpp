@@ -4,7 +4,7 @@
 #include "engine/tokenizer.h"
 
 #include <algorithm>
-#include <queue>
+#include <optional>
 
 namespace specd::engine {
 namespace {
@@ -13,20 +13,6 @@ using merge::Symbol;
 
 constexpr const char* kMergesKey = "tokenizer.ggml.merges";
 constexpr const char* kPreKey = "tokenizer.ggml.pre";
-
-// A candidate merge of two adjacent symbols (llm_bigram_bpe); `size` detects stale entries, since a
-// symbol only grows and a merged-away one has n == 0.
-struct Bigram {
-  int left, right;
-  int32_t rank;
-  size_t size;
-  // llm_bigram_bpe::comparator: the lowest rank pops first, ties go to the leftmost pair.
-  struct Greater {
-    bool operator()(const Bigram& l, const Bigram& r) const {
-      return l.rank > r.rank || (l.rank == r.rank && l.left > r.left);
-    }
-  };
-};
 
 }  // namespace
 
@@ -81,28 +67,12 @@ void Tokenizer::encode_bpe_word(const std::string& word, std::vector<int32_t>& o
   }
   std::vector<Symbol> sym = merge::split_chars(word);
   std::string scratch;
-  std::priority_queue<Bigram, std::vector<Bigram>, Bigram::Greater> queue;
-  auto try_add = [&](int left, int right) {
-    if (left < 0 || right < 0) return;
-    const Symbol& l = sym[static_cast<size_t>(left)];
-    const Symbol& r = sym[static_cast<size_t>(right)];
+  // The lowest merge rank first.
+  merge::merge_best_first(sym, [&](const Symbol& l, const Symbol& r) -> std::optional<double> {
     const int rank = bpe_rank({l.text, l.n}, {r.text, r.n}, scratch);
-    if (rank >= 0) queue.push({left, right, rank, l.n + r.n});
-  };
-  for (int i = 1; i < static_cast<int>(sym.size()); ++i) try_add(i - 1, i);
-  while (!queue.empty()) {
-    const Bigram b = queue.top();
-    queue.pop();
-    Symbol& l = sym[static_cast<size_t>(b.left)];
-    Symbol& r = sym[static_cast<size_t>(b.right)];
-    if (l.n == 0 || r.n == 0 || l.n + r.n != b.size) continue;  // a side changed since the push
-    l.n += r.n;
-    r.n = 0;
-    l.next = r.next;
-    if (r.next >= 0) sym[static_cast<size_t>(r.next)].prev = b.left;
-    try_add(l.prev, b.left);
-    try_add(b.left, l.next);
-  }
+    if (rank < 0) return std::nullopt;
+    return -static_cast<double>(rank);
+  });
   // A symbol that is no token falls back to its single bytes that are tokens (others are dropped,
   // as llama.cpp drops them).
   for (int i = sym.empty() ? -1 : 0; i != -1; i = sym[static_cast<size_t>(i)].next) {

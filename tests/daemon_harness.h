@@ -51,6 +51,7 @@ struct GenParams {
   std::string options;
   bool stream = true;
   std::vector<std::string> stop;  // stop strings
+  bool keep_stop = false;         // a matched stop string stays in the text
   std::vector<std::pair<std::string, std::string>> messages;  // (role, content): sent only when non-empty
 };
 
@@ -67,7 +68,7 @@ inline std::vector<uint8_t> generate_frame(uint64_t rid, const GenParams& p) {
   std::vector<fb::Offset<wire::ChatMessage>> turns;
   for (const auto& [role, content] : p.messages) turns.push_back(wire::CreateChatMessage(b, b.CreateString(role), b.CreateString(content)));
   const auto messages = turns.empty() ? 0 : b.CreateVector(turns);
-  const auto g = wire::CreateGenerate(b, model, prompt, ids, p.max_tokens, sampling, stop, decoder, options, p.stream, messages);
+  const auto g = wire::CreateGenerate(b, model, prompt, ids, p.max_tokens, sampling, stop, decoder, options, p.stream, p.keep_stop, messages);
   return envelope_frame(b, rid, wire::Body::Generate, g.Union());
 }
 

@@ -358,7 +358,8 @@ class FakeDaemon {
       runs.push_back(wire::CreateRunRecordDirect(
           fbb, 10 - i, 1700000000000 + i, 1700000000500 + i, 1000, 4242 + i, s.model.empty() ? "stories260K" : s.model.c_str(),
           s.decoder.empty() ? "ar" : s.decoder.c_str(), "{}", 5, 20, 21, "[0,20]", 2.5, 300.0,
-          i == 2 ? "error" : "length", i == 2 ? "KV_FULL: kv cache full" : ""));
+          i == 2 ? "error" : "length", i == 2 ? "KV_FULL: kv cache full" : "",
+          i == 1 ? R"({"k=4":12,"plain":3})" : nullptr));  // the others as from a daemon older than the field
     }
     const auto reply = wire::CreateRunListDirect(fbb, &runs, 7);
     send(c, fbb, id, wire::Body::RunList, reply.Union());
@@ -1285,6 +1286,9 @@ TEST_CASE("status and list runs decode every field and send the query") {
   CHECK(run.decode_tok_s == 300.0);
   CHECK(std::string(run.finish_reason) == "length");
   CHECK(std::string(run.error).empty());
+  REQUIRE(SPECD_HAS(specd_run, &run, auto_settings));
+  CHECK(std::string(run.auto_settings) == R"({"k=4":12,"plain":3})");
+  CHECK(std::string(r->runs[0]->auto_settings).empty());  // a daemon older than the field sent none
   specd_runs_free(r);
   const Seen seen = d.seen();
   REQUIRE(seen.runs_queries.size() == 2);
@@ -1590,6 +1594,7 @@ LAYOUT(specd_run, ttft_ms, 80);
 LAYOUT(specd_run, decode_tok_s, 88);
 LAYOUT(specd_run, finish_reason, 96);
 LAYOUT(specd_run, error, 104);
+LAYOUT(specd_run, auto_settings, 112);  // 1.2
 LAYOUT(specd_runs, runs, 8);
 LAYOUT(specd_runs, n_runs, 16);
 LAYOUT(specd_runs, dropped_log_entries, 24);
@@ -1609,12 +1614,14 @@ TEST_CASE("specctl generate --json against the fake daemon") {
   CHECK(j["token_ids"] == nlohmann::json({100, 101, 102, 103, 104}));
   CHECK(j["text"] == "t0 t1 t2 t3 t4 ");
   CHECK(j["finish_reason"] == "length");
-  CHECK(j["usage"]["generated_tokens"] == 5);
-  CHECK(j["usage"]["prompt_tokens"] == 9);
-  CHECK(j["usage"]["forwards"] == 6);
-  CHECK(j["usage"].contains("tokens_per_forward"));
-  CHECK(j["usage"].contains("ttft_ms"));
-  CHECK(j["usage"].contains("decode_tok_s"));
+  CHECK(j["generated_tokens"] == 5);  // the flat schema `specd generate --json` prints (daemon/generation_report.h)
+  CHECK(j["prompt_tokens"] == 9);
+  CHECK(j["forwards"] == 6);
+  CHECK(j.contains("tokens_per_forward"));
+  CHECK(j.contains("ttft_ms"));
+  CHECK(j.contains("decode_tok_s"));
+  CHECK(j["decoder"] == "ngram");
+  CHECK(j["device"].is_null());  // known in process only
   CHECK(j["run_id"] == 1001);
   const Seen s = d.seen();
   REQUIRE(s.generates.size() == 1);
@@ -1654,11 +1661,15 @@ TEST_CASE("specctl streams text, and reports status, runs, decoders and models")
   CHECK(contains(out, "/m/tiny.gguf"));
   out.clear();
   REQUIRE(run_command(base + "runs --last 2 --decoder ngram --json", &out) == 0);
-  CHECK(nlohmann::json::parse(out)["runs"].size() == 2);
+  const auto runs = nlohmann::json::parse(out)["runs"];
+  CHECK(runs.size() == 2);
+  CHECK(runs[1]["auto_settings"] == nlohmann::json{{"k=4", 12}, {"plain", 3}});
+  CHECK(runs[0]["auto_settings"] == nlohmann::json::object());  // none sent: an older daemon
   CHECK(d.seen().runs_queries.back().decoder == "ngram");
   out.clear();
   REQUIRE(run_command(base + "runs", &out) == 0);
   CHECK(contains(out, "KV_FULL: kv cache full"));
+  CHECK(contains(out, R"(auto {"k=4":12,"plain":3})"));  // the settings auto chose, after the finish column
 }
 
 TEST_CASE("specctl generate: Ctrl-C cancels the request") {
@@ -1672,12 +1683,13 @@ TEST_CASE("specctl generate: Ctrl-C cancels the request") {
                                  " kill -INT $pid 2>/dev/null || break; done; wait $pid)",
                              &out);
   CHECK(rc == 1);
-  CHECK_MESSAGE(contains(out, "t0 \n[cancel: 1 tokens"), out);
+  CHECK_MESSAGE(contains(out, "t0 \n[cancel: "), out);
+  CHECK_MESSAGE(contains(out, " 1 generated, "), out);
   CHECK_MESSAGE(contains(out, "specctl: generation canceled"), out);
   CHECK(d.seen().cancels.size() == 1);
 }
 
-TEST_CASE("specctl exit codes: 3 no daemon, 1 request error, 2 usage") {
+TEST_CASE("specctl exit codes: 3 no daemon, 2 usage or a refused argument (daemon/exit_codes.h)") {
   std::string out;
   const std::string absent = temp_dir() + "/absent.sock";
   CHECK(run_command(specctl() + " --socket " + quoted(absent) + " status 2>&1", &out) == 3);
@@ -1687,10 +1699,10 @@ TEST_CASE("specctl exit codes: 3 no daemon, 1 request error, 2 usage") {
 
   FakeDaemon d;
   out.clear();
-  CHECK(run_command(specctl() + " --socket " + quoted(d.path()) + " generate --prompt hi --decoder nope 2>&1", &out) == 1);
+  CHECK(run_command(specctl() + " --socket " + quoted(d.path()) + " generate --prompt hi --decoder nope 2>&1", &out) == 2);
   CHECK(out == "specctl: unknown decoder 'nope'\n");
   out.clear();
-  CHECK(run_command(specctl() + " --socket " + quoted(d.path()) + " generate --json --prompt hi --decoder nope 2>&1", &out) == 1);
+  CHECK(run_command(specctl() + " --socket " + quoted(d.path()) + " generate --json --prompt hi --decoder nope 2>&1", &out) == 2);
   const auto j = nlohmann::json::parse(out);  // --json: the error too is a JSON object
   CHECK(j["error"] == "UNKNOWN_DECODER");
   CHECK(j["code"] == SPECD_E_UNKNOWN_DECODER);

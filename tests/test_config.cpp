@@ -176,7 +176,8 @@ TEST_CASE("config: flags override the file") {
   CHECK(c.default_model == "a");           // the file's "tiny" is gone: the first flag model
   CHECK(c.socket_path == "/tmp/s.sock");
   CHECK(c.runlog_path == "/tmp/r.db");
-  CHECK(c.plugin_dirs == std::vector<std::string>{"/p1", "/p2"});
+  // --plugin-dir adds, before the file's list (and serve adds the built-in directory after both).
+  CHECK(c.plugin_dirs == std::vector<std::string>{"/p1", "/p2", "/usr/lib/specd/decoders", "/opt/decoders"});
   CHECK(c.threads == 2);
   CHECK(c.limits.max_frame_bytes == 4096);
   CHECK(c.limits.max_concurrent == 3);
@@ -341,4 +342,19 @@ TEST_CASE("config: [http] listen, key and limits; the start-up checks") {
   REQUIRE(daemon::apply_flags(f, 7, argv));
   CHECK(f.http.listen == std::vector<std::string>{"unix:/tmp/a.sock", "[::1]:9"});
   CHECK(f.http.api_key_file == "/k");
+}
+
+TEST_CASE("config: log_level from the file and --log-level; bad levels name the choices") {
+  CHECK(Config{}.log_level == daemon::LogLevel::Info);
+  CHECK(parse_ok("[daemon]\nlog_level = \"debug\"\n").log_level == daemon::LogLevel::Debug);
+  CHECK(parse_ok("[daemon]\nlog_level = \"warning\"\n").log_level == daemon::LogLevel::Warn);
+  auto bad = daemon::parse_config("[daemon]\nlog_level = \"loud\"\n", "t.toml");
+  REQUIRE_FALSE(bad.has_value());
+  CHECK(bad.error().message == "t.toml:2: 'daemon.log_level': log level 'loud' is not one of error, warn, info, debug");
+  Config c;
+  REQUIRE(flags(c, {"--log-level", "error"}).has_value());
+  CHECK(c.log_level == daemon::LogLevel::Error);
+  auto st = flags(c, {"--log-level", "verbose"});
+  REQUIRE_FALSE(st.has_value());
+  CHECK(st.error().message.find("--log-level: log level 'verbose'") == 0);
 }

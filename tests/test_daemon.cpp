@@ -151,7 +151,7 @@ TEST_CASE("serve: Hello gets Welcome; a greedy Generate equals `specd generate -
 }
 
 // The text goes out once, as the runtime decoded it for the stop-string scan: streamed, in Finished
-// and in-process it is the same bytes, and it ends where the stop string is completed.
+// and in-process it is the same bytes, and it ends where the stop string begins (the match left out).
 TEST_CASE("serve: with stop strings the streamed text, Finished's text and the in-process decode agree") {
   DaemonProcess d;
   REQUIRE_MESSAGE(d.wait_ready(), d.log());
@@ -180,11 +180,13 @@ TEST_CASE("serve: with stop strings the streamed text, Finished's text and the i
   CHECK(o.reason == "stop");
   CHECK(o.streamed_ids == o.ids);
   CHECK(o.streamed_text == o.text);
-  CHECK(o.text == text_of(o.ids));
-  const size_t at = o.text.find(stop);
+  // The text ends where the stop string began; it is left out (daemon/stop_strings.h), its tokens are not.
+  const std::string generated = text_of(o.ids);
+  const size_t at = generated.find(stop);
   REQUIRE(at != std::string::npos);
-  CHECK(o.text.size() - (at + stop.size()) < 16);  // nothing generated after the step that completed it
-  CHECK(o.text.find(stop) == whole.text.find(stop));
+  CHECK(o.text == generated.substr(0, at));
+  CHECK(generated.size() - (at + stop.size()) < 16);  // nothing generated after the step that completed it
+  CHECK(at == whole.text.find(stop));
   CHECK(whole.text.compare(0, o.text.size(), o.text) == 0);
 }
 
@@ -734,10 +736,13 @@ TEST_CASE("serve: no loadable decoder is a start-up failure, not a READY daemon 
   const std::string dir = temp_dir();
   std::filesystem::create_directories(dir + "/empty");
   std::string out;
-  const std::string cmd = build_root() + "/daemon/specd serve --model s=" + model_path("stories260K.gguf") + " --socket " +
-                          dir + "/s.sock --runlog " + dir + "/runs.db --plugin-dir " + dir + "/empty 2>&1";
+  // $SPECD_PLUGIN_DIR replaces the built-in directory; --plugin-dir only adds to it.
+  const std::string cmd = "SPECD_PLUGIN_DIR=" + dir + "/empty " + build_root() + "/daemon/specd serve --model s=" +
+                          model_path("stories260K.gguf") + " --socket " + dir + "/s.sock --runlog " + dir +
+                          "/runs.db --plugin-dir " + dir + "/empty2 2>&1";
   CHECK(run_command(cmd, &out) == 1);
-  CHECK_MESSAGE(out.find("no decoder could be loaded from the plugin directories (" + dir + "/empty)") != std::string::npos, out);
+  CHECK_MESSAGE(out.find("no decoder could be loaded from the plugin directories (" + dir + "/empty2, " + dir + "/empty)") !=
+                    std::string::npos, out);
   CHECK_FALSE(std::filesystem::exists(dir + "/s.sock"));  // nothing left listening
   // An unknown decoder's error names the ones that are loaded.
   DaemonProcess d;
@@ -756,7 +761,9 @@ TEST_CASE("serve: SIGHUP rescans the plugin directories") {
   namespace fs = std::filesystem;
   const std::string plugins = temp_dir();
   fs::copy_file(build_root() + "/plugins/ar.so", plugins + "/ar.so");
+  ::setenv("SPECD_PLUGIN_DIR", (plugins + "/none").c_str(), 1);  // only the copy: no built-in ngram
   DaemonProcess d({"--plugin-dir", plugins});
+  ::unsetenv("SPECD_PLUGIN_DIR");
   REQUIRE_MESSAGE(d.wait_ready(), d.log());
   RawClient c(d.socket());
   GenParams p;
@@ -775,6 +782,22 @@ TEST_CASE("serve: SIGHUP rescans the plugin directories") {
   }
   REQUIRE_MESSAGE(o.finished, d.log());
   CHECK(o.ids == reference_ids("Once upon a time", 30));
+}
+
+TEST_CASE("serve: --plugin-dir adds to the built-in decoders; a name clash keeps the added one") {
+  namespace fs = std::filesystem;
+  const std::string plugins = temp_dir();
+  fs::copy_file(build_root() + "/plugins/ngram.so", plugins + "/ngram.so");
+  DaemonProcess d({"--plugin-dir", plugins});
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  RawClient c(d.socket());
+  GenParams p;
+  p.max_tokens = 8;  // "ar", the default decoder, comes from the built-in directory
+  REQUIRE(c.send(generate_frame(1, p)));
+  CHECK(collect(c, 1).finished);
+  CHECK_MESSAGE(d.log().find("ngram 1.0.0 (" + plugins + "/ngram.so)") != std::string::npos, d.log());
+  CHECK_MESSAGE(d.log().find("duplicate decoder name 'ngram' (already loaded from " + plugins + "/ngram.so)") !=
+                    std::string::npos, d.log());
 }
 
 TEST_CASE("serve: max_connections and the [access] allow-lists refuse connections with an Error") {

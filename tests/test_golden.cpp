@@ -128,6 +128,6 @@ TEST_CASE("specd generate: text prompts, sampling determinism, and errors a user
   CHECK(run_command(base + " --bogus 1 2>&1", &err) == 2);
   CHECK_MESSAGE(err.find("unknown option --bogus") != std::string::npos, err);
   err.clear();
-  CHECK(run_command(specd_exe() + " generate --model /nonexistent.gguf 2>&1", &err) == 1);
+  CHECK(run_command(specd_exe() + " generate --model /nonexistent.gguf --prompt-ids 1 2>&1", &err) == 1);
   CHECK_MESSAGE(err.find("cannot load") != std::string::npos, err);
 }

@@ -304,7 +304,7 @@ const engine::Model& mask_model(int shift, int block_len = 8) {
   if (!m) {
     const std::string out = temp_dir() + "/mask" + std::to_string(shift) + "-" + std::to_string(block_len) + ".gguf";
     const std::string cmd = build_root() + "/tools/specd-add-mask --model " + model_path("stories260K.gguf") +
-                            " --out " + out + " --kind dllm --block-len " + std::to_string(block_len) +
+                            " --out " + out + " --kind diffusion --block-len " + std::to_string(block_len) +
                             " --logit-shift " + std::to_string(shift);
     std::string log;
     REQUIRE_MESSAGE(run_command(cmd + " 2>&1", &log) == 0, log);
@@ -463,7 +463,7 @@ struct CacheWatch {
   int32_t kv_len = 0;
 };
 
-void watch(int64_t, const int32_t*, int32_t n, void* user) {
+void watch(int64_t, const int32_t*, int32_t n, std::string_view, void* user) {
   auto* w = static_cast<CacheWatch*>(user);
   auto& kv = w->rt->kv();
   const int32_t len = kv.length(0);  // the only sequence of a fresh runtime
@@ -704,5 +704,37 @@ TEST_CASE("lopa: steady-state rounds allocate nothing (state preallocated in beg
     for (int i = 0; i < 12; ++i) f.rt.step();
     CHECK_MESSAGE(allocation_count() - before == 0, std::string(opts));
     CHECK(f.rt.active() == 1);
+  }
+}
+
+TEST_CASE("lopa auto=1: each round's branch count is chosen and recorded; every run check holds; needs a 1.2 host") {
+  LopaFixture f(mask_model(1));
+  const auto ps = lopa_prompts();
+  for (const char* opts : {R"({"auto": "1", "tau_conf": "0.5"})", R"({"auto": "1", "k": "2", "tau_conf": "0.5"})"}) {
+    for (size_t i : {size_t{0}, size_t{3}}) {
+      auto r = f.run(lreq(ps[i], 32, opts));
+      check_run(r, 32, opts);
+      REQUIRE_FALSE(r.settings.empty());
+      for (const auto& c : r.settings) {
+        const std::string l = c.label;
+        CAPTURE(l);
+        REQUIRE(l.rfind("k=", 0) == 0);
+        CHECK(std::stoi(l.substr(2)) <= (std::string(opts).find("\"k\"") != std::string::npos ? 2 : 4));
+      }
+    }
+  }
+  const auto fixed = f.run(lreq(ps[0], 16, R"({"k": "2", "tau_conf": "0.5"})"));
+  CHECK(fixed.settings.empty());
+  daemon::RuntimeLimits old;
+  old.host_abi_minor = 1;
+  LopaFixture f11(mask_model(1), old);
+  auto refused = f11.rt.run(lreq(ps[0], 8, R"({"auto": "1"})"));
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error().code == SPECD_E_BAD_OPTION);
+  CHECK(refused.error().message.find("auto") != std::string::npos);
+  for (const char* bad : {R"({"auto": "2"})", R"({"auto": "yes"})"}) {
+    auto e = f.rt.run(lreq(ps[0], 8, bad));
+    REQUIRE_FALSE(e.has_value());
+    CHECK(e.error().code == SPECD_E_BAD_OPTION);
   }
 }

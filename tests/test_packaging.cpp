@@ -1,5 +1,6 @@
 // Tests of packaging/: systemd-analyze verify on the units, their hardening settings, the sysusers
 // entry, and specd.toml as TOML whose keys and defaults match daemon/config.h.
+#include "clients/default_paths.h"
 #include "daemon/config.h"
 #include "tests/test_support.h"
 
@@ -100,8 +101,12 @@ TEST_CASE("packaging: the service unit carries the hardening and lifecycle setti
 
 TEST_CASE("packaging: the socket unit listens where the daemon expects, for the specd group") {
   const auto e = unit_entries(read_text(packaging_src("specd.socket")));
-  const specd::daemon::Config defaults;
-  CHECK(entry_value(e, "ListenStream") == defaults.socket_path);
+  // What a systemd-run daemon and the clients take by default (clients/default_paths.h).
+  specd::PathEnv service;
+  service.runtime_directory = "/run/specd";
+  service.listen_fds = true;
+  CHECK(entry_value(e, "ListenStream") == specd::default_paths(service).socket);
+  CHECK(entry_value(e, "ListenStream") == specd::client_socket_candidates(service).back());
   CHECK(entry_value(e, "SocketMode") == "0660");
   CHECK(entry_value(e, "SocketGroup") == "specd");
   CHECK(has_entry(e, "Accept=no"));
@@ -205,7 +210,8 @@ TEST_CASE("packaging: specd.toml is TOML with config.h's keys and defaults") {
   const specd::daemon::Config d;
   const specd::daemon::Limits& l = d.limits;
   const std::map<std::string, std::string> want = {
-      {"daemon.socket", "\"" + d.socket_path + "\""},
+      {"daemon.socket", std::string("\"") + specd::kSystemSocket + "\""},  // the service's default place
+      {"daemon.log_level", "\"info\""},
       {"daemon.socket_mode", "\"0660\""},
       {"daemon.threads", std::to_string(d.threads)},
       {"daemon.default_model", "\"stories260K\""},
@@ -213,7 +219,7 @@ TEST_CASE("packaging: specd.toml is TOML with config.h's keys and defaults") {
       {"daemon.side_file_dirs", d.side_file_dirs.empty() ? "[]" : "?"},
       {"daemon.device", "\"" + d.device + "\""},
       {"daemon.device_memory_bytes", std::to_string(d.device_memory)},
-      {"runlog.path", "\"" + d.runlog_path + "\""},
+      {"runlog.path", std::string("\"") + specd::kSystemRunlog + "\""},
       {"runlog.max_rows", std::to_string(d.runlog_max_rows)},
       {"runlog.max_age_days", std::to_string(d.runlog_max_age_days)},
       {"runlog.synchronous", d.runlog_sync_full ? "\"full\"" : "\"normal\""},
@@ -236,6 +242,7 @@ TEST_CASE("packaging: specd.toml is TOML with config.h's keys and defaults") {
       {"access.allow_gids", "[]"},
   };
   CHECK(d.socket_mode == 0660);
+  CHECK(d.log_level == specd::daemon::LogLevel::Info);
   CHECK(d.drain_grace_s == 30.0);
   for (const auto& [key, value] : want) CHECK_MESSAGE(kv[key] == value, key);
   CHECK(kv.count("models.stories260K") == 1);

@@ -106,6 +106,7 @@ TEST_CASE("run_log: every field survives the round trip") {
   r.decode_tok_s = 812.5;
   r.finish_reason = "error";
   r.error = std::string("KV_FULL: kv cache full \xe2\x9c\x93 with a \0 inside", 42);
+  r.auto_settings = R"({"k=4":12,"plain":3})";
   const int64_t id = log->append(r).id;
   CHECK(id >= 1);
   log->flush();
@@ -128,7 +129,31 @@ TEST_CASE("run_log: every field survives the round trip") {
   CHECK(g.decode_tok_s == r.decode_tok_s);
   CHECK(g.finish_reason == r.finish_reason);
   CHECK(g.error == r.error);
+  CHECK(g.auto_settings == r.auto_settings);
   CHECK(log->dropped() == 0);
+}
+
+TEST_CASE("run_log: a version-3 log gains auto_settings, '{}' on its old rows (migration 4)") {
+  const auto o = options_in(temp_dir());
+  {
+    auto log = open_ok(o);
+    RunRecord r;
+    r.started_unix_ms = r.finished_unix_ms = now_ms();  // inside retention
+    r.decoder = "ar";
+    r.finish_reason = "length";
+    log->append(r);
+    log->flush();
+  }
+  // Back to what a version-3 daemon left: no auto_settings column.
+  sql_scalar(o.path, "ALTER TABLE runs DROP COLUMN auto_settings");
+  sql_scalar(o.path, "PRAGMA user_version=3");
+  REQUIRE(sql_scalar(o.path, "SELECT COUNT(*) FROM pragma_table_info('runs') WHERE name = 'auto_settings'") == "0");
+  auto log = open_ok(o);
+  CHECK(sql_scalar(o.path, "PRAGMA user_version") == "4");
+  const auto rows = query_ok(*log, {});
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].decoder == "ar");
+  CHECK(rows[0].auto_settings == "{}");
 }
 
 TEST_CASE("run_log: ids are unique and monotonic per thread across 4 appending threads") {

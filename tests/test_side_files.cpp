@@ -150,9 +150,9 @@ TEST_CASE("side files: the default directories are the model's folder and the tr
 TEST_CASE("specd generate: drafter=/etc/passwd is ACCESS, with no byte of the file in the message") {
   std::string out;
   const std::string cmd = build_root() + "/daemon/specd generate --model " + model_path("stories260K.gguf") +
-                          " --prompt-ids 1 --max-tokens 4 --decoder redrafter --decoder-opt drafter=/etc/passwd 2>&1";
-  CHECK(run_command(cmd, &out) == 2);  // a usage error, like a bad option
-  CHECK_MESSAGE(out.find("ACCESS") != std::string::npos, out);
+                          " --prompt-ids 1 --max-tokens 4 --decoder redrafter --decoder-opt drafter=/etc/passwd --json 2>&1";
+  CHECK(run_command(cmd, &out) == 4);  // access denied, as through the daemon (daemon/exit_codes.h)
+  CHECK_MESSAGE(out.find("\"error\":\"ACCESS\"") != std::string::npos, out);
   CHECK_MESSAGE(out.find("option 'drafter'") != std::string::npos, out);
   CHECK_MESSAGE(out.find("/etc/passwd") != std::string::npos, out);
   CHECK_MESSAGE(out.find("root") == std::string::npos, out);
@@ -161,9 +161,9 @@ TEST_CASE("specd generate: drafter=/etc/passwd is ACCESS, with no byte of the fi
   write_text(dir + "/x.gguf", kSecret);
   CHECK(run_command(build_root() + "/daemon/specd generate --model " + model_path("stories260K.gguf") +
                         " --prompt-ids 1 --max-tokens 4 --decoder redrafter --side-file-dir " + dir +
-                        " --decoder-opt drafter=" + dir + "/x.gguf 2>&1",
+                        " --decoder-opt drafter=" + dir + "/x.gguf --json 2>&1",
                     &out) == 1);
-  CHECK_MESSAGE(out.find("BAD_MODEL") != std::string::npos, out);
+  CHECK_MESSAGE(out.find("\"error\":\"BAD_MODEL\"") != std::string::npos, out);
   CHECK_MESSAGE(out.find("SECRET") == std::string::npos, out);
 }
 

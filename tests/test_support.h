@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,5 +36,25 @@ void write_file(const std::string& path, const std::vector<uint8_t>& bytes);
 const std::vector<int32_t>& golden_ids();
 // The golden text (the README's 200-token story).
 std::string golden_text();
+
+// Sets an environment variable for a scope and restores it even when a REQUIRE ends the test case early
+// (a leaked SPECD_CACHE would hide the trained drafter from every later test case).
+struct ScopedEnv {
+  std::string name;
+  std::optional<std::string> saved;
+  ScopedEnv(const char* n, const std::string& value) : name(n) {
+    if (const char* old = std::getenv(n)) saved = old;
+    set(value);
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+  void set(const std::string& value) { setenv(name.c_str(), value.c_str(), 1); }
+  ~ScopedEnv() {
+    if (saved)
+      setenv(name.c_str(), saved->c_str(), 1);
+    else
+      unsetenv(name.c_str());
+  }
+};
 
 }  // namespace specd::test

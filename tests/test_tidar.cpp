@@ -248,7 +248,17 @@ int check_steps(const engine::Model& model, const std::vector<int32_t>& prompt, 
   return decode_steps;
 }
 
-// Greedy tidar (w = 1) equals ar on every prompt, for each k; returns the mean TPF at the first k.
+// The options for k, where k = 0 means none: `auto` (the default), which may use up to 16.
+std::string k_option(int32_t k) {
+  if (k <= 0) return {};
+  std::string o = R"("k": ")";
+  o += std::to_string(k);
+  o += R"(", )";
+  return o;
+}
+int32_t k_bound(int32_t k) { return k > 0 ? k : 16; }
+
+// Greedy tidar (w = 1) equals ar on every prompt, for each k (0: auto); returns the mean TPF at the first k.
 double check_greedy_equals_ar(const engine::Model& model, const std::vector<int32_t>& ks, size_t n_prompts) {
   TidarRuntime f(model);
   const auto ps = lossless_prompts();
@@ -261,15 +271,18 @@ double check_greedy_equals_ar(const engine::Model& model, const std::vector<int3
     REQUIRE_MESSAGE(ar.finish_reason != SPECD_FINISH_ERROR, ar.error.message);
     for (int32_t k : ks) {
       if (k != ks[0] && i % light(3, 10) != 0) continue;  // the other k on some of the prompts (run time)
-      auto td = f.run(request(ps[i], max_tokens, "tidar", R"({"k": ")" + std::to_string(k) + R"(", "w": "1"})"));
+      std::string opts = "{";
+      opts += k_option(k);
+      opts += R"("w": "1"})";
+      auto td = f.run(request(ps[i], max_tokens, "tidar", opts));
       CHECK_MESSAGE(td.tokens == ar.tokens, "prompt " << i << " k " << k);
       CHECK(td.finish_reason == ar.finish_reason);
-      for (size_t n = static_cast<size_t>(k) + 1; n < td.emitted_hist.size(); ++n) CHECK(td.emitted_hist[n] == 0);
+      for (size_t n = static_cast<size_t>(k_bound(k)) + 1; n < td.emitted_hist.size(); ++n) CHECK(td.emitted_hist[n] == 0);
       if (!td.emitted_hist.empty()) CHECK(td.emitted_hist[0] == 0);
       const double tpf = td.tokens_per_forward();
       if (td.steps > td.prefill_steps) {
         CHECK(tpf >= 1.0);
-        CHECK(tpf <= k);
+        CHECK(tpf <= k_bound(k));
         if (k == 1) CHECK(tpf == 1.0);
       }
       if (k == ks[0]) tpf_sum += tpf;
@@ -325,7 +338,7 @@ void check_sampling_law(const engine::Model& model, int32_t k, int n_seeds) {
     auto a = f.run(req);
     REQUIRE_MESSAGE(a.finish_reason != SPECD_FINISH_ERROR, a.error.message);  // the host never samples MASK
     req.decoder = "tidar";
-    req.options_json = R"({"k": ")" + std::to_string(k) + R"("})";
+    req.options_json = k > 0 ? R"({"k": ")" + std::to_string(k) + R"("})" : "{}";  // k = 0: auto
     req.sampling.seed = static_cast<uint64_t>(seed) * 7919u + 1;  // independent of the ar draw
     auto t = f.run(req);
     REQUIRE_MESSAGE(t.finish_reason != SPECD_FINISH_ERROR, t.error.message);
@@ -403,7 +416,7 @@ TEST_CASE("tidar: pattern, group logits vs slow forwards, KV after every step (u
 
 TEST_CASE("tidar: greedy with w = 1 equals ar on 50 prompts (untrained MASK model), 1 <= TPF <= k") {
   const engine::Model& m = load_model(mask_model_path());
-  check_greedy_equals_ar(m, {8, 1, 3}, 50);
+  check_greedy_equals_ar(m, {8, 1, 3, 0}, 50);
 }
 
 TEST_CASE("tidar: greedy with w < 1 equals the slow per-token reference (untrained MASK model)") {
@@ -414,6 +427,7 @@ TEST_CASE("tidar: greedy with w < 1 equals the slow per-token reference (untrain
 
 TEST_CASE("tidar: sampling keeps ar's law (chi-square over seeds, untrained MASK model)") {
   check_sampling_law(load_model(mask_model_path()), 4, light(800, 200));
+  check_sampling_law(load_model(mask_model_path()), 0, light(400, 200));  // auto's k changes per step
 }
 
 TEST_CASE("the host never samples a model's MASK token, even at high temperature") {
@@ -473,7 +487,7 @@ TEST_CASE("tidar on the trained model: checks per step, greedy equals ar, sampli
   REQUIRE(f.has_value());
   const int32_t block = static_cast<int32_t>((*f)->get_int("specd.tidar.block_len").value_or(8));
   check_steps(m, m.tokenizer().encode("Once upon a time, there was", true), block, light(24, 8), 1e-4f);
-  const double tpf = check_greedy_equals_ar(m, {block, 4}, 50);
+  const double tpf = check_greedy_equals_ar(m, {block, 4, 0}, 50);
   CHECK(tpf > 1.0);
   check_mixed_trust(m, 4, 0.0f, light(16, 6));
   check_sampling_law(m, 4, light(400, 200));

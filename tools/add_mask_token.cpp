@@ -40,16 +40,18 @@ struct Args {
 
 const char* kUsage =
     "usage: specd-add-mask --model IN.gguf --out OUT.gguf [--logit-shift 0|1] [--block-len N]\n"
-    "                      [--kind tidar|dllm]\n"
+    "                      [--kind tidar|diffusion]\n"
     "  Appends a MASK token (id = old vocab; embedding = mean of the others) and sets\n"
-    "  specd.mask_token_id; --kind tidar (default) sets specd.tidar.block_len, --kind dllm sets\n"
-    "  specd.dllm.block_len and specd.dllm.logit_shift (default 1). --block-len defaults to 8.\n";
+    "  specd.mask_token_id; --kind tidar (default) sets specd.tidar.block_len, --kind diffusion (for the\n"
+    "  lopa decoder; also spelt dllm) sets specd.dllm.block_len and specd.dllm.logit_shift (default 1).\n"
+    "  --block-len defaults to 8.\n";
 
 Result<Args> args_from(const specd::daemon::CliArgs& c) {
   Args a{c.str("model"), c.str("out"), c.str("kind", "tidar")};
   if (a.model.empty() || a.out.empty()) return make_error(SPECD_E_INVALID_ARG, "--model and --out are required");
+  if (a.kind == "diffusion") a.kind = "dllm";  // the user-facing name; "dllm" is the metadata's
   if (a.kind != "tidar" && a.kind != "dllm")
-    return make_error(SPECD_E_INVALID_ARG, "unknown --kind %s (tidar|dllm)", a.kind.c_str());
+    return make_error(SPECD_E_INVALID_ARG, "unknown --kind %s (tidar|diffusion)", a.kind.c_str());
   auto shift = c.integer("logit-shift", 1, 0, 1);
   auto block = c.integer("block-len", 8, 1, 1024);
   if (!shift) return shift.error();

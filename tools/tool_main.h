@@ -1,10 +1,10 @@
 // The main() the specd-* model tools share: options parsed by CliArgs, --help, exit codes.
 //
-// Exit status: 0 after a successful run or --help (usage on stdout), 2 for a bad command line
+// Exit status: 0 after a successful run, --help (usage on stdout) or --version, 2 for a bad command line
 // (the problem, then the usage, on stderr), 1 when the run fails ("NAME: error: MESSAGE").
 #pragma once
 
-#include "daemon/cli_args.h"
+#include "daemon/command_line.h"
 #include "kernels/ggml_type.h"
 #include "kernels/result.h"
 
@@ -35,12 +35,10 @@ inline Result<specd::GgmlType> type_option(const daemon::CliArgs& c, const std::
 template <class ArgsFrom, class Run>
 int tool_main(const char* name, const char* usage, int argc, char** argv, const std::set<std::string>& options,
               ArgsFrom args_from, Run run) {
-  auto cli = daemon::CliArgs::parse(argc, argv, options, {"help"});
-  if (cli && cli->has("help")) {
-    std::fputs(usage, stdout);
-    return 0;
-  }
-  auto args = cli ? args_from(*cli) : decltype(args_from(*cli))(cli.error());
+  int exit_code = 0;
+  const auto cli = daemon::parse_command_line(name, usage, argc, argv, options, {}, &exit_code);
+  if (!cli) return exit_code;
+  auto args = args_from(*cli);
   if (!args) {
     std::fprintf(stderr, "%s: %s\n%s", name, args.error().message.c_str(), usage);
     return 2;

@@ -73,12 +73,18 @@ extern "C" {
 #define SPECD_FINISH_ERROR 6   /* failed */
 #endif
 
-/* Where the daemon listens when neither specd_client_opts.socket_path nor $SPECD_SOCKET says. */
+/* The system service's socket. When neither specd_client_opts.socket_path nor $SPECD_SOCKET says,
+ * a client that is not root first looks for its own user's daemon at $XDG_RUNTIME_DIR/specd/specd.sock
+ * (where `specd serve` run by that user listens), then here. Since client 1.1 (before: only here). */
 #define SPECD_DEFAULT_SOCKET "/run/specd/specd.sock"
 
 /* specd_gen_params.flags */
 /* Deliver tokens to on_token as they are accepted (the default); without it only on_done runs. */
 #define SPECD_GEN_STREAM 0x1u
+/* Keep a matched stop string at the end of the text; by default it is left out (as OpenAI's and
+ * Ollama's APIs do), and text that could be its start is held back until that is known. A new
+ * bit of 1.1 (no struct changed); a daemon that predates it keeps stop strings in the text. */
+#define SPECD_GEN_KEEP_STOP 0x2u
 
 /* --- version and error text -------------------------------------------------------------- */
 
@@ -118,7 +124,8 @@ typedef struct specd_client_opts {
   uint32_t struct_size;
   int32_t timeout_ms;         /* bound on connect + handshake and on each wait of specd_client_status and
                                  specd_client_list_runs; 0: 10000; negative: no bound */
-  const char *socket_path;    /* NULL or "": $SPECD_SOCKET if set and non-empty, else SPECD_DEFAULT_SOCKET */
+  const char *socket_path;    /* NULL or "": $SPECD_SOCKET if set and non-empty, else the
+                                 user's own daemon's socket if it exists, else SPECD_DEFAULT_SOCKET */
   const char *client_name;    /* for the daemon's log; NULL or "": "libspecd-client 1.0.0" */
   uint32_t max_frame_bytes;   /* largest frame accepted from the daemon; 0: 64 MiB */
 } specd_client_opts;
@@ -339,6 +346,10 @@ typedef struct specd_status_decoder {
   const char *version;
   const char *description;
   const char *path;
+  /* --- since 1.2 (check SPECD_HAS) --- */
+  /* Its options (default, range, meaning), lossless or lossy and the files it needs, as the JSON
+   * object `specd decoders --json` prints for it; "" from an older daemon. */
+  const char *details_json;
 } specd_status_decoder;
 
 /* The daemon's state. Filled by the library; owned by the caller until specd_status_free. Strings
@@ -404,6 +415,9 @@ typedef struct specd_run {
   double decode_tok_s;
   const char *finish_reason;
   const char *error;            /* "NAME: message" when finish_reason is "error", else "" */
+  /* --- since 1.2 (check SPECD_HAS) --- */
+  const char *auto_settings;    /* JSON object: steps per setting an `auto` decoder chose, e.g.
+                                   {"k=4":12,"plain":3}; "{}" when none, "" from an older daemon */
 } specd_run;
 
 /* A list of runs, newest first. Owned by the caller until specd_runs_free. Since 1.0. */

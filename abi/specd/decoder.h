@@ -1,4 +1,5 @@
-/* specd decoder plugin ABI, version 1.1 (1.1 added metadata, side files and refuse()).
+/* specd decoder plugin ABI, version 1.2 (1.1 added metadata, side files and refuse(); 1.2 the cost
+ * model and the record of settings a decoder chose).
  *
  * A decoder is a shared object that exports one symbol, specd_decoder_entry(), returning a const
  * descriptor of function pointers. The daemon (the "host") calls those functions to decode
@@ -60,7 +61,7 @@ extern "C" {
 #endif
 
 #define SPECD_DECODER_ABI_MAJOR 1
-#define SPECD_DECODER_ABI_MINOR 1
+#define SPECD_DECODER_ABI_MINOR 2
 
 #if defined(__GNUC__)
 #define SPECD_EXPORT __attribute__((visibility("default")))
@@ -301,7 +302,43 @@ typedef struct specd_host_api {
    * `return api->refuse(h, SPECD_E_BAD_MODEL, "...")`. The client gets the message prefixed with the
    * decoder's name. */
   int (*refuse)(specd_host *h, int32_t code, const char *fmt, ...) SPECD_PRINTF(3, 4);
+
+  /* --- decoder ABI 1.2 --- */
+  /* The host's cost model and the record of settings a decoder chose (check SPECD_HAS before use). */
+  /* The expected time of a step in which this instance's sequence adds `rows` rows that all want
+   * logits (the forward and the host's own per-step work), relative to a step of one such row (so
+   * step_cost(h, 1) is 1; rows <= 0 give 0). The host measures it on its own backend and thread
+   * count (a short calibration when the model is loaded, refined from the steps it runs), and counts
+   * the rows other sequences added to the last step, so under in-flight batching it is the marginal
+   * cost. Any time; never blocks. */
+  double (*step_cost)(specd_host *h, int32_t rows);
+  /* The time the decoder spent in this sequence's last plan() and accept() together (its drafter,
+   * host ops and bookkeeping), in the same unit as step_cost: one step of one row. 0 before the first
+   * step or while the host has timed no step. Any time between begin and end. */
+  double (*seq_decoder_cost)(specd_seq *s);
+  /* Record that this step ran with setting `label` (e.g. "k=4", "W=2,L=3", "plain"; at most 31
+   * bytes are kept): the host counts steps per label and stores the histogram with the run. Any
+   * time between begin and end; SPECD_E_INVALID_ARG when label is NULL or empty, SPECD_E_LIMIT past
+   * 64 distinct labels in one sequence. */
+  int (*seq_note_setting)(specd_seq *s, const char *label);
 } specd_host_api;
+
+/* --- decoder ABI 1.2: a descriptor describes its options, for `specd decoders` --- */
+#define SPECD_OPTION_INT 1    /* read with opt_int */
+#define SPECD_OPTION_FLOAT 2  /* read with opt_float */
+#define SPECD_OPTION_STRING 3 /* read with opt_string */
+/* One option a decoder's create() reads. Static storage in the plugin; all strings UTF-8 text for people
+ * except key, which is exactly what create() passes to opt_*. Since ABI 1.2. */
+typedef struct specd_option_desc {
+  uint32_t struct_size; /* sizeof(specd_option_desc) as the plugin compiled it: the stride of the array */
+  int32_t type;         /* SPECD_OPTION_* */
+  const char *key;
+  const char *def;      /* the default as written in a request ("8", "0.9", "exact"), or a phrase ("from the model") */
+  const char *range;    /* "[1, 64]", "exact|reference"; NULL: any */
+  const char *meaning;
+} specd_option_desc;
+/* specd_decoder.flags */
+#define SPECD_DECODER_LOSSLESS 1u /* output equals ar's for the same sampling (greedy: the same tokens) */
 
 /* A decoder's descriptor, returned by specd_decoder_entry. Required slots must be non-NULL. */
 typedef struct specd_decoder {
@@ -330,6 +367,12 @@ typedef struct specd_decoder {
   /* Optional, may be NULL. The sequence ended (finished, failed or cancelled), also when its own
    * begin() returned an error. */
   void (*end)(void *instance, specd_seq *s);
+
+  /* --- ABI 1.2 (read only when struct_size covers them; a 1.1 plugin lists "options not described") --- */
+  const specd_option_desc *options; /* n_options entries (stride options->struct_size), or NULL */
+  uint32_t n_options;
+  uint32_t flags;                   /* SPECD_DECODER_LOSSLESS, else lossy */
+  const char *needs;                /* files it needs beyond the model and how to make them, or NULL: none */
 } specd_decoder;
 
 /* Fill the descriptor's bookkeeping head: static const specd_decoder d = { SPECD_DECODER_HEAD, ... }; */

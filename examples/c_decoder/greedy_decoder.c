@@ -83,6 +83,8 @@ static const specd_decoder example_decoder = {
     example_plan,
     example_accept,
     NULL, /* end: optional, nothing per sequence to free */
+    /* ABI 1.2: no options (a table like plugins/ar/ar_decoder.c's describes them), lossless, no files */
+    NULL, 0, SPECD_DECODER_LOSSLESS, NULL,
 };
 
 const specd_decoder *specd_decoder_entry(uint32_t host_abi_major, uint32_t host_abi_minor) {

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <new>
 #include <optional>
+#include <sys/mman.h>
 #include <unordered_map>
 #include <vector>
 
@@ -17,11 +18,19 @@ namespace {
 
 constexpr std::align_val_t kAlign{64};
 
+// The KV cache is mapped straight from the kernel: its pages are zero and cost nothing until a
+// block is first written, so a large cache neither delays start-up nor the first request, and no
+// allocator (or MALLOC_PERTURB_) fills it on one thread. Page-aligned, so kAlign holds.
+void* map_pages(size_t bytes) {
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(ThreadPool& pool) : pool_(pool) {}
   ~CpuBackend() override {
-    for (auto& [p, a] : live_) ::operator delete(p, kAlign);
+    for (auto& [p, a] : live_) release(p, a);
   }
 
   const char* name() const override { return "cpu"; }
@@ -29,15 +38,16 @@ class CpuBackend final : public Backend {
 
   Result<void*> alloc(MemUse use, size_t bytes) override {
     SPECD_TRY(ledger_.charge(use, bytes));
-    void* p = ::operator new(std::max<size_t>(bytes, 1), kAlign, std::nothrow);
+    const bool mapped = use == MemUse::Kv && bytes > 0;
+    void* p = mapped ? map_pages(bytes) : ::operator new(std::max<size_t>(bytes, 1), kAlign, std::nothrow);
     if (!p) {
       ledger_.release(use, bytes);
       return make_error(SPECD_E_NOMEM, "cannot allocate %zu bytes of host memory for %s", bytes, mem_use_name(use));
     }
     try {
-      live_.emplace(p, Allocation{use, bytes});
+      live_.emplace(p, Allocation{use, bytes, mapped});
     } catch (const std::bad_alloc&) {
-      ::operator delete(p, kAlign);
+      release(p, Allocation{use, bytes, mapped});
       ledger_.release(use, bytes);
       return make_error(SPECD_E_NOMEM, "cannot record an allocation of %zu bytes", bytes);
     }
@@ -48,7 +58,7 @@ class CpuBackend final : public Backend {
     auto it = live_.find(p);
     if (it == live_.end()) return;
     ledger_.release(it->second.use, it->second.bytes);
-    ::operator delete(p, kAlign);
+    release(p, it->second);
     live_.erase(it);
   }
 
@@ -139,7 +149,12 @@ class CpuBackend final : public Backend {
   struct Allocation {
     MemUse use;
     size_t bytes;
+    bool mapped;  // from map_pages
   };
+  static void release(void* p, const Allocation& a) {
+    if (a.mapped) ::munmap(p, a.bytes);
+    else ::operator delete(p, kAlign);
+  }
   ThreadPool& pool_;
   MemLedger ledger_;
   std::unordered_map<void*, Allocation> live_;

@@ -51,22 +51,35 @@ Isa clamp_isa(Isa want) {
 }
 
 Isa choose_isa() {
-  const Isa best = best_isa();
+  Isa want = best_isa();
   const char* env = std::getenv("SPECD_ISA");
-  if (env == nullptr || *env == '\0') return best;
-  Isa want;
-  if (!parse_isa(env, &want)) {
-    std::fprintf(stderr, "specd: SPECD_ISA=%s is not one of scalar|avx2|avx512|avx512bf16|amx; using %s\n", env,
-                 isa_name(best));
-    return best;
-  }
-  const Isa got = clamp_isa(want);
-  if (got != want) {
-    std::fprintf(stderr, "specd: SPECD_ISA=%s is not supported on this CPU; using %s\n", env,
-                 isa_name(got));
-  }
+  const Isa got = env != nullptr && parse_isa(env, &want) ? clamp_isa(want) : best_isa();
+  // Programs refuse a bad SPECD_ISA at start (daemon/cli_args.cpp); a library user gets the line.
+  if (const Status st = isa_env_status(); !st)
+    std::fprintf(stderr, "specd: %s; using %s\n", st.error().message.c_str(), isa_name(got));
   return got;
 }
+
+}  // namespace
+
+Status isa_env_status() {
+  const char* env = std::getenv("SPECD_ISA");
+  if (env == nullptr || *env == '\0') return {};
+  Isa want;
+  if (!parse_isa(env, &want))
+    return make_error(SPECD_E_INVALID_ARG, "SPECD_ISA=%s is not one of scalar|avx2|avx512|avx512bf16|amx (unset: the best this CPU has, %s)",
+                      env, isa_name(best_isa()));
+  if (!isa_supported(want)) {
+    std::string here;
+    for (int i = static_cast<int>(Isa::Amx); i >= 0; --i)
+      if (isa_supported(static_cast<Isa>(i))) here.append(here.empty() ? "" : "|").append(isa_name(static_cast<Isa>(i)));
+    return make_error(SPECD_E_UNSUPPORTED, "SPECD_ISA=%s is not supported by this CPU%s (supported here: %s)", env,
+                      want == Isa::Amx ? " or not permitted by its kernel" : "", here.c_str());
+  }
+  return {};
+}
+
+namespace {
 
 // Q4_0 and the K types have their own kernels (matmul_kquant.h); their AVX-512 one needs VNNI, and
 // without it the AVX2 one serves every AVX-512 path.

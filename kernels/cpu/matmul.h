@@ -14,6 +14,7 @@
 #pragma once
 
 #include "kernels/ggml_type.h"
+#include "kernels/result.h"
 #include "kernels/weight_view.h"
 #include "kernels/cpu/thread_pool.h"
 
@@ -27,6 +28,11 @@ Isa active_isa();
 const char* isa_name(Isa isa);
 // Whether this CPU (and, for AMX, the kernel's permission) supports a path.
 bool isa_supported(Isa isa);
+// Whether $SPECD_ISA, when set, names a path this CPU supports. Errors: SPECD_E_INVALID_ARG for a
+// name that is none of scalar|avx2|avx512|avx512bf16|amx, SPECD_E_UNSUPPORTED for a path the CPU
+// lacks (both messages list what is valid). Programs refuse to start on either; a library that
+// never asks gets the message on stderr and the nearest supported path at the first product.
+Status isa_env_status();
 // Force a path for tests and benchmarks; returns false and changes nothing if it is unsupported.
 // Not thread-safe against concurrent matmul calls: set it before starting work.
 bool set_isa(Isa isa);

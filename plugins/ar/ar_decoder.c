@@ -100,12 +100,20 @@ static int ar_accept(void *instance, specd_seq *s, const specd_outputs *o) {
   return taken < 0 ? taken : SPECD_OK;
 }
 
+/* What create() reads (ABI 1.2; tests/test_decoder_options.cpp checks it against the code). */
+static const specd_option_desc ar_options[] = {
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "prefill_chunk", "256", "[1, 4096]",
+     "prompt tokens per forward while reading the prompt (capped by the host's row budget)"},
+};
+
 static const specd_decoder ar_decoder = {
     SPECD_DECODER_HEAD,  .name = "ar",
     .version = "1.0.0",  .description = "plain autoregressive decoding, greedy or sampled (options: prefill_chunk)",
     .create = ar_create, .destroy = ar_destroy,
     .begin = ar_begin,   .plan = ar_plan,
     .accept = ar_accept, .end = NULL,
+    .options = ar_options, .n_options = sizeof ar_options / sizeof ar_options[0],
+    .flags = SPECD_DECODER_LOSSLESS, .needs = NULL,
 };
 
 SPECD_EXPORT const specd_decoder *specd_decoder_entry(uint32_t host_abi_major, uint32_t host_abi_minor) {

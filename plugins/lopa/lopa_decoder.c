@@ -20,7 +20,9 @@
  * attention (block-causal|full-window; block-causal for k = 0, full-window for k ≥ 1),
  * alpha (0, 0..1: weight of a branch's creation confidence in its score, REF selection_conf_alpha;
  * the anchor's is 1, so alpha trades the lookahead's TPF for the anchor's quality),
- * force_anchor (0, 0..1: the anchor always wins, §3.3). Nothing is allocated after begin(). */
+ * force_anchor (0, 0..1: the anchor always wins, §3.3), auto (0, 0..1: choose each round's branch
+ * count up to k, 4 when k is not given, from live progress and the host's step_cost; lopa_auto.h;
+ * needs ABI 1.2, attention then defaults to full-window). Nothing is allocated after begin(). */
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -28,13 +30,17 @@
 #include <string.h>
 #include <specd/decoder.h>
 
+#include "lopa_auto.h"
 #include "lopa_logic.h"
+
+#define LOPA_AUTO_CAP 4 /* auto's most branches when k is not given */
 
 typedef struct lopa_instance {
   const specd_host_api *api;
   specd_host *host;
   const specd_model_info *model;
-  int32_t k, bs, strategy, full_window, force_anchor, max_rows;
+  int32_t k, bs, strategy, full_window, force_anchor, max_rows; /* k: fixed, or auto's cap */
+  int32_t is_auto;
   float tau_add, tau_act, tau_conf, alpha;
 } lopa_instance;
 
@@ -54,6 +60,7 @@ typedef struct lopa_seq {
   float scores[LOPA_MAX_CAND];
   int32_t look[LOPA_MAX_LOOKAHEAD];
   int64_t rounds, fills, lookahead_wins;
+  lopa_auto autos;
 } lopa_seq;
 
 /* Refuse the request with a message for the client (ABI 1.1 hosts), else a log line. */
@@ -79,7 +86,7 @@ static int parse_choice(const char *s, const char *const *names, int32_t n, int3
 }
 
 static int read_options(const specd_host_api *api, specd_host *h, lopa_instance *g) {
-  int64_t k = 0, bs = 0, force = 0, bs_model = 8;
+  int64_t k = 0, bs = 0, force = 0, bs_model = 8, is_auto = 0;
   /* The block size the model was trained with (specd.dllm.block_len, ABI 1.1 hosts), else 8. */
   if (!SPECD_HAS(specd_host_api, api, meta_int) || api->meta_int == NULL ||
       api->meta_int(h, "specd.dllm.block_len", &bs_model) != SPECD_OK || bs_model < 1 || bs_model > 256)
@@ -93,9 +100,13 @@ static int read_options(const specd_host_api *api, specd_host *h, lopa_instance 
   if (rc == SPECD_OK) rc = api->opt_float(h, "tau_conf", 0.9, 0.0, 2.0, &tf);
   if (rc == SPECD_OK) rc = api->opt_float(h, "alpha", 0.0, 0.0, 1.0, &al);
   if (rc == SPECD_OK) rc = api->opt_int(h, "force_anchor", 0, 0, 1, &force);
+  if (rc == SPECD_OK) rc = api->opt_int(h, "auto", 0, 0, 1, &is_auto);
   if (rc == SPECD_OK) rc = api->opt_string(h, "confidence", "prob", &conf);
-  if (rc == SPECD_OK) rc = api->opt_string(h, "attention", k > 0 ? "full-window" : "block-causal", &att);
+  if (rc == SPECD_OK) rc = api->opt_string(h, "attention", k > 0 || is_auto ? "full-window" : "block-causal", &att);
   if (rc != SPECD_OK) return rc;
+  if (is_auto && !SPECD_HAS(specd_host_api, api, seq_note_setting))
+    return refuse(api, h, SPECD_E_BAD_OPTION, "option 'auto' needs a host with decoder ABI 1.2 (its cost model)");
+  if (is_auto && k == 0) k = LOPA_AUTO_CAP;
   static const char *const conf_names[] = {"prob", "margin", "neg_entropy"};
   static const char *const att_names[] = {"block-causal", "full-window"};
   if (parse_choice(conf, conf_names, 3, &g->strategy) != SPECD_OK)
@@ -105,6 +116,7 @@ static int read_options(const specd_host_api *api, specd_host *h, lopa_instance 
   g->k = (int32_t)k;
   g->bs = (int32_t)bs;
   g->force_anchor = (int32_t)force;
+  g->is_auto = (int32_t)is_auto;
   g->tau_add = (float)ta;
   g->tau_act = (float)tc;
   g->tau_conf = (float)tf;
@@ -123,7 +135,8 @@ static int lopa_create(const specd_host_api *api, specd_host *h, const specd_mod
   const int rc = read_options(api, h, &tmp);
   if (rc != SPECD_OK) return rc;
   if (model->mask_id < 0 || model->mask_id >= model->vocab)
-    return refuse(api, h, SPECD_E_UNSUPPORTED, "model %s has no MASK token (specd.mask_token_id): not a diffusion LM",
+    return refuse(api, h, SPECD_E_UNSUPPORTED, "model %s has no MASK token (specd.mask_token_id): lopa needs a diffusion (D2F-trained) model "
+                  "(make one with scripts/train.sh d2f)",
                   model->path ? model->path : "?");
   tmp.max_rows = SPECD_HAS(specd_model_info, model, max_rows) ? model->max_rows : 1024;
   if (tmp.max_rows < tmp.bs + 1)
@@ -204,6 +217,7 @@ static int lopa_begin(void *instance, specd_seq *s) {
   st->cand[0] = &st->pool[0]; /* round 1: the anchor alone, holding only the prompt */
   st->n_cand = 1;
   st->emitted_upto = P;
+  lopa_auto_init(&st->autos);
   api->seq_set_user(s, st);
   return SPECD_OK;
 }
@@ -377,8 +391,15 @@ static int commit_segment(const lopa_instance *g, lopa_seq *st, specd_seq *s, co
 }
 
 /* Step 10: the next candidates from the filled winner W, lookaheads first, W (the anchor) last. */
-static void spawn_next(const lopa_instance *g, lopa_seq *st, lopa_path *W) {
-  const int32_t m = lopa_top_positions(W, &st->cfg, st->conf_at, g->k, st->look);
+static void spawn_next(const lopa_instance *g, lopa_seq *st, specd_seq *s, lopa_path *W) {
+  int32_t k = g->k;
+  if (g->is_auto) {
+    const lopa_layout *L = &st->L;
+    const int32_t anchor = st->n_cand - 1;
+    k = lopa_auto_choose(&st->autos, g->api, g->host, s, g->k, L->shared ? L->seg_end - L->kv : 0,
+                         L->cand_rows[anchor]);
+  }
+  const int32_t m = lopa_top_positions(W, &st->cfg, st->conf_at, k, st->look);
   lopa_path *out[LOPA_MAX_LOOKAHEAD];
   for (int32_t j = 0; j < m; ++j) out[j] = free_slot(st, W, j);
   lopa_spawn(W, &st->cfg, st->look, m, st->tok_at, st->conf_at, out);
@@ -403,7 +424,10 @@ static int lopa_accept(void *instance, specd_seq *s, const specd_outputs *o) {
   if (rc != SPECD_OK) return rc;
   lopa_path *W = st->cand[w];
   lopa_mark_cached(W);
-  st->fills += lopa_fill(W, c, st->tok_at, st->prob_at, st->conf_at);
+  const int32_t filled = lopa_fill(W, c, st->tok_at, st->prob_at, st->conf_at);
+  st->fills += filled;
+  /* a winning lookahead brought its one pre-filled position: part of this round's progress */
+  if (g->is_auto) lopa_auto_record(&st->autos, st->n_cand - 1, filled + (w != st->n_cand - 1));
   W->look_pos = -1;
   W->creation_conf = 1.0f;
   /* Step 9 and §1.5: only the anchor rule retires blocks, left to right; what retired is emitted. */
@@ -420,22 +444,41 @@ static int lopa_accept(void *instance, specd_seq *s, const specd_outputs *o) {
     api->finish(s, SPECD_FINISH_DECODER);
     return SPECD_OK;
   }
-  spawn_next(g, st, W);
+  spawn_next(g, st, s, W);
   return SPECD_OK;
 }
+
+/* What create() reads (ABI 1.2; tests/test_decoder_options.cpp checks it against the code). */
+static const specd_option_desc lopa_options[] = {
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "k", "0", "[0, 16]", "LoPA lookahead branches per round; 0: plain D2F"},
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "block", "the trained block length (specd.dllm.block_len), else 8", "[1, 256]",
+     "tokens per block"},
+    {sizeof(specd_option_desc), SPECD_OPTION_FLOAT, "tau_add", "0.1", "[0, 1]", "progress of the last block at which a new one starts"},
+    {sizeof(specd_option_desc), SPECD_OPTION_FLOAT, "tau_act", "0.95", "[0, 1]", "progress at which a block becomes fully active"},
+    {sizeof(specd_option_desc), SPECD_OPTION_FLOAT, "tau_conf", "0.9", "[0, 2]", "confidence at which a masked token is filled"},
+    {sizeof(specd_option_desc), SPECD_OPTION_FLOAT, "alpha", "0", "[0, 1]", "weight of a branch's creation confidence in its score (the anchor's is 1)"},
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "force_anchor", "0", "[0, 1]", "1: the anchor branch always wins"},
+    {sizeof(specd_option_desc), SPECD_OPTION_STRING, "confidence", "prob", "prob|margin|neg_entropy", "how a prediction's confidence is measured"},
+    {sizeof(specd_option_desc), SPECD_OPTION_STRING, "attention", "full-window with k > 0, else block-causal",
+     "block-causal|full-window", "what the blocks in flight may attend to"},
+};
 
 static const specd_decoder lopa_decoder = {
     SPECD_DECODER_HEAD,
     .name = "lopa",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .description = "D2F pipelined block decoding for diffusion LMs and LoPA lookahead branches, lossy (options: k, "
-                   "block, tau_add, tau_act, tau_conf, confidence, attention, alpha, force_anchor)",
+                   "block, tau_add, tau_act, tau_conf, confidence, attention, alpha, force_anchor, auto)",
     .create = lopa_create,
     .destroy = lopa_destroy,
     .begin = lopa_begin,
     .plan = lopa_plan,
     .accept = lopa_accept,
     .end = lopa_end,
+    .options = lopa_options,
+    .n_options = sizeof lopa_options / sizeof lopa_options[0],
+    .flags = 0, /* lossy: fills tokens by confidence, so its output differs from ar's */
+    .needs = "a diffusion (D2F-trained) model with a MASK token (make one with scripts/train.sh d2f)",
 };
 
 SPECD_EXPORT const specd_decoder *specd_decoder_entry(uint32_t host_abi_major, uint32_t host_abi_minor) {

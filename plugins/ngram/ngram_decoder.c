@@ -13,12 +13,20 @@
  * Sampling y ~ P and descending iff y is the draft is docs/methods/redrafter.md §5.3's exact rule
  * for deterministic drafts: every emitted token is one api->sample() of the same logits ar would
  * see, so the output law is ar's (greedy: identical tokens; sampled with the same seed: the same
- * RNG draws in the same order). Options: k (8, 1..64), ngram_max (3, 1..8), ngram_min
- * (1, 1..ngram_max), prefill_chunk (256, 1..4096). Nothing is allocated per step. */
+ * RNG draws in the same order). Options: k (1..64; absent: auto), ngram_max (3, 1..8), ngram_min
+ * (1, 1..ngram_max), prefill_chunk (256, 1..4096). With k absent, each draft step verifies the
+ * prefix of the found draft (up to 16) that maximises expected tokens per unit of time, from this
+ * sequence's acceptance by depth and the host's step_cost (plugins/common/spec_auto.h; a host
+ * older than ABI 1.2 gets the fixed k = 8). Nothing is allocated per step. */
 #include <inttypes.h>
 #include <specd/decoder.h>
 
+#include <stdio.h>
+
+#include "../common/spec_auto.h"
 #include "ngram_match.h"
+
+#define NGRAM_AUTO_K 16 /* the longest draft auto considers */
 
 typedef struct ngram_instance {
   const specd_host_api *api;
@@ -26,6 +34,7 @@ typedef struct ngram_instance {
   int32_t ctx_len;
   int32_t chunk; /* prefill_chunk */
   int32_t k;
+  int32_t is_auto; /* k was not given: choose per step (needs the 1.2 cost model) */
   int32_t ngram_min, ngram_max;
   int32_t n_rows; /* max(chunk, k + 1): the longest commit */
   int32_t rows[]; /* 0, 1, ..., n_rows-1: row lists for commit(), filled in create() */
@@ -34,6 +43,7 @@ typedef struct ngram_instance {
 typedef struct ngram_seq {
   int32_t m;                              /* drafts planned this step (rows 1..m); 0 in prefill steps */
   int64_t draft_steps, drafted, accepted; /* for the debug line in end() */
+  spec_accept acc;                        /* auto: live acceptance by depth */
   int32_t draft[];                        /* k + 1 slots: d_1..d_m, then the emitted run d_1..d_i, y */
 } ngram_seq;
 
@@ -52,11 +62,13 @@ static int ngram_create(const specd_host_api *api, specd_host *h, const specd_mo
   *instance = NULL;
   if (!SPECD_HAS(specd_host_api, api, sample) || !SPECD_HAS(specd_model_info, model, ctx_len)) return SPECD_E_VERSION;
   int32_t k = 0, nmax = 0, nmin = 0, chunk = 0;
-  int rc = read_opt(api, h, "k", 8, 1, 64, &k);
+  int rc = read_opt(api, h, "k", 0, 1, 64, &k); /* 0: absent, auto */
   if (rc == SPECD_OK) rc = read_opt(api, h, "ngram_max", 3, 1, 8, &nmax);
   if (rc == SPECD_OK) rc = read_opt(api, h, "ngram_min", 1, 1, nmax, &nmin);
   if (rc == SPECD_OK) rc = read_opt(api, h, "prefill_chunk", 256, 1, 4096, &chunk);
   if (rc != SPECD_OK) return rc;
+  const int32_t is_auto = k == 0 && SPECD_HAS(specd_host_api, api, seq_note_setting);
+  if (k == 0) k = is_auto ? NGRAM_AUTO_K : 8;
   /* A step may not exceed the host's row budget (ABI 1.0 hosts that predate max_rows: 1024). */
   const int32_t budget = SPECD_HAS(specd_model_info, model, max_rows) ? model->max_rows : 1024;
   if (chunk > budget) chunk = budget;
@@ -69,6 +81,7 @@ static int ngram_create(const specd_host_api *api, specd_host *h, const specd_mo
   g->ctx_len = model->ctx_len;
   g->chunk = chunk;
   g->k = k;
+  g->is_auto = is_auto;
   g->ngram_min = nmin;
   g->ngram_max = nmax;
   g->n_rows = n_rows;
@@ -91,6 +104,7 @@ static int ngram_begin(void *instance, specd_seq *s) {
   if (st == NULL) return api->fail(s, SPECD_E_NOMEM, "out of memory for the draft buffer");
   st->m = 0;
   st->draft_steps = st->drafted = st->accepted = 0;
+  spec_accept_init(&st->acc, SPEC_AUTO_PRIOR_P);
   api->seq_set_user(s, st);
   return SPECD_OK;
 }
@@ -129,6 +143,24 @@ static int32_t draft_limit(const ngram_instance *g, specd_seq *s, int32_t n) {
   return limit;
 }
 
+/* auto: the prefix of the m found drafts worth verifying (0: a plain step), noted for the run log. */
+static int32_t auto_draft_len(const ngram_instance *g, ngram_seq *st, specd_seq *s, int32_t m) {
+  double tokens[NGRAM_AUTO_K + 1], cost[NGRAM_AUTO_K + 1];
+  if (m <= 0) return 0; /* nothing to verify: a plain step by necessity, not a choice */
+  for (int32_t k = 0; k <= m; ++k) {
+    tokens[k] = spec_expected_tokens(&st->acc, k);
+    cost[k] = g->api->step_cost(g->host, k + 1);
+  }
+  const int32_t k = spec_auto_choose(&st->acc, tokens, cost, m + 1);
+  char label[16];
+  if (k > 0)
+    snprintf(label, sizeof label, "k=%d", (int)k);
+  else
+    snprintf(label, sizeof label, "plain");
+  g->api->seq_note_setting(s, label);
+  return k;
+}
+
 static int ngram_plan(void *instance, specd_seq *s, specd_batch *b) {
   const ngram_instance *g = instance;
   const specd_host_api *api = g->api;
@@ -153,7 +185,8 @@ static int ngram_plan(void *instance, specd_seq *s, specd_batch *b) {
     return SPECD_OK;
   }
   const int32_t limit = draft_limit(g, s, n);
-  const int32_t m = ngram_find_draft(tok, n, g->ngram_min, g->ngram_max, limit, st->draft);
+  int32_t m = ngram_find_draft(tok, n, g->ngram_min, g->ngram_max, limit, st->draft);
+  if (g->is_auto) m = auto_draft_len(g, st, s, m);
   const int32_t row = add_chained(api, b, tok[kv], kv, SPECD_ROW_LOGITS);
   if (row < 0) return api->fail(s, row, "row at position %d failed (%d)", kv, row);
   int32_t added = 0;
@@ -190,6 +223,7 @@ static int ngram_accept(void *instance, specd_seq *s, const specd_outputs *o) {
   const int rc = api->commit(s, o, g->rows, r + i);
   if (rc != SPECD_OK) return rc;
   if (m > 0) {
+    spec_accept_record(&st->acc, m, i);
     st->draft_steps++;
     st->drafted += m;
     st->accepted += i;
@@ -199,20 +233,33 @@ static int ngram_accept(void *instance, specd_seq *s, const specd_outputs *o) {
   return taken < 0 ? taken : SPECD_OK;
 }
 
+/* What create() reads (ABI 1.2; tests/test_decoder_options.cpp checks it against the code). */
+static const specd_option_desc ngram_options[] = {
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "k", "8", "[1, 64]", "most draft tokens copied from the context per step"},
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "ngram_max", "3", "[1, 8]", "longest n-gram matched against the context"},
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "ngram_min", "1", "[1, ngram_max]", "shortest n-gram matched"},
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "prefill_chunk", "256", "[1, 4096]", "prompt tokens per forward"},
+};
+
 static const specd_decoder ngram_decoder = {
     SPECD_DECODER_HEAD,
     .name = "ngram",
-    .version = "1.0.0",
-    .description = "prompt-lookup speculative decoding, lossless (options: k, ngram_max, ngram_min, prefill_chunk)",
+    .version = "1.1.0",
+    .description = "prompt-lookup speculative decoding, lossless (options: k (absent: auto), ngram_max, ngram_min, "
+                   "prefill_chunk)",
     .create = ngram_create,
     .destroy = ngram_destroy,
     .begin = ngram_begin,
     .plan = ngram_plan,
     .accept = ngram_accept,
     .end = ngram_end,
+    .options = ngram_options,
+    .n_options = sizeof ngram_options / sizeof ngram_options[0],
+    .flags = SPECD_DECODER_LOSSLESS,
+    .needs = NULL,
 };
 
 SPECD_EXPORT const specd_decoder *specd_decoder_entry(uint32_t host_abi_major, uint32_t host_abi_minor) {
-  (void)host_abi_minor; /* everything used here is in 1.0 */
+  (void)host_abi_minor; /* 1.0 suffices; auto uses 1.2's cost model only when SPECD_HAS says it is there */
   return host_abi_major == SPECD_DECODER_ABI_MAJOR ? &ngram_decoder : NULL;
 }

@@ -12,9 +12,11 @@
  *           written, §6), emit the accepted drafts and the next token, and keep the hidden state
  *           of the last accepted row as h for the next draft (§1 step 7).
  * Options: drafter (path; default: <model stem>-redrafter.gguf beside the model, then under
- * $SPECD_CACHE/models or ~/.cache/specd/models), W (beam width, 4, 1..32), L (beam length with
- * the root, 5, 2..k_trained+1), nodes (at most this many tree rows, the drafter's likeliest; 0 = all
+ * $SPECD_CACHE/models or ~/.cache/specd/models), W (beam width, 1..32; absent: auto up to 4), L
+ * (beam length with the root, 2..k_trained+1; absent: auto up to min(6, k_trained+1)), nodes (at most this many tree rows, the drafter's likeliest; 0 = all
  * 1 + W(L-1); exact rule only), accept (exact|reference), prefill_chunk (256, 1..4096).
+ * auto (redrafter_auto.h, ABI 1.2's cost model) picks each step's W and/or L, or a plain step, for
+ * the most expected tokens per unit of time; an older host gets the fixed W = 4, L = 5.
  * Everything a step needs is allocated in create() and begin(). */
 #include <inttypes.h>
 #include <specd/decoder.h>
@@ -23,6 +25,7 @@
 #include <string.h>
 
 #include "redrafter_accept.h"
+#include "redrafter_auto.h"
 #include "redrafter_drafter.h"
 #include "redrafter_tree.h"
 
@@ -30,7 +33,8 @@ typedef struct rd_instance {
   const specd_host_api *api;
   specd_host *host;
   const specd_model_info *model;
-  int32_t W, L, chunk, reference, max_nodes;
+  int32_t W, L, chunk, reference, max_nodes; /* W, L: fixed, or auto's largest */
+  int32_t w_auto, l_auto;
   rd_drafter drafter;
   int32_t *rows; /* 0, 1, ..., chunk-1 for prefill commits */
 } rd_instance;
@@ -51,6 +55,8 @@ typedef struct rd_seq {
   int32_t *path;     /* [L] */
   int32_t *out;      /* [L]: emitted run */
   int64_t steps, drafted_steps, accepted;
+  int32_t auto_step; /* this step's W and L came from rd_auto_choose */
+  rd_auto_seq autos;
 } rd_seq;
 
 static int read_int(const specd_host_api *api, specd_host *h, const char *key, int64_t def, int64_t lo, int64_t hi,
@@ -67,8 +73,9 @@ static int readable(const char *path) {
   return f != NULL;
 }
 
-/* The default drafter: "<stem>-redrafter.gguf" beside the model, else in the training cache. */
-static int find_drafter(const specd_model_info *model, char *out, size_t size) {
+/* The default drafter: "<stem>-redrafter.gguf" beside the model, else in the training cache. Sets
+ * out to the first that is readable and returns 1; else returns 0 with tried naming both. */
+static int find_drafter(const specd_model_info *model, char *out, size_t size, char *tried, size_t tried_size) {
   const char *path = model->path ? model->path : "";
   const char *base = strrchr(path, '/');
   const int dir_len = base ? (int)(base - path) : 0;
@@ -77,11 +84,14 @@ static int find_drafter(const specd_model_info *model, char *out, size_t size) {
   if (stem_len > 5 && strcmp(base + stem_len - 5, ".gguf") == 0) stem_len -= 5;
   snprintf(out, size, "%.*s%s%.*s-redrafter.gguf", dir_len, path, dir_len ? "/" : "", stem_len, base);
   if (readable(out)) return 1;
+  snprintf(tried, tried_size, "%s", out);
   const char *cache = getenv("SPECD_CACHE"), *home = getenv("HOME");
   if (cache != NULL && *cache)
     snprintf(out, size, "%s/models/%.*s-redrafter.gguf", cache, stem_len, base);
   else
     snprintf(out, size, "%s/.cache/specd/models/%.*s-redrafter.gguf", home ? home : "", stem_len, base);
+  const size_t used = strlen(tried);
+  snprintf(tried + used, tried_size - used, " or %s", out);
   return readable(out);
 }
 
@@ -100,13 +110,17 @@ static int rd_create(const specd_host_api *api, specd_host *h, const specd_model
   if (!SPECD_HAS(specd_host_api, api, refuse) || !SPECD_HAS(specd_model_info, model, max_rows)) return SPECD_E_VERSION;
   int32_t W = 0, L = 0, chunk = 0, nodes = 0;
   const char *path = NULL, *rule = NULL;
-  int rc = read_int(api, h, "W", 4, 1, 32, &W);
-  if (rc == SPECD_OK) rc = read_int(api, h, "L", 5, 2, 65, &L);
+  int rc = read_int(api, h, "W", 0, 1, 32, &W); /* 0: absent, auto */
+  if (rc == SPECD_OK) rc = read_int(api, h, "L", 0, 2, 65, &L);
   if (rc == SPECD_OK) rc = read_int(api, h, "prefill_chunk", 256, 1, 4096, &chunk);
   if (rc == SPECD_OK) rc = read_int(api, h, "nodes", 0, 0, 4096, &nodes);
   if (rc == SPECD_OK) rc = api->opt_string(h, "accept", "exact", &rule);
   if (rc == SPECD_OK) rc = api->opt_string(h, "drafter", NULL, &path);
   if (rc != SPECD_OK) return rc;
+  const int32_t can_auto = SPECD_HAS(specd_host_api, api, seq_note_setting);
+  const int32_t w_auto = W == 0 && can_auto, l_auto = L == 0 && can_auto;
+  if (W == 0) W = 4;
+  if (L == 0) L = l_auto ? 6 : 5; /* auto's cap is cut to the drafter's k_trained + 1 below */
   if (strcmp(rule, "exact") != 0 && strcmp(rule, "reference") != 0)
     return api->refuse(h, SPECD_E_BAD_OPTION, "option 'accept' must be exact or reference, not '%s'", rule);
   if (chunk > model->max_rows) chunk = model->max_rows;
@@ -115,10 +129,13 @@ static int rd_create(const specd_host_api *api, specd_host *h, const specd_model
   if (1 + W * (L - 1) > model->max_rows)
     return api->refuse(h, SPECD_E_BAD_OPTION, "W=%d, L=%d needs %d rows per step, the host allows %d", W, L,
                        1 + W * (L - 1), model->max_rows);
-  char found[4096];
+  char found[4096], tried[8300];
   if (path == NULL) {
-    if (!find_drafter(model, found, sizeof found))
-      return api->refuse(h, SPECD_E_IO, "no drafter given (option drafter=PATH) and none at %s", found);
+    if (!find_drafter(model, found, sizeof found, tried, sizeof tried))
+      return api->refuse(h, SPECD_E_IO,
+                         "no drafter given (option drafter=PATH) and none at %s; make one for this model with "
+                         "scripts/train.sh redrafter",
+                         tried);
     path = found;
   }
   rd_instance *g = api->mem_alloc(h, sizeof *g);
@@ -142,6 +159,9 @@ static int rd_create(const specd_host_api *api, specd_host *h, const specd_model
     rd_destroy(g);
     return rc;
   }
+  if (l_auto && L - 1 > g->drafter.k_trained) L = g->L = g->drafter.k_trained + 1 >= 2 ? g->drafter.k_trained + 1 : 2;
+  g->w_auto = w_auto;
+  g->l_auto = l_auto;
   if (L - 1 > g->drafter.k_trained) {
     const int32_t k = g->drafter.k_trained;
     rd_destroy(g);
@@ -175,6 +195,7 @@ static int rd_begin(void *instance, specd_seq *s) {
   st->out = i, i += L;
   st->prune = i, i += nmax;
   rd_tree_init(&st->tree, g->W, g->L, i);
+  rd_auto_init(&st->autos);
   api->seq_set_user(s, st);
   return SPECD_OK;
 }
@@ -244,16 +265,19 @@ static int rd_plan(void *instance, specd_seq *s, specd_batch *b) {
   if (remaining < L) L = remaining;
   if (room < L) L = room;
   st->tree_step = 1;
-  rd_tree_init(&st->tree, g->W, L >= 2 ? L : 1, st->tree.tree);
+  int32_t W = g->W;
+  st->auto_step = (g->w_auto || g->l_auto) && L >= 2 && st->have_h;
+  if (st->auto_step) rd_auto_choose(&st->autos, api, g->host, s, g->w_auto, g->l_auto, &W, &L);
+  rd_tree_init(&st->tree, W, L >= 2 ? L : 1, st->tree.tree);
   if (L < 2 || !st->have_h) { /* a one-node tree: the root alone, a plain ar step */
     st->tree.n = 1;
     st->tree.tok[0] = tok[kv];
     st->tree.depth[0] = 0;
     st->tree.parent[0] = -1;
-    for (int32_t w = 0; w < g->W; ++w) st->tree.unpacker[w * st->tree.L] = 0;
+    for (int32_t w = 0; w < W; ++w) st->tree.unpacker[w * st->tree.L] = 0;
   } else {
     const int rc =
-        rd_drafter_beams(&g->drafter, st->h, tok[kv], g->W, L, st->beams, st->q_ids, st->q_logq, st->score, st->cum);
+        rd_drafter_beams(&g->drafter, st->h, tok[kv], W, L, st->beams, st->q_ids, st->q_logq, st->score, st->cum);
     if (rc != SPECD_OK) return api->fail(s, rc, "drafter beam search failed (%d)", rc);
     rd_tree_pack(&st->tree, st->beams);
     if (g->max_nodes > 0 && st->tree.n > g->max_nodes) {
@@ -302,24 +326,41 @@ static int rd_accept(void *instance, specd_seq *s, const specd_outputs *o) {
   memcpy(st->h, h, (size_t)dim * sizeof(float));
   st->have_h = 1;
   st->accepted += v.n;
+  if (st->auto_step) rd_auto_record(&st->autos, v.n);
   for (int32_t k = 1; k <= v.n; ++k) st->out[k - 1] = t->tok[st->path[k]];
   st->out[v.n] = v.next;
   const int32_t taken = api->emit(s, st->out, v.n + 1);
   return taken < 0 ? taken : SPECD_OK;
 }
 
+/* What create() reads (ABI 1.2; tests/test_decoder_options.cpp checks it against the code). */
+static const specd_option_desc rd_options[] = {
+    {sizeof(specd_option_desc), SPECD_OPTION_STRING, "drafter", "<model>-redrafter.gguf beside the model or in $SPECD_CACHE/models",
+     NULL, "the drafter's GGUF (a path in a side-file directory)"},
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "W", "4", "[1, 32]", "beams drafted per step"},
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "L", "5", "[2, 65]", "beam length (L - 1 draft tokens, at most the drafter's)"},
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "nodes", "0", "[0, 4096]", "prune the beam tree to this many nodes; 0: keep all"},
+    {sizeof(specd_option_desc), SPECD_OPTION_STRING, "accept", "exact", "exact|reference",
+     "exact: lossless tree walk; reference: the Apple / TensorRT-LLM per-beam rule, biased when sampling (for parity)"},
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "prefill_chunk", "256", "[1, 4096]", "prompt tokens per forward"},
+};
+
 static const specd_decoder rd_decoder = {
     SPECD_DECODER_HEAD,
     .name = "redrafter",
-    .version = "1.0.0",
-    .description = "Recurrent Drafter: RNN drafter, beam search, tree verification, lossless (options: drafter, W, L, "
-                   "nodes, accept, prefill_chunk)",
+    .version = "1.1.0",
+    .description = "Recurrent Drafter: RNN drafter, beam search, tree verification, lossless (options: drafter, W, L "
+                   "(absent: auto), nodes, accept, prefill_chunk)",
     .create = rd_create,
     .destroy = rd_destroy,
     .begin = rd_begin,
     .plan = rd_plan,
     .accept = rd_accept,
     .end = rd_end,
+    .options = rd_options,
+    .n_options = sizeof rd_options / sizeof rd_options[0],
+    .flags = SPECD_DECODER_LOSSLESS,
+    .needs = "a drafter trained for the model: <model>-redrafter.gguf (make it with scripts/train.sh redrafter)",
 };
 
 SPECD_EXPORT const specd_decoder *specd_decoder_entry(uint32_t host_abi_major, uint32_t host_abi_minor) {

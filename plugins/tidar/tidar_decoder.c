@@ -21,13 +21,20 @@
  * logit at -inf (the law of target given "not MASK"); argmaxes skip it.
  * k shrinks at decode time when the context margin is short (positions up to kv + 2k - 1 must fit,
  * §2.2), and to the drafts available; with no room for one mask group a step is a plain ar step.
- * Options: k (the model's specd.tidar.block_len, else 8; 1..16), w (the model's specd.tidar.w, else
- * 1.0; 0..1), prefill_chunk
- * (256, 1..4096). A model without a MASK token is refused (SPECD_E_BAD_MODEL). */
+ * Options: k (1..16; absent: auto up to the model's specd.tidar.block_len, else 8), w (the model's
+ * specd.tidar.w, else 1.0; 0..1), prefill_chunk (256, 1..4096). A model without a MASK token is
+ * refused (SPECD_E_BAD_MODEL). auto (plugins/common/spec_auto.h) picks each decode step's k, or a
+ * plain ar step, for the most expected tokens per unit of time from this sequence's acceptance by
+ * depth and the host's step_cost (ABI 1.2; an older host gets the fixed default). A k above the
+ * drafts at hand pads the block with copies of its last token: they are verified like any draft
+ * (so the output is unchanged) and this step's mask groups yield the k-1 drafts of the next. */
 #include <inttypes.h>
 #include <math.h>
 #include <string.h>
 #include <specd/decoder.h>
+#include <stdio.h>
+
+#include "../common/spec_auto.h"
 
 #define TIDAR_K_MAX 16
 
@@ -44,7 +51,8 @@ typedef struct tidar_instance {
   const specd_host_api *api;
   specd_host *host;
   int32_t vocab, mask_id, ctx_len;
-  int32_t k;       /* the requested draft length */
+  int32_t k;       /* the requested draft length; auto's largest */
+  int32_t is_auto; /* k was not given: choose per step (needs the 1.2 cost model) */
   int32_t chunk;   /* prefill_chunk */
   float w;         /* trust in AR (1) vs diffusion (0), §3 */
   int32_t n_rows;  /* max(chunk, k): the longest commit */
@@ -58,6 +66,8 @@ typedef struct tidar_seq {
   int32_t r;       /* prefill: chunk rows; decode: k of this step */
   int32_t nm;      /* prefill: mask rows added */
   int32_t nc;      /* block length: c[0] and nc-1 drafts */
+  int32_t real;    /* decode: drafts of this step that are not padding */
+  spec_accept acc; /* auto: live acceptance by depth */
   int32_t c[TIDAR_K_MAX];
   int32_t out[TIDAR_K_MAX + 1];
   int64_t steps, accepted; /* decode steps and tokens they emitted, for the debug line */
@@ -170,10 +180,12 @@ static int tidar_create(const specd_host_api *api, specd_host *h, const specd_mo
   }
   int32_t k = 0, chunk = 0;
   double w = 1.0;
-  int rc = read_int(api, h, "k", def_k, 1, TIDAR_K_MAX, &k);
+  int rc = read_int(api, h, "k", 0, 1, TIDAR_K_MAX, &k); /* 0: absent, auto */
   if (rc == SPECD_OK) rc = api->opt_float(h, "w", def_w, 0.0, 1.0, &w);
   if (rc == SPECD_OK) rc = read_int(api, h, "prefill_chunk", 256, 1, 4096, &chunk);
   if (rc != SPECD_OK) return rc;
+  const int32_t is_auto = k == 0 && SPECD_HAS(specd_host_api, api, seq_note_setting);
+  if (k == 0) k = (int32_t)def_k;
   if (model->mask_id < 0 || model->mask_id >= model->vocab)
     return refuse(api, h, SPECD_E_BAD_MODEL,
                   "the model has no MASK token (specd.mask_token_id); TiDAR needs a TiDAR-trained model "
@@ -193,6 +205,7 @@ static int tidar_create(const specd_host_api *api, specd_host *h, const specd_mo
   g->mask_id = model->mask_id;
   g->ctx_len = model->ctx_len;
   g->k = k;
+  g->is_auto = is_auto;
   g->chunk = chunk;
   g->w = (float)w;
   g->n_rows = chunk > k ? chunk : k;
@@ -227,6 +240,7 @@ static int tidar_begin(void *instance, specd_seq *s) {
   tidar_seq *st = api->mem_alloc(g->host, sizeof *st);
   if (st == NULL) return api->fail(s, SPECD_E_NOMEM, "out of memory for the sequence state");
   memset(st, 0, sizeof *st);
+  spec_accept_init(&st->acc, SPEC_AUTO_PRIOR_P);
   api->seq_set_user(s, st);
   return SPECD_OK;
 }
@@ -239,6 +253,27 @@ static void tidar_end(void *instance, specd_seq *s) {
                   st->steps, st->accepted);
   g->api->seq_set_user(s, NULL);
   g->api->mem_free(g->host, st);
+}
+
+/* auto: this step's k (0: a plain ar step) among those the context margin allows, noted for the
+ * run log. Candidate 0 is the plain step; candidate i >= 1 is k = i + 1 (k = 1 drafts nothing). */
+static int32_t auto_block(const tidar_instance *g, tidar_seq *st, specd_seq *s, int32_t room) {
+  double tokens[TIDAR_K_MAX], cost[TIDAR_K_MAX];
+  int32_t n = 1;
+  tokens[0] = 1.0;
+  cost[0] = g->api->step_cost(g->host, 1);
+  for (int32_t k = 2; k <= g->k && k <= room; ++k, ++n) {
+    tokens[n] = spec_expected_tokens(&st->acc, k - 1);
+    cost[n] = g->api->step_cost(g->host, k + k * k);
+  }
+  const int32_t c = spec_auto_choose(&st->acc, tokens, cost, n);
+  char label[16];
+  if (c > 0)
+    snprintf(label, sizeof label, "k=%d", (int)(c + 1));
+  else
+    snprintf(label, sizeof label, "plain");
+  g->api->seq_note_setting(s, label);
+  return c > 0 ? c + 1 : 0;
 }
 
 static int tidar_plan(void *instance, specd_seq *s, specd_batch *b) {
@@ -284,10 +319,11 @@ static int tidar_plan(void *instance, specd_seq *s, specd_batch *b) {
     return SPECD_OK;
   }
 
-  /* decode (§2.2): k shrinks to the drafts at hand and to the context margin kv + 2k - 1 < ctx_len */
-  int32_t k = st->nc;
-  if (k > g->k) k = g->k;
+  /* decode (§2.2): k shrinks to the drafts at hand (auto: may pad past them) and to the context
+   * margin kv + 2k - 1 < ctx_len */
   const int32_t room = (g->ctx_len - kv) / 2;
+  int32_t k = g->is_auto ? auto_block(g, st, s, room) : st->nc;
+  if (k > g->k) k = g->k;
   if (room < k) k = room;
   if (k < 1) { /* no room for a mask group: a plain ar step */
     const int32_t row = api->row_add(b, tok[kv], kv, SPECD_ROW_LOGITS);
@@ -297,6 +333,8 @@ static int tidar_plan(void *instance, specd_seq *s, specd_batch *b) {
     return SPECD_OK;
   }
   if (st->c[0] != tok[n - 1]) return api->fail(s, SPECD_E_INTERNAL, "block out of step with the sequence");
+  st->real = (st->nc < k ? st->nc : k) - 1;
+  for (int32_t a = st->nc; a < k; ++a) st->c[a] = st->c[st->nc - 1]; /* auto's padding, see the top */
   const tidar_pattern *p = &g->pat[k];
   for (int32_t r = 0; r < p->n_rows; ++r) {
     const int32_t token = r < k ? st->c[r] : g->mask_id;
@@ -357,6 +395,7 @@ static int tidar_accept(void *instance, specd_seq *s, const specd_outputs *o) {
   st->out[j - 1] = y;
   st->steps++;
   st->accepted += j;
+  spec_accept_record(&st->acc, st->real, j - 1);
   /* next block (§2.5): c' = [y, argmax D_{j,1..k-1}] from G_j, which saw exactly c[0..j) */
   st->c[0] = y;
   st->nc = k;
@@ -369,18 +408,31 @@ static int tidar_accept(void *instance, specd_seq *s, const specd_outputs *o) {
   return taken < 0 ? taken : SPECD_OK;
 }
 
+/* What create() reads (ABI 1.2; tests/test_decoder_options.cpp checks it against the code). */
+static const specd_option_desc tidar_options[] = {
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "k", "the trained block length (specd.tidar.block_len), else 8", "[1, 16]",
+     "tokens drafted per step"},
+    {sizeof(specd_option_desc), SPECD_OPTION_FLOAT, "w", "the trained weight (specd.tidar.w), else 1", "[0, 1]",
+     "trust in the autoregressive over the diffusion prediction; 1 is lossless, below 1 lossy"},
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "prefill_chunk", "256", "[1, 4096]", "prompt tokens per forward"},
+};
+
 static const specd_decoder tidar_decoder = {
     SPECD_DECODER_HEAD,
     .name = "tidar",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .description = "TiDAR: diffusion drafts verified autoregressively in one forward; lossless with w = 1 "
-                   "(options: k, w, prefill_chunk)",
+                   "(options: k (absent: auto), w, prefill_chunk)",
     .create = tidar_create,
     .destroy = tidar_destroy,
     .begin = tidar_begin,
     .plan = tidar_plan,
     .accept = tidar_accept,
     .end = tidar_end,
+    .options = tidar_options,
+    .n_options = sizeof tidar_options / sizeof tidar_options[0],
+    .flags = SPECD_DECODER_LOSSLESS, /* with the default w = 1 */
+    .needs = "a TiDAR-trained model with a MASK token (make one with scripts/train.sh tidar)",
 };
 
 SPECD_EXPORT const specd_decoder *specd_decoder_entry(uint32_t host_abi_major, uint32_t host_abi_minor) {

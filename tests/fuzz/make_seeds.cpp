@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
   model.chat_template = true;
   model.is_default = true;
   s.models.push_back(model);
-  s.engine.decoders.push_back({"ar", "1.0", "autoregressive", "/plugins/ar.so"});
+  s.engine.decoders.push_back({"ar", "1.0", "autoregressive", "/plugins/ar.so", R"({"name":"ar","lossless":true,"options":[]})"});
   sd::RunRecord run;
   run.id = 42;
   run.model = "stories";

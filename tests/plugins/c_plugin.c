@@ -1,4 +1,5 @@
 /* c_plugin: a minimal greedy autoregressive decoder in plain C11, written only against specd/decoder.h. */
+#include <stddef.h>
 #include <specd/decoder.h>
 
 /* The host table, handle and model are only handed to create(), so the instance keeps them for
@@ -81,9 +82,19 @@ static void greedy_end(void *instance, specd_seq *s) {
   (void)s;
 }
 
+/* Built as a 1.1 plugin would be: its descriptor ends before ABI 1.2's options table, so the host
+ * must load it and list "options not described". Built a second time as c_plugin_v11
+ * (-DC_PLUGIN_V11), the same descriptor under another name, for the test that a 1.2 host runs 1.1
+ * plugins beside current ones. */
+#ifdef C_PLUGIN_V11
+#define C_PLUGIN_NAME "c_plugin_v11"
+#else
+#define C_PLUGIN_NAME "c_plugin"
+#endif
+
 static const specd_decoder c_plugin_decoder = {
-    SPECD_DECODER_HEAD,
-    "c_plugin",
+    offsetof(specd_decoder, options), SPECD_DECODER_ABI_MAJOR, 1, (uint32_t)sizeof(void *),
+    C_PLUGIN_NAME,
     "1.0",
     "greedy autoregressive decoding, plain C11 (specd test plugin)",
     greedy_create,
@@ -92,6 +103,8 @@ static const specd_decoder c_plugin_decoder = {
     greedy_plan,
     greedy_accept,
     greedy_end,
+    /* ABI 1.2's fields, never read: struct_size says 1.1 (tests/test_decoder_options.cpp) */
+    NULL, 0, 0, NULL,
 };
 
 const specd_decoder *specd_decoder_entry(uint32_t host_abi_major, uint32_t host_abi_minor) {

@@ -107,6 +107,9 @@ FIELD(specd_host_api, meta_int, 328, 8);
 FIELD(specd_host_api, meta_float, 336, 8);
 FIELD(specd_host_api, meta_string, 344, 8);
 FIELD(specd_host_api, refuse, 352, 8);
+FIELD(specd_host_api, step_cost, 360, 8); /* 1.2 */
+FIELD(specd_host_api, seq_decoder_cost, 368, 8);
+FIELD(specd_host_api, seq_note_setting, 376, 8);
 
 /* The 1.0 sizes are lower bounds: later minors may only grow them. */
 _Static_assert(sizeof(specd_decoder) >= 88, "decoder ABI 1.0: specd_decoder shrank");

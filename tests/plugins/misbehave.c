@@ -223,6 +223,7 @@ static const specd_decoder misbehave_decoder = {
     misbehave_plan,
     misbehave_accept,
     misbehave_end,
+    NULL, 0, 0, NULL, /* ABI 1.2: no options described */
 };
 
 const specd_decoder *specd_decoder_entry(uint32_t host_abi_major, uint32_t host_abi_minor) {

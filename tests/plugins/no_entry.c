@@ -18,6 +18,7 @@ static const specd_decoder no_entry_decoder = {
     SPECD_DECODER_HEAD,
     "no_entry", "1.0", "exports the wrong symbol (specd test plugin)",
     stub_create, stub_destroy, stub_begin, stub_plan, stub_accept, stub_end,
+    NULL, 0, 0, NULL, /* ABI 1.2: no options described */
 };
 
 SPECD_EXPORT const specd_decoder *specd_decoder_entri(uint32_t host_abi_major, uint32_t host_abi_minor);

@@ -24,6 +24,7 @@ STUB_UNUSED static const specd_decoder refuse_decoder = {
     STRUCT_SIZE, SPECD_DECODER_ABI_MAJOR, SPECD_DECODER_ABI_MINOR, POINTER_SIZE,
     NAME, "1.0", "fails one descriptor check (specd test plugin)",
     stub_create, stub_destroy, stub_begin, stub_plan, stub_accept, stub_end,
+    NULL, 0, 0, NULL, /* ABI 1.2: no options described */
 };
 
 const specd_decoder *specd_decoder_entry(uint32_t host_abi_major, uint32_t host_abi_minor) {

@@ -1,0 +1,23 @@
+// The preamble of every specd program: its command line read by CliArgs, then --help, --version
+// and a bad SPECD_ISA answered the same way everywhere.
+#pragma once
+
+#include "daemon/cli_args.h"
+
+#include <optional>
+#include <set>
+
+namespace specd::daemon {
+
+// The version every program prints for --version (the project's, from meson).
+const char* specd_version();
+
+// A program's command line: CliArgs::parse, then the convention's answers. Returns the arguments,
+// or nothing with *exit_code set: 2 after printing "PROGRAM: why" and usage to stderr for a bad
+// line, 0 after printing usage (--help) or "PROGRAM VERSION" (--version) to stdout, and
+// exit_code_for(its error) after "PROGRAM: why" for a SPECD_ISA this CPU cannot have.
+std::optional<CliArgs> parse_command_line(const char* program, const char* usage, int argc, char** argv,
+                                          const std::set<std::string>& known, const std::set<std::string>& flags,
+                                          int* exit_code);
+
+}  // namespace specd::daemon

@@ -1,0 +1,112 @@
+/* spec_auto.h: how much to speculate, shared by the decoders' `auto` settings (header-only C).
+ *
+ * Each speculative decoder keeps, per sequence, the live acceptance of its drafts by depth:
+ * p_d = P(draft d is accepted | drafts 1..d-1 were), counted with exponential forgetting so the
+ * estimate follows the text, and read with a Beta prior (SPEC_AUTO_PRIOR_P, SPEC_AUTO_PRIOR_N
+ * pseudo-steps) so a sequence starts from a neutral guess rather than from nothing. A chain of k
+ * drafts then yields E(k) = 1 + sum_{j<=k} prod_{d<=j} p_d tokens per step, and costs the host's
+ * step_cost(rows(k)) plus the decoder's own work, both in units of a one-row forward (decoder ABI
+ * 1.2). spec_auto_choose picks the candidate with the most expected tokens per unit of time;
+ * candidate 0 is the plain one-row step (1 token for 1), which wins unless speculation pays.
+ * When plain steps win SPEC_AUTO_PROBE times in a row, the best speculative candidate runs once so
+ * the acceptance estimate stays live; each probe after which plain steps still win doubles the wait
+ * (up to SPEC_AUTO_PROBE_MAX), so where speculation never pays the probes cost almost nothing. The choice only changes speed: every decoder verifies
+ * whatever it drafts with the exact rule, so lossless decoders stay lossless.
+ * Nothing here allocates; a spec_accept is plain data a decoder embeds in its sequence state. */
+#ifndef SPECD_PLUGINS_SPEC_AUTO_H
+#define SPECD_PLUGINS_SPEC_AUTO_H
+
+#include <stdint.h>
+
+#define SPEC_AUTO_MAX_DEPTH 64
+#define SPEC_AUTO_PRIOR_P 0.5  /* neutral: a coin per draft until the sequence shows otherwise */
+#define SPEC_AUTO_PRIOR_N 2.0  /* pseudo-steps behind the prior: a few real steps outweigh it */
+#define SPEC_AUTO_DECAY 0.98   /* per recorded step: the estimate follows the last ~50 steps */
+#define SPEC_AUTO_MARGIN 1.02  /* a costlier candidate must beat a cheaper one by 2% (timing noise) */
+#define SPEC_AUTO_PROBE 16     /* plain steps in a row before one speculative step re-measures */
+#define SPEC_AUTO_PROBE_MAX 1024
+
+typedef struct spec_accept {
+  double prior_p;                         /* the prior mean of every p_d */
+  double tries[SPEC_AUTO_MAX_DEPTH + 1];  /* [d], d >= 1: decayed count of steps that verified depth d */
+  double hits[SPEC_AUTO_MAX_DEPTH + 1];   /* [d]: ... of which draft d was accepted */
+  int32_t plain_run;                      /* plain choices in a row (for the probe) */
+  int32_t probe_every;                    /* plain choices before the next probe */
+} spec_accept;
+
+static inline void spec_accept_init(spec_accept *a, double prior_p) {
+  a->prior_p = prior_p > 0.0 && prior_p < 1.0 ? prior_p : SPEC_AUTO_PRIOR_P;
+  for (int32_t d = 0; d <= SPEC_AUTO_MAX_DEPTH; ++d) a->tries[d] = a->hits[d] = 0.0;
+  a->plain_run = 0;
+  a->probe_every = SPEC_AUTO_PROBE;
+}
+
+/* A verified step: `drafted` drafts in a chain (or the accepted path's depth budget in a tree), of
+ * which the first `accepted` were accepted. Depths 1..accepted were hits; depth accepted+1, when it
+ * was drafted, a miss; deeper drafts were never reached and say nothing. */
+static inline void spec_accept_record(spec_accept *a, int32_t drafted, int32_t accepted) {
+  if (drafted <= 0) return;
+  if (drafted > SPEC_AUTO_MAX_DEPTH) drafted = SPEC_AUTO_MAX_DEPTH;
+  if (accepted > drafted) accepted = drafted;
+  for (int32_t d = 1; d <= SPEC_AUTO_MAX_DEPTH; ++d) {
+    a->tries[d] *= SPEC_AUTO_DECAY;
+    a->hits[d] *= SPEC_AUTO_DECAY;
+  }
+  for (int32_t d = 1; d <= accepted + 1 && d <= drafted; ++d) {
+    a->tries[d] += 1.0;
+    if (d <= accepted) a->hits[d] += 1.0;
+  }
+}
+
+/* P(draft d accepted | 1..d-1 were): the posterior mean under the Beta prior. */
+static inline double spec_accept_p(const spec_accept *a, int32_t d) {
+  if (d < 1 || d > SPEC_AUTO_MAX_DEPTH) return 0.0;
+  return (a->hits[d] + a->prior_p * SPEC_AUTO_PRIOR_N) / (a->tries[d] + SPEC_AUTO_PRIOR_N);
+}
+
+/* Expected tokens of a step verifying a chain of k drafts: 1 + sum_{j=1..k} prod_{d=1..j} p_d. */
+static inline double spec_expected_tokens(const spec_accept *a, int32_t k) {
+  double e = 1.0, reach = 1.0;
+  if (k > SPEC_AUTO_MAX_DEPTH) k = SPEC_AUTO_MAX_DEPTH;
+  for (int32_t j = 1; j <= k; ++j) {
+    reach *= spec_accept_p(a, j);
+    e += reach;
+  }
+  return e;
+}
+
+/* The index in [0, n) with the most tokens[i] / cost[i]. Candidates come cheapest first with 0 the
+ * plain step; a later one must beat the best so far by SPEC_AUTO_MARGIN. A candidate with a cost
+ * <= 0 is never chosen (except 0, which is always valid). */
+static inline int32_t spec_auto_argmax(const double *tokens, const double *cost, int32_t n) {
+  int32_t best = 0;
+  double best_rate = 0.0;
+  for (int32_t i = 0; i < n; ++i) {
+    if (i > 0 && !(cost[i] > 0.0)) continue;
+    const double rate = tokens[i] / (cost[i] > 0.0 ? cost[i] : 1.0);
+    if (i == 0 || rate > best_rate * SPEC_AUTO_MARGIN) {
+      best = i;
+      best_rate = rate;
+    }
+  }
+  return best;
+}
+
+/* spec_auto_argmax with the probe: after probe_every plain choices in a row, the best candidate
+ * other than 0 runs once, and the next probe waits twice as long; a speculative candidate that wins
+ * on its own resets the wait to SPEC_AUTO_PROBE. n <= 1 always gives 0. */
+static inline int32_t spec_auto_choose(spec_accept *a, const double *tokens, const double *cost, int32_t n) {
+  const int32_t best = spec_auto_argmax(tokens, cost, n);
+  if (n <= 1) return 0;
+  if (best != 0) {
+    a->plain_run = 0;
+    a->probe_every = SPEC_AUTO_PROBE;
+    return best;
+  }
+  if (++a->plain_run < a->probe_every) return 0;
+  a->plain_run = 0;
+  if (a->probe_every < SPEC_AUTO_PROBE_MAX) a->probe_every *= 2;
+  return 1 + spec_auto_argmax(tokens + 1, cost + 1, n - 1);
+}
+
+#endif /* SPECD_PLUGINS_SPEC_AUTO_H */
