@@ -1,7 +1,11 @@
-// AVX-512 VNNI integer block sums for the quantized-activation products, 64 elements per step: for the
-// K types vpmaddubsw then vpdpwssd by the sub-block scales (one instruction fewer per step than
-// vpdpbusd + vpmulld, and no 10-cycle multiply); for Q4_0 vpdpbusd. The float side is kq::dot_row's,
-// shared with the other paths.
+// AVX-512 VNNI quantized-activation products. The K types unpack each weight block once (levels as
+// bytes, sub-block scales as int16 lanes) and reuse it for every activation row of the call, so a
+// verify or prefill of m rows does not unpack the weights m times; Q4_0 keeps kq::dot_row.
+//
+// Numerics: a block's integer sums are exact whatever order they are added in, so they are taken
+// here in 512-bit steps and reduced eight at a time by one transposing tree (instead of a horizontal
+// sum per block and row, which cost as much as the products). The float side is kq::block_step over
+// each row's blocks in order, as on every path: same bits for any m, thread split or ISA path.
 #include "kernels/cpu/matmul_kquant.h"
 
 // GCC 12.2's _mm512_undefined_*() warning (see matmul_avx512.cpp).
@@ -16,21 +20,7 @@
 namespace specd::kernels {
 namespace {
 
-__m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
-
-// acc += 64 levels times 64 activations: products paired into int16 by vpmaddubsw (at most
-// 2 * 63 * 127, no saturation), then each int16 times its sub-block's scale, pairwise into int32
-// (vpdpwssd). scale16 holds one int16 scale per int16 lane.
-__m512i scaled_dot64(__m512i acc, __m512i q, const int8_t* x, __m512i scale16) {
-  return _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(q, _mm512_loadu_si512(x)), scale16);
-}
-
-// Scales s0 for int16 lanes 0-15 (elements 0-31), s1 for 16-31 (elements 32-63).
-__m512i two_scales(int s0, int s1) {
-  return join(_mm256_set1_epi16(static_cast<int16_t>(s0)), _mm256_set1_epi16(static_cast<int16_t>(s1)));
-}
-
-struct Avx512Ops : Avx2BlockTerms {
+struct Avx512Q40 : Avx2BlockTerms {
   static int q4_0(const uint8_t* qs, const int8_t* x) {
     const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
     const __m128i m4 = _mm_set1_epi8(0xF);
@@ -40,56 +30,205 @@ struct Avx512Ops : Avx2BlockTerms {
     // sum q x - 8 sum x, both with vpdpbusd (unsigned x signed, four products per lane).
     return hsum8(_mm256_sub_epi32(_mm256_dpbusd_epi32(zero, q, xv), _mm256_dpbusd_epi32(zero, _mm256_set1_epi8(8), xv)));
   }
-  static int q4_k(const uint8_t* qs, const int8_t* x, const uint8_t* sc) {
-    const __m256i m4 = _mm256_set1_epi8(0xF);
-    __m512i acc = _mm512_setzero_si512();
-    for (int p = 0; p < 4; ++p) {
-      const __m256i raw = load32(qs + 32 * p);
-      const __m512i q = join(_mm256_and_si256(raw, m4), _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4));
-      acc = scaled_dot64(acc, q, x + 64 * p, two_scales(sc[2 * p], sc[2 * p + 1]));
+};
+
+__m512i load64(const void* p) { return _mm512_loadu_si512(p); }
+// 32 bytes into both 256-bit halves.
+__m512i load32x2(const void* p) { return _mm512_broadcast_i64x4(_mm256_loadu_si256(static_cast<const __m256i*>(p))); }
+
+// Int16 lane l of the result is v's lane lo for l < 16 and lane hi for l >= 16: one scale per 256-bit half.
+__m512i scales_by_half(__m512i v, int lo, int hi) {
+  return _mm512_permutexvar_epi16(_mm512_inserti64x4(_mm512_set1_epi16(static_cast<int16_t>(lo)), _mm256_set1_epi16(static_cast<int16_t>(hi)), 1), v);
+}
+
+// The 4 x 64 levels of a block times one activation row's 256 values: vpmaddubsw (at most 2 * 63 * 127,
+// no saturation), then each int16 times its sub-block scale into int32 (vpdpwssd); 16 lanes folded to 8.
+__m256i block_dot(const __m512i* q, const __m512i* sc, const int8_t* x) {
+  __m512i acc = _mm512_madd_epi16(_mm512_maddubs_epi16(q[0], load64(x)), sc[0]);
+  for (int i = 1; i < 4; ++i) acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(q[i], load64(x + 64 * i)), sc[i]);
+  return _mm256_add_epi32(_mm512_castsi512_si256(acc), _mm512_extracti64x4_epi64(acc, 1));
+}
+
+// Q4_K and Q5_K. The activation block is reordered (see reorder_q45) so that one 64-byte load of qs
+// gives, as low nibbles, sub-blocks 2p and 2p + 2 and, as high nibbles, 2p + 1 and 2p + 3: lane halves
+// of q[i] are sub-blocks kSub[i][0] and kSub[i][1]. Q5_K's fifth bit of element 32 j + l is bit j of qh[l].
+template <GgmlType T>
+struct Q45 {
+  static constexpr GgmlType kType = T;
+  static constexpr int kTerms = 2;  // the level sum and the minimums' sum
+  static constexpr size_t kBytes = T == GgmlType::Q4_K ? sizeof(BlockQ4_K) : sizeof(BlockQ5_K);
+  static constexpr int kSub[4][2] = {{0, 2}, {1, 3}, {4, 6}, {5, 7}};
+  __m512i q[4], sc[4];
+  __m256i mins;  // m0 m0 m1 m1 ... as int16, against bsums
+
+  explicit Q45(const uint8_t* w) {
+    uint8_t s8[8], m8[8];
+    unpack_scale_min_k4(w + kq::kKScales, s8, m8);
+    const __m512i s16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s8))));
+    const __m128i m = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(m8)));
+    mins = _mm256_set_m128i(_mm_unpackhi_epi16(m, m), _mm_unpacklo_epi16(m, m));
+    const __m512i m4 = _mm512_set1_epi8(0xF);
+    const uint8_t* qs = w + (T == GgmlType::Q4_K ? kq::kQ4KQs : kq::kQ5KQs);
+    for (int h = 0; h < 2; ++h) {
+      const __m512i raw = load64(qs + 64 * h);
+      q[2 * h] = _mm512_and_si512(raw, m4);
+      q[2 * h + 1] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
     }
-    return _mm512_reduce_add_epi32(acc);
-  }
-  static int q5_k(const uint8_t* qs, const uint8_t* qh, const int8_t* x, const uint8_t* sc) {
-    const __m256i m4 = _mm256_set1_epi8(0xF);
-    const __m256i h = load32(qh);
-    __m512i acc = _mm512_setzero_si512();
-    for (int p = 0; p < 4; ++p) {
-      const __m256i raw = load32(qs + 32 * p);
-      const __m256i lo = _mm256_or_si256(_mm256_and_si256(raw, m4), high_bits(h, 2 * p, 1));
-      const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(raw, 4), m4), high_bits(h, 2 * p + 1, 1));
-      acc = scaled_dot64(acc, join(lo, hi), x + 64 * p, two_scales(sc[2 * p], sc[2 * p + 1]));
+    for (int i = 0; i < 4; ++i) sc[i] = scales_by_half(s16, kSub[i][0], kSub[i][1]);
+    if constexpr (T == GgmlType::Q5_K) {
+      const __m512i qh = load32x2(w + kq::kQ5KQh);
+      const __m512i sixteen = _mm512_set1_epi8(16);
+      for (int i = 0; i < 4; ++i) {
+        const __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << kSub[i][0])),
+                                               _mm256_set1_epi8(static_cast<char>(1 << kSub[i][1])), 1);
+        q[i] = _mm512_mask_add_epi8(q[i], _mm512_test_epi8_mask(qh, bit), q[i], sixteen);
+      }
     }
-    return _mm512_reduce_add_epi32(acc);
   }
-  static int q6_k(const uint8_t* ql, const uint8_t* qh, const int8_t* x, const int8_t* sc) {
-    const __m256i m4 = _mm256_set1_epi8(0xF);
-    // All 16 scales as int16; lane l of a 64-element step takes group 4 (step) + l / 8.
-    const __m512i s16 = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc))));
+  __m256i* dot(const BlockQ8_K* a, __m256i* out) const {
+    out[0] = block_dot(q, sc, a->qs);
+    out[1] = _mm256_madd_epi16(load32(a->bsums), mins);
+    return out + 2;
+  }
+  static float d(const uint8_t* w) { return _cvtsh_ss(kq::u16_at(w)); }
+  static float dmin(const uint8_t* w) { return _cvtsh_ss(kq::u16_at(w + 2)); }
+};
+
+// Q6_K: one 64-byte load of ql gives elements 0-63 (low nibbles) and 64-127 (high nibbles) of a half;
+// element 32 c + l takes bits 2c, 2c + 1 of qh[l]. Group g (16 elements) is 8 int16 lanes.
+struct Q6 {
+  static constexpr GgmlType kType = GgmlType::Q6_K;
+  static constexpr int kTerms = 1;  // the level sum less 32 x the offset sum
+  static constexpr size_t kBytes = sizeof(BlockQ6_K);
+  __m512i q[4], sc[4];
+  __m256i s16;
+
+  explicit Q6(const uint8_t* w) {
+    s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + kq::kQ6KScales)));
+    const __m512i m4 = _mm512_set1_epi8(0xF), m30 = _mm512_set1_epi8(0x30);
+    // Per 256-bit half, the shifts that bring bits 2c, 2c + 1 to bits 4-5: c = 0, 1 left; c = 2, 3 right.
+    const __m512i left = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i right = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    for (int h = 0; h < 2; ++h) {
+      const __m512i l = load64(w + 64 * h), qh = load32x2(w + kq::kQ6KQh + 32 * h);
+      q[2 * h] = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_and_si512(_mm512_sllv_epi16(qh, left), m30));
+      q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                                     _mm512_and_si512(_mm512_srlv_epi16(qh, right), m30));
+    }
     const __m512i eighths = _mm512_srli_epi16(
         _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7,
                          6, 5, 4, 3, 2, 1, 0), 3);
-    __m512i acc = _mm512_setzero_si512();
-    for (int half = 0; half < 2; ++half) {
-      const __m256i l0 = load32(ql + 64 * half), l1 = load32(ql + 64 * half + 32), h = load32(qh + 32 * half);
-      const __m512i qa = join(_mm256_or_si256(_mm256_and_si256(l0, m4), high_bits(h, 0, 3)),
-                              _mm256_or_si256(_mm256_and_si256(l1, m4), high_bits(h, 2, 3)));
-      const __m512i qb = join(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), high_bits(h, 4, 3)),
-                              _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), high_bits(h, 6, 3)));
-      for (int c = 0; c < 2; ++c) {
-        const __m512i idx = _mm512_add_epi16(eighths, _mm512_set1_epi16(static_cast<int16_t>(8 * half + 4 * c)));
-        acc = scaled_dot64(acc, c == 0 ? qa : qb, x + 128 * half + 64 * c, _mm512_permutexvar_epi16(idx, s16));
+    for (int i = 0; i < 4; ++i) {
+      sc[i] = _mm512_permutexvar_epi16(_mm512_add_epi16(eighths, _mm512_set1_epi16(static_cast<int16_t>(4 * i))),
+                                       _mm512_castsi256_si512(s16));
+    }
+  }
+  __m256i* dot(const BlockQ8_K* a, __m256i* out) const {
+    const __m256i off = _mm256_madd_epi16(load32(a->bsums), s16);
+    out[0] = _mm256_sub_epi32(block_dot(q, sc, a->qs), _mm256_slli_epi32(off, 5));
+    return out + 1;
+  }
+  static float d(const uint8_t* w) { return _cvtsh_ss(kq::u16_at(w + kq::kQ6KD)); }
+  static float dmin(const uint8_t*) { return 0.0f; }
+};
+
+// Eight vectors of 8 int32 to their eight sums, in order: one transposing tree.
+__m256i sum8x8(const __m256i* a) {
+  __m256i t[4];
+  for (int i = 0; i < 4; ++i) {
+    t[i] = _mm256_add_epi32(_mm256_unpacklo_epi32(a[2 * i], a[2 * i + 1]), _mm256_unpackhi_epi32(a[2 * i], a[2 * i + 1]));
+  }
+  const __m256i u0 = _mm256_add_epi32(_mm256_unpacklo_epi64(t[0], t[1]), _mm256_unpackhi_epi64(t[0], t[1]));
+  const __m256i u1 = _mm256_add_epi32(_mm256_unpacklo_epi64(t[2], t[3]), _mm256_unpackhi_epi64(t[2], t[3]));
+  return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
+}
+
+// Swaps each 128 activations' second and third 32 so that they line up with Q45's levels. Exact (the
+// bsums were taken before and are per 16 in order, so they are unchanged).
+void reorder_q45(uint8_t* act, size_t arow, int64_t m, int64_t blocks) {
+  for (int64_t i = 0; i < m; ++i) {
+    auto* a = reinterpret_cast<BlockQ8_K*>(act + static_cast<size_t>(i) * arow);
+    for (int64_t b = 0; b < blocks; ++b) {
+      for (int h = 0; h < 2; ++h) {
+        int8_t* p = a[b].qs + 128 * h;
+        const __m256i s = load32(p + 32);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + 32), load32(p + 64));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + 64), s);
       }
     }
-    return _mm512_reduce_add_epi32(acc);
   }
-};
+}
+
+// Partial sums one chunk holds: 2 KB of vectors, reduced to int32 before the float steps.
+constexpr int kParts = 64;
+
+// Weight rows [n0, n1) against activation rows [0, m): per weight row, groups of at most kParts / kTerms
+// activation rows; per group, chunks of blocks whose partials fit kParts; per chunk, each weight
+// block unpacked once for all the group's rows, then the sums reduced, then each row's float steps.
+template <class B>
+void rows_k(const WeightView& w, const uint8_t* act, size_t arow, int64_t m, float* y, int64_t ldy, int64_t n0,
+            int64_t n1) {
+  constexpr int64_t kGroup = kParts / B::kTerms;
+  const int64_t nb = w.cols / kQK;
+  alignas(32) __m256i parts[kParts];
+  alignas(32) int32_t sums[kParts];
+  float s[kGroup];
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  for (int64_t n = n0; n < n1; ++n) {
+    const uint8_t* row = base + static_cast<size_t>(n) * w.row_bytes;
+    for (int64_t r0 = 0; r0 < m; r0 += kGroup) {
+      const int64_t g = m - r0 < kGroup ? m - r0 : kGroup;
+      const int64_t chunk = kParts / (g * B::kTerms);
+      for (int64_t r = 0; r < g; ++r) s[r] = 0.0f;
+      for (int64_t b0 = 0; b0 < nb; b0 += chunk) {
+        const int64_t b1 = b0 + chunk < nb ? b0 + chunk : nb;
+        __m256i* p = parts;
+        for (int64_t b = b0; b < b1; ++b) {
+          const B blk(row + static_cast<size_t>(b) * B::kBytes);
+          for (int64_t r = 0; r < g; ++r) {
+            p = blk.dot(reinterpret_cast<const BlockQ8_K*>(act + static_cast<size_t>(r0 + r) * arow) + b, p);
+          }
+        }
+        while ((p - parts) % 8 != 0) *p++ = _mm256_setzero_si256();
+        for (int64_t i = 0; i < p - parts; i += 8) {
+          _mm256_store_si256(reinterpret_cast<__m256i*>(sums + i), sum8x8(parts + i));
+        }
+        for (int64_t r = 0; r < g; ++r) {
+          const auto* a = reinterpret_cast<const BlockQ8_K*>(act + static_cast<size_t>(r0 + r) * arow);
+          float acc = s[r];
+          for (int64_t b = b0; b < b1; ++b) {
+            const uint8_t* wb = row + static_cast<size_t>(b) * B::kBytes;
+            const int32_t* t = sums + ((b - b0) * g + r) * B::kTerms;
+            acc = kq::block_step<B::kType>(acc, a[b].d, B::d(wb), B::dmin(wb), t[0], B::kTerms == 2 ? t[1] : 0);
+          }
+          s[r] = acc;
+        }
+      }
+      for (int64_t r = 0; r < g; ++r) y[(r0 + r) * ldy + n] = s[r];
+    }
+  }
+}
 
 }  // namespace
 
 void matmul_range_kq_avx512(const WeightView& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy,
                             int64_t n0, int64_t n1) {
-  kq::range<Avx512Ops>(w, x, ldx, m, y, ldy, n0, n1);
+  const size_t arow = kq::act_row_bytes(w);
+  uint8_t* act = kq::quantize_rows(w, x, ldx, m);
+  switch (w.type) {
+    case GgmlType::Q4_0:
+      return kq::rows<Avx512Q40, GgmlType::Q4_0>(w, act, arow, m, y, ldy, n0, n1);
+    case GgmlType::Q4_K:
+      reorder_q45(act, arow, m, w.cols / kQK);
+      return rows_k<Q45<GgmlType::Q4_K>>(w, act, arow, m, y, ldy, n0, n1);
+    case GgmlType::Q5_K:
+      reorder_q45(act, arow, m, w.cols / kQK);
+      return rows_k<Q45<GgmlType::Q5_K>>(w, act, arow, m, y, ldy, n0, n1);
+    case GgmlType::Q6_K:
+      return rows_k<Q6>(w, act, arow, m, y, ldy, n0, n1);
+    default:
+      return;  // not a quantized-activation type: matmul.cpp never routes one here
+  }
 }
 
 }  // namespace specd::kernels
