@@ -42,16 +42,18 @@ static inline uint16_t u16_at(const uint8_t* p) {
 
 // One block's float step, the numerics every path shares: the sum runs over a row's blocks in order,
 // each block adding its integer sums times (activation scale x weight scale). Q6_K's isum already
-// holds its -32 offset; msum is the K types' minimums term. Keep the order: it defines the bits.
-template <GgmlType T>
-static inline float block_step(float s, float ad, float wd, float wdmin, int isum, int msum) {
+// holds its -32 offset; msum is the K types' minimums term (both converted to float, which is exact
+// below 2^24). Keep the order: it defines the bits. F is float, or a GCC vector of floats taking one
+// activation row per lane (the same IEEE operations lane by lane, so the same bits as one float).
+template <GgmlType T, class F>
+static inline F block_step(F s, F ad, F wd, F wdmin, F isum, F msum) {
   if constexpr (T == GgmlType::Q4_0) {
-    return s + (wd * ad) * static_cast<float>(isum);
+    return s + (wd * ad) * isum;
   } else if constexpr (T == GgmlType::Q6_K) {
-    return s + (ad * wd) * static_cast<float>(isum);
+    return s + (ad * wd) * isum;
   } else {
-    s += (ad * wd) * static_cast<float>(isum);
-    return s - (ad * wdmin) * static_cast<float>(msum);
+    s += (ad * wd) * isum;
+    return s - (ad * wdmin) * msum;
   }
 }
 
@@ -69,7 +71,7 @@ static inline float dot_row(const uint8_t* w, const uint8_t* act, int64_t k) {
   if constexpr (T == GgmlType::Q4_0) {
     for (int64_t b = 0; b < k / 32; ++b, w += sizeof(BlockQ4_0), act += sizeof(BlockQ8_0)) {
       const int isum = Ops::q4_0(w + kQ4_0Qs, reinterpret_cast<const int8_t*>(act + 2));
-      s = block_step<T>(s, Ops::half(u16_at(act)), Ops::half(u16_at(w)), 0.0f, isum, 0);
+      s = block_step<T, float>(s, Ops::half(u16_at(act)), Ops::half(u16_at(w)), 0.0f, static_cast<float>(isum), 0.0f);
     }
   } else {
     constexpr size_t wb = T == GgmlType::Q4_K ? sizeof(BlockQ4_K) : T == GgmlType::Q5_K ? sizeof(BlockQ5_K) : sizeof(BlockQ6_K);
@@ -78,13 +80,14 @@ static inline float dot_row(const uint8_t* w, const uint8_t* act, int64_t k) {
       if constexpr (T == GgmlType::Q6_K) {
         const auto* sc = reinterpret_cast<const int8_t*>(w + kQ6KScales);
         const int isum = Ops::q6_k(w, w + kQ6KQh, a->qs, sc) - 32 * Ops::q6_off(a->bsums, sc);
-        s = block_step<T>(s, a->d, Ops::half(u16_at(w + kQ6KD)), 0.0f, isum, 0);
+        s = block_step<T, float>(s, a->d, Ops::half(u16_at(w + kQ6KD)), 0.0f, static_cast<float>(isum), 0.0f);
       } else {
         uint8_t sc[8], mn[8];
         unpack_scale_min_k4(w + kKScales, sc, mn);
         const int msum = Ops::mins(a->bsums, mn);
         const int isum = T == GgmlType::Q4_K ? Ops::q4_k(w + kQ4KQs, a->qs, sc) : Ops::q5_k(w + kQ5KQs, w + kQ5KQh, a->qs, sc);
-        s = block_step<T>(s, a->d, Ops::half(u16_at(w)), Ops::half(u16_at(w + 2)), isum, msum);
+        s = block_step<T, float>(s, a->d, Ops::half(u16_at(w)), Ops::half(u16_at(w + 2)), static_cast<float>(isum),
+                                 static_cast<float>(msum));
       }
     }
   }
@@ -108,10 +111,11 @@ static inline size_t act_row_bytes(const WeightView& w) {
                                   : static_cast<size_t>(w.cols / kQK) * sizeof(BlockQ8_K);
 }
 
-// The m rows of X quantized into this thread's scratch, act_row_bytes(w) apart.
-static inline uint8_t* quantize_rows(const WeightView& w, const float* x, int64_t ldx, int64_t m) {
+// The m rows of X quantized into this thread's scratch, act_row_bytes(w) apart, with `extra` more
+// bytes of scratch after them for the caller.
+static inline uint8_t* quantize_rows(const WeightView& w, const float* x, int64_t ldx, int64_t m, size_t extra = 0) {
   const size_t arow = act_row_bytes(w);
-  uint8_t* act = thread_scratch(arow * static_cast<size_t>(m));
+  uint8_t* act = thread_scratch(arow * static_cast<size_t>(m) + extra);
   for (int64_t i = 0; i < m; ++i) {
     if (w.type == GgmlType::Q4_0) {
       quantize_q8_0(x + i * ldx, w.cols, act + static_cast<size_t>(i) * arow);

@@ -85,10 +85,10 @@ struct Q45 {
       }
     }
   }
-  __m256i* dot(const BlockQ8_K* a, __m256i* out) const {
+  // The level sum's partial to out[0], the minimums' to out[stride].
+  void dot(const BlockQ8_K* a, __m256i* out, int64_t stride) const {
     out[0] = block_dot(q, sc, a->qs);
-    out[1] = _mm256_madd_epi16(load32(a->bsums), mins);
-    return out + 2;
+    out[stride] = _mm256_madd_epi16(load32(a->bsums), mins);
   }
   static float d(const uint8_t* w) { return _cvtsh_ss(kq::u16_at(w)); }
   static float dmin(const uint8_t* w) { return _cvtsh_ss(kq::u16_at(w + 2)); }
@@ -123,10 +123,9 @@ struct Q6 {
                                        _mm512_castsi256_si512(s16));
     }
   }
-  __m256i* dot(const BlockQ8_K* a, __m256i* out) const {
+  void dot(const BlockQ8_K* a, __m256i* out, int64_t) const {
     const __m256i off = _mm256_madd_epi16(load32(a->bsums), s16);
     out[0] = _mm256_sub_epi32(block_dot(q, sc, a->qs), _mm256_slli_epi32(off, 5));
-    return out + 1;
   }
   static float d(const uint8_t* w) { return _cvtsh_ss(kq::u16_at(w + kq::kQ6KD)); }
   static float dmin(const uint8_t*) { return 0.0f; }
@@ -143,13 +142,15 @@ __m256i sum8x8(const __m256i* a) {
   return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
 }
 
-// Swaps each 128 activations' second and third 32 so that they line up with Q45's levels. Exact (the
-// bsums were taken before and are per 16 in order, so they are unchanged).
-void reorder_q45(uint8_t* act, size_t arow, int64_t m, int64_t blocks) {
+// Lays out the quantized activations for rows_k: Q4_K/Q5_K swap each 128 values' second and third
+// 32 to line up with Q45's levels (exact: the bsums, per 16 in order, were taken before and stay
+// right), and every row's block scales go to ad[b * m + i], for the float steps across rows.
+void prepare_act(uint8_t* act, size_t arow, int64_t m, int64_t blocks, bool reorder, float* ad) {
   for (int64_t i = 0; i < m; ++i) {
     auto* a = reinterpret_cast<BlockQ8_K*>(act + static_cast<size_t>(i) * arow);
     for (int64_t b = 0; b < blocks; ++b) {
-      for (int h = 0; h < 2; ++h) {
+      ad[b * m + i] = a[b].d;
+      for (int h = 0; h < 2 && reorder; ++h) {
         int8_t* p = a[b].qs + 128 * h;
         const __m256i s = load32(p + 32);
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + 32), load32(p + 64));
@@ -161,47 +162,59 @@ void reorder_q45(uint8_t* act, size_t arow, int64_t m, int64_t blocks) {
 
 // Partial sums one chunk holds: 2 KB of vectors, reduced to int32 before the float steps.
 constexpr int kParts = 64;
+// Weight bytes prefetched ahead. Unlike the 2-byte kernels (CPU-KERNELS.md: prefetch hurt there), these
+// spend long enough per byte that the hardware streamers fall behind: at m = 1 this took Q4_K from
+// 7.8 to 5.4 ms (kernel-bench, 2 layers, 1 thread); 512, 1024 and 4096 were slower.
+constexpr size_t kPrefetch = 2048;
 
 // Weight rows [n0, n1) against activation rows [0, m): per weight row, groups of at most kParts / kTerms
 // activation rows; per group, chunks of blocks whose partials fit kParts; per chunk, each weight
-// block unpacked once for all the group's rows, then the sums reduced, then each row's float steps.
+// block unpacked once for all the group's rows, the sums reduced, then the float steps, 16 rows a
+// vector (lanes past the group compute zeros and are dropped). Partials of block b, term t,
+// row r sit at ((b - b0) kTerms + t) g + r, so a vector of rows reads consecutive sums.
 template <class B>
-void rows_k(const WeightView& w, const uint8_t* act, size_t arow, int64_t m, float* y, int64_t ldy, int64_t n0,
-            int64_t n1) {
+void rows_k(const WeightView& w, const uint8_t* act, size_t arow, const float* ad, int64_t m, float* y, int64_t ldy,
+            int64_t n0, int64_t n1) {
   constexpr int64_t kGroup = kParts / B::kTerms;
   const int64_t nb = w.cols / kQK;
-  alignas(32) __m256i parts[kParts];
-  alignas(32) int32_t sums[kParts];
-  float s[kGroup];
+  __m256i parts[kParts];
+  alignas(64) int32_t sums[kParts];
+  alignas(64) float s[kGroup];
   const auto* base = static_cast<const uint8_t*>(w.data);
   for (int64_t n = n0; n < n1; ++n) {
     const uint8_t* row = base + static_cast<size_t>(n) * w.row_bytes;
     for (int64_t r0 = 0; r0 < m; r0 += kGroup) {
       const int64_t g = m - r0 < kGroup ? m - r0 : kGroup;
       const int64_t chunk = kParts / (g * B::kTerms);
-      for (int64_t r = 0; r < g; ++r) s[r] = 0.0f;
+      for (int64_t v = 0; v < g; v += 16) _mm512_store_ps(s + v, _mm512_setzero_ps());
       for (int64_t b0 = 0; b0 < nb; b0 += chunk) {
         const int64_t b1 = b0 + chunk < nb ? b0 + chunk : nb;
-        __m256i* p = parts;
         for (int64_t b = b0; b < b1; ++b) {
-          const B blk(row + static_cast<size_t>(b) * B::kBytes);
+          const uint8_t* wb = row + static_cast<size_t>(b) * B::kBytes;
+          for (size_t l = 0; l < B::kBytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(wb + kPrefetch + l), _MM_HINT_T0);
+          const B blk(wb);
+          __m256i* p = parts + (b - b0) * B::kTerms * g;
           for (int64_t r = 0; r < g; ++r) {
-            p = blk.dot(reinterpret_cast<const BlockQ8_K*>(act + static_cast<size_t>(r0 + r) * arow) + b, p);
+            blk.dot(reinterpret_cast<const BlockQ8_K*>(act + static_cast<size_t>(r0 + r) * arow) + b, p + r, g);
           }
         }
-        while ((p - parts) % 8 != 0) *p++ = _mm256_setzero_si256();
-        for (int64_t i = 0; i < p - parts; i += 8) {
-          _mm256_store_si256(reinterpret_cast<__m256i*>(sums + i), sum8x8(parts + i));
-        }
-        for (int64_t r = 0; r < g; ++r) {
-          const auto* a = reinterpret_cast<const BlockQ8_K*>(act + static_cast<size_t>(r0 + r) * arow);
-          float acc = s[r];
+        const int64_t used = (b1 - b0) * B::kTerms * g;
+        for (int64_t i = used; i % 8 != 0; ++i) parts[i] = _mm256_setzero_si256();
+        for (int64_t i = 0; i < used; i += 8) _mm256_store_si256(reinterpret_cast<__m256i*>(sums + i), sum8x8(parts + i));
+        for (int64_t v = 0; v < g; v += 16) {
+          // Lanes past the group read as zeros: garbage there could be subnormal, and each subnormal
+          // operand costs a microcode assist (this made m = 1 several times slower).
+          const __mmask16 live = g - v >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (g - v)) - 1);
+          __m512 acc = _mm512_load_ps(s + v);
           for (int64_t b = b0; b < b1; ++b) {
             const uint8_t* wb = row + static_cast<size_t>(b) * B::kBytes;
-            const int32_t* t = sums + ((b - b0) * g + r) * B::kTerms;
-            acc = kq::block_step<B::kType>(acc, a[b].d, B::d(wb), B::dmin(wb), t[0], B::kTerms == 2 ? t[1] : 0);
+            const int32_t* t = sums + (b - b0) * B::kTerms * g + v;
+            const __m512 msum = B::kTerms == 2 ? _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(live, t + g)) : _mm512_setzero_ps();
+            acc = kq::block_step<B::kType, __m512>(acc, _mm512_maskz_loadu_ps(live, ad + b * m + r0 + v),
+                                                   _mm512_set1_ps(B::d(wb)), _mm512_set1_ps(B::dmin(wb)),
+                                                   _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(live, t)), msum);
           }
-          s[r] = acc;
+          _mm512_store_ps(s + v, acc);
         }
       }
       for (int64_t r = 0; r < g; ++r) y[(r0 + r) * ldy + n] = s[r];
@@ -214,18 +227,23 @@ void rows_k(const WeightView& w, const uint8_t* act, size_t arow, int64_t m, flo
 void matmul_range_kq_avx512(const WeightView& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy,
                             int64_t n0, int64_t n1) {
   const size_t arow = kq::act_row_bytes(w);
-  uint8_t* act = kq::quantize_rows(w, x, ldx, m);
+  const int64_t nb = w.cols / kQK;
+  // ad (the activation block scales) after the activations.
+  const size_t act_bytes = (arow * static_cast<size_t>(m) + 63) / 64 * 64;
+  uint8_t* act = kq::quantize_rows(w, x, ldx, m, act_bytes - arow * static_cast<size_t>(m) + sizeof(float) * static_cast<size_t>(nb * m));
+  auto* ad = reinterpret_cast<float*>(act + act_bytes);
   switch (w.type) {
     case GgmlType::Q4_0:
       return kq::rows<Avx512Q40, GgmlType::Q4_0>(w, act, arow, m, y, ldy, n0, n1);
     case GgmlType::Q4_K:
-      reorder_q45(act, arow, m, w.cols / kQK);
-      return rows_k<Q45<GgmlType::Q4_K>>(w, act, arow, m, y, ldy, n0, n1);
+      prepare_act(act, arow, m, nb, true, ad);
+      return rows_k<Q45<GgmlType::Q4_K>>(w, act, arow, ad, m, y, ldy, n0, n1);
     case GgmlType::Q5_K:
-      reorder_q45(act, arow, m, w.cols / kQK);
-      return rows_k<Q45<GgmlType::Q5_K>>(w, act, arow, m, y, ldy, n0, n1);
+      prepare_act(act, arow, m, nb, true, ad);
+      return rows_k<Q45<GgmlType::Q5_K>>(w, act, arow, ad, m, y, ldy, n0, n1);
     case GgmlType::Q6_K:
-      return rows_k<Q6>(w, act, arow, m, y, ldy, n0, n1);
+      prepare_act(act, arow, m, nb, false, ad);
+      return rows_k<Q6>(w, act, arow, ad, m, y, ldy, n0, n1);
     default:
       return;  // not a quantized-activation type: matmul.cpp never routes one here
   }
