@@ -33,6 +33,14 @@ struct Avx512Q40 : Avx2BlockTerms {
 };
 
 __m512i load64(const void* p) { return _mm512_loadu_si512(p); }
+
+// One activation block as the K-type kernels read it: Q8_K's values and group sums, 64-byte aligned
+// (in BlockQ8_K, 292 bytes with the scale first, every 64-byte load of qs straddled two cache lines;
+// the scale goes to a separate array, see prepare_act).
+struct alignas(64) XBlock {
+  int8_t qs[256];
+  int16_t bsums[16];
+};
 // 32 bytes into both 256-bit halves.
 __m512i load32x2(const void* p) { return _mm512_broadcast_i64x4(_mm256_loadu_si256(static_cast<const __m256i*>(p))); }
 
@@ -86,7 +94,7 @@ struct Q45 {
     }
   }
   // The level sum's partial to out[0], the minimums' to out[stride].
-  void dot(const BlockQ8_K* a, __m256i* out, int64_t stride) const {
+  void dot(const XBlock* a, __m256i* out, int64_t stride) const {
     out[0] = block_dot(q, sc, a->qs);
     out[stride] = _mm256_madd_epi16(load32(a->bsums), mins);
   }
@@ -123,7 +131,7 @@ struct Q6 {
                                        _mm512_castsi256_si512(s16));
     }
   }
-  void dot(const BlockQ8_K* a, __m256i* out, int64_t) const {
+  void dot(const XBlock* a, __m256i* out, int64_t) const {
     const __m256i off = _mm256_madd_epi16(load32(a->bsums), s16);
     out[0] = _mm256_sub_epi32(block_dot(q, sc, a->qs), _mm256_slli_epi32(off, 5));
   }
@@ -142,20 +150,21 @@ __m256i sum8x8(const __m256i* a) {
   return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
 }
 
-// Lays out the quantized activations for rows_k: Q4_K/Q5_K swap each 128 values' second and third
-// 32 to line up with Q45's levels (exact: the bsums, per 16 in order, were taken before and stay
-// right), and every row's block scales go to ad[b * m + i], for the float steps across rows.
-void prepare_act(uint8_t* act, size_t arow, int64_t m, int64_t blocks, bool reorder, float* ad) {
+// Lays out the quantized activations for rows_k: block b of row i to xb[i * blocks + b], where Q4_K
+// and Q5_K swap each 128 values' second and third 32 to line up with Q45's levels (exact: the bsums,
+// per 16 in order, were taken before and stay right); its scale to ad[b * m + i], for the float steps
+// across rows.
+void prepare_act(const uint8_t* act, size_t arow, int64_t m, int64_t blocks, bool reorder, float* ad, XBlock* xb) {
   for (int64_t i = 0; i < m; ++i) {
-    auto* a = reinterpret_cast<BlockQ8_K*>(act + static_cast<size_t>(i) * arow);
+    const auto* a = reinterpret_cast<const BlockQ8_K*>(act + static_cast<size_t>(i) * arow);
     for (int64_t b = 0; b < blocks; ++b) {
+      XBlock& x = xb[i * blocks + b];
       ad[b * m + i] = a[b].d;
-      for (int h = 0; h < 2 && reorder; ++h) {
-        int8_t* p = a[b].qs + 128 * h;
-        const __m256i s = load32(p + 32);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + 32), load32(p + 64));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + 64), s);
+      for (int c = 0; c < 8; ++c) {
+        const int from = reorder && (c & 3) == 1 ? c + 1 : reorder && (c & 3) == 2 ? c - 1 : c;
+        _mm256_store_si256(reinterpret_cast<__m256i*>(x.qs + 32 * c), load32(a[b].qs + 32 * from));
       }
+      _mm256_store_si256(reinterpret_cast<__m256i*>(x.bsums), load32(a[b].bsums));
     }
   }
 }
@@ -173,8 +182,8 @@ constexpr size_t kPrefetch = 2048;
 // vector (lanes past the group compute zeros and are dropped). Partials of block b, term t,
 // row r sit at ((b - b0) kTerms + t) g + r, so a vector of rows reads consecutive sums.
 template <class B>
-void rows_k(const WeightView& w, const uint8_t* act, size_t arow, const float* ad, int64_t m, float* y, int64_t ldy,
-            int64_t n0, int64_t n1) {
+void rows_k(const WeightView& w, const XBlock* xb, const float* ad, int64_t m, float* y, int64_t ldy, int64_t n0,
+            int64_t n1) {
   constexpr int64_t kGroup = kParts / B::kTerms;
   const int64_t nb = w.cols / kQK;
   __m256i parts[kParts];
@@ -195,7 +204,7 @@ void rows_k(const WeightView& w, const uint8_t* act, size_t arow, const float* a
           const B blk(wb);
           __m256i* p = parts + (b - b0) * B::kTerms * g;
           for (int64_t r = 0; r < g; ++r) {
-            blk.dot(reinterpret_cast<const BlockQ8_K*>(act + static_cast<size_t>(r0 + r) * arow) + b, p + r, g);
+            blk.dot(xb + (r0 + r) * nb + b, p + r, g);
           }
         }
         const int64_t used = (b1 - b0) * B::kTerms * g;
@@ -228,22 +237,23 @@ void matmul_range_kq_avx512(const WeightView& w, const float* x, int64_t ldx, in
                             int64_t n0, int64_t n1) {
   const size_t arow = kq::act_row_bytes(w);
   const int64_t nb = w.cols / kQK;
-  // ad (the activation block scales) after the activations.
-  const size_t act_bytes = (arow * static_cast<size_t>(m) + 63) / 64 * 64;
-  uint8_t* act = kq::quantize_rows(w, x, ldx, m, act_bytes - arow * static_cast<size_t>(m) + sizeof(float) * static_cast<size_t>(nb * m));
-  auto* ad = reinterpret_cast<float*>(act + act_bytes);
+  // After the activations, 64-byte aligned: their blocks as XBlocks, then their scales (ad).
+  const size_t act_bytes = (arow * static_cast<size_t>(m) + 63) / 64 * 64, xb_bytes = sizeof(XBlock) * static_cast<size_t>(nb * m);
+  uint8_t* act = kq::quantize_rows(w, x, ldx, m, act_bytes - arow * static_cast<size_t>(m) + xb_bytes + sizeof(float) * static_cast<size_t>(nb * m));
+  auto* xb = reinterpret_cast<XBlock*>(act + act_bytes);
+  auto* ad = reinterpret_cast<float*>(act + act_bytes + xb_bytes);
   switch (w.type) {
     case GgmlType::Q4_0:
       return kq::rows<Avx512Q40, GgmlType::Q4_0>(w, act, arow, m, y, ldy, n0, n1);
     case GgmlType::Q4_K:
-      prepare_act(act, arow, m, nb, true, ad);
-      return rows_k<Q45<GgmlType::Q4_K>>(w, act, arow, ad, m, y, ldy, n0, n1);
+      prepare_act(act, arow, m, nb, true, ad, xb);
+      return rows_k<Q45<GgmlType::Q4_K>>(w, xb, ad, m, y, ldy, n0, n1);
     case GgmlType::Q5_K:
-      prepare_act(act, arow, m, nb, true, ad);
-      return rows_k<Q45<GgmlType::Q5_K>>(w, act, arow, ad, m, y, ldy, n0, n1);
+      prepare_act(act, arow, m, nb, true, ad, xb);
+      return rows_k<Q45<GgmlType::Q5_K>>(w, xb, ad, m, y, ldy, n0, n1);
     case GgmlType::Q6_K:
-      prepare_act(act, arow, m, nb, false, ad);
-      return rows_k<Q6>(w, act, arow, ad, m, y, ldy, n0, n1);
+      prepare_act(act, arow, m, nb, false, ad, xb);
+      return rows_k<Q6>(w, xb, ad, m, y, ldy, n0, n1);
     default:
       return;  // not a quantized-activation type: matmul.cpp never routes one here
   }
