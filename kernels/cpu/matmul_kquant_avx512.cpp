@@ -44,29 +44,53 @@ struct alignas(64) XBlock {
 // 32 bytes into both 256-bit halves.
 __m512i load32x2(const void* p) { return _mm512_broadcast_i64x4(_mm256_loadu_si256(static_cast<const __m256i*>(p))); }
 
-// Int16 lane l of the result is v's lane lo for l < 16 and lane hi for l >= 16: one scale per 256-bit half.
-__m512i scales_by_half(__m512i v, int lo, int hi) {
-  return _mm512_permutexvar_epi16(_mm512_inserti64x4(_mm512_set1_epi16(static_cast<int16_t>(lo)), _mm256_set1_epi16(static_cast<int16_t>(hi)), 1), v);
+// The 4 x 64 levels of a block times one activation row's 256 values. vpdpbusd sums each 4 products
+// into an int32 (at most 4 * 63 * 127 = 32004: it fits an int16), vpackssdw packs two steps' sums to
+// int16 (never saturating), and vpdpwssd multiplies each by its sub-block scale into int32: 3 ops on
+// the 512-bit multiply port per 128 values instead of 4 (vpmaddubsw + vpdpwssd), and that port is
+// what limits m > 1. sp[j] holds the scales of steps 2j, 2j + 1 (scale_index). 16 lanes folded to 8.
+__m256i block_dot(const __m512i* q, const __m512i* sp, const int8_t* x) {
+  const __m512i z = _mm512_setzero_si512();
+  const __m512i p01 = _mm512_packs_epi32(_mm512_dpbusd_epi32(z, q[0], load64(x)), _mm512_dpbusd_epi32(z, q[1], load64(x + 64)));
+  const __m512i p23 =
+      _mm512_packs_epi32(_mm512_dpbusd_epi32(z, q[2], load64(x + 128)), _mm512_dpbusd_epi32(z, q[3], load64(x + 192)));
+  const __m512i acc = _mm512_dpwssd_epi32(_mm512_madd_epi16(p01, sp[0]), p23, sp[1]);
+  return _mm256_add_epi32(_mm512_castsi512_si256(acc), _mm512_extracti64x4_epi64(acc, 1));
 }
 
-// The 4 x 64 levels of a block times one activation row's 256 values: vpmaddubsw (at most 2 * 63 * 127,
-// no saturation), then each int16 times its sub-block scale into int32 (vpdpwssd); 16 lanes folded to 8.
-__m256i block_dot(const __m512i* q, const __m512i* sc, const int8_t* x) {
-  __m512i acc = _mm512_madd_epi16(_mm512_maddubs_epi16(q[0], load64(x)), sc[0]);
-  for (int i = 1; i < 4; ++i) acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(q[i], load64(x + 64 * i)), sc[i]);
-  return _mm256_add_epi32(_mm512_castsi512_si256(acc), _mm512_extracti64x4_epi64(acc, 1));
+// Which scale each int16 lane of block_dot's packed sums needs. In 128-bit lane k, int16 lanes 0-3
+// hold step 2j's int32 lanes 4k..4k+3 (its values 16k..16k+15) and lanes 4-7 step 2j + 1's: index
+// sub(step, k) into the block's int16 scales. sub is Q45's kQ45Sub halves or Q6_K's 16-value groups.
+struct ScaleIndex {
+  alignas(64) int16_t v[2][32];
+};
+constexpr int kQ45Sub[4][2] = {{0, 2}, {1, 3}, {4, 6}, {5, 7}};
+constexpr ScaleIndex scale_index(bool q6) {
+  ScaleIndex t{};
+  for (int j = 0; j < 2; ++j) {
+    for (int l = 0; l < 32; ++l) {
+      const int step = 2 * j + (l % 8) / 4, k = l / 8;
+      t.v[j][l] = static_cast<int16_t>(q6 ? 4 * step + k : kQ45Sub[step][k / 2]);
+    }
+  }
+  return t;
+}
+constexpr ScaleIndex kQ45Index = scale_index(false), kQ6Index = scale_index(true);
+
+inline void scale_pairs(__m512i s16, const ScaleIndex& index, __m512i* sp) {
+  for (int j = 0; j < 2; ++j) sp[j] = _mm512_permutexvar_epi16(_mm512_load_si512(index.v[j]), s16);
 }
 
 // Q4_K and Q5_K. The activation block is reordered (see reorder_q45) so that one 64-byte load of qs
 // gives, as low nibbles, sub-blocks 2p and 2p + 2 and, as high nibbles, 2p + 1 and 2p + 3: lane halves
-// of q[i] are sub-blocks kSub[i][0] and kSub[i][1]. Q5_K's fifth bit of element 32 j + l is bit j of qh[l].
+// of q[i] are sub-blocks kQ45Sub[i][0] and kQ45Sub[i][1]. Q5_K's fifth bit of element 32 j + l is bit j
+// of qh[l].
 template <GgmlType T>
 struct Q45 {
   static constexpr GgmlType kType = T;
   static constexpr int kTerms = 2;  // the level sum and the minimums' sum
   static constexpr size_t kBytes = T == GgmlType::Q4_K ? sizeof(BlockQ4_K) : sizeof(BlockQ5_K);
-  static constexpr int kSub[4][2] = {{0, 2}, {1, 3}, {4, 6}, {5, 7}};
-  __m512i q[4], sc[4];
+  __m512i q[4], sc[2];
   __m256i mins;  // m0 m0 m1 m1 ... as int16, against bsums
 
   explicit Q45(const uint8_t* w) {
@@ -82,13 +106,13 @@ struct Q45 {
       q[2 * h] = _mm512_and_si512(raw, m4);
       q[2 * h + 1] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
     }
-    for (int i = 0; i < 4; ++i) sc[i] = scales_by_half(s16, kSub[i][0], kSub[i][1]);
+    scale_pairs(s16, kQ45Index, sc);
     if constexpr (T == GgmlType::Q5_K) {
       const __m512i qh = load32x2(w + kq::kQ5KQh);
       const __m512i sixteen = _mm512_set1_epi8(16);
       for (int i = 0; i < 4; ++i) {
-        const __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << kSub[i][0])),
-                                               _mm256_set1_epi8(static_cast<char>(1 << kSub[i][1])), 1);
+        const __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8(static_cast<char>(1 << kQ45Sub[i][0])),
+                                               _mm256_set1_epi8(static_cast<char>(1 << kQ45Sub[i][1])), 1);
         q[i] = _mm512_mask_add_epi8(q[i], _mm512_test_epi8_mask(qh, bit), q[i], sixteen);
       }
     }
@@ -103,12 +127,12 @@ struct Q45 {
 };
 
 // Q6_K: one 64-byte load of ql gives elements 0-63 (low nibbles) and 64-127 (high nibbles) of a half;
-// element 32 c + l takes bits 2c, 2c + 1 of qh[l]. Group g (16 elements) is 8 int16 lanes.
+// element 32 c + l takes bits 2c, 2c + 1 of qh[l]. Group g (16 values) is one 128-bit lane of a step.
 struct Q6 {
   static constexpr GgmlType kType = GgmlType::Q6_K;
   static constexpr int kTerms = 1;  // the level sum less 32 x the offset sum
   static constexpr size_t kBytes = sizeof(BlockQ6_K);
-  __m512i q[4], sc[4];
+  __m512i q[4], sc[2];
   __m256i s16;
 
   explicit Q6(const uint8_t* w) {
@@ -123,13 +147,7 @@ struct Q6 {
       q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
                                      _mm512_and_si512(_mm512_srlv_epi16(qh, right), m30));
     }
-    const __m512i eighths = _mm512_srli_epi16(
-        _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7,
-                         6, 5, 4, 3, 2, 1, 0), 3);
-    for (int i = 0; i < 4; ++i) {
-      sc[i] = _mm512_permutexvar_epi16(_mm512_add_epi16(eighths, _mm512_set1_epi16(static_cast<int16_t>(4 * i))),
-                                       _mm512_castsi256_si512(s16));
-    }
+    scale_pairs(_mm512_castsi256_si512(s16), kQ6Index, sc);
   }
   void dot(const XBlock* a, __m256i* out, int64_t) const {
     const __m256i off = _mm256_madd_epi16(load32(a->bsums), s16);
