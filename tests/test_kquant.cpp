@@ -264,8 +264,8 @@ TEST_CASE("K-type matmul: every path against float64, bit-identical across paths
   for (GgmlType t : kTypes) {
     double type_worst_q = 0, type_worst_f = 0;
     // Odd N everywhere; for Q4_0 also K that is an odd number of blocks. K = 2560 (10 K blocks) makes
-    // the AVX-512 path split a row's blocks into several chunks from m = 4 on.
-    const Shape shapes[] = {{256, 1}, {512, 17}, {768, 5}, {t == GgmlType::Q4_0 ? 96 : 1024, 33}, {2560, 3}};
+    // the AVX-512 path split a row's blocks into several chunks from m = 4 on, K = 8448 (33) at m = 1.
+    const Shape shapes[] = {{256, 1}, {512, 17}, {768, 5}, {t == GgmlType::Q4_0 ? 96 : 1024, 33}, {2560, 3}, {8448, 19}};
     for (const Shape& s : shapes) {
       const QWeights w = make_qweights(t, s.n, s.k, rng);
       const int64_t m = 33, ldx = s.k + 3, ldy = s.n + 2;

@@ -249,6 +249,57 @@ void rows_k(const WeightView& w, const XBlock* xb, const float* ad, int64_t m, f
   }
 }
 
+// m = 1 (decode): rows_k's work, but 16 weight rows a vector in the float steps. With one activation
+// row, a weight row's steps are one serial chain (two dependent adds per block), and rows_k left
+// it exposed; here lane j runs weight row t0 + j's chain, doing the scalar sum's operations in the
+// same order (same bits). Lanes past n1 repeat the last row and are dropped.
+template <class B>
+void rows_1(const WeightView& w, const XBlock* xb, const float* ad, float* y, int64_t n0, int64_t n1) {
+  constexpr int64_t kChunk = 32;  // blocks a pass: all of a 8192-wide row
+  const int64_t nb = w.cols / kQK;
+  __m256i parts[kChunk * B::kTerms];
+  alignas(64) int32_t sums[kChunk * B::kTerms], isum[kChunk][16], msum[kChunk][16];
+  alignas(64) float wd[kChunk][16], wdmin[kChunk][16];
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  for (int64_t t0 = n0; t0 < n1; t0 += 16) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b0 = 0; b0 < nb; b0 += kChunk) {
+      const int64_t b1 = b0 + kChunk < nb ? b0 + kChunk : nb, used = (b1 - b0) * B::kTerms;
+      for (int64_t j = 0; j < 16; ++j) {
+        const uint8_t* row = base + static_cast<size_t>(t0 + j < n1 ? t0 + j : n1 - 1) * w.row_bytes;
+        for (int64_t b = b0; b < b1; ++b) {
+          const uint8_t* wb = row + static_cast<size_t>(b) * B::kBytes;
+          for (size_t l = 0; l < B::kBytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(wb + kPrefetch + l), _MM_HINT_T0);
+          B(wb).dot(xb + b, parts + (b - b0) * B::kTerms, 1);
+          wd[b - b0][j] = B::d(wb), wdmin[b - b0][j] = B::dmin(wb);
+        }
+        for (int64_t i = used; i % 8 != 0; ++i) parts[i] = _mm256_setzero_si256();
+        for (int64_t i = 0; i < used; i += 8) _mm256_store_si256(reinterpret_cast<__m256i*>(sums + i), sum8x8(parts + i));
+        for (int64_t b = 0; b < b1 - b0; ++b) {
+          isum[b][j] = sums[b * B::kTerms];
+          msum[b][j] = B::kTerms == 2 ? sums[b * B::kTerms + 1] : 0;
+        }
+      }
+      for (int64_t b = b0; b < b1; ++b) {
+        acc = kq::block_step<B::kType, __m512>(acc, _mm512_set1_ps(ad[b]), _mm512_load_ps(wd[b - b0]), _mm512_load_ps(wdmin[b - b0]),
+                                               _mm512_cvtepi32_ps(_mm512_load_si512(isum[b - b0])),
+                                               _mm512_cvtepi32_ps(_mm512_load_si512(msum[b - b0])));
+      }
+    }
+    alignas(64) float out[16];
+    _mm512_store_ps(out, acc);
+    for (int64_t j = 0; j < 16 && t0 + j < n1; ++j) y[t0 + j] = out[j];
+  }
+}
+
+// Q4_K, Q5_K or Q6_K (B): rows_1 for one activation row, rows_k otherwise.
+template <class B>
+void rows_any(const WeightView& w, const XBlock* xb, const float* ad, int64_t m, float* y, int64_t ldy, int64_t n0,
+              int64_t n1) {
+  if (m == 1) return rows_1<B>(w, xb, ad, y, n0, n1);
+  rows_k<B>(w, xb, ad, m, y, ldy, n0, n1);
+}
+
 }  // namespace
 
 void matmul_range_kq_avx512(const WeightView& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy,
@@ -265,13 +316,13 @@ void matmul_range_kq_avx512(const WeightView& w, const float* x, int64_t ldx, in
       return kq::rows<Avx512Q40, GgmlType::Q4_0>(w, act, arow, m, y, ldy, n0, n1);
     case GgmlType::Q4_K:
       prepare_act(act, arow, m, nb, true, ad, xb);
-      return rows_k<Q45<GgmlType::Q4_K>>(w, xb, ad, m, y, ldy, n0, n1);
+      return rows_any<Q45<GgmlType::Q4_K>>(w, xb, ad, m, y, ldy, n0, n1);
     case GgmlType::Q5_K:
       prepare_act(act, arow, m, nb, true, ad, xb);
-      return rows_k<Q45<GgmlType::Q5_K>>(w, xb, ad, m, y, ldy, n0, n1);
+      return rows_any<Q45<GgmlType::Q5_K>>(w, xb, ad, m, y, ldy, n0, n1);
     case GgmlType::Q6_K:
       prepare_act(act, arow, m, nb, false, ad, xb);
-      return rows_k<Q6>(w, xb, ad, m, y, ldy, n0, n1);
+      return rows_any<Q6>(w, xb, ad, m, y, ldy, n0, n1);
     default:
       return;  // not a quantized-activation type: matmul.cpp never routes one here
   }
