@@ -6,11 +6,14 @@
 // read of the same bytes split the same way, as the bandwidth reference. Each figure is the median
 // of --runs calls after 2 warm-up calls; a call computes all 154 matrices. Calls during which other
 // processes used more than a quarter core are retried; "quiet":false marks a figure that never got
-// --runs quiet calls.
+// --runs quiet calls. --clock cpu times each call by this process's CPU time instead (and counts every
+// call): with --threads 1 it is the kernel's own time, much less disturbed by other jobs on a shared
+// machine than the wall clock (caches and memory bandwidth are still shared).
 //
-// Usage: kernel-bench [--types f16,bf16,f32,q8_0] [--threads 1,2] [--m 1,2,4,8,16,32,64]
-//                     [--runs 7] [--isa scalar|avx2|avx512|avx512bf16|amx] [--layers 22]
+// Usage: kernel-bench [--types f16,bf16,f32,q8_0,q4_0,q4_k,q5_k,q6_k] [--threads 1,2] [--m 1,2,4,8,16,32,64]
+//                     [--runs 7] [--isa scalar|avx2|avx512|avx512bf16|amx] [--layers 22] [--clock wall|cpu]
 #include "kernels/cpu/matmul.h"
+#include "kernels/cpu/quant_k.h"
 #include "kernels/cpu/thread_pool.h"
 
 #include <immintrin.h>
@@ -20,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,6 +45,8 @@ struct Options {
   int layers = 22;
   std::string isa;
 };
+
+bool g_cpu_clock = false;  // --clock cpu
 
 std::vector<std::string> split(const std::string& s) {
   std::vector<std::string> out;
@@ -68,6 +74,8 @@ bool parse(int argc, char** argv, Options* o) {
       o->layers = std::max(1, std::atoi(v.c_str()));
     } else if (k == "--isa") {
       o->isa = v;
+    } else if (k == "--clock" && (v == "cpu" || v == "wall")) {
+      g_cpu_clock = v == "cpu";
     } else {
       return false;
     }
@@ -80,40 +88,40 @@ struct Matrix {
   WeightView view;
 };
 
-// Random weights: a 64 KB block of converted values, copied with a per-matrix rotation so every page
-// is written (and faulted in) and no two matrices are identical.
+// Random weights: about 64 KB of converted 2048-element rows, copied with a per-matrix rotation so every
+// page is written (and faulted in) and no two matrices are identical. The pattern holds whole rows and
+// the rotation is a multiple of the block size, so quantized blocks stay whole (real scales, no NaNs).
 std::vector<Matrix> make_weights(GgmlType type, int layers) {
   const int64_t shapes[7][2] = {{2048, 2048}, {256, 2048}, {256, 2048}, {2048, 2048},
                                 {5632, 2048}, {5632, 2048}, {2048, 5632}};
-  std::vector<uint8_t> pattern(1 << 16);
+  const size_t rb = specd::ggml_row_bytes(type, 2048), bb = std::max<size_t>(4, specd::ggml_block_bytes(type));
+  std::vector<uint8_t> pattern((65536 / rb) * rb);
   uint64_t s = 0x9E3779B97F4A7C15ull;
   std::vector<float> row(2048);
-  for (size_t off = 0; off < pattern.size();) {
+  std::vector<uint8_t> tmp(rb);
+  for (size_t off = 0; off < pattern.size(); off += rb) {
     for (auto& v : row) {
       s ^= s << 13, s ^= s >> 7, s ^= s << 17;
       v = static_cast<float>(static_cast<int64_t>(s % 2001) - 1000) * 1e-4f;
     }
-    const size_t rb = type == GgmlType::Q8_0 ? 64 * 34 : type == GgmlType::F32 ? 8192 : 4096;
-    std::vector<uint8_t> tmp(rb);
-    if (type == GgmlType::Q8_0) quantize_q8_0(row.data(), 2048, tmp.data());
-    for (int i = 0; i < 2048 && type != GgmlType::Q8_0; ++i) {
-      if (type == GgmlType::F32) std::memcpy(&tmp[4 * i], &row[i], 4);
-      const uint16_t h = type == GgmlType::F16 ? f32_to_f16(row[i]) : f32_to_bf16(row[i]);
-      if (type != GgmlType::F32) std::memcpy(&tmp[2 * i], &h, 2);
+    if (!quantize_row(type, row.data(), 2048, tmp.data())) {
+      for (int i = 0; i < 2048; ++i) {
+        if (type == GgmlType::F32) std::memcpy(&tmp[4 * i], &row[i], 4);
+        const uint16_t h = type == GgmlType::F16 ? f32_to_f16(row[i]) : f32_to_bf16(row[i]);
+        if (type != GgmlType::F32) std::memcpy(&tmp[2 * i], &h, 2);
+      }
     }
-    const size_t n = std::min(rb, pattern.size() - off);
-    std::memcpy(&pattern[off], tmp.data(), n);
-    off += n;
+    std::memcpy(&pattern[off], tmp.data(), rb);
   }
   std::vector<uint8_t> twice(pattern);
   twice.insert(twice.end(), pattern.begin(), pattern.end());
   std::vector<Matrix> out;
   for (int l = 0; l < layers; ++l) {
     for (const auto& sh : shapes) {
-      const size_t rb = type == GgmlType::Q8_0 ? sh[1] / 32 * 34 : type == GgmlType::F32 ? 4 * sh[1] : 2 * sh[1];
-      const size_t total = rb * sh[0];
-      Matrix m{std::make_unique<uint8_t[]>(total), WeightView{type, nullptr, sh[0], sh[1], rb}};
-      const size_t rot = (out.size() * 4 * 97) % pattern.size();
+      const size_t wrb = specd::ggml_row_bytes(type, sh[1]);
+      const size_t total = wrb * sh[0];
+      Matrix m{std::make_unique<uint8_t[]>(total), WeightView{type, nullptr, sh[0], sh[1], wrb}};
+      const size_t rot = (out.size() * bb * 97) % pattern.size();
       for (size_t off = 0; off < total; off += pattern.size()) {
         const size_t n = std::min(pattern.size(), total - off);
         std::memcpy(&m.bytes[off], &twice[rot], n);
@@ -142,7 +150,7 @@ __attribute__((target("avx2"))) uint64_t read_bytes(const uint8_t* p, size_t n) 
 // Cores used by other processes, from /proc/stat's busy jiffies less this process's CPU time: the
 // machine is shared, so calls taken while others ran are retried (up to 4x --runs) and flagged.
 struct CpuSnap {
-  double busy_s = 0, self_s = 0;
+  double busy_s = 0, self_s = 0, cpu_ms = 0;
   Clock::time_point wall;
 };
 
@@ -159,6 +167,9 @@ CpuSnap cpu_snap() {
   }
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  c.cpu_ms = 1e3 * static_cast<double>(ts.tv_sec) + 1e-6 * static_cast<double>(ts.tv_nsec);
   c.self_s = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
   return c;
 }
@@ -184,9 +195,10 @@ Timing time_calls(int runs, F&& call) {
     const CpuSnap a = cpu_snap();
     call();
     const CpuSnap b = cpu_snap();
-    const double ms = std::chrono::duration<double, std::milli>(b.wall - a.wall).count(), o = other_cores(a, b);
+    const double ms = g_cpu_clock ? b.cpu_ms - a.cpu_ms : std::chrono::duration<double, std::milli>(b.wall - a.wall).count();
+    const double o = other_cores(a, b);
     all_ms.push_back(ms), all_other.push_back(o);
-    if (o < kQuiet) quiet_ms.push_back(ms), quiet_other.push_back(o);
+    if (o < kQuiet || g_cpu_clock) quiet_ms.push_back(ms), quiet_other.push_back(o);
   }
   const bool quiet = static_cast<int>(quiet_ms.size()) >= runs;
   const auto& ms = quiet ? quiet_ms : all_ms;
@@ -242,8 +254,8 @@ void bench_type(const Options& o, const std::string& tname, GgmlType type) {
 int main(int argc, char** argv) {
   Options o;
   if (!parse(argc, argv, &o)) {
-    std::fprintf(stderr, "usage: kernel-bench [--types f16,bf16,f32,q8_0] [--threads 1,2] [--m 1,2,4,...] "
-                         "[--runs N] [--isa scalar|avx2|avx512|avx512bf16|amx] [--layers N]\n");
+    std::fprintf(stderr, "usage: kernel-bench [--types f16,bf16,f32,q8_0,q4_0,q4_k,q5_k,q6_k] [--threads 1,2] [--m 1,2,4,...] "
+                         "[--runs N] [--isa scalar|avx2|avx512|avx512bf16|amx] [--layers N] [--clock wall|cpu]\n");
     return 2;
   }
   if (!o.isa.empty()) {

@@ -190,7 +190,7 @@ TEST_CASE("decoder options: a 1.1 descriptor is listed as not described; entries
 TEST_CASE("specd decoders lists every decoder with its options; --json has the same") {
   std::string out;
   REQUIRE(run_command(build_root() + "/daemon/specd decoders", &out) == 0);
-  for (const char* want : {"ar 1.0.0  lossless", "lopa 1.0.0  lossy", "prefill_chunk (int, [1, 4096], default 256)",
+  for (const char* want : {"ar 1.0.0  lossless", "lopa 1.1.0  lossy", "prefill_chunk (int, [1, 4096], default 256)",
                            "needs: a drafter trained for the model", "tau_conf (float, [0, 2], default 0.9)"})
     CHECK_MESSAGE(out.find(want) != std::string::npos, want);
   out.clear();
@@ -218,7 +218,7 @@ TEST_CASE("specctl decoders shows what the daemon's decoders describe; --json th
   const std::string specctl = "SPECD_SOCKET='" + d.socket() + "' " + build_root() + "/clients/specctl";
   std::string out;
   REQUIRE(run_command(specctl + " decoders", &out) == 0);
-  for (const char* want : {"lopa 1.0.0  lossy", "ngram_max (int, [1, 8], default 3)", "options (--decoder-opt KEY=VALUE):"})
+  for (const char* want : {"lopa 1.1.0  lossy", "ngram_max (int, [1, 8], default 3)", "options (--decoder-opt KEY=VALUE):"})
     CHECK_MESSAGE(out.find(want) != std::string::npos, want);
   out.clear();
   REQUIRE(run_command(specctl + " --json decoders", &out) == 0);

@@ -263,8 +263,9 @@ TEST_CASE("K-type matmul: every path against float64, bit-identical across paths
   int64_t cases = 0;
   for (GgmlType t : kTypes) {
     double type_worst_q = 0, type_worst_f = 0;
-    // Odd N everywhere; for Q4_0 also K that is an odd number of blocks.
-    const Shape shapes[] = {{256, 1}, {512, 17}, {768, 5}, {t == GgmlType::Q4_0 ? 96 : 1024, 33}};
+    // Odd N everywhere; for Q4_0 also K that is an odd number of blocks. K = 2560 (10 K blocks) makes
+    // the AVX-512 path split a row's blocks into several chunks from m = 4 on, K = 8448 (33) at m = 1.
+    const Shape shapes[] = {{256, 1}, {512, 17}, {768, 5}, {t == GgmlType::Q4_0 ? 96 : 1024, 33}, {2560, 3}, {8448, 19}};
     for (const Shape& s : shapes) {
       const QWeights w = make_qweights(t, s.n, s.k, rng);
       const int64_t m = 33, ldx = s.k + 3, ldy = s.n + 2;
@@ -301,7 +302,7 @@ TEST_CASE("K-type matmul: every path against float64, bit-identical across paths
         type_worst_q = std::max(type_worst_q, worst_q);
         type_worst_f = std::max(type_worst_f, worst_f);
         // Batch invariance: each row alone (m = 1), and every prefix batch, give the same bits.
-        for (int64_t mm = 1; mm <= m; mm += (mm < 4 ? 1 : 7)) {
+        for (int64_t mm = 1; mm <= m; mm += (mm < 8 ? 1 : 7)) {
           std::vector<float> part(static_cast<size_t>(mm * ldy), -12345.0f);
           matmul(w.view(), x.data() + (m - mm) * ldx, ldx, mm, part.data(), ldy, pool2);
           for (int64_t i = 0; i < mm; ++i) {

@@ -1,7 +1,13 @@
-// AVX-512 VNNI integer block sums for the quantized-activation products, 64 elements per step: for the
-// K types vpmaddubsw then vpdpwssd by the sub-block scales (one instruction fewer per step than
-// vpdpbusd + vpmulld, and no 10-cycle multiply); for Q4_0 vpdpbusd. The float side is kq::dot_row's,
-// shared with the other paths.
+// AVX-512 VNNI quantized-activation products. The K types unpack each weight block once (levels as
+// bytes, sub-block scales as int16 lanes) and reuse it for every activation row of the call, so a
+// verify or prefill of m rows does not unpack the weights m times; Q4_0 keeps kq::dot_row.
+//
+// Numerics: a block's integer sums are exact whatever order they are added in, so they are taken
+// here in 512-bit steps and reduced eight at a time by one transposing tree (instead of a horizontal
+// sum per block and row, which cost as much as the products). The float side is kq::block_step over
+// each row's blocks in order, as on every path: same bits for any m, thread split or ISA path. It runs
+// 16 lanes wide, the lanes being activation rows (rows_k) or, at m = 1, weight rows (rows_1).
+// The block pieces are in matmul_kquant_avx512_blocks.h.
 #include "kernels/cpu/matmul_kquant.h"
 
 // GCC 12.2's _mm512_undefined_*() warning (see matmul_avx512.cpp).
@@ -12,25 +18,12 @@
 #include <immintrin.h>
 
 #include "kernels/cpu/matmul_kquant_avx2_parts.h"
+#include "kernels/cpu/matmul_kquant_avx512_blocks.h"
 
 namespace specd::kernels {
 namespace {
 
-__m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
-
-// acc += 64 levels times 64 activations: products paired into int16 by vpmaddubsw (at most
-// 2 * 63 * 127, no saturation), then each int16 times its sub-block's scale, pairwise into int32
-// (vpdpwssd). scale16 holds one int16 scale per int16 lane.
-__m512i scaled_dot64(__m512i acc, __m512i q, const int8_t* x, __m512i scale16) {
-  return _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(q, _mm512_loadu_si512(x)), scale16);
-}
-
-// Scales s0 for int16 lanes 0-15 (elements 0-31), s1 for 16-31 (elements 32-63).
-__m512i two_scales(int s0, int s1) {
-  return join(_mm256_set1_epi16(static_cast<int16_t>(s0)), _mm256_set1_epi16(static_cast<int16_t>(s1)));
-}
-
-struct Avx512Ops : Avx2BlockTerms {
+struct Avx512Q40 : Avx2BlockTerms {
   static int q4_0(const uint8_t* qs, const int8_t* x) {
     const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
     const __m128i m4 = _mm_set1_epi8(0xF);
@@ -40,56 +33,166 @@ struct Avx512Ops : Avx2BlockTerms {
     // sum q x - 8 sum x, both with vpdpbusd (unsigned x signed, four products per lane).
     return hsum8(_mm256_sub_epi32(_mm256_dpbusd_epi32(zero, q, xv), _mm256_dpbusd_epi32(zero, _mm256_set1_epi8(8), xv)));
   }
-  static int q4_k(const uint8_t* qs, const int8_t* x, const uint8_t* sc) {
-    const __m256i m4 = _mm256_set1_epi8(0xF);
-    __m512i acc = _mm512_setzero_si512();
-    for (int p = 0; p < 4; ++p) {
-      const __m256i raw = load32(qs + 32 * p);
-      const __m512i q = join(_mm256_and_si256(raw, m4), _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4));
-      acc = scaled_dot64(acc, q, x + 64 * p, two_scales(sc[2 * p], sc[2 * p + 1]));
+};
+
+// Lays out the quantized activations for rows_k: block b of row i to xb[i * blocks + b], where Q4_K
+// and Q5_K swap each 128 values' second and third 32 to line up with Q45's levels (exact: the bsums,
+// per 16 in order, were taken before and stay right); its scale to ad[b * m + i], for the float steps
+// across rows.
+void prepare_act(const uint8_t* act, size_t arow, int64_t m, int64_t blocks, bool reorder, float* ad, XBlock* xb) {
+  for (int64_t i = 0; i < m; ++i) {
+    const auto* a = reinterpret_cast<const BlockQ8_K*>(act + static_cast<size_t>(i) * arow);
+    for (int64_t b = 0; b < blocks; ++b) {
+      XBlock& x = xb[i * blocks + b];
+      ad[b * m + i] = a[b].d;
+      for (int c = 0; c < 8; ++c) {
+        const int from = reorder && (c & 3) == 1 ? c + 1 : reorder && (c & 3) == 2 ? c - 1 : c;
+        _mm256_store_si256(reinterpret_cast<__m256i*>(x.qs + 32 * c), load32(a[b].qs + 32 * from));
+      }
+      _mm256_store_si256(reinterpret_cast<__m256i*>(x.bsums), load32(a[b].bsums));
     }
-    return _mm512_reduce_add_epi32(acc);
   }
-  static int q5_k(const uint8_t* qs, const uint8_t* qh, const int8_t* x, const uint8_t* sc) {
-    const __m256i m4 = _mm256_set1_epi8(0xF);
-    const __m256i h = load32(qh);
-    __m512i acc = _mm512_setzero_si512();
-    for (int p = 0; p < 4; ++p) {
-      const __m256i raw = load32(qs + 32 * p);
-      const __m256i lo = _mm256_or_si256(_mm256_and_si256(raw, m4), high_bits(h, 2 * p, 1));
-      const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(raw, 4), m4), high_bits(h, 2 * p + 1, 1));
-      acc = scaled_dot64(acc, join(lo, hi), x + 64 * p, two_scales(sc[2 * p], sc[2 * p + 1]));
+}
+
+// Partial sums one chunk holds: 2 KB of vectors, reduced to int32 before the float steps.
+constexpr int kParts = 64;
+// Weight bytes prefetched ahead. Unlike the 2-byte kernels (CPU-KERNELS.md: prefetch hurt there), these
+// spend long enough per byte that the hardware streamers fall behind: at m = 1 this took Q4_K from
+// 7.8 to 5.4 ms (kernel-bench, 2 layers, 1 thread); 512, 1024 and 4096 were slower.
+constexpr size_t kPrefetch = 2048;
+
+// Weight rows [n0, n1) against activation rows [0, m): per weight row, groups of at most kParts / kTerms
+// activation rows; per group, chunks of blocks whose partials fit kParts; per chunk, each weight
+// block unpacked once for all the group's rows, the sums reduced, then the float steps, 16 rows a
+// vector (lanes past the group compute zeros and are dropped). Partials of block b, term t,
+// row r sit at ((b - b0) kTerms + t) g + r, so a vector of rows reads consecutive sums.
+template <class B>
+void rows_k(const WeightView& w, const XBlock* xb, const float* ad, int64_t m, float* y, int64_t ldy, int64_t n0,
+            int64_t n1) {
+  constexpr int64_t kGroup = kParts / B::kTerms;
+  const int64_t nb = w.cols / kQK;
+  __m256i parts[kParts];
+  alignas(64) int32_t sums[kParts];
+  alignas(64) float s[kGroup];
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  for (int64_t n = n0; n < n1; ++n) {
+    const uint8_t* row = base + static_cast<size_t>(n) * w.row_bytes;
+    for (int64_t r0 = 0; r0 < m; r0 += kGroup) {
+      const int64_t g = m - r0 < kGroup ? m - r0 : kGroup;
+      const int64_t chunk = kParts / (g * B::kTerms);
+      for (int64_t v = 0; v < g; v += 16) _mm512_store_ps(s + v, _mm512_setzero_ps());
+      for (int64_t b0 = 0; b0 < nb; b0 += chunk) {
+        const int64_t b1 = b0 + chunk < nb ? b0 + chunk : nb;
+        for (int64_t b = b0; b < b1; ++b) {
+          const uint8_t* wb = row + static_cast<size_t>(b) * B::kBytes;
+          for (size_t l = 0; l < B::kBytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(wb + kPrefetch + l), _MM_HINT_T0);
+          const B blk(wb);
+          __m256i* p = parts + (b - b0) * B::kTerms * g;
+          for (int64_t r = 0; r < g; ++r) {
+            blk.dot(xb + (r0 + r) * nb + b, p + r, g);
+          }
+        }
+        const int64_t used = (b1 - b0) * B::kTerms * g;
+        for (int64_t i = used; i % 8 != 0; ++i) parts[i] = _mm256_setzero_si256();
+        for (int64_t i = 0; i < used; i += 8) _mm256_store_si256(reinterpret_cast<__m256i*>(sums + i), sum8x8(parts + i));
+        for (int64_t v = 0; v < g; v += 16) {
+          // Lanes past the group read as zeros: garbage there could be subnormal, and each subnormal
+          // operand costs a microcode assist (this made m = 1 several times slower).
+          const __mmask16 live = g - v >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (g - v)) - 1);
+          __m512 acc = _mm512_load_ps(s + v);
+          for (int64_t b = b0; b < b1; ++b) {
+            const uint8_t* wb = row + static_cast<size_t>(b) * B::kBytes;
+            const int32_t* t = sums + (b - b0) * B::kTerms * g + v;
+            const __m512 msum = B::kTerms == 2 ? _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(live, t + g)) : _mm512_setzero_ps();
+            acc = kq::block_step<B::kType, __m512>(acc, _mm512_maskz_loadu_ps(live, ad + b * m + r0 + v),
+                                                   _mm512_set1_ps(B::d(wb)), _mm512_set1_ps(B::dmin(wb)),
+                                                   _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(live, t)), msum);
+          }
+          _mm512_store_ps(s + v, acc);
+        }
+      }
+      for (int64_t r = 0; r < g; ++r) y[(r0 + r) * ldy + n] = s[r];
     }
-    return _mm512_reduce_add_epi32(acc);
   }
-  static int q6_k(const uint8_t* ql, const uint8_t* qh, const int8_t* x, const int8_t* sc) {
-    const __m256i m4 = _mm256_set1_epi8(0xF);
-    // All 16 scales as int16; lane l of a 64-element step takes group 4 (step) + l / 8.
-    const __m512i s16 = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc))));
-    const __m512i eighths = _mm512_srli_epi16(
-        _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7,
-                         6, 5, 4, 3, 2, 1, 0), 3);
-    __m512i acc = _mm512_setzero_si512();
-    for (int half = 0; half < 2; ++half) {
-      const __m256i l0 = load32(ql + 64 * half), l1 = load32(ql + 64 * half + 32), h = load32(qh + 32 * half);
-      const __m512i qa = join(_mm256_or_si256(_mm256_and_si256(l0, m4), high_bits(h, 0, 3)),
-                              _mm256_or_si256(_mm256_and_si256(l1, m4), high_bits(h, 2, 3)));
-      const __m512i qb = join(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), high_bits(h, 4, 3)),
-                              _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), high_bits(h, 6, 3)));
-      for (int c = 0; c < 2; ++c) {
-        const __m512i idx = _mm512_add_epi16(eighths, _mm512_set1_epi16(static_cast<int16_t>(8 * half + 4 * c)));
-        acc = scaled_dot64(acc, c == 0 ? qa : qb, x + 128 * half + 64 * c, _mm512_permutexvar_epi16(idx, s16));
+}
+
+// m = 1 (decode): rows_k's work, but 16 weight rows a vector in the float steps. With one activation
+// row, a weight row's steps are one serial chain (two dependent adds per block), and rows_k left
+// it exposed; here lane j runs weight row t0 + j's chain, doing the scalar sum's operations in the
+// same order (same bits). Lanes past n1 repeat the last row and are dropped.
+template <class B>
+void rows_1(const WeightView& w, const XBlock* xb, const float* ad, float* y, int64_t n0, int64_t n1) {
+  constexpr int64_t kChunk = 32;  // blocks a pass: all of a 8192-wide row
+  const int64_t nb = w.cols / kQK;
+  __m256i parts[kChunk * B::kTerms];
+  alignas(64) int32_t sums[kChunk * B::kTerms], isum[kChunk][16], msum[kChunk][16];
+  alignas(64) float wd[kChunk][16], wdmin[kChunk][16];
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  for (int64_t t0 = n0; t0 < n1; t0 += 16) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b0 = 0; b0 < nb; b0 += kChunk) {
+      const int64_t b1 = b0 + kChunk < nb ? b0 + kChunk : nb, used = (b1 - b0) * B::kTerms;
+      for (int64_t j = 0; j < 16; ++j) {
+        const uint8_t* row = base + static_cast<size_t>(t0 + j < n1 ? t0 + j : n1 - 1) * w.row_bytes;
+        for (int64_t b = b0; b < b1; ++b) {
+          const uint8_t* wb = row + static_cast<size_t>(b) * B::kBytes;
+          for (size_t l = 0; l < B::kBytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(wb + kPrefetch + l), _MM_HINT_T0);
+          B(wb).dot(xb + b, parts + (b - b0) * B::kTerms, 1);
+          wd[b - b0][j] = B::d(wb), wdmin[b - b0][j] = B::dmin(wb);
+        }
+        for (int64_t i = used; i % 8 != 0; ++i) parts[i] = _mm256_setzero_si256();
+        for (int64_t i = 0; i < used; i += 8) _mm256_store_si256(reinterpret_cast<__m256i*>(sums + i), sum8x8(parts + i));
+        for (int64_t b = 0; b < b1 - b0; ++b) {
+          isum[b][j] = sums[b * B::kTerms];
+          msum[b][j] = B::kTerms == 2 ? sums[b * B::kTerms + 1] : 0;
+        }
+      }
+      for (int64_t b = b0; b < b1; ++b) {
+        acc = kq::block_step<B::kType, __m512>(acc, _mm512_set1_ps(ad[b]), _mm512_load_ps(wd[b - b0]), _mm512_load_ps(wdmin[b - b0]),
+                                               _mm512_cvtepi32_ps(_mm512_load_si512(isum[b - b0])),
+                                               _mm512_cvtepi32_ps(_mm512_load_si512(msum[b - b0])));
       }
     }
-    return _mm512_reduce_add_epi32(acc);
+    alignas(64) float out[16];
+    _mm512_store_ps(out, acc);
+    for (int64_t j = 0; j < 16 && t0 + j < n1; ++j) y[t0 + j] = out[j];
   }
-};
+}
+
+// Q4_K, Q5_K or Q6_K (B): rows_1 for one activation row, rows_k otherwise.
+template <class B>
+void rows_any(const WeightView& w, const XBlock* xb, const float* ad, int64_t m, float* y, int64_t ldy, int64_t n0,
+              int64_t n1) {
+  if (m == 1) return rows_1<B>(w, xb, ad, y, n0, n1);
+  rows_k<B>(w, xb, ad, m, y, ldy, n0, n1);
+}
 
 }  // namespace
 
 void matmul_range_kq_avx512(const WeightView& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy,
                             int64_t n0, int64_t n1) {
-  kq::range<Avx512Ops>(w, x, ldx, m, y, ldy, n0, n1);
+  const size_t arow = kq::act_row_bytes(w);
+  const int64_t nb = w.cols / kQK;
+  // After the activations, 64-byte aligned: their blocks as XBlocks, then their scales (ad).
+  const size_t act_bytes = (arow * static_cast<size_t>(m) + 63) / 64 * 64, xb_bytes = sizeof(XBlock) * static_cast<size_t>(nb * m);
+  uint8_t* act = kq::quantize_rows(w, x, ldx, m, act_bytes - arow * static_cast<size_t>(m) + xb_bytes + sizeof(float) * static_cast<size_t>(nb * m));
+  auto* xb = reinterpret_cast<XBlock*>(act + act_bytes);
+  auto* ad = reinterpret_cast<float*>(act + act_bytes + xb_bytes);
+  switch (w.type) {
+    case GgmlType::Q4_0:
+      return kq::rows<Avx512Q40, GgmlType::Q4_0>(w, act, arow, m, y, ldy, n0, n1);
+    case GgmlType::Q4_K:
+      prepare_act(act, arow, m, nb, true, ad, xb);
+      return rows_any<Q45<GgmlType::Q4_K>>(w, xb, ad, m, y, ldy, n0, n1);
+    case GgmlType::Q5_K:
+      prepare_act(act, arow, m, nb, true, ad, xb);
+      return rows_any<Q45<GgmlType::Q5_K>>(w, xb, ad, m, y, ldy, n0, n1);
+    case GgmlType::Q6_K:
+      prepare_act(act, arow, m, nb, false, ad, xb);
+      return rows_any<Q6>(w, xb, ad, m, y, ldy, n0, n1);
+    default:
+      return;  // not a quantized-activation type: matmul.cpp never routes one here
+  }
 }
 
 }  // namespace specd::kernels

@@ -458,6 +458,8 @@ static const specd_option_desc lopa_options[] = {
     {sizeof(specd_option_desc), SPECD_OPTION_FLOAT, "tau_conf", "0.9", "[0, 2]", "confidence at which a masked token is filled"},
     {sizeof(specd_option_desc), SPECD_OPTION_FLOAT, "alpha", "0", "[0, 1]", "weight of a branch's creation confidence in its score (the anchor's is 1)"},
     {sizeof(specd_option_desc), SPECD_OPTION_INT, "force_anchor", "0", "[0, 1]", "1: the anchor branch always wins"},
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "auto", "0", "[0, 1]",
+     "1: choose k each step for the most expected tokens per second (changes the output: lopa is lossy)"},
     {sizeof(specd_option_desc), SPECD_OPTION_STRING, "confidence", "prob", "prob|margin|neg_entropy", "how a prediction's confidence is measured"},
     {sizeof(specd_option_desc), SPECD_OPTION_STRING, "attention", "full-window with k > 0, else block-causal",
      "block-causal|full-window", "what the blocks in flight may attend to"},

@@ -235,7 +235,8 @@ static int ngram_accept(void *instance, specd_seq *s, const specd_outputs *o) {
 
 /* What create() reads (ABI 1.2; tests/test_decoder_options.cpp checks it against the code). */
 static const specd_option_desc ngram_options[] = {
-    {sizeof(specd_option_desc), SPECD_OPTION_INT, "k", "8", "[1, 64]", "most draft tokens copied from the context per step"},
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "k", "0: auto, chosen each step", "[1, 64]",
+     "most draft tokens copied from the context per step; left out: auto (up to 16, or plain steps when drafts do not pay)"},
     {sizeof(specd_option_desc), SPECD_OPTION_INT, "ngram_max", "3", "[1, 8]", "longest n-gram matched against the context"},
     {sizeof(specd_option_desc), SPECD_OPTION_INT, "ngram_min", "1", "[1, ngram_max]", "shortest n-gram matched"},
     {sizeof(specd_option_desc), SPECD_OPTION_INT, "prefill_chunk", "256", "[1, 4096]", "prompt tokens per forward"},

@@ -337,8 +337,10 @@ static int rd_accept(void *instance, specd_seq *s, const specd_outputs *o) {
 static const specd_option_desc rd_options[] = {
     {sizeof(specd_option_desc), SPECD_OPTION_STRING, "drafter", "<model>-redrafter.gguf beside the model or in $SPECD_CACHE/models",
      NULL, "the drafter's GGUF (a path in a side-file directory)"},
-    {sizeof(specd_option_desc), SPECD_OPTION_INT, "W", "4", "[1, 32]", "beams drafted per step"},
-    {sizeof(specd_option_desc), SPECD_OPTION_INT, "L", "5", "[2, 65]", "beam length (L - 1 draft tokens, at most the drafter's)"},
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "W", "0: auto, chosen each step", "[1, 32]",
+     "beams drafted per step; left out: auto (1, 2 or 4, or plain steps when drafts do not pay)"},
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "L", "0: auto, chosen each step", "[2, 65]",
+     "beam length (L - 1 draft tokens, at most the drafter's); left out: auto (up to 6)"},
     {sizeof(specd_option_desc), SPECD_OPTION_INT, "nodes", "0", "[0, 4096]", "prune the beam tree to this many nodes; 0: keep all"},
     {sizeof(specd_option_desc), SPECD_OPTION_STRING, "accept", "exact", "exact|reference",
      "exact: lossless tree walk; reference: the Apple / TensorRT-LLM per-beam rule, biased when sampling (for parity)"},

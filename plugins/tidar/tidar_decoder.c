@@ -410,8 +410,9 @@ static int tidar_accept(void *instance, specd_seq *s, const specd_outputs *o) {
 
 /* What create() reads (ABI 1.2; tests/test_decoder_options.cpp checks it against the code). */
 static const specd_option_desc tidar_options[] = {
-    {sizeof(specd_option_desc), SPECD_OPTION_INT, "k", "the trained block length (specd.tidar.block_len), else 8", "[1, 16]",
-     "tokens drafted per step"},
+    {sizeof(specd_option_desc), SPECD_OPTION_INT, "k", "0: auto, chosen each step", "[1, 16]",
+     "tokens drafted per step; left out: auto (2 up to the trained block length, specd.tidar.block_len, "
+     "or plain steps when drafts do not pay)"},
     {sizeof(specd_option_desc), SPECD_OPTION_FLOAT, "w", "the trained weight (specd.tidar.w), else 1", "[0, 1]",
      "trust in the autoregressive over the diffusion prediction; 1 is lossless, below 1 lossy"},
     {sizeof(specd_option_desc), SPECD_OPTION_INT, "prefill_chunk", "256", "[1, 4096]", "prompt tokens per forward"},
