@@ -795,7 +795,7 @@ TEST_CASE("serve: --plugin-dir adds to the built-in decoders; a name clash keeps
   p.max_tokens = 8;  // "ar", the default decoder, comes from the built-in directory
   REQUIRE(c.send(generate_frame(1, p)));
   CHECK(collect(c, 1).finished);
-  CHECK_MESSAGE(d.log().find("ngram 1.0.0 (" + plugins + "/ngram.so)") != std::string::npos, d.log());
+  CHECK_MESSAGE(d.log().find("ngram 1.1.0 (" + plugins + "/ngram.so)") != std::string::npos, d.log());
   CHECK_MESSAGE(d.log().find("duplicate decoder name 'ngram' (already loaded from " + plugins + "/ngram.so)") !=
                     std::string::npos, d.log());
 }
