@@ -82,12 +82,6 @@ Expected read_expected(const std::string& path) {
   return e;
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 // Our tokens, logits and greedy continuation on model against llama.cpp's (e), within rel_tol; with
 // exact_greedy false the greedy comparison is reported, not required (BF16 files: llama.cpp and we

@@ -26,12 +26,6 @@ std::string templates_dir() {
   return specd::test::shared_dir() + "/data/templates";
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 json base(json messages, bool add_generation_prompt) {
   return {{"messages", std::move(messages)}, {"add_generation_prompt", add_generation_prompt}, {"bos_token", "<s>"},
@@ -121,7 +115,7 @@ TEST_CASE("chat templates: every real template renders as jinja2 does, or is ref
   size_t job = 0;
   for (const std::string& f : files) {
     const std::string name = fs::path(f).filename().string();
-    auto tpl = ChatTemplate::parse(read_text(f));
+    auto tpl = ChatTemplate::parse(specd::test::read_text(f));
     if (!tpl) {
       CHECK_MESSAGE(tpl.error().code == SPECD_E_UNSUPPORTED, name << ": " << tpl.error().message);
       CHECK(tpl.error().message.find("chat template line ") == 0);

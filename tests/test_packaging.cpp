@@ -21,13 +21,6 @@ namespace {
 std::string packaging_src(const std::string& file) { return source_root() + "/packaging/" + file; }
 bool have(const std::string& tool) { return run_command("command -v " + tool + " >/dev/null 2>&1", nullptr) == 0; }
 
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  REQUIRE_MESSAGE(f.good(), "cannot read " << path);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 void write_text(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 

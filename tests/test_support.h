@@ -31,6 +31,7 @@ int run_command(const std::string& cmd, std::string* out);
 // s as one single-quoted word for /bin/sh, any byte included.
 std::string shell_quote(const std::string& s);
 std::vector<uint8_t> read_file(const std::string& path);
+std::string read_text(const std::string& path);  // the whole file; throws std::runtime_error naming it when unreadable
 void write_file(const std::string& path, const std::vector<uint8_t>& bytes);
 // The 200 golden greedy ids from models/README.md (excluding the leading BOS).
 const std::vector<int32_t>& golden_ids();
