@@ -9,14 +9,7 @@
 // path gives the same bf16 A values, so an element's result never depends on m, n0/n1 or threads.
 #include "kernels/cpu/matmul_impl.h"
 
-// GCC 12.2's _mm512_undefined_*() initialize a variable with itself on purpose, which trips
-// -Wuninitialized wherever AVX-512 intrinsics are inlined (GCC PR105593, fixed in 12.3). The
-// warning is issued after inlining, so the pragma has to cover this whole file.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
+#include "kernels/cpu/avx512_intrinsics.h"
 
 // GCC 12's tile intrinsics are asm volatile without a memory clobber: a buffer written just before a
 // tile load may still sit in registers or be reordered past it. Fence around every such buffer.

@@ -7,14 +7,7 @@
 #include "kernels/cpu/matmul_impl.h"
 #include "kernels/cpu/matmul_kquant.h"
 
-// GCC 12.2's _mm512_undefined_*() initialize a variable with itself on purpose, which trips
-// -Wuninitialized wherever AVX-512 intrinsics are inlined (GCC PR105593, fixed in 12.3). The
-// warning is issued after inlining, so the pragma has to cover this whole file.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
+#include "kernels/cpu/avx512_intrinsics.h"
 
 #include "kernels/cpu/matmul_avx512_blocks.h"
 

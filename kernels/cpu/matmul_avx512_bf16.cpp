@@ -8,11 +8,7 @@
 // reduce4 tree as the FMA kernel, so a row's result never depends on m, n0/n1 or the thread count.
 #include "kernels/cpu/matmul_impl.h"
 
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
-#pragma GCC diagnostic ignored "-Wuninitialized"  // GCC PR105593, see matmul_avx512.cpp
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
+#include "kernels/cpu/avx512_intrinsics.h"
 
 #include "kernels/cpu/matmul_avx512_blocks.h"
 

@@ -10,12 +10,7 @@
 // The block pieces are in matmul_kquant_avx512_blocks.h.
 #include "kernels/cpu/matmul_kquant.h"
 
-// GCC 12.2's _mm512_undefined_*() warning (see matmul_avx512.cpp).
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
+#include "kernels/cpu/avx512_intrinsics.h"
 
 #include "kernels/cpu/matmul_kquant_avx2_parts.h"
 #include "kernels/cpu/matmul_kquant_avx512_blocks.h"
