@@ -171,11 +171,15 @@ TEST_CASE("specctl with no daemon anywhere names every place it looked") {
   if (std::filesystem::exists(kSystemSocket)) return;  // a system daemon answers here: nothing to check
   const std::string dir = temp_dir();
   std::filesystem::permissions(dir, std::filesystem::perms::all);
-  const std::string as_user = ::geteuid() == 0 ? "setpriv --reuid=65534 --regid=65534 --clear-groups " : "";
+  // As root, become nobody, running a copy nobody can reach; as anyone else, stay.
+  const std::string tree = tree_for_other_user();
+  const std::string programs = tree.empty() ? build_root() : tree;
+  const std::string as_user = tree.empty() ? "" : "setpriv --reuid=65534 --regid=65534 --clear-groups ";
   std::string out;
-  CHECK(run_command("env -i PATH=/usr/bin:/bin HOME=" + dir + " XDG_RUNTIME_DIR=" + dir + " " + as_user +
-                        "env LD_LIBRARY_PATH=" + build_root() + "/clients " + build_root() + "/clients/specctl status 2>&1",
-                    &out) == 3);
+  CHECK_MESSAGE(run_command("env -i PATH=/usr/bin:/bin HOME=" + dir + " XDG_RUNTIME_DIR=" + dir + " " + as_user +
+                                "env LD_LIBRARY_PATH=" + programs + "/clients " + programs + "/clients/specctl status 2>&1",
+                            &out) == 3,
+                out);
   CHECK_MESSAGE(out.find("no socket at " + dir + "/specd/specd.sock, /run/specd/specd.sock; set $SPECD_SOCKET") !=
                     std::string::npos, out);
 }

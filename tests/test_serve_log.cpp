@@ -83,14 +83,17 @@ TEST_CASE("serve paths: a normal user's daemon needs no paths; specctl finds it;
   namespace fs = std::filesystem;
   const std::string dir = temp_dir();
   fs::permissions(dir, fs::perms::all);  // the unprivileged user below must get in
-  // As root, become nobody; as anyone else, stay.
-  const std::string as_user = ::geteuid() == 0 ? "setpriv --reuid=65534 --regid=65534 --clear-groups " : "";
+  // As root, become nobody, running a copy nobody can reach; as anyone else, stay.
+  const std::string tree = tree_for_other_user();
+  const std::string programs = tree.empty() ? build_root() : tree;
+  const std::string model = tree.empty() ? model_path("stories260K.gguf") : tree + "/stories260K.gguf";
+  const std::string as_user = tree.empty() ? "" : "setpriv --reuid=65534 --regid=65534 --clear-groups ";
   const std::string script =
       "cd " + dir + " && env -i PATH=/usr/bin:/bin HOME=" + dir + "/user XDG_RUNTIME_DIR=" + dir + "/run " + as_user +
-      "sh -c '" + build_root() + "/daemon/specd serve --model s=" + model_path("stories260K.gguf") + " --threads 1 >" +
-      dir + "/log 2>&1 & pid=$!; for i in $(seq 400); do [ -S " + dir +
-      "/run/specd/specd.sock ] && break; sleep 0.05; done; LD_LIBRARY_PATH=" + build_root() + "/clients " + build_root() +
-      "/clients/specctl generate --prompt hi --max-tokens 3 >" + dir + "/out 2>&1; rc=$?; kill $pid; wait $pid; exit $rc'";
+      "sh -c '" + programs + "/daemon/specd serve --model s=" + model + " --threads 1 >" + dir +
+      "/log 2>&1 & pid=$!; for i in $(seq 400); do [ -S " + dir + "/run/specd/specd.sock ] && break; sleep 0.05; done; " +
+      "LD_LIBRARY_PATH=" + programs + "/clients " + programs + "/clients/specctl generate --prompt hi --max-tokens 3 >" + dir +
+      "/out 2>&1; rc=$?; kill $pid; wait $pid; exit $rc'";
   fs::create_directories(dir + "/run");
   fs::permissions(dir + "/run", fs::perms::all);
   std::string ignored;

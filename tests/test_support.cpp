@@ -8,6 +8,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <unistd.h>
+
 namespace specd::test {
 namespace fs = std::filesystem;
 
@@ -70,6 +72,32 @@ std::string temp_dir() {
   if (!mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed");
   g_temp.dirs.emplace_back(buf.data());
   return buf.data();
+}
+
+std::string tree_for_other_user() {
+  if (::geteuid() != 0) return "";
+  const fs::path tree = temp_dir();
+  const fs::path build = build_root();
+  const auto copy = [&](const fs::path& from, const fs::path& to) {
+    std::error_code ec;
+    fs::create_directories(to.parent_path(), ec);
+    fs::permissions(to.parent_path(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                          fs::perms::others_read | fs::perms::others_exec, ec);
+    // Copies the file a symlink names, so libspecd-client.so.1 arrives as a file.
+    if (!fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec))
+      throw std::runtime_error("tree_for_other_user: cannot copy " + from.string() + ": " + ec.message());
+  };
+  fs::permissions(tree, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
+                            fs::perms::others_exec);
+  copy(build / "daemon/specd", tree / "daemon/specd");
+  copy(build / "clients/specctl", tree / "clients/specctl");
+  for (const auto& e : fs::directory_iterator(build / "clients"))
+    if (e.path().filename().string().starts_with("libspecd-client.so") && !e.is_directory())
+      copy(e.path(), tree / "clients" / e.path().filename());
+  for (const auto& e : fs::directory_iterator(build / "plugins"))
+    if (e.path().extension() == ".so") copy(e.path(), tree / "plugins" / e.path().filename());
+  copy(model_path("stories260K.gguf"), tree / "stories260K.gguf");
+  return tree.string();
 }
 
 std::string side_dir() {

@@ -24,6 +24,12 @@ std::string cache_dir();
 std::string trained_model(const std::string& file);
 // A fresh directory under $TMPDIR, removed at process exit.
 std::string temp_dir();
+// Where a test that runs programs as another user (root's tests become nobody) finds them:
+// "" when not root (run the build tree as it is). As root, a fresh world-readable copy under
+// $TMPDIR of what those programs need, laid out like the build tree (daemon/specd beside
+// plugins/*.so, clients/specctl beside libspecd-client.so*) plus stories260K.gguf: the checkout may
+// sit below a directory only root can enter (CI's does). Throws std::runtime_error when a copy fails.
+std::string tree_for_other_user();
 // One temp dir per test process that RuntimeFixture allows side files from (daemon.side_file_dirs).
 std::string side_dir();
 // Run a shell command; returns its exit status and fills out with stdout.
