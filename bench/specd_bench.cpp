@@ -4,9 +4,9 @@
 // under that model given the prompt, the measure for decoders that are not lossless (lopa).
 //
 // docs: BENCHMARKS.md §1. Every figure is the median of --runs runs (min and max beside it).
-#include "daemon/command_line.h"
+#include "cli/command_line.h"
 #include "daemon/decode_runtime.h"
-#include "daemon/generation_options.h"
+#include "cli/generation_options.h"
 #include "daemon/runtime_setup.h"
 #include "daemon/model_placement.h"
 #include "kernels/cpu/matmul.h"
@@ -179,7 +179,7 @@ struct Bench {
     for (const auto& d : decoders)
       for (const auto& combo : combos) {
         if (d == "ar" && &combo != &combos.front()) break;
-        decode_one(d, d == "ar" ? "{}" : daemon::decoder_options_json(combo).value(), tokens, ar, ar_stats);
+        decode_one(d, d == "ar" ? "{}" : cli::decoder_options_json(combo).value(), tokens, ar, ar_stats);
       }
   }
 
@@ -265,7 +265,7 @@ constexpr const char* kUsage =
 
 int main(int argc, char** argv) {
   int exit_code = 0;
-  const auto a = daemon::parse_command_line(
+  const auto a = cli::parse_command_line(
       "specd-bench", kUsage, argc, argv,
       {"model", "threads", "runs", "tokens", "prefill", "depth", "ks", "what", "decoder", "decoder-opt", "plugin-dir",
        "prompts", "prompts-file", "grid", "score-model", "device"},
@@ -342,7 +342,7 @@ int main(int argc, char** argv) {
       }
     }
     if (decoders.empty()) decoders = {"ar"};
-    if (auto o = daemon::decoder_options_json(a->all("decoder-opt")); !o) {
+    if (auto o = cli::decoder_options_json(a->all("decoder-opt")); !o) {
       std::fprintf(stderr, "specd-bench: %s\n", o.error().message.c_str());
       return 2;
     }
@@ -365,7 +365,7 @@ int main(int argc, char** argv) {
   if (what.find("prefill") != std::string::npos)
     b.prefill(static_cast<int32_t>(need(a->integer("prefill", std::min(512, ctx), 1, ctx))));
   if (what.find("verify") != std::string::npos) {
-    auto ks = daemon::CliArgs::id_list(a->str("ks", "1,2,4,8,16,32,64"));
+    auto ks = cli::CliArgs::id_list(a->str("ks", "1,2,4,8,16,32,64"));
     if (!ks) {
       std::fprintf(stderr, "specd-bench: %s\n", ks.error().message.c_str());
       return 2;

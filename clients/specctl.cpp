@@ -5,8 +5,8 @@
 #include "clients/specctl_generate.h"
 #include "clients/specctl_models.h"
 #include "clients/specd_client.hpp"
-#include "daemon/exit_codes.h"
-#include "daemon/generation_report.h"
+#include "cli/exit_codes.h"
+#include "cli/generation_report.h"
 
 #include <nlohmann/json.hpp>
 
@@ -21,10 +21,10 @@ namespace {
 
 namespace sc = specd::client;
 using nlohmann::json;
-using specd::daemon::dump_json;
-using specd::daemon::exit_code_for;
-using specd::daemon::kExitOk;
-using specd::daemon::kExitUsage;
+using specd::cli::dump_json;
+using specd::cli::exit_code_for;
+using specd::cli::kExitOk;
+using specd::cli::kExitUsage;
 using specd::specctl::Args;
 using specd::specctl::complain;
 using specd::specctl::human_bytes;
@@ -204,7 +204,7 @@ int main(int argc, char** argv) {
     // by the socket's permissions or by the daemon, is exit 4; any other refusal (version, protocol,
     // limits) is a request error.
     const int primary = SPECD_ERR_PRIMARY(e.code());
-    return complain(as_json, e.code(), e.what(), primary == SPECD_E_IO ? specd::daemon::kExitNoDaemon : exit_code_for(e.code()));
+    return complain(as_json, e.code(), e.what(), primary == SPECD_E_IO ? specd::cli::kExitNoDaemon : exit_code_for(e.code()));
   }
   try {
     return run_command(*client, a, gen);

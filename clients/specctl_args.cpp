@@ -1,7 +1,7 @@
 // specctl's argument parser: per-command option sets over the shared CliArgs convention.
 #include "clients/specctl_args.h"
 
-#include "daemon/generation_options.h"
+#include "cli/generation_options.h"
 
 #include <specd/client.h>
 
@@ -15,7 +15,7 @@ namespace {
 // What each command accepts (options that take a value), besides --socket and --timeout-ms.
 const std::map<std::string, std::set<std::string>>& command_options() {
   static const std::map<std::string, std::set<std::string>> table = [] {
-    std::set<std::string> generate = daemon::generation_option_names();
+    std::set<std::string> generate = cli::generation_option_names();
     generate.insert("model");
     // chat: generate's options but the prompt (the conversation is), and a system message.
     std::set<std::string> chat = generate;
@@ -36,8 +36,8 @@ const std::map<std::string, std::set<std::string>>& command_options() {
 
 // Flags (no value) per command, besides --json.
 const std::map<std::string, std::set<std::string>>& command_flags() {
-  static const std::map<std::string, std::set<std::string>> table = {{"generate", daemon::generation_flag_names()},
-                                                                                 {"chat", daemon::generation_flag_names()}};
+  static const std::map<std::string, std::set<std::string>> table = {{"generate", cli::generation_flag_names()},
+                                                                                 {"chat", cli::generation_flag_names()}};
   return table;
 }
 
@@ -98,7 +98,7 @@ bool wants_json(int argc, char** argv) {
 }
 
 Result<Args> parse_args(int argc, char** argv) {
-  auto cli = daemon::CliArgs::parse(argc, argv, union_of(kGlobal, command_options()),
+  auto cli = cli::CliArgs::parse(argc, argv, union_of(kGlobal, command_options()),
                                     union_of(kGlobalFlags, command_flags()), true);
   if (!cli) return cli.error();
   Args args{"", std::move(cli.value())};

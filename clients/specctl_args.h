@@ -1,8 +1,8 @@
 // specctl's command line: the command and its options (checked against what the command accepts),
-// read by the convention every specd program shares (daemon/cli_args.h).
+// read by the convention every specd program shares (cli/cli_args.h).
 #pragma once
 
-#include "daemon/cli_args.h"
+#include "cli/cli_args.h"
 #include "kernels/result.h"
 
 #include <string>
@@ -11,7 +11,7 @@ namespace specd::specctl {
 
 struct Args {
   std::string command;  // "generate", "chat", "status", "runs", "decoders", "models"; empty with --help or --version
-  daemon::CliArgs cli;
+  cli::CliArgs cli;
 };
 
 // Parse argv (options may come before or after the command). Errors are usage errors naming the

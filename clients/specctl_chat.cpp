@@ -3,7 +3,7 @@
 
 #include "clients/specctl_chat_input.h"
 #include "clients/specctl_stream.h"
-#include "daemon/generation_options.h"
+#include "cli/generation_options.h"
 
 #include <nlohmann/json.hpp>
 
@@ -118,7 +118,7 @@ class Chat {
       std::vector<std::string> items;
       words >> decoder;
       while (words >> item) items.push_back(item);
-      auto options = daemon::decoder_options_json(items);
+      auto options = cli::decoder_options_json(items);
       if (decoder.empty() || !options) {
         std::fprintf(stderr, "specctl: %s\n", decoder.empty() ? "/decoder wants a name, e.g. /decoder ngram k=4"
                                                               : options.error().message.c_str());

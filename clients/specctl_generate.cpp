@@ -2,9 +2,9 @@
 #include "clients/specctl_generate.h"
 
 #include "clients/specctl_stream.h"
-#include "daemon/exit_codes.h"
-#include "daemon/generation_options.h"
-#include "daemon/generation_report.h"
+#include "cli/exit_codes.h"
+#include "cli/generation_options.h"
+#include "cli/generation_report.h"
 
 #include <cstdio>
 
@@ -13,8 +13,8 @@ namespace {
 
 namespace sc = specd::client;
 
-daemon::GenerationReport report_of(const sc::GenParams& p, const sc::GenResult& r) {
-  daemon::GenerationReport g;
+cli::GenerationReport report_of(const sc::GenParams& p, const sc::GenResult& r) {
+  cli::GenerationReport g;
   g.token_ids = r.token_ids;
   g.text = r.text;
   g.finish_reason = r.finish_reason_name;
@@ -37,13 +37,13 @@ int generate_stream(sc::Client& client, const sc::GenParams& p) {
   const Streamed s = stream_generation(client, p, true);
   if (s.shown) std::printf("\n");
   std::fflush(stdout);  // the text, then the summary on stderr, in that order on a terminal
-  if (s.result) std::fprintf(stderr, "%s\n", daemon::stats_line(report_of(p, *s.result)).c_str());
-  if (s.rc != SPECD_OK) return complain(false, s.rc, s.message, daemon::exit_code_for(s.rc));
-  return daemon::kExitOk;
+  if (s.result) std::fprintf(stderr, "%s\n", cli::stats_line(report_of(p, *s.result)).c_str());
+  if (s.rc != SPECD_OK) return complain(false, s.rc, s.message, cli::exit_code_for(s.rc));
+  return cli::kExitOk;
 }
 
 // The request of the shared options o (the prompt, where o has one, included).
-sc::GenParams params_of(const Args& a, const daemon::GenerationOptions& o) {
+sc::GenParams params_of(const Args& a, const cli::GenerationOptions& o) {
   sc::GenParams p;
   p.prompt_text = o.prompt_text;
   p.prompt_ids = o.prompt_ids;
@@ -65,13 +65,13 @@ sc::GenParams params_of(const Args& a, const daemon::GenerationOptions& o) {
 }  // namespace
 
 Result<sc::GenParams> gen_params(const Args& a) {
-  auto o = daemon::read_generation_options(a.cli, stdin);
+  auto o = cli::read_generation_options(a.cli, stdin);
   if (!o) return o.error();
   return params_of(a, o.value());
 }
 
 Result<sc::GenParams> chat_params(const Args& a) {
-  auto o = daemon::read_generation_settings(a.cli);
+  auto o = cli::read_generation_settings(a.cli);
   if (!o) return o.error();
   return params_of(a, o.value());
 }
@@ -79,13 +79,13 @@ Result<sc::GenParams> chat_params(const Args& a) {
 int generate(sc::Client& client, const sc::GenParams& p) {
   if (p.stream) return generate_stream(client, p);
   const sc::GenResult r = client.generate_sync(p);
-  std::printf("%s\n", daemon::dump_json(daemon::report_json(report_of(p, r))).c_str());
-  return daemon::kExitOk;
+  std::printf("%s\n", cli::dump_json(cli::report_json(report_of(p, r))).c_str());
+  return cli::kExitOk;
 }
 
 int complain(bool as_json, int code, const std::string& message, int exit_code) {
   if (as_json) {
-    std::printf("%s\n", daemon::dump_json(daemon::error_json(code, message)).c_str());
+    std::printf("%s\n", cli::dump_json(cli::error_json(code, message)).c_str());
     return exit_code;
   }
   std::fprintf(stderr, "specctl: %s\n", message.c_str());

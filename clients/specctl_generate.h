@@ -1,5 +1,5 @@
 // `specctl generate`: the request from the shared generation options, its text streamed or its
-// report as JSON (daemon/generation_report.h, the same as `specd generate`'s).
+// report as JSON (cli/generation_report.h, the same as `specd generate`'s).
 #pragma once
 
 #include "clients/specctl_args.h"

@@ -1,7 +1,7 @@
 // Config: the TOML file's sections and the `specd serve` flags, validated with file:line messages.
 #include "daemon/config.h"
 
-#include "daemon/cli_args.h"
+#include "cli/cli_args.h"
 #include "daemon/http_address.h"
 #include "kernels/device.h"
 
@@ -284,14 +284,14 @@ Status apply_model_flags(Config& cfg, const std::vector<std::string>& items) {
 }
 
 template <class T>
-Status flag_int(const CliArgs& a, const char* name, T& field, int64_t lo, int64_t hi) {
+Status flag_int(const cli::CliArgs& a, const char* name, T& field, int64_t lo, int64_t hi) {
   auto v = a.integer(name, static_cast<int64_t>(field), lo, hi);
   if (!v) return v.error();
   field = static_cast<T>(v.value());
   return {};
 }
 
-Status apply_limit_flags(const CliArgs& a, Limits& l) {
+Status apply_limit_flags(const cli::CliArgs& a, Limits& l) {
   SPECD_TRY(flag_int(a, "max-frame-bytes", l.max_frame_bytes, 1024, int64_t{1} << 30));
   SPECD_TRY(flag_int(a, "max-connections", l.max_connections, 1, 1000000));
   SPECD_TRY(flag_int(a, "max-concurrent", l.max_concurrent, 1, 4096));
@@ -372,9 +372,9 @@ const std::set<std::string>& serve_options() {
 }
 
 Status apply_flags(Config& cfg, int argc, char** argv) {
-  auto args = CliArgs::parse(argc, argv, serve_options(), {"print-config"});
+  auto args = cli::CliArgs::parse(argc, argv, serve_options(), {"print-config"});
   if (!args) return args.error();
-  const CliArgs& a = *args;
+  const cli::CliArgs& a = *args;
   if (a.has("model")) SPECD_TRY(apply_model_flags(cfg, a.all("model")));
   if (a.has("default-model")) {
     if (!cfg.models.count(a.str("default-model")))

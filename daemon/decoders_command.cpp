@@ -2,8 +2,8 @@
 #include "daemon/decoders_command.h"
 
 #include "clients/decoder_text.h"
-#include "daemon/cli_args.h"
-#include "daemon/command_line.h"
+#include "cli/cli_args.h"
+#include "cli/command_line.h"
 #include "daemon/decoder_catalog.h"
 #include "daemon/runtime_setup.h"
 
@@ -27,7 +27,7 @@ constexpr const char* kHelp =
 
 int decoders_command(int argc, char** argv) {
   int exit_code = 0;
-  const auto args = parse_command_line("specd decoders", kHelp, argc, argv, {"plugin-dir"}, {"json"}, &exit_code);
+  const auto args = cli::parse_command_line("specd decoders", kHelp, argc, argv, {"plugin-dir"}, {"json"}, &exit_code);
   if (!args) return exit_code;
   PluginRegistry plugins;
   load_plugin_dirs(plugins, plugin_dirs_with_defaults(args->all("plugin-dir")));

@@ -1,11 +1,11 @@
 // `specd generate`: load a model, generate from a prompt, print text (streaming) or one JSON object.
 #include "daemon/generate_command.h"
 
-#include "daemon/command_line.h"
+#include "cli/command_line.h"
 #include "daemon/decode_runtime.h"
-#include "daemon/exit_codes.h"
-#include "daemon/generation_options.h"
-#include "daemon/generation_report.h"
+#include "cli/exit_codes.h"
+#include "cli/generation_options.h"
+#include "cli/generation_report.h"
 #include "daemon/model_placement.h"
 #include "daemon/runtime_setup.h"
 #include "engine/utf8_stream.h"
@@ -60,9 +60,9 @@ void on_text(int64_t, const int32_t*, int32_t, std::string_view text, void* user
 
 // A failure: "specd generate: MESSAGE" on stderr, or with --json the error object on stdout.
 int fail(bool json, int code, const std::string& message) {
-  if (json) std::printf("%s\n", dump_json(error_json(code, message)).c_str());
+  if (json) std::printf("%s\n", cli::dump_json(cli::error_json(code, message)).c_str());
   else std::fprintf(stderr, "specd generate: %s\n", message.c_str());
-  return exit_code_for(code);
+  return cli::exit_code_for(code);
 }
 
 // A bad option value: as fail(), then the usage as after any bad command line.
@@ -72,7 +72,7 @@ int usage_fail(bool json, const Error& e) {
   return status;
 }
 
-Result<DecodeRequest> build_request(const GenerationOptions& o, const engine::Model& m) {
+Result<DecodeRequest> build_request(const cli::GenerationOptions& o, const engine::Model& m) {
   DecodeRequest r;
   r.prompt = o.has_prompt_ids ? o.prompt_ids : m.encode_prompt(o.prompt_text);
   // A vocabulary that adds no BOS (Qwen) encodes "" as nothing: there is no token to start from.
@@ -95,11 +95,11 @@ Result<DecodeRequest> build_request(const GenerationOptions& o, const engine::Mo
   return r;
 }
 
-GenerationReport report_of(const engine::Model& m, const DecodeRequest& req, const DecodeResult& res, std::string text,
+cli::GenerationReport report_of(const engine::Model& m, const DecodeRequest& req, const DecodeResult& res, std::string text,
                            int threads, const char* device) {
   const int32_t decode_steps = res.steps - res.prefill_steps;
   const int32_t decode_tokens = static_cast<int32_t>(res.tokens.size()) - res.prefill_tokens;
-  GenerationReport r;
+  cli::GenerationReport r;
   r.token_ids = res.tokens;
   r.text = std::move(text);
   r.finish_reason = finish_reason_name(res.finish_reason);
@@ -121,7 +121,7 @@ GenerationReport report_of(const engine::Model& m, const DecodeRequest& req, con
   return r;
 }
 
-int run(const CliArgs& a, const GenerationOptions& o, const engine::Model& m, int threads) {
+int run(const cli::CliArgs& a, const cli::GenerationOptions& o, const engine::Model& m, int threads) {
   const bool json = a.has("json");
   auto req = build_request(o, m);
   if (!req) return fail(json, req.error().code, req.error().message);
@@ -145,20 +145,20 @@ int run(const CliArgs& a, const GenerationOptions& o, const engine::Model& m, in
     std::fflush(stdout);  // the text, then the figures on stderr, in that order on a terminal
   }
   if (res->finish_reason == SPECD_FINISH_ERROR) return fail(json, res->error.code, res->error.message);
-  const GenerationReport report = report_of(m, *req, *res, std::move(out.text), threads, rt.forward().backend().name());
-  if (json) std::printf("%s\n", dump_json(report_json(report)).c_str());
-  else std::fprintf(stderr, "%s\n", stats_line(report).c_str());
-  return kExitOk;
+  const cli::GenerationReport report = report_of(m, *req, *res, std::move(out.text), threads, rt.forward().backend().name());
+  if (json) std::printf("%s\n", cli::dump_json(cli::report_json(report)).c_str());
+  else std::fprintf(stderr, "%s\n", cli::stats_line(report).c_str());
+  return cli::kExitOk;
 }
 
 std::set<std::string> value_options() {
-  std::set<std::string> names = generation_option_names();
+  std::set<std::string> names = cli::generation_option_names();
   names.insert({"model", "threads", "plugin-dir", "side-file-dir", "device"});
   return names;
 }
 
 std::set<std::string> flag_options() {
-  std::set<std::string> names = generation_flag_names();
+  std::set<std::string> names = cli::generation_flag_names();
   names.insert("json");
   return names;
 }
@@ -167,9 +167,9 @@ std::set<std::string> flag_options() {
 
 int generate_command(int argc, char** argv) {
   int exit_code = 0;
-  const auto args = parse_command_line("specd generate", kHelp, argc, argv, value_options(), flag_options(), &exit_code);
+  const auto args = cli::parse_command_line("specd generate", kHelp, argc, argv, value_options(), flag_options(), &exit_code);
   if (!args) return exit_code;
-  const CliArgs& a = *args;
+  const cli::CliArgs& a = *args;
   const bool json = a.has("json");
   if (!a.has("model"))
     return usage_fail(json, Error{SPECD_E_INVALID_ARG, "--model PATH is required (scripts/default-model.sh prints the default)"});
@@ -177,7 +177,7 @@ int generate_command(int argc, char** argv) {
   auto threads = a.integer("threads", hw, 1, 1024);
   if (!threads) return usage_fail(json, threads.error());
   // Every option is checked before the model loads: a mistake costs no load time.
-  auto options = read_generation_options(a, stdin);
+  auto options = cli::read_generation_options(a, stdin);
   if (!options) {
     if (options.error().code == SPECD_E_IO) return fail(json, options.error().code, options.error().message);
     return usage_fail(json, options.error());

@@ -2,7 +2,7 @@
 // final estimates in llama-perplexity's format ("[1]x,[2]y,..." then "Final estimate: PPL = ...").
 #include "daemon/perplexity_command.h"
 
-#include "daemon/command_line.h"
+#include "cli/command_line.h"
 #include "daemon/model_placement.h"
 #include "engine/forward.h"
 #include "engine/kv_cache.h"
@@ -38,10 +38,10 @@ int fail(const char* what, const Error& e, int code) {
 
 int perplexity_command(int argc, char** argv) {
   int exit_code = 0;
-  const auto args = parse_command_line("specd perplexity", kHelp, argc, argv, {"model", "file", "ctx", "batch", "chunks", "threads", "device"},
+  const auto args = cli::parse_command_line("specd perplexity", kHelp, argc, argv, {"model", "file", "ctx", "batch", "chunks", "threads", "device"},
                                        {}, &exit_code);
   if (!args) return exit_code;
-  const CliArgs& a = *args;
+  const cli::CliArgs& a = *args;
   auto ctx = a.integer("ctx", 512, 4, 1 << 20);
   auto batch = a.integer("batch", 64, 1, 1 << 16);
   auto chunks = a.integer("chunks", -1, -1, 1 << 30);

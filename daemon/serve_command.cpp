@@ -1,7 +1,7 @@
 // `specd serve`: read the config and flags, load the models, open the run log and the socket, serve.
 #include "daemon/serve_command.h"
 
-#include "daemon/command_line.h"
+#include "cli/command_line.h"
 #include "daemon/config.h"
 #include "daemon/example_config.h"
 #include "daemon/log.h"
@@ -113,7 +113,7 @@ int serve_command(int argc, char** argv) {
   // such rather than reported as a missing config.
   int exit_code = 0;
   const std::string help = serve_help(paths);
-  const auto args = parse_command_line("specd serve", help.c_str(), argc, argv, serve_options(), {"print-config"}, &exit_code);
+  const auto args = cli::parse_command_line("specd serve", help.c_str(), argc, argv, serve_options(), {"print-config"}, &exit_code);
   if (!args) return exit_code;
   if (args->has("print-config")) return print_config(argc, argv, paths);
   auto cfg = read_config(argc, argv);

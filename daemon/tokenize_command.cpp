@@ -2,7 +2,7 @@
 // vocabulary-only ggml-vocab-*.gguf files work too) and print the ids of a text.
 #include "daemon/tokenize_command.h"
 
-#include "daemon/command_line.h"
+#include "cli/command_line.h"
 #include "engine/gguf_reader.h"
 #include "engine/tokenizer.h"
 
@@ -56,7 +56,7 @@ std::string printable_piece(const engine::Tokenizer& tok, int32_t id) {
   return out;
 }
 
-Result<std::string> input_text(const CliArgs& a) {
+Result<std::string> input_text(const cli::CliArgs& a) {
   if (a.has("text") == a.has("file")) return make_error(SPECD_E_INVALID_ARG, "give exactly one of --text and --file");
   if (a.has("text")) return a.str("text");
   std::ifstream f(a.str("file"), std::ios::binary);
@@ -70,10 +70,10 @@ Result<std::string> input_text(const CliArgs& a) {
 
 int tokenize_command(int argc, char** argv) {
   int exit_code = 0;
-  const auto args = parse_command_line("specd tokenize", kHelp, argc, argv, {"model", "text", "file"}, {"ids", "no-bos", "parse-special"},
+  const auto args = cli::parse_command_line("specd tokenize", kHelp, argc, argv, {"model", "text", "file"}, {"ids", "no-bos", "parse-special"},
                                        &exit_code);
   if (!args) return exit_code;
-  const CliArgs& a = *args;
+  const cli::CliArgs& a = *args;
   if (!a.has("model")) {
     std::fprintf(stderr, "specd tokenize: --model PATH is required\n%s", kHelp);
     return 2;

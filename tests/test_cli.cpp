@@ -1,10 +1,10 @@
 // The command-line convention's parts: CliArgs, the shared generate options, stop-string matching,
 // the generation report and the exit-status table (issue 16). Programs end to end: test_cli_programs.cpp.
-#include "daemon/cli_args.h"
-#include "daemon/command_line.h"
-#include "daemon/exit_codes.h"
-#include "daemon/generation_options.h"
-#include "daemon/generation_report.h"
+#include "cli/cli_args.h"
+#include "cli/command_line.h"
+#include "cli/exit_codes.h"
+#include "cli/generation_options.h"
+#include "cli/generation_report.h"
 #include "daemon/stop_strings.h"
 
 #include <doctest/doctest.h>
@@ -15,6 +15,7 @@
 
 using namespace specd;
 using namespace specd::daemon;
+using namespace specd::cli;
 
 namespace {
 

@@ -1614,7 +1614,7 @@ TEST_CASE("specctl generate --json against the fake daemon") {
   CHECK(j["token_ids"] == nlohmann::json({100, 101, 102, 103, 104}));
   CHECK(j["text"] == "t0 t1 t2 t3 t4 ");
   CHECK(j["finish_reason"] == "length");
-  CHECK(j["generated_tokens"] == 5);  // the flat schema `specd generate --json` prints (daemon/generation_report.h)
+  CHECK(j["generated_tokens"] == 5);  // the flat schema `specd generate --json` prints (cli/generation_report.h)
   CHECK(j["prompt_tokens"] == 9);
   CHECK(j["forwards"] == 6);
   CHECK(j.contains("tokens_per_forward"));
@@ -1689,7 +1689,7 @@ TEST_CASE("specctl generate: Ctrl-C cancels the request") {
   CHECK(d.seen().cancels.size() == 1);
 }
 
-TEST_CASE("specctl exit codes: 3 no daemon, 2 usage or a refused argument (daemon/exit_codes.h)") {
+TEST_CASE("specctl exit codes: 3 no daemon, 2 usage or a refused argument (cli/exit_codes.h)") {
   std::string out;
   const std::string absent = temp_dir() + "/absent.sock";
   CHECK(run_command(specctl() + " --socket " + quoted(absent) + " status 2>&1", &out) == 3);

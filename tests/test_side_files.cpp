@@ -151,7 +151,7 @@ TEST_CASE("specd generate: drafter=/etc/passwd is ACCESS, with no byte of the fi
   std::string out;
   const std::string cmd = build_root() + "/daemon/specd generate --model " + model_path("stories260K.gguf") +
                           " --prompt-ids 1 --max-tokens 4 --decoder redrafter --decoder-opt drafter=/etc/passwd --json 2>&1";
-  CHECK(run_command(cmd, &out) == 4);  // access denied, as through the daemon (daemon/exit_codes.h)
+  CHECK(run_command(cmd, &out) == 4);  // access denied, as through the daemon (cli/exit_codes.h)
   CHECK_MESSAGE(out.find("\"error\":\"ACCESS\"") != std::string::npos, out);
   CHECK_MESSAGE(out.find("option 'drafter'") != std::string::npos, out);
   CHECK_MESSAGE(out.find("/etc/passwd") != std::string::npos, out);

@@ -46,7 +46,7 @@ const char* kUsage =
     "  lopa decoder; also spelt dllm) sets specd.dllm.block_len and specd.dllm.logit_shift (default 1).\n"
     "  --block-len defaults to 8.\n";
 
-Result<Args> args_from(const specd::daemon::CliArgs& c) {
+Result<Args> args_from(const specd::cli::CliArgs& c) {
   Args a{c.str("model"), c.str("out"), c.str("kind", "tidar")};
   if (a.model.empty() || a.out.empty()) return make_error(SPECD_E_INVALID_ARG, "--model and --out are required");
   if (a.kind == "diffusion") a.kind = "dllm";  // the user-facing name; "dllm" is the metadata's

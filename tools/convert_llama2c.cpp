@@ -264,7 +264,7 @@ const char* kUsage =
     "  Converts a llama2.c legacy (version 0) checkpoint to GGUF. --type applies to 2-D matrices;\n"
     "  norms stay F32. --ctx sets llama.context_length (default: the checkpoint's seq_len).\n";
 
-Result<Args> args_from(const specd::daemon::CliArgs& c) {
+Result<Args> args_from(const specd::cli::CliArgs& c) {
   Args a;
   a.model = c.str("model");
   a.tokenizer = c.str("tokenizer");

@@ -433,7 +433,7 @@ const char* kUsage =
     "  --type f32|f16|bf16|q8_0|q4_0|q4_k|q5_k|q6_k, or the llama.cpp-style mixes q4_k_m|q5_k_m\n"
     "  (tools/quant_recipe.h); norm gains stay F32.\n";
 
-Result<Args> args_from(const specd::daemon::CliArgs& c) {
+Result<Args> args_from(const specd::cli::CliArgs& c) {
   Args a;
   a.model = c.str("model");
   a.out = c.str("out");

@@ -41,7 +41,7 @@ const char* kUsage =
     "  Rewrites every matrix in TYPE (norm gains and metadata are copied), with llama.cpp's reference\n"
     "  quantizers: from the same BF16/F32 file, the bytes llama-quantize writes.\n";
 
-Result<Args> args_from(const specd::daemon::CliArgs& c) {
+Result<Args> args_from(const specd::cli::CliArgs& c) {
   Args a;
   a.model = c.str("model");
   a.out = c.str("out");

@@ -138,7 +138,7 @@ class Builder {
   std::vector<std::vector<uint8_t>> bufs_;  // borrowed by the writer until write()
 };
 
-Result<Args> args_from(const specd::daemon::CliArgs& c) {
+Result<Args> args_from(const specd::cli::CliArgs& c) {
   Args a;
   a.arch = c.str("arch");
   a.vocab = c.str("vocab");

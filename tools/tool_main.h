@@ -4,7 +4,7 @@
 // (the problem, then the usage, on stderr), 1 when the run fails ("NAME: error: MESSAGE").
 #pragma once
 
-#include "daemon/command_line.h"
+#include "cli/command_line.h"
 #include "kernels/ggml_type.h"
 #include "kernels/result.h"
 
@@ -16,7 +16,7 @@
 namespace specd::tools {
 
 // --name's value as one of `allowed` ("f32", "f16", "bf16", "q8_0"), or def when absent.
-inline Result<specd::GgmlType> type_option(const daemon::CliArgs& c, const std::string& name, specd::GgmlType def,
+inline Result<specd::GgmlType> type_option(const cli::CliArgs& c, const std::string& name, specd::GgmlType def,
                                             std::initializer_list<specd::GgmlType> allowed) {
   if (!c.has(name)) return def;
   specd::GgmlType got;
@@ -36,7 +36,7 @@ template <class ArgsFrom, class Run>
 int tool_main(const char* name, const char* usage, int argc, char** argv, const std::set<std::string>& options,
               ArgsFrom args_from, Run run) {
   int exit_code = 0;
-  const auto cli = daemon::parse_command_line(name, usage, argc, argv, options, {}, &exit_code);
+  const auto cli = cli::parse_command_line(name, usage, argc, argv, options, {}, &exit_code);
   if (!cli) return exit_code;
   auto args = args_from(*cli);
   if (!args) {

@@ -54,7 +54,7 @@ Isa choose_isa() {
   Isa want = best_isa();
   const char* env = std::getenv("SPECD_ISA");
   const Isa got = env != nullptr && parse_isa(env, &want) ? clamp_isa(want) : best_isa();
-  // Programs refuse a bad SPECD_ISA at start (daemon/cli_args.cpp); a library user gets the line.
+  // Programs refuse a bad SPECD_ISA at start (cli/cli_args.cpp); a library user gets the line.
   if (const Status st = isa_env_status(); !st)
     std::fprintf(stderr, "specd: %s; using %s\n", st.error().message.c_str(), isa_name(got));
   return got;

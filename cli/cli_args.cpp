@@ -1,12 +1,12 @@
 // CliArgs: parsing and typed getters with named errors for the command-line tools.
-#include "daemon/cli_args.h"
+#include "cli/cli_args.h"
 
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <iterator>
 
-namespace specd::daemon {
+namespace specd::cli {
 
 namespace {
 
@@ -130,4 +130,4 @@ Result<std::vector<int32_t>> CliArgs::id_list(const std::string& s) {
   return ids;
 }
 
-}  // namespace specd::daemon
+}  // namespace specd::cli

@@ -1,12 +1,12 @@
 // parse_command_line: the preamble every specd program runs (usage, --help, --version, SPECD_ISA).
-#include "daemon/command_line.h"
+#include "cli/command_line.h"
 
-#include "daemon/exit_codes.h"
+#include "cli/exit_codes.h"
 #include "kernels/cpu/matmul.h"
 
 #include <cstdio>
 
-namespace specd::daemon {
+namespace specd::cli {
 
 const char* specd_version() { return SPECD_VERSION; }
 
@@ -34,4 +34,4 @@ std::optional<CliArgs> parse_command_line(const char* program, const char* usage
   return std::move(args.value());
 }
 
-}  // namespace specd::daemon
+}  // namespace specd::cli

@@ -1,9 +1,9 @@
 // GenerationOptions: the generate options of specd and specctl, read from one CliArgs with one set of ranges.
-#include "daemon/generation_options.h"
+#include "cli/generation_options.h"
 
 #include <nlohmann/json.hpp>
 
-namespace specd::daemon {
+namespace specd::cli {
 namespace {
 
 // Every prompt a file could hold; a larger stdin is refused rather than read without bound.
@@ -114,4 +114,4 @@ Result<std::string> decoder_options_json(const std::vector<std::string>& items) 
   return j.dump();
 }
 
-}  // namespace specd::daemon
+}  // namespace specd::cli

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace specd::daemon {
+namespace specd::cli {
 
 // The figures of one generation. What only one side knows is optional and is null in the JSON:
 // run_id through the daemon; prefill_tok_s, decode_ms, threads, device, isa and auto_settings in
@@ -51,4 +51,4 @@ nlohmann::json error_json(int code, const std::string& message);
 // are replaced rather than refused.
 std::string dump_json(const nlohmann::json& j);
 
-}  // namespace specd::daemon
+}  // namespace specd::cli

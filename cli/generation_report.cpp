@@ -1,12 +1,12 @@
 // GenerationReport: the stats line, the --json object and the error object shared by specd generate and specctl.
-#include "daemon/generation_report.h"
+#include "cli/generation_report.h"
 
-#include "daemon/exit_codes.h"
+#include "cli/exit_codes.h"
 #include "kernels/result.h"
 
 #include <cstdio>
 
-namespace specd::daemon {
+namespace specd::cli {
 namespace {
 
 template <class T>
@@ -76,4 +76,4 @@ nlohmann::json error_json(int code, const std::string& message) {
 
 std::string dump_json(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
 
-}  // namespace specd::daemon
+}  // namespace specd::cli

@@ -2,7 +2,7 @@
 // in process and `specctl generate` through the daemon end the same way for the same error.
 #pragma once
 
-namespace specd::daemon {
+namespace specd::cli {
 
 constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;    // the request or run failed (a limit, the context, the KV cache, a device, a cancel)
@@ -13,4 +13,4 @@ constexpr int kExitAccess = 4;    // access denied: the socket's permissions, th
 // The exit status for a failure with the SPECD_E_* code `code` (extended codes by their primary).
 int exit_code_for(int code);
 
-}  // namespace specd::daemon
+}  // namespace specd::cli

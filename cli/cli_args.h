@@ -1,7 +1,7 @@
 // CliArgs: the one command-line convention of every specd program (specd COMMAND, specctl, the
 // specd-* tools, specd-bench): --name VALUE / --name=VALUE, short forms of the common options,
 // -h/--help and --version everywhere, unknown options named; typed, range-checked getters. The
-// preamble that answers --help and --version is daemon/command_line.h.
+// preamble that answers --help and --version is cli/command_line.h.
 #pragma once
 
 #include "kernels/result.h"
@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-namespace specd::daemon {
+namespace specd::cli {
 
 class CliArgs {
  public:
@@ -42,4 +42,4 @@ class CliArgs {
   std::vector<std::string> positional_;
 };
 
-}  // namespace specd::daemon
+}  // namespace specd::cli

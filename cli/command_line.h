@@ -2,12 +2,12 @@
 // and a bad SPECD_ISA answered the same way everywhere.
 #pragma once
 
-#include "daemon/cli_args.h"
+#include "cli/cli_args.h"
 
 #include <optional>
 #include <set>
 
-namespace specd::daemon {
+namespace specd::cli {
 
 // The version every program prints for --version (the project's, from meson).
 const char* specd_version();
@@ -20,4 +20,4 @@ std::optional<CliArgs> parse_command_line(const char* program, const char* usage
                                           const std::set<std::string>& known, const std::set<std::string>& flags,
                                           int* exit_code);
 
-}  // namespace specd::daemon
+}  // namespace specd::cli

@@ -2,7 +2,7 @@
 // command line, so both take the same options with the same ranges, defaults and errors.
 #pragma once
 
-#include "daemon/cli_args.h"
+#include "cli/cli_args.h"
 #include "kernels/result.h"
 
 #include <cstdint>
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-namespace specd::daemon {
+namespace specd::cli {
 
 struct GenerationOptions {
   bool has_prompt_ids = false;
@@ -46,4 +46,4 @@ Result<GenerationOptions> read_generation_settings(const CliArgs& a);
 // them with opt_int/opt_float). Errors: SPECD_E_BAD_OPTION for an item without '=' or a repeated key.
 Result<std::string> decoder_options_json(const std::vector<std::string>& items);
 
-}  // namespace specd::daemon
+}  // namespace specd::cli
