@@ -669,8 +669,10 @@ TEST_CASE("connect: permission denied on the socket is SPECD_E_ACCESS, and specc
     CHECK(run_command(specctl() + " --socket " + quoted(d.path()) + " status 2>&1", &out) == 4);
     return;
   }
-  // Root passes mode bits: a child takes an ordinary uid (the socket's directory stays reachable).
+  // Root passes mode bits: a child takes an ordinary uid (the socket's directory stays reachable) and
+  // runs a copy of specctl that uid can execute.
   REQUIRE(::chmod(std::filesystem::path(d.path()).parent_path().c_str(), 0711) == 0);
+  const std::string user_specctl = quoted(tree_for_other_user() + "/clients/specctl");
   const pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
@@ -680,7 +682,7 @@ TEST_CASE("connect: permission denied on the socket is SPECD_E_ACCESS, and specc
     if (rc != SPECD_E_ACCESS) ::_exit(11);
     if (msg != "permission denied on " + d.path()) ::_exit(12);
     std::string out;
-    ::_exit(run_command(specctl() + " --socket " + quoted(d.path()) + " status 2>&1", &out) == 4 ? 0 : 13);
+    ::_exit(run_command(user_specctl + " --socket " + quoted(d.path()) + " status 2>&1", &out) == 4 ? 0 : 13);
   }
   int status = 0;
   REQUIRE(::waitpid(pid, &status, 0) == pid);
