@@ -7,7 +7,7 @@
 # run, ~2 minutes each) to $SPECD_CACHE/models/smoke/stories260K-<method>.gguf; SPECD_CACHE defaults to
 # ~/.cache/specd. --if-missing skips a method whose trained model exists in $SPECD_MODELS, ../shared/models
 # (fully trained, with provenance in its README) or the cache (full or smoke).
-# Each method runs tools/train/train_<method>.py --out PATH [--smoke]; see tools/train/README.md.
+# Each method runs tools/train/specd-train <method> --out PATH [--smoke]; see tools/train/README.md.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
@@ -25,22 +25,8 @@ done
 methods=(redrafter tidar d2f)
 [[ $what == all ]] || methods=("$what")
 
-# Debian's python3 carries python3-torch; a python3 earlier on PATH (a venv) may not.
-py=/usr/bin/python3
-[[ -x $py ]] || py=python3
-if ! "$py" -c 'import torch, numpy' 2>/dev/null; then
-  echo "train.sh: $py cannot import torch and numpy; run scripts/setup.sh (python3-torch, python3-numpy)" >&2
-  exit 1
-fi
-
-# BLAS/allocator environment (see ../shared/docs/TRAINING.md §0): OpenBLAS with one thread (Debian's libblas
-# alternative points at it once libopenblas0-pthread is installed), jemalloc without decay.
-export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-jemalloc=$(ls /usr/lib/*-linux-gnu/libjemalloc.so.2 /usr/lib/libjemalloc.so.2 2>/dev/null | head -n1 || true)
-if [[ -n $jemalloc ]]; then
-  export LD_PRELOAD="$jemalloc${LD_PRELOAD:+:$LD_PRELOAD}"
-  export MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1
-fi
+# tools/train/specd-train (installed as specd-train) checks for torch and sets the trainers' environment.
+train=tools/train/specd-train
 
 cache=${SPECD_CACHE:-$HOME/.cache/specd}
 full_dir=$cache/models
@@ -71,7 +57,7 @@ for m in "${methods[@]}"; do
   echo "train.sh: $m -> $out" >&2
   start=$(date +%s)
   # The scripts write atomically (temp name + rename), so a failed run leaves no artifact behind.
-  if "$py" "$script" --out "$out" "${flag[@]}"; then
+  if "$train" "$m" --out "$out" "${flag[@]}"; then
     echo "train.sh: $m done in $(( $(date +%s) - start )) s: $out" >&2
   else
     echo "train.sh: $m FAILED (exit $?)" >&2

@@ -32,7 +32,8 @@ std::string built_program(const std::string& name) {
   static const std::map<std::string, std::string> where = {
       {"specd", "daemon/specd"}, {"specctl", "clients/specctl"}, {"specd-convert", "tools/specd-convert"},
       {"specd-inflate", "tools/specd-inflate"}, {"specd-quantize", "tools/specd-quantize"},
-      {"specd-add-mask", "tools/specd-add-mask"}};
+      {"specd-add-mask", "tools/specd-add-mask"}, {"specd-random-model", "tools/specd-random-model"},
+      {"specd-train", "tools/specd-train"}};
   const auto it = where.find(name);
   REQUIRE_MESSAGE(it != where.end(), "no built program for '" << name << "'");
   return build_root() + "/" + it->second;

@@ -58,7 +58,7 @@ bool run_step(const std::string& args) {
 
 }  // namespace
 
-TEST_CASE("package: scripts/package.sh builds the five packages and lintian reports nothing") {
+TEST_CASE("package: scripts/package.sh builds the six packages and lintian reports nothing") {
   if (!have("dpkg-buildpackage") || !have("lintian") || !have("dh")) {
     MESSAGE("skipped: debhelper, dpkg-dev or lintian missing (scripts/setup.sh installs them)");
     return;
@@ -66,7 +66,8 @@ TEST_CASE("package: scripts/package.sh builds the five packages and lintian repo
   std::string out;
   const int rc = run_command(source_root() + "/scripts/package.sh " + deb_dir() + " 2>&1", &out);
   REQUIRE_MESSAGE(rc == 0, out);
-  for (const char* pkg : {"specd_", "specd-tools_", "libspecd-client1_", "libspecd-client-dev_", "specd-plugin-dev_"}) {
+  for (const char* pkg : {"specd_", "specd-tools_", "specd-train_", "libspecd-client1_", "libspecd-client-dev_",
+                          "specd-plugin-dev_"}) {
     std::string ls;
     CHECK_MESSAGE(run_command("ls " + deb_dir() + "/" + pkg + "*.deb", &ls) == 0, pkg << " was not built:\n" << out);
   }
@@ -87,4 +88,12 @@ TEST_CASE("package: the installed daemon serves under systemd's protocols, with 
     return;
   }
   run_step("serve");
+}
+
+TEST_CASE("package: the installed tools work: specd-train's drafter runs lossless with redrafter, a specd-random-model model generates") {
+  if (!g_installed) {
+    MESSAGE("skipped: the packages were not installed");
+    return;
+  }
+  run_step("tools");
 }

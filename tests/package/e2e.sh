@@ -5,6 +5,7 @@
 #   e2e.sh serve                   the daemon as systemd would run it: socket activation, sd_notify,
 #                                  a client in the specd group, SIGHUP, an out-of-tree plugin and C
 #                                  client built from the SDK, SIGTERM
+#   e2e.sh tools                   specd-train and specd-random-model, their files run by specd
 # Prints "ok: CHECK" or "FAIL: CHECK" per check (tests/test_package.cpp reads them); exit 1 on a failure.
 set -uo pipefail
 failed=0
@@ -20,7 +21,8 @@ as_alice() { setpriv --reuid=alice --regid=alice --init-groups --reset-env -- "$
 install_step() {
   local debs=$1 model=$2
   check "dpkg installs every package" dpkg -i "$debs"/*.deb
-  check "all five packages are installed" dpkg -s specd specd-tools libspecd-client1 libspecd-client-dev specd-plugin-dev
+  check "all six packages are installed" dpkg -s specd specd-tools specd-train libspecd-client1 libspecd-client-dev \
+    specd-plugin-dev
   check "sysusers made the specd user and group" bash -c 'getent passwd specd && getent group specd'
   check "the socket unit is enabled" test -L /etc/systemd/system/sockets.target.wants/specd.socket
   check "the service is not enabled by itself" test ! -e /etc/systemd/system/multi-user.target.wants/specd.service
@@ -120,9 +122,31 @@ C
   if ((failed)); then echo "--- daemon log"; tail -30 /run/specd.log; echo "--- notify"; sort -u /run/notify.log; fi
 }
 
+# The tools packages as a user would use them: a (smoke) drafter trained by specd-train and run by the
+# installed specd with redrafter gives ar's text; a specd-random-model model generates.
+model=/usr/share/specd/models/stories260K.gguf
+generate_local() {  # generate_local OUT ARGS…: 24 greedy tokens in-process
+  local out=$1; shift
+  /usr/bin/specd generate --model "$model" --prompt "$prompt" --max-tokens 24 "$@" >"$out" 2>/dev/null && test -s "$out"
+}
+tools_step() {
+  check "specd-train trains a drafter" specd-train redrafter --smoke --minutes 0.05 --train-tokens 4096 \
+    --val-tokens 1024 --model "$model" --out /run/drafter.gguf
+  check "ar generates in-process" generate_local /run/ar-local.txt
+  check "redrafter with the trained drafter generates" generate_local /run/redrafter-local.txt \
+    --decoder redrafter --decoder-opt drafter=/run/drafter.gguf --side-file-dir /run
+  check "redrafter's text equals ar's" cmp /run/ar-local.txt /run/redrafter-local.txt
+  check "specd-random-model writes a qwen2 model" specd-random-model --arch qwen2 --vocab "$model" \
+    --out /run/random.gguf --seed 7
+  check "the random model generates" bash -c \
+    '/usr/bin/specd generate --model /run/random.gguf --prompt "$0" --max-tokens 8 >/run/random.txt 2>&1' "$prompt"
+  check "the trainers' man page is installed" man -w specd-train.1 specd-random-model.1
+}
+
 case ${1:-} in
   install) install_step "$2" "$3" ;;
   serve) serve_step ;;
-  *) echo "usage: e2e.sh install DEB_DIR MODEL | serve" >&2; exit 2 ;;
+  tools) tools_step ;;
+  *) echo "usage: e2e.sh install DEB_DIR MODEL | serve | tools" >&2; exit 2 ;;
 esac
 exit $failed
