@@ -212,9 +212,10 @@ TEST_CASE("README: the daemon's rows and code blocks, against a daemon on a temp
   CHECK_MESSAGE(contains(out, "[models]"), out);
   CHECK_MESSAGE(contains(out, "stories260K"), out);
 
-  // Named as scripts/run.sh names it (the curl examples ask for it); "stories" stays the default.
+  // The default model named as scripts/run.sh names it, which the examples' output and requests show.
   const int port = free_port();
-  DaemonProcess d({"--model", "stories260K=" + stories(), "--http", "127.0.0.1:" + std::to_string(port)});
+  DaemonProcess d({"--model", "stories260K=" + stories(), "--default-model", "stories260K", "--http",
+                   "127.0.0.1:" + std::to_string(port)});
   REQUIRE_MESSAGE(d.wait_ready(), d.log());
   const auto here = [&](const ReadmeCommand& c) { return as_here(c.text, d.socket(), port); };
 
