@@ -3,14 +3,15 @@
 #include "daemon/chat_prompt.h"
 
 #include "chat/chat_template.h"
+#include "daemon/chat_template_cache.h"
 
 namespace specd::daemon {
 
 Result<std::string> chat_prompt(const engine::Model& model, const nlohmann::json& messages, const nlohmann::json& tools) {
   const engine::Tokenizer& tok = model.tokenizer();
   const auto source = model.file().get_string("tokenizer.chat_template");
-  // Parsed per request: a template is a few KiB and parses in microseconds, against a generation.
-  auto tmpl = chat::ChatTemplate::parse(source ? *source : chat::default_template_source());
+  // Parsed once per template, not per request (daemon/chat_template_cache.h).
+  auto tmpl = cached_chat_template(source ? *source : chat::default_template_source());
   if (!tmpl) return make_error(tmpl.error().code, "the model's chat template: %s", tmpl.error().message.c_str());
   auto text_of = [&](int32_t id) { return id >= 0 && id < tok.vocab_size() ? tok.token_text(id) : std::string(); };
   const std::string bos = text_of(tok.bos()), eos = text_of(tok.eos());

@@ -99,6 +99,18 @@ std::string stream_error(const OpenAiError& e) { return "data: " + error_body(e)
 
 std::string_view stream_done() { return "data: [DONE]\n\n"; }
 
+json openai_model(const ModelInfo& m) {
+  json types = json::array();
+  for (const auto& t : m.summary.types) types.push_back({{"type", t.type}, {"parameters", t.parameters}, {"bytes", t.bytes}});
+  const json facts{{"architecture", m.summary.architecture}, {"parameters", m.summary.parameters}, {"weight_types", types},
+                   {"ctx_len", m.ctx_len}, {"vocab", m.vocab}, {"file_bytes", m.summary.file_bytes},
+                   {"weight_bytes", m.weight_bytes}, {"device", m.device}, {"device_memory_used", m.device_memory_used},
+                   {"device_memory_total", m.device_memory_total},
+                   {"chat_template", m.chat_template}, {"default", m.is_default}};
+  // created: when the model was made is unknown (OpenAI's is a Unix time; 0 says "not known").
+  return json{{"id", m.name}, {"object", "model"}, {"created", 0}, {"owned_by", "specd"}, {"specd", facts}};
+}
+
 std::string error_body(const OpenAiError& e) {
   return dump(json{{"error", {{"message", e.message}, {"type", e.type}, {"param", null_or(e.param)}, {"code", null_or(e.code)}}}});
 }

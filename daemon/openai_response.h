@@ -1,9 +1,12 @@
 // OpenAI response bodies: completion and chat-completion objects, their Server-Sent-Events chunks,
-// and the error object, with specd's codes mapped onto OpenAI's statuses and finish reasons.
+// the model object, and the error object, with specd's codes mapped onto OpenAI's statuses and finish reasons.
 #pragma once
 
 #include "daemon/openai_request.h"
+#include "daemon/wire_encode.h"
 #include "kernels/result.h"
+
+#include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <string>
@@ -49,6 +52,11 @@ std::string stream_usage_chunk(const OpenAiReply& reply, const OpenAiUsage& usag
 std::string stream_error(const OpenAiError& e);
 // The last event of every stream.
 std::string_view stream_done();
+
+// A model object of GET /v1/models: OpenAI's fields exactly (id, object "model", created, owned_by)
+// and, under "specd", what `specctl models --json` shows of it, by the same names (its path left
+// out: an HTTP client need not learn the server's file layout). No errors.
+nlohmann::json openai_model(const ModelInfo& m);
 
 // {"error": {"message", "type", "param", "code"}} with null for an empty param or code. No errors.
 std::string error_body(const OpenAiError& e);

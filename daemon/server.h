@@ -107,6 +107,8 @@ class Server final : private ConnectionHandler, private HttpHandler {
   void handle_hello(Connection& c, const wire::Envelope& env);
   void handle_generate(Connection& c, uint64_t rid, const wire::Generate* g);
   void handle_status(Connection& c, uint64_t rid);
+  // Each loaded model's facts (specctl models, GET /v1/models), its device's from `engine`.
+  std::vector<ModelInfo> model_infos(const EngineSnapshot& engine) const;
   void handle_list_runs(Connection& c, const wire::Envelope& env);
   void reject(Connection& c, uint64_t rid, Request req, const Error& e);
   void refuse_duplicate(Connection& c, uint64_t rid);

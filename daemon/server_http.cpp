@@ -103,16 +103,15 @@ void Server::on_http_request(HttpExchange& x) {
 
 void Server::http_models(HttpExchange& x) {
   const std::string_view path = x.path();
-  auto model_json = [](const std::string& name) { return json{{"id", name}, {"object", "model"}, {"created", 0}, {"owned_by", "specd"}}; };
+  const std::vector<ModelInfo> models = worker_ ? model_infos(worker_->snapshot()) : std::vector<ModelInfo>{};
   if (path.size() > std::string_view("/v1/models/").size()) {
     const std::string name(path.substr(std::string_view("/v1/models/").size()));
-    if (!worker_ || !worker_->models().count(name))
-      return http_respond_error(x, http_error(404, "model '" + printable(name) + "' is not loaded", "invalid_request_error", "model_not_found"));
-    return x.respond(200, "application/json", model_json(name).dump());
+    for (const ModelInfo& m : models)
+      if (m.name == name) return x.respond(200, "application/json", openai_model(m).dump());
+    return http_respond_error(x, http_error(404, "model '" + printable(name) + "' is not loaded", "invalid_request_error", "model_not_found"));
   }
   json data = json::array();
-  if (worker_)
-    for (const auto& [name, m] : worker_->models()) data.push_back(model_json(name));
+  for (const ModelInfo& m : models) data.push_back(openai_model(m));
   x.respond(200, "application/json", json{{"object", "list"}, {"data", data}}.dump());
 }
 

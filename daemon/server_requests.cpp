@@ -175,19 +175,25 @@ void Server::refuse_duplicate(Connection& c, uint64_t rid) {
   send(c, std::move(frame));
 }
 
+std::vector<ModelInfo> Server::model_infos(const EngineSnapshot& engine) const {
+  std::vector<ModelInfo> out;
+  for (const auto& [name, m] : worker_->models()) {
+    ModelInfo info{name, m->path(), m->config().vocab, m->config().ctx_len, m->weight_bytes(), "", 0, 0,
+                   engine::summarize_model(m->file()), m->file().find("tokenizer.chat_template") != nullptr,
+                   name == worker_->default_model()};
+    for (const ModelDeviceSnapshot& d : engine.devices)
+      if (d.model == name) info.device = d.device, info.device_memory_used = d.memory_used, info.device_memory_total = d.memory_total;
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
 void Server::handle_status(Connection& c, uint64_t rid) {
   StatusInfo s;
   s.daemon_version = SPECD_VERSION;
   s.uptime_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   s.engine = worker_->snapshot();
-  for (const auto& [name, m] : worker_->models()) {
-    ModelInfo info{name, m->path(), m->config().vocab, m->config().ctx_len, m->weight_bytes(), "", 0, 0,
-                   engine::summarize_model(m->file()), m->file().find("tokenizer.chat_template") != nullptr,
-                   name == worker_->default_model()};
-    for (const ModelDeviceSnapshot& d : s.engine.devices)
-      if (d.model == name) info.device = d.device, info.device_memory_used = d.memory_used, info.device_memory_total = d.memory_total;
-    s.models.push_back(std::move(info));
-  }
+  s.models = model_infos(s.engine);
   s.connections = static_cast<int32_t>(conns_.size());
   send(c, encode_status(rid, s));
 }

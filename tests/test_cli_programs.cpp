@@ -171,3 +171,51 @@ TEST_CASE("the same error gives the same text and exit status in process and thr
   CHECK(runs[0]["decoder_options"] == nlohmann::json{{"k", "4"}});  // JSON values, not JSON in a string
   CHECK(runs[0]["accepted_hist"].is_array());
 }
+
+TEST_CASE("specd generate --json and specctl --json generate answer each bad input with the same error object and status") {
+  DaemonProcess d;
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  std::string long_prompt = "1";  // more tokens than stories260K's context of 2048
+  for (int i = 0; i < 2100; ++i) long_prompt.append(",1");
+  struct Case {
+    std::string args, name;
+    int status;
+  };
+  const std::vector<Case> cases = {
+      {"--prompt-ids 1 --verbose", "INVALID_ARG", 2},                      // an unknown option
+      {"--prompt-ids 1 extra", "INVALID_ARG", 2},                          // a stray argument
+      {"--prompt-ids 1 --temperature -1", "INVALID_ARG", 2},               // a value out of range
+      {"--prompt-ids 1 --decoder nope", "UNKNOWN_DECODER", 2},
+      {"--prompt-ids 1 --decoder ngram --decoder-opt k=999", "BAD_OPTION", 2},
+      {"--prompt-ids 1 --decoder-opt k", "BAD_OPTION", 2},
+      {"--prompt-ids 99999", "BAD_TOKEN", 2},
+      {"--prompt-ids " + long_prompt + " -n 4", "CONTEXT", 1},             // a prompt too long
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.args.substr(0, 60));
+    std::string a, b;
+    const int in_process = run(specd_exe() + " generate -m " + stories() + " --json " + c.args + " 2>/dev/null", &a);
+    const int via_daemon = run(specctl() + " --socket " + d.socket() + " --json generate " + c.args + " 2>/dev/null", &b);
+    CHECK(in_process == c.status);
+    CHECK(via_daemon == c.status);
+    const auto ja = nlohmann::json::parse(a);  // stdout holds the JSON object and nothing else
+    const auto jb = nlohmann::json::parse(b);
+    CHECK(ja["error"] == c.name);
+    CHECK(ja["code"] == jb["code"]);
+    CHECK(ja["error"] == jb["error"]);
+    // The context's message names the KV cache's size, which differs between the two.
+    if (c.name != "CONTEXT") CHECK(ja["message"] == jb["message"]);
+  }
+  // What only one side has: a model file that cannot be loaded, a kernel path that cannot be had.
+  std::string out;
+  CHECK(run(specd_exe() + " generate -m /nonexistent/m.gguf --prompt-ids 1 --json 2>/dev/null", &out) == 1);
+  CHECK(nlohmann::json::parse(out)["error"] == "IO");
+  CHECK(run(specctl() + " --socket " + d.socket() + " --json generate -m nope --prompt-ids 1 2>/dev/null", &out) == 2);
+  CHECK(nlohmann::json::parse(out)["error"] == "UNKNOWN_MODEL");
+  CHECK(run("SPECD_ISA=bogus " + specd_exe() + " generate -m " + stories() + " --prompt-ids 1 --json 2>/dev/null", &out) == 2);
+  CHECK(nlohmann::json::parse(out)["error"] == "INVALID_ARG");
+  CHECK(run(specd_exe() + " generate --prompt-ids 1 --json 2>/dev/null", &out) == 2);  // no --model
+  CHECK(contains(nlohmann::json::parse(out)["message"].get<std::string>(), "--model PATH is required"));
+  CHECK(run(specd_exe() + " decoders --json --bad 2>/dev/null", &out) == 2);  // the other program with --json
+  CHECK(nlohmann::json::parse(out)["message"] == "unknown option --bad");
+}

@@ -15,6 +15,8 @@
 #include <specd/decoder.h>
 #include <sqlite3.h>
 
+#include <filesystem>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -355,8 +357,31 @@ TEST_CASE("http: greedy completions through curl equal specd generate, streamed 
   CHECK(json::parse(r.body)["choices"][0]["finish_reason"] == "stop");
   r = h.get("/v1/models");
   REQUIRE(r.status == 200);
-  CHECK(json::parse(r.body)["data"][0]["id"] == "stories");
-  CHECK(h.get("/v1/models/stories").status == 200);
+  const json list = json::parse(r.body);
+  CHECK(list["object"] == "list");
+  REQUIRE(list["data"].size() == 1);
+  r = h.get("/v1/models/stories");
+  REQUIRE(r.status == 200);
+  const json model = json::parse(r.body);
+  CHECK(model == list["data"][0]);
+  // OpenAI's fields exactly, and what specctl models shows under "specd", by specctl models --json's names.
+  CHECK(model["id"] == "stories");
+  CHECK(model["object"] == "model");
+  CHECK(model["created"] == 0);
+  CHECK(model["owned_by"] == "specd");
+  CHECK(model.size() == 5);
+  std::string shown;
+  REQUIRE(run_command(build_root() + "/clients/specctl --socket " + h.d.socket() + " --json models", &shown) == 0);
+  json want = json::parse(shown)[0];
+  want.erase("name");  // it is the id
+  want.erase("path");  // the server's own business
+  CHECK(model["specd"] == want);
+  CHECK(model["specd"]["architecture"] == "llama");
+  CHECK(model["specd"]["ctx_len"] == 2048);
+  CHECK(model["specd"]["weight_types"][0]["type"] == "F32");
+  CHECK(model["specd"]["chat_template"] == false);
+  CHECK(model["specd"]["default"] == true);
+  CHECK(model["specd"]["file_bytes"] == std::filesystem::file_size(model_path("stories260K.gguf")));
   CHECK(h.get("/v1/models/nope").status == 404);
   CHECK(json::parse(h.get("/health").body)["status"] == "ready");
   const auto rows = run_rows(h.d.db());
@@ -607,6 +632,9 @@ TEST_CASE("http: the official openai npm client: completions, chat, streams, err
   CHECK(j["bad_temperature"]["param"] == "temperature");
   CHECK(j["aborted"]["chunks"].get<int>() >= 2);
   CHECK(j["models"] == json::array({"stories"}));
+  CHECK(j["model"]["id"] == "stories");
+  CHECK(j["model"]["object"] == "model");
+  CHECK(j["model"]["specd"]["architecture"] == "llama");  // the extension reaches a client that does not know it
   // The aborted stream's run was cancelled when its client went away, and its row says so.
   bool cancelled = false;
   for (int i = 0; i < 200 && !cancelled; ++i) {

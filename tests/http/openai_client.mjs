@@ -69,4 +69,6 @@ out.aborted = { chunks: got, id: null };
 
 const models = await client.models.list();
 out.models = models.data.map((m) => m.id);
+const one = await client.models.retrieve(model);
+out.model = { id: one.id, object: one.object, owned_by: one.owned_by, specd: one.specd ?? null };
 console.log(JSON.stringify(out));
