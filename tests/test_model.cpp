@@ -7,9 +7,11 @@
 #include "engine/model_summary.h"
 #include "kernels/cpu/matmul.h"
 #include "tests/arch_models.h"
+#include "tests/daemon_harness.h"
 #include "tests/test_support.h"
 
 #include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
 #include <cstring>
 #include <functional>
@@ -275,4 +277,48 @@ TEST_CASE("model summary: stories260K's parameters from its config, one weight t
   CHECK(s.types[0].type == "F32");
   CHECK(s.types[0].parameters == s.parameters);
   CHECK(s.types[0].bytes == 4 * s.parameters);
+}
+
+namespace {
+
+// `specd generate --json` (in-process) or `specctl --json generate` (through the daemon): the object.
+nlohmann::json generation_json(const std::string& command) {
+  std::string out;
+  const int rc = run_command(command + " 2>/dev/null", &out);
+  INFO(command << "\n" << out);
+  REQUIRE(rc == 0);
+  return nlohmann::json::parse(out);
+}
+
+}  // namespace
+
+// The end of a turn is EOT in the models people chat with (Llama 3's <|eot_id|>, Qwen's <|im_end|>);
+// random models never emit it, so stories260K gets an EOT id: a token it really generates.
+TEST_CASE("model: a generation ends at the model's EOT id, in-process and through the daemon, with ar and ngram") {
+  const std::string stories = model_path("stories260K.gguf");
+  const std::string prompt = " --prompt 'Once upon a time' --max-tokens 40 --json";
+  const auto base = generation_json(build_root() + "/daemon/specd generate --model " + shell_quote(stories) + prompt);
+  const auto ids = base["token_ids"].get<std::vector<int32_t>>();
+  REQUIRE(ids.size() == 40);
+  size_t at = 4;  // the first token from the 5th on that the text has not generated before
+  while (at < ids.size() && std::find(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(at), ids[at]) !=
+                                ids.begin() + static_cast<std::ptrdiff_t>(at))
+    ++at;
+  REQUIRE(at < ids.size());
+  const std::vector<int32_t> until_eot(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(at) + 1);
+  const std::string eot_model = without(stories, "eot.gguf", {"tokenizer.ggml.eot_token_id"},
+                                        [&](engine::GgufWriter& w) { w.set_u32("tokenizer.ggml.eot_token_id", static_cast<uint32_t>(ids[at])); });
+  DaemonProcess d({"--model", "eot=" + eot_model});
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  for (const char* decoder : {"ar", "ngram"}) {
+    CAPTURE(decoder);
+    const std::string options = std::string(" --decoder ") + decoder + prompt;
+    const auto local = generation_json(build_root() + "/daemon/specd generate --model " + shell_quote(eot_model) + options);
+    CHECK(local["token_ids"].get<std::vector<int32_t>>() == until_eot);
+    CHECK(local["finish_reason"] == "stop");
+    const auto served = generation_json(build_root() + "/clients/specctl --socket " + shell_quote(d.socket()) +
+                                        " --json generate --model eot" + options);
+    CHECK(served["token_ids"].get<std::vector<int32_t>>() == until_eot);
+    CHECK(served["finish_reason"] == "stop");
+  }
 }
