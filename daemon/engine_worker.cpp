@@ -49,6 +49,7 @@ Result<std::unique_ptr<EngineWorker>> EngineWorker::start(WorkerOptions opts, vo
   RuntimeLimits limits;
   limits.max_sequences = m.opts.max_concurrent;
   limits.kv_bytes = static_cast<size_t>(m.opts.kv_bytes / m.opts.models.size());
+  limits.plugin_bytes = static_cast<size_t>(m.opts.plugin_bytes);
   limits.side_files = m.opts.side_files;
   for (const auto& [name, model] : m.opts.models) {
     auto slot = std::make_unique<Impl::ModelSlot>();

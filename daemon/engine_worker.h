@@ -62,6 +62,7 @@ struct WorkerOptions {
   int32_t max_concurrent = 32;
   int32_t max_queued = 256;
   uint64_t kv_bytes = uint64_t{1} << 30;  // shared evenly by the models' KV caches
+  uint64_t plugin_bytes = uint64_t{4} << 30;  // each model's decoders' own (RuntimeLimits::plugin_bytes)
   SideFilePolicy side_files;               // dirs empty: each model's own defaults
 };
 

@@ -228,6 +228,7 @@ TEST_CASE("packaging: specd.toml is TOML with config.h's keys and defaults") {
       {"limits.idle_timeout_ms", std::to_string(l.idle_timeout_ms)},
       {"limits.kv_bytes", std::to_string(l.kv_bytes)},
       {"limits.max_side_file_bytes", std::to_string(l.max_side_file_bytes)},
+      {"limits.plugin_bytes", std::to_string(l.plugin_bytes)},
       {"http.listen", "[]"},
       {"http.max_body_bytes", std::to_string(d.http.max_body_bytes)},
       {"http.request_timeout_ms", std::to_string(d.http.request_timeout_ms)},
