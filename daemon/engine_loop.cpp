@@ -243,7 +243,7 @@ void EngineWorker::Impl::publish() {
     last_iteration = std::chrono::steady_clock::now();
     snap.active = static_cast<int32_t>(live.size());
     snap.queued = static_cast<int32_t>(waiting.size());
-    snap.kv_blocks_total = snap.kv_blocks_free = 0;
+    snap.kv_blocks_total = snap.kv_blocks_free = snap.kv_blocks_reserved = 0;
     snap.devices.resize(slots.size());  // names set once; the figures in place, so steady state allocates nothing
     for (size_t i = 0; i < slots.size(); ++i) {
       ModelSlot& s = *slots[i];
@@ -252,11 +252,13 @@ void EngineWorker::Impl::publish() {
       if (d.model.empty()) d.model = s.name, d.device = be.name();
       d.memory_used = be.ledger().total_used();
       d.memory_total = be.memory_capacity();
-    }
-    for (const auto& s : slots) {
-      snap.kv_blocks_total += s->rt->kv().n_blocks();
-      snap.kv_blocks_free += s->rt->kv().n_free_blocks();
-      snap.kv_bytes_per_block = s->rt->kv().bytes_per_block();
+      d.kv_blocks_total = s.rt->kv().n_blocks();
+      d.kv_blocks_free = s.rt->kv().n_free_blocks();
+      d.kv_blocks_reserved = s.rt->kv_reserved_blocks();
+      snap.kv_blocks_total += d.kv_blocks_total;
+      snap.kv_blocks_free += d.kv_blocks_free;
+      snap.kv_blocks_reserved += d.kv_blocks_reserved;
+      snap.kv_bytes_per_block = s.rt->kv().bytes_per_block();
     }
   }
   out.clear();

@@ -76,6 +76,7 @@ struct DecoderSnapshot {
 struct ModelDeviceSnapshot {
   std::string model, device;
   uint64_t memory_used = 0, memory_total = 0;
+  int32_t kv_blocks_total = 0, kv_blocks_free = 0, kv_blocks_reserved = 0;  // its own KV cache
 };
 
 struct EngineSnapshot {
@@ -83,6 +84,7 @@ struct EngineSnapshot {
   int32_t queued = 0;
   int32_t kv_blocks_total = 0;
   int32_t kv_blocks_free = 0;
+  int32_t kv_blocks_reserved = 0;  // promised to admitted sequences (DecodeRuntime::kv_reserved_blocks)
   uint64_t kv_bytes_per_block = 0;
   std::vector<DecoderSnapshot> decoders;
   std::vector<ModelDeviceSnapshot> devices;  // one per model

@@ -184,8 +184,11 @@ void Server::handle_status(Connection& c, uint64_t rid) {
     ModelInfo info{name, m->path(), m->config().vocab, m->config().ctx_len, m->weight_bytes(), "", 0, 0,
                    engine::summarize_model(m->file()), m->file().find("tokenizer.chat_template") != nullptr,
                    name == worker_->default_model()};
-    for (const ModelDeviceSnapshot& d : s.engine.devices)
-      if (d.model == name) info.device = d.device, info.device_memory_used = d.memory_used, info.device_memory_total = d.memory_total;
+    for (const ModelDeviceSnapshot& d : s.engine.devices) {
+      if (d.model != name) continue;
+      info.device = d.device, info.device_memory_used = d.memory_used, info.device_memory_total = d.memory_total;
+      info.kv_blocks_total = d.kv_blocks_total, info.kv_blocks_free = d.kv_blocks_free, info.kv_blocks_reserved = d.kv_blocks_reserved;
+    }
     s.models.push_back(std::move(info));
   }
   s.connections = static_cast<int32_t>(conns_.size());
