@@ -100,7 +100,14 @@ bool EngineWorker::Impl::wait_for_work(Commands* c) {
 }
 
 void EngineWorker::Impl::apply(Commands& c) {
-  if (c.rescan) rescan();
+  if (c.rescan) {
+    rescan();
+    {
+      std::lock_guard lk(mu);
+      rescanned = true;
+    }
+    if (wake) wake(wake_user);  // the loop tells systemd the reload is done (Server::on_engine_events)
+  }
   for (auto& job : c.jobs) waiting.push_back(std::move(job));
   for (const RequestKey& k : c.cancels)
     cancel_where([](const RequestKey& a, const void* b) { return a == *static_cast<const RequestKey*>(b); }, &k);

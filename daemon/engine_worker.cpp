@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <string>
+#include <utility>
 
 namespace specd::daemon {
 
@@ -125,6 +126,11 @@ void EngineWorker::rescan_plugins() {
     impl_->cmds.rescan = true;
   }
   impl_->cv.notify_one();
+}
+
+bool EngineWorker::take_rescanned() {
+  std::lock_guard lk(impl_->mu);
+  return std::exchange(impl_->rescanned, false);
 }
 
 void EngineWorker::take_events(std::vector<EngineEvent>* out) {

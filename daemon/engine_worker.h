@@ -107,6 +107,7 @@ class EngineWorker {
   void cancel_all();                        // the end of a drain
   void stop_admission();                    // later submits fail with SPECD_E_CANCELED
   void rescan_plugins();                    // between steps: load decoders added to the plugin dirs
+  bool take_rescanned();                    // true once per finished rescan (the loop is woken then)
   // Move every queued event into *out (appended in order).
   void take_events(std::vector<EngineEvent>* out);
   // Hand events back once they are handled, and clear *used: the engine thread refills Tokens events

@@ -9,6 +9,7 @@
 #include "protocol_generated.h"
 
 #include <specd/decoder.h>
+#include <systemd/sd-daemon.h>
 
 #include <chrono>
 #include <algorithm>
@@ -243,6 +244,11 @@ void Server::on_engine_events() {
     else on_finished(e);
   }
   worker_->recycle_events(&events_);
+  if (worker_->take_rescanned() && !draining_) {  // a SIGHUP reload is done (Server::notify_reloading)
+    std::fprintf(stderr, "specd: plugin rescan done\n");
+    sd_notify(0, "READY=1");
+    notify_status();
+  }
   release_durable();  // the run log's writer wakes the loop through the same handle
   if (exit_code_ == 0) {
     if (const std::string lost = worker_->device_lost(); !lost.empty()) {
