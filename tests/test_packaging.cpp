@@ -84,6 +84,7 @@ TEST_CASE("packaging: the service unit carries the hardening and lifecycle setti
         "MemoryDenyWriteExecute=yes", "SystemCallArchitectures=native", "StateDirectory=specd",
         "RuntimeDirectory=specd", "RuntimeDirectoryPreserve=yes", "ConfigurationDirectory=specd",
         "CacheDirectory=specd", "KillSignal=SIGTERM", "ExecReload=/bin/kill -HUP $MAINPID",
+        "Restart=on-failure",
         "Requires=specd.socket", "After=specd.socket"})
     CHECK_MESSAGE(has_entry(e, want), "specd.service lacks " << want);
   CHECK(entry_value(e, "ExecStart") == "@SPECD_BINDIR@/specd serve --config @SPECD_SYSCONFDIR@/specd/specd.toml");
