@@ -124,3 +124,26 @@ TEST_CASE("serve: SIGHUP tells systemd RELOADING=1 (with MONOTONIC_USEC), rescan
   }
   CHECK(d->log().find("plugin rescan done") != std::string::npos);
 }
+
+TEST_CASE("serve: SIGHUP while draining is ignored: no RELOADING=1 after STOPPING=1") {
+  NotifyListener n;
+  auto d = n.start({"--plugin-dir", build_root() + "/plugins", "--plugin-dir", build_root() + "/tests/plugins"});
+  REQUIRE_MESSAGE(d->wait_ready(), d->log());
+  REQUIRE(n.until("READY=1"));
+  RawClient c(d->socket());
+  GenParams p;
+  p.max_tokens = 30;
+  p.decoder = "misbehave";
+  p.options = R"({"mode": "slow"})";  // 80 ms a step: the drain lasts while the SIGHUP comes
+  REQUIRE(c.send(generate_frame(1, p)));
+  REQUIRE(env_of(c.recv_for(1))->body_type() == wire::Body::TokenEvent);
+  d->signal(SIGTERM);
+  REQUIRE(n.until("STOPPING=1"));
+  d->signal(SIGHUP);
+  // Read what it says until it has exited (a listener that stopped reading would fill the socket's
+  // queue and block its sd_notify calls).
+  for (std::string m = n.next(3000); !m.empty(); m = n.next(3000)) CHECK_MESSAGE(m.rfind("RELOADING=1", 0) != 0, m);
+  CHECK(d->wait_exit() == 0);
+  CHECK(collect(c, 1).reason == "length");  // the drain let it finish
+  CHECK_MESSAGE(d->log().find("SIGHUP while draining: ignored") != std::string::npos, d->log());
+}
