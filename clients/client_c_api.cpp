@@ -129,7 +129,7 @@ void fill_gen_result(GenResultBox* b, const sc::Finished& f) {
   r.n_accepted_hist = b->hist.size();
 }
 
-// The 1.2 fields of a model: architecture, parameters, file size, weight types, flags.
+// The 1.2 fields of a model: architecture, parameters, file size, weight types, flags, KV blocks.
 void link_model_summary(ModelBox* m, sc::ModelInfo info) {
   m->architecture = std::move(info.architecture);
   m->pub.architecture = m->architecture.c_str();
@@ -146,6 +146,9 @@ void link_model_summary(ModelBox* m, sc::ModelInfo info) {
   m->pub.weight_types = m->type_ptrs.data();
   m->pub.n_weight_types = m->type_ptrs.size();
   m->pub.flags = (info.chat_template ? SPECD_MODEL_CHAT_TEMPLATE : 0u) | (info.is_default ? SPECD_MODEL_DEFAULT : 0u);
+  m->pub.kv_blocks_total = info.kv_blocks_total;
+  m->pub.kv_blocks_free = info.kv_blocks_free;
+  m->pub.kv_blocks_reserved = info.kv_blocks_reserved;
 }
 
 specd_status* make_status(sc::StatusInfo info) {
@@ -197,6 +200,7 @@ specd_status* make_status(sc::StatusInfo info) {
   s.kv_blocks_total = info.kv_blocks_total;
   s.kv_blocks_free = info.kv_blocks_free;
   s.kv_bytes_per_block = info.kv_bytes_per_block;
+  s.kv_blocks_reserved = info.kv_blocks_reserved;
   return &box.release()->pub;
 }
 

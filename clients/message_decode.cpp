@@ -87,7 +87,8 @@ StatusInfo decode_status(const wire::StatusReply& s) {
     for (const wire::ModelStatus* m : *models) {
       ModelInfo info{str(m->name()), str(m->path()), m->vocab(), m->ctx_len(), m->weight_bytes(), str(m->device()),
                      m->device_memory_used(), m->device_memory_total(), str(m->architecture()), m->parameters(),
-                     m->file_bytes(), {}, m->chat_template(), m->is_default()};
+                     m->file_bytes(), {}, m->chat_template(), m->is_default(), m->kv_blocks_total(),
+                     m->kv_blocks_free(), m->kv_blocks_reserved()};
       if (const auto* types = m->weight_types())
         for (const wire::WeightTypeShare* t : *types) info.weight_types.push_back({str(t->type()), t->parameters(), t->bytes()});
       out.models.push_back(std::move(info));
@@ -105,6 +106,7 @@ StatusInfo decode_status(const wire::StatusReply& s) {
   out.kv_blocks_total = s.kv_blocks_total();
   out.kv_blocks_free = s.kv_blocks_free();
   out.kv_bytes_per_block = s.kv_bytes_per_block();
+  out.kv_blocks_reserved = s.kv_blocks_reserved();
   return out;
 }
 

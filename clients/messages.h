@@ -93,6 +93,9 @@ struct ModelInfo {
   std::vector<WeightTypeShare> weight_types;
   bool chat_template = false;
   bool is_default = false;
+  int32_t kv_blocks_total = 0;       // its own KV cache; 0 from a daemon before these fields
+  int32_t kv_blocks_free = 0;
+  int32_t kv_blocks_reserved = 0;    // promised to admitted requests
 };
 
 struct DecoderInfo {
@@ -114,6 +117,7 @@ struct StatusInfo {
   int32_t kv_blocks_total = 0;
   int32_t kv_blocks_free = 0;
   uint64_t kv_bytes_per_block = 0;
+  int32_t kv_blocks_reserved = 0;
 };
 
 struct RunsQuery {

@@ -42,7 +42,8 @@ json status_json(const sc::Status& s) {
   return json{{"daemon_version", s.daemon_version}, {"uptime_s", s.uptime_s}, {"models", models},
               {"decoders", decoders}, {"active_requests", s.active_requests}, {"queued_requests", s.queued_requests},
               {"connections", s.connections}, {"kv_blocks_total", s.kv_blocks_total},
-              {"kv_blocks_free", s.kv_blocks_free}, {"kv_bytes_per_block", s.kv_bytes_per_block}};
+              {"kv_blocks_free", s.kv_blocks_free}, {"kv_blocks_reserved", s.kv_blocks_reserved},
+              {"kv_bytes_per_block", s.kv_bytes_per_block}};
 }
 
 void print_decoders(const sc::Status& s) {
@@ -60,8 +61,8 @@ int status(sc::Client& client, bool as_json) {
   const auto up = static_cast<long long>(s.uptime_s);
   std::printf("daemon    %s, up %lldh %02lldm %02llds\n", s.daemon_version.c_str(), up / 3600, up / 60 % 60, up % 60);
   std::printf("requests  %d active, %d queued, %d connections\n", s.active_requests, s.queued_requests, s.connections);
-  std::printf("kv cache  %d of %d blocks free, %s per block\n", s.kv_blocks_free, s.kv_blocks_total,
-              human_bytes(s.kv_bytes_per_block).c_str());
+  std::printf("kv cache  %d of %d blocks free, %d reserved, %s per block\n", s.kv_blocks_free, s.kv_blocks_total,
+              s.kv_blocks_reserved, human_bytes(s.kv_bytes_per_block).c_str());
   std::printf("models:\n");
   print_models(s);
   std::printf("decoders:\n");

@@ -58,7 +58,9 @@ json models_json(const client::Status& s) {
                    {"weight_bytes", m.weight_bytes}, {"device", m.device}, {"device_memory_used", m.device_memory_used},
                    {"device_memory_total", m.device_memory_total}, {"architecture", m.architecture},
                    {"parameters", m.parameters}, {"file_bytes", m.file_bytes}, {"weight_types", types},
-                   {"chat_template", m.chat_template}, {"default", m.is_default}});
+                   {"chat_template", m.chat_template}, {"default", m.is_default},
+                   {"kv_blocks_total", m.kv_blocks_total}, {"kv_blocks_free", m.kv_blocks_free},
+                   {"kv_blocks_reserved", m.kv_blocks_reserved}});
   }
   return out;
 }
@@ -81,6 +83,11 @@ void print_models(const client::Status& s) {
     std::string memory = human_bytes(m.device_memory_used) + " held";
     if (m.device_memory_total) memory.append(" of a ").append(human_bytes(m.device_memory_total)).append(" pool");
     std::printf("  device %s, %s\n", m.device.c_str(), memory.c_str());
+    // Reserved: what admitted requests may still grow into (prompt + max_tokens), so a request
+    // waits for room although free blocks remain.
+    if (m.kv_blocks_total)
+      std::printf("  kv cache %d blocks: %d in use, %d reserved by running requests\n", m.kv_blocks_total,
+                  m.kv_blocks_total - m.kv_blocks_free, m.kv_blocks_reserved);
   }
 }
 

@@ -110,6 +110,9 @@ struct ModelStatus {
   std::vector<WeightType> weight_types;  // largest share of bytes first
   bool chat_template = false;        // the model has tokenizer.chat_template
   bool is_default = false;           // a request naming no model runs on this one
+  int32_t kv_blocks_total = 0;       // its own KV cache, in blocks
+  int32_t kv_blocks_free = 0;        // held by no sequence
+  int32_t kv_blocks_reserved = 0;    // promised to admitted requests
 };
 
 struct DecoderStatus {
@@ -131,6 +134,7 @@ struct Status {
   int32_t kv_blocks_total = 0;
   int32_t kv_blocks_free = 0;
   uint64_t kv_bytes_per_block = 0;
+  int32_t kv_blocks_reserved = 0;    // client 1.2; 0 from an older library or daemon
 };
 
 struct RunsQuery {
@@ -410,6 +414,11 @@ class Client {
         ms.chat_template = (m.flags & SPECD_MODEL_CHAT_TEMPLATE) != 0;
         ms.is_default = (m.flags & SPECD_MODEL_DEFAULT) != 0;
       }
+      if (SPECD_HAS(specd_status_model, &m, kv_blocks_reserved)) {
+        ms.kv_blocks_total = m.kv_blocks_total;
+        ms.kv_blocks_free = m.kv_blocks_free;
+        ms.kv_blocks_reserved = m.kv_blocks_reserved;
+      }
       out.models.push_back(std::move(ms));
     }
     for (size_t i = 0; i < s->n_decoders; ++i) {
@@ -423,6 +432,7 @@ class Client {
     out.kv_blocks_total = s->kv_blocks_total;
     out.kv_blocks_free = s->kv_blocks_free;
     out.kv_bytes_per_block = s->kv_bytes_per_block;
+    if (SPECD_HAS(specd_status, s, kv_blocks_reserved)) out.kv_blocks_reserved = s->kv_blocks_reserved;
     return out;
   }
 

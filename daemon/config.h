@@ -30,6 +30,9 @@ struct Limits {
   int32_t idle_timeout_ms = 300000;          // nothing in flight, nothing received; 0: never
   uint64_t kv_bytes = uint64_t{1} << 30;
   uint64_t max_side_file_bytes = uint64_t{256} << 20;  // a side file (drafter) is read whole into memory
+  // What one model's decoders may hold through the host (mem_alloc, buf_create), all their
+  // instances and sequences together; past it those calls fail, the request with them, not the daemon.
+  uint64_t plugin_bytes = uint64_t{4} << 30;
 };
 
 // [http]: the OpenAI-compatible HTTP API (README "HTTP API"). Off unless listen has an address.
@@ -80,7 +83,7 @@ Status finish_http_config(Config& cfg);
 Result<Config> load_config(const std::string& path);
 // Apply `specd serve` flags over cfg: --model NAME=PATH (repeatable; the first replaces the file's
 // models), --socket, --runlog, --plugin-dir (repeatable; added to the file's list) and --side-file-dir
-// (repeatable; replaces it), --threads, --log-level, --max-frame-bytes, ...
+// (repeatable; replaces it), --threads, --log-level, --max-frame-bytes, --plugin-bytes, ...
 // --http ADDR (repeatable; replaces [http] listen), --api-key-file PATH, ...
 // argv[0] is "serve". Errors name the flag.
 Status apply_flags(Config& cfg, int argc, char** argv);

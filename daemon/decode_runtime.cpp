@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <string_view>
 
@@ -253,7 +254,12 @@ void DecodeRuntime::finish(specd_seq* s, int32_t reason) {
 bool DecodeRuntime::reserve_plugin_bytes(size_t n) {
   size_t cur = plugin_bytes_.load(std::memory_order_relaxed);
   do {
-    if (n > limits_.plugin_bytes || cur > limits_.plugin_bytes - n) return false;
+    if (n > limits_.plugin_bytes || cur > limits_.plugin_bytes - n) {
+      // The decoder sees only NULL or SPECD_E_NOMEM: the log says which setting refused it.
+      std::fprintf(stderr, "specd: [warn] decoder memory: refused %zu bytes (limits.plugin_bytes is %zu, %zu in use)\n", n,
+                   limits_.plugin_bytes, cur);
+      return false;
+    }
   } while (!plugin_bytes_.compare_exchange_weak(cur, cur + n, std::memory_order_relaxed));
   return true;
 }

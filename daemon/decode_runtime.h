@@ -102,6 +102,8 @@ class DecodeRuntime {
   bool reserve_plugin_bytes(size_t n);
   void release_plugin_bytes(size_t n) { plugin_bytes_.fetch_sub(n, std::memory_order_relaxed); }
   size_t plugin_bytes_in_use() const { return plugin_bytes_.load(std::memory_order_relaxed); }
+  // KV blocks promised to live sequences (what admission counts against the cache, not what they fill yet).
+  int32_t kv_reserved_blocks() const { return kv_reserved_; }
   // Take tokens from a decoder into a sequence, applying max_tokens and stops; returns how many.
   int32_t take_tokens(specd_seq* s, const int32_t* tokens, int32_t n);
   // How many of n rows a commit may store without leaving the sequence's KV reservation; a commit

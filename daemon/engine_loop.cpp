@@ -100,7 +100,14 @@ bool EngineWorker::Impl::wait_for_work(Commands* c) {
 }
 
 void EngineWorker::Impl::apply(Commands& c) {
-  if (c.rescan) rescan();
+  if (c.rescan) {
+    rescan();
+    {
+      std::lock_guard lk(mu);
+      rescanned = true;
+    }
+    if (wake) wake(wake_user);  // the loop tells systemd the reload is done (Server::on_engine_events)
+  }
   for (auto& job : c.jobs) waiting.push_back(std::move(job));
   for (const RequestKey& k : c.cancels)
     cancel_where([](const RequestKey& a, const void* b) { return a == *static_cast<const RequestKey*>(b); }, &k);
@@ -243,7 +250,7 @@ void EngineWorker::Impl::publish() {
     last_iteration = std::chrono::steady_clock::now();
     snap.active = static_cast<int32_t>(live.size());
     snap.queued = static_cast<int32_t>(waiting.size());
-    snap.kv_blocks_total = snap.kv_blocks_free = 0;
+    snap.kv_blocks_total = snap.kv_blocks_free = snap.kv_blocks_reserved = 0;
     snap.devices.resize(slots.size());  // names set once; the figures in place, so steady state allocates nothing
     for (size_t i = 0; i < slots.size(); ++i) {
       ModelSlot& s = *slots[i];
@@ -252,11 +259,13 @@ void EngineWorker::Impl::publish() {
       if (d.model.empty()) d.model = s.name, d.device = be.name();
       d.memory_used = be.ledger().total_used();
       d.memory_total = be.memory_capacity();
-    }
-    for (const auto& s : slots) {
-      snap.kv_blocks_total += s->rt->kv().n_blocks();
-      snap.kv_blocks_free += s->rt->kv().n_free_blocks();
-      snap.kv_bytes_per_block = s->rt->kv().bytes_per_block();
+      d.kv_blocks_total = s.rt->kv().n_blocks();
+      d.kv_blocks_free = s.rt->kv().n_free_blocks();
+      d.kv_blocks_reserved = s.rt->kv_reserved_blocks();
+      snap.kv_blocks_total += d.kv_blocks_total;
+      snap.kv_blocks_free += d.kv_blocks_free;
+      snap.kv_blocks_reserved += d.kv_blocks_reserved;
+      snap.kv_bytes_per_block = s.rt->kv().bytes_per_block();
     }
   }
   out.clear();

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <string>
+#include <utility>
 
 namespace specd::daemon {
 
@@ -49,6 +50,7 @@ Result<std::unique_ptr<EngineWorker>> EngineWorker::start(WorkerOptions opts, vo
   RuntimeLimits limits;
   limits.max_sequences = m.opts.max_concurrent;
   limits.kv_bytes = static_cast<size_t>(m.opts.kv_bytes / m.opts.models.size());
+  limits.plugin_bytes = static_cast<size_t>(m.opts.plugin_bytes);
   limits.side_files = m.opts.side_files;
   for (const auto& [name, model] : m.opts.models) {
     auto slot = std::make_unique<Impl::ModelSlot>();
@@ -124,6 +126,11 @@ void EngineWorker::rescan_plugins() {
     impl_->cmds.rescan = true;
   }
   impl_->cv.notify_one();
+}
+
+bool EngineWorker::take_rescanned() {
+  std::lock_guard lk(impl_->mu);
+  return std::exchange(impl_->rescanned, false);
 }
 
 void EngineWorker::take_events(std::vector<EngineEvent>* out) {

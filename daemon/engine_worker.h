@@ -62,6 +62,7 @@ struct WorkerOptions {
   int32_t max_concurrent = 32;
   int32_t max_queued = 256;
   uint64_t kv_bytes = uint64_t{1} << 30;  // shared evenly by the models' KV caches
+  uint64_t plugin_bytes = uint64_t{4} << 30;  // each model's decoders' own (RuntimeLimits::plugin_bytes)
   SideFilePolicy side_files;               // dirs empty: each model's own defaults
 };
 
@@ -75,6 +76,7 @@ struct DecoderSnapshot {
 struct ModelDeviceSnapshot {
   std::string model, device;
   uint64_t memory_used = 0, memory_total = 0;
+  int32_t kv_blocks_total = 0, kv_blocks_free = 0, kv_blocks_reserved = 0;  // its own KV cache
 };
 
 struct EngineSnapshot {
@@ -82,6 +84,7 @@ struct EngineSnapshot {
   int32_t queued = 0;
   int32_t kv_blocks_total = 0;
   int32_t kv_blocks_free = 0;
+  int32_t kv_blocks_reserved = 0;  // promised to admitted sequences (DecodeRuntime::kv_reserved_blocks)
   uint64_t kv_bytes_per_block = 0;
   std::vector<DecoderSnapshot> decoders;
   std::vector<ModelDeviceSnapshot> devices;  // one per model
@@ -104,6 +107,7 @@ class EngineWorker {
   void cancel_all();                        // the end of a drain
   void stop_admission();                    // later submits fail with SPECD_E_CANCELED
   void rescan_plugins();                    // between steps: load decoders added to the plugin dirs
+  bool take_rescanned();                    // true once per finished rescan (the loop is woken then)
   // Move every queued event into *out (appended in order).
   void take_events(std::vector<EngineEvent>* out);
   // Hand events back once they are handled, and clear *used: the engine thread refills Tokens events

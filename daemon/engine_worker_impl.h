@@ -95,6 +95,7 @@ struct EngineWorker::Impl {
   int32_t outstanding = 0;
   std::vector<EngineEvent> events;
   std::string device_lost;  // EngineWorker::device_lost()
+  bool rescanned = false;   // a rescan finished since take_rescanned() last looked
   EngineSnapshot snap;
   std::vector<EngineEvent> returned;  // handled events from recycle_events, for the engine thread's spare
   std::chrono::steady_clock::time_point last_iteration = std::chrono::steady_clock::now();

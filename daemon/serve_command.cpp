@@ -78,6 +78,7 @@ Result<WorkerOptions> load_models(const Config& cfg) {
   w.max_concurrent = cfg.limits.max_concurrent;
   w.max_queued = cfg.limits.max_queued;
   w.kv_bytes = cfg.limits.kv_bytes;
+  w.plugin_bytes = cfg.limits.plugin_bytes;
   w.side_files = {cfg.side_file_dirs, cfg.limits.max_side_file_bytes};
   return w;
 }

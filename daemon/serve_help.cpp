@@ -63,6 +63,8 @@ std::string serve_help(const DefaultPaths& paths) {
   line(h, "--max-tokens-limit N", "the most tokens one request may ask for, not a length (default %d)", l.max_tokens);
   line(h, "", "(--max-tokens is the old spelling)");
   line(h, "--max-side-file-bytes N", "largest side file (default %llu)", static_cast<unsigned long long>(l.max_side_file_bytes));
+  line(h, "--plugin-bytes N", "memory one model's decoders may allocate through the host (default %llu)",
+       static_cast<unsigned long long>(l.plugin_bytes));
   line(h, "--max-requests-per-connection N", "Generates in flight on one connection (default %d)", l.max_requests_per_connection);
   line(h, "--max-connections-per-uid N", "one user's connections (default %d)", l.max_connections_per_uid);
   line(h, "--max-requests-per-uid N", "one user's Generates in flight (default %d)", l.max_requests_per_uid);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <ctime>
 #include <unistd.h>
 
 namespace specd::daemon {
@@ -79,7 +80,9 @@ Status Server::init_handles(ListenSocket sock) {
   SPECD_TRY(check(uv_signal_start(sighup_.get(), [](uv_signal_t* h, int) {
     Server* s = self_of(reinterpret_cast<uv_handle_t*>(h));
     if (!s->worker_) return;  // drained: nothing left to load decoders for
+    if (s->draining_) return (void)std::fprintf(stderr, "specd: SIGHUP while draining: ignored\n");
     std::fprintf(stderr, "specd: SIGHUP: rescanning plugin directories\n");
+    s->notify_reloading();
     s->worker_->rescan_plugins();
   }, SIGHUP), "signal SIGHUP", sighup_));
   for (auto* t : {&drain_timer_, &watchdog_}) {
@@ -127,6 +130,18 @@ int Server::run() {
   uv_run(&loop_, UV_RUN_DEFAULT);
   if (!socket_path_.empty()) ::unlink(socket_path_.c_str());
   return exit_code_;
+}
+
+// systemd's reload protocol (sd_notify(3)): RELOADING=1 with the CLOCK_MONOTONIC time the reload
+// began, then READY=1 once it is done (on_engine_events, after the engine thread's rescan), so
+// `systemctl reload` returns when the new decoders are there and reports a reload that hangs.
+void Server::notify_reloading() {
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  char line[80];
+  std::snprintf(line, sizeof line, "RELOADING=1\nMONOTONIC_USEC=%llu",
+                static_cast<unsigned long long>(now.tv_sec) * 1000000ull + static_cast<unsigned long long>(now.tv_nsec) / 1000);
+  sd_notify(0, line);
 }
 
 void Server::notify_status() {

@@ -101,6 +101,7 @@ class Server final : private ConnectionHandler, private HttpHandler {
   void begin_drain();
   void maybe_finish_drain();
   void notify_status();
+  void notify_reloading();
 
   // server_requests.cpp: frames in, engine events out.
   void on_frame(Connection& c, const std::vector<uint8_t>& frame) override;

@@ -9,6 +9,7 @@
 #include "protocol_generated.h"
 
 #include <specd/decoder.h>
+#include <systemd/sd-daemon.h>
 
 #include <chrono>
 #include <algorithm>
@@ -181,8 +182,11 @@ std::vector<ModelInfo> Server::model_infos(const EngineSnapshot& engine) const {
     ModelInfo info{name, m->path(), m->config().vocab, m->config().ctx_len, m->weight_bytes(), "", 0, 0,
                    engine::summarize_model(m->file()), m->file().find("tokenizer.chat_template") != nullptr,
                    name == worker_->default_model()};
-    for (const ModelDeviceSnapshot& d : engine.devices)
-      if (d.model == name) info.device = d.device, info.device_memory_used = d.memory_used, info.device_memory_total = d.memory_total;
+    for (const ModelDeviceSnapshot& d : engine.devices) {
+      if (d.model != name) continue;
+      info.device = d.device, info.device_memory_used = d.memory_used, info.device_memory_total = d.memory_total;
+      info.kv_blocks_total = d.kv_blocks_total, info.kv_blocks_free = d.kv_blocks_free, info.kv_blocks_reserved = d.kv_blocks_reserved;
+    }
     out.push_back(std::move(info));
   }
   return out;
@@ -246,6 +250,11 @@ void Server::on_engine_events() {
     else on_finished(e);
   }
   worker_->recycle_events(&events_);
+  if (worker_->take_rescanned() && !draining_) {  // a SIGHUP reload is done (Server::notify_reloading)
+    std::fprintf(stderr, "specd: plugin rescan done\n");
+    sd_notify(0, "READY=1");
+    notify_status();
+  }
   release_durable();  // the run log's writer wakes the loop through the same handle
   if (exit_code_ == 0) {
     if (const std::string lost = worker_->device_lost(); !lost.empty()) {

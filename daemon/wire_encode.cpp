@@ -79,7 +79,8 @@ std::vector<uint8_t> encode_status(uint64_t request_id, const StatusInfo& s) {
     const auto types = b.CreateVector(shares);
     models.push_back(wire::CreateModelStatus(b, name, path, m.vocab, m.ctx_len, m.weight_bytes, device,
                                              m.device_memory_used, m.device_memory_total, arch, m.summary.parameters,
-                                             m.summary.file_bytes, types, m.chat_template, m.is_default));
+                                             m.summary.file_bytes, types, m.chat_template, m.is_default, m.kv_blocks_total,
+                                             m.kv_blocks_free, m.kv_blocks_reserved));
   }
   std::vector<fb::Offset<wire::DecoderInfo>> decoders;
   for (const auto& d : s.engine.decoders) {
@@ -93,7 +94,7 @@ std::vector<uint8_t> encode_status(uint64_t request_id, const StatusInfo& s) {
   const EngineSnapshot& e = s.engine;
   return finish_frame(b, request_id, wire::Body::StatusReply,
                       wire::CreateStatusReply(b, version, s.uptime_s, mv, dv, e.active, e.queued, s.connections,
-                                              e.kv_blocks_total, e.kv_blocks_free, e.kv_bytes_per_block));
+                                              e.kv_blocks_total, e.kv_blocks_free, e.kv_bytes_per_block, e.kv_blocks_reserved));
 }
 
 std::vector<uint8_t> encode_run_list(uint64_t request_id, const std::vector<RunRecord>& runs, uint64_t dropped) {

@@ -38,11 +38,12 @@ struct ModelInfo {
   std::string name, path;
   int32_t vocab = 0, ctx_len = 0;
   uint64_t weight_bytes = 0;
-  std::string device;                             // from the engine snapshot
+  std::string device;                             // from the engine snapshot, as are the KV figures
   uint64_t device_memory_used = 0, device_memory_total = 0;
   engine::ModelSummary summary;                   // architecture, parameters, weight types, file size
   bool chat_template = false;                     // tokenizer.chat_template is present
   bool is_default = false;                        // the model a Generate naming none runs on
+  int32_t kv_blocks_total = 0, kv_blocks_free = 0, kv_blocks_reserved = 0;
 };
 
 struct StatusInfo {

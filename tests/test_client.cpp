@@ -337,12 +337,13 @@ class FakeDaemon {
     if (!cfg_.answer_status) return;
     flatbuffers::FlatBufferBuilder fbb;
     std::vector<flatbuffers::Offset<wire::ModelStatus>> models = {
-        wire::CreateModelStatusDirect(fbb, "stories260K", "/m/stories260K.gguf", 512, 512, 1048576, "cuda:0", 4096, 65536),
+        wire::CreateModelStatusDirect(fbb, "stories260K", "/m/stories260K.gguf", 512, 512, 1048576, "cuda:0", 4096, 65536,
+                                      nullptr, 0, 0, nullptr, false, false, 128, 100, 20),
         wire::CreateModelStatusDirect(fbb, "tiny", "/m/tiny.gguf", 32000, 2048, 123)};  // an older daemon: no device
     std::vector<flatbuffers::Offset<wire::DecoderInfo>> decoders = {
         wire::CreateDecoderInfoDirect(fbb, "ar", "1.0", "autoregressive", "/d/ar.so"),
         wire::CreateDecoderInfoDirect(fbb, "ngram", "1.1", "n-gram lookup", "/d/ngram.so")};
-    const auto reply = wire::CreateStatusReplyDirect(fbb, "fake 9.9.9", 3723.5, &models, &decoders, 1, 2, 3, 128, 100, 16384);
+    const auto reply = wire::CreateStatusReplyDirect(fbb, "fake 9.9.9", 3723.5, &models, &decoders, 1, 2, 3, 128, 100, 16384, 20);
     send(c, fbb, id, wire::Body::StatusReply, reply.Union());
   }
 
@@ -1255,6 +1256,13 @@ TEST_CASE("status and list runs decode every field and send the query") {
   CHECK(s->kv_blocks_total == 128);
   CHECK(s->kv_blocks_free == 100);
   CHECK(s->kv_bytes_per_block == 16384u);
+  REQUIRE(SPECD_HAS(specd_status, s, kv_blocks_reserved));
+  CHECK(s->kv_blocks_reserved == 20);
+  REQUIRE(SPECD_HAS(specd_status_model, s->models[0], kv_blocks_reserved));
+  CHECK(s->models[0]->kv_blocks_total == 128);
+  CHECK(s->models[0]->kv_blocks_free == 100);
+  CHECK(s->models[0]->kv_blocks_reserved == 20);
+  CHECK(s->models[1]->kv_blocks_total == 0);  // an older daemon: not said
   specd_status_free(s);
 
   specd_runs* r = nullptr;
@@ -1561,6 +1569,8 @@ LAYOUT(specd_status_model, file_bytes, 80);
 LAYOUT(specd_status_model, weight_types, 88);
 LAYOUT(specd_status_model, n_weight_types, 96);
 LAYOUT(specd_status_model, flags, 104);
+LAYOUT(specd_status_model, kv_blocks_total, 108);
+LAYOUT(specd_status_model, kv_blocks_reserved, 116);
 LAYOUT(specd_status_weight_type, type, 8);
 LAYOUT(specd_status_weight_type, parameters, 16);
 LAYOUT(specd_status_weight_type, bytes, 24);
@@ -1576,6 +1586,7 @@ LAYOUT(specd_status, n_decoders, 48);
 LAYOUT(specd_status, queued_requests, 56);
 LAYOUT(specd_status, kv_blocks_free, 68);
 LAYOUT(specd_status, kv_bytes_per_block, 72);
+LAYOUT(specd_status, kv_blocks_reserved, 80);  // client 1.2
 LAYOUT(specd_runs_query, last, 4);
 LAYOUT(specd_runs_query, decoder, 8);
 LAYOUT(specd_runs_query, model, 16);
@@ -1651,10 +1662,14 @@ TEST_CASE("specctl streams text, and reports status, runs, decoders and models")
   CHECK(contains(out, "fake 9.9.9"));
   CHECK(contains(out, "stories260K"));
   CHECK_MESSAGE(contains(out, "device cuda:0, 4.0 KiB held of a 64.0 KiB pool"), out);
+  CHECK_MESSAGE(contains(out, "kv cache 128 blocks: 28 in use, 20 reserved by running requests"), out);
+  CHECK_MESSAGE(contains(out, "kv cache  100 of 128 blocks free, 20 reserved, 16.0 KiB per block"), out);
   out.clear();
   REQUIRE(run_command(base + "status --json", &out) == 0);
   CHECK(nlohmann::json::parse(out)["models"][0]["device"] == "cuda:0");
   CHECK(nlohmann::json::parse(out)["models"][0]["device_memory_total"] == 65536);
+  CHECK(nlohmann::json::parse(out)["models"][0]["kv_blocks_reserved"] == 20);
+  CHECK(nlohmann::json::parse(out)["kv_blocks_reserved"] == 20);
   out.clear();
   REQUIRE(run_command(base + "decoders --json", &out) == 0);
   CHECK(nlohmann::json::parse(out).size() == 2);

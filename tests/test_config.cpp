@@ -264,6 +264,26 @@ TEST_CASE("config: side_file_dirs and max_side_file_bytes, from the file and fro
   CHECK(st.error().message.find("max-side-file-bytes") != std::string::npos);
 }
 
+TEST_CASE("config: limits.plugin_bytes, from the file and from --plugin-bytes") {
+  CHECK(parse_ok("").limits.plugin_bytes == uint64_t{4} << 30);
+  Config c = parse_ok("[limits]\nplugin_bytes = 16777216\n");
+  CHECK(c.limits.plugin_bytes == uint64_t{16} << 20);
+  for (const char* text : {"[limits]\nplugin_bytes = 4096\n", "[limits]\nplugin_bytes = \"4G\"\n",
+                           "[limits]\nplugin_bytes = -1\n"}) {
+    auto bad = daemon::parse_config(text, "t.toml");
+    REQUIRE_FALSE(bad.has_value());
+    CHECK(bad.error().code == SPECD_E_INVALID_ARG);
+    CHECK_MESSAGE(bad.error().message.find("t.toml:2: 'limits.plugin_bytes' must be an integer in [1048576, ") !=
+                      std::string::npos,
+                  bad.error().message);
+  }
+  REQUIRE(flags(c, {"--plugin-bytes", "2097152"}).has_value());
+  CHECK(c.limits.plugin_bytes == uint64_t{2} << 20);
+  auto st = flags(c, {"--plugin-bytes", "100"});
+  REQUIRE_FALSE(st.has_value());
+  CHECK(st.error().message.find("plugin-bytes") != std::string::npos);
+}
+
 TEST_CASE("config: device, per model and for all, from the file and from --device") {
   Config c = parse_ok(R"([daemon]
 device = "cuda:1"

@@ -5,6 +5,7 @@
 // row (final or "interrupted"). SPECD_CRASH_ROUNDS sets the rounds (default 6; bench runs more).
 #include "daemon/run_log.h"
 #include "tests/daemon_harness.h"
+#include "tests/test_support.h"
 
 #include <doctest/doctest.h>
 #include <sqlite3.h>
@@ -213,4 +214,33 @@ TEST_CASE("serve: a decoder that crashes kills the daemon; the next start marks 
   MESSAGE("crashing decoder: " << interrupted << " runs marked interrupted at the next start (victim streamed: "
                                << victim_seen << ")");
   CHECK(running == 0);
+}
+
+// What the person whose request crashed the daemon sees: specctl ends at once with the lost
+// connection named (not a hang, not a silent exit), and the restarted daemon's run log says how
+// that run ended.
+TEST_CASE("serve: the client of a crashing decoder's request gets 'the daemon closed the connection'; its run is interrupted") {
+  std::string db;
+  std::string out;
+  int rc = 0;
+  {
+    DaemonProcess d({"--plugin-dir", build_root() + "/plugins", "--plugin-dir", build_root() + "/tests/plugins"});
+    REQUIRE_MESSAGE(d.wait_ready(), d.log());
+    db = d.db();
+    // timeout: a client that hung would fail here (124) instead of stalling the suite.
+    rc = run_command("timeout 60 " + build_root() + "/clients/specctl --socket " + d.socket() +
+                         " generate -p 'Once upon a time' -n 50 --decoder misbehave --decoder-opt mode=crash 2>&1",
+                     &out);
+    CHECK_MESSAGE(d.wait_exit(30000) != 0, d.log());  // SIGSEGV (or, under ASan, its report and exit 1)
+  }
+  CHECK_MESSAGE(rc == 1, rc << ": " << out);  // the run failed (cli/exit_codes.h), the daemon did not refuse it
+  CHECK_MESSAGE(out.find("the daemon closed the connection") != std::string::npos, out);
+  DaemonProcess again({"--runlog", db});  // the systemd restart, by hand
+  REQUIRE_MESSAGE(again.wait_ready(), again.log());
+  again.signal(SIGTERM);
+  REQUIRE(again.wait_exit() == 0);
+  const auto runs = read_runs(db);
+  REQUIRE(runs.size() == 1);  // it streamed 20 tokens, so its row was written before the crash
+  CHECK(runs.begin()->second.decoder == "misbehave");
+  CHECK(runs.begin()->second.finish_reason == "interrupted");
 }

@@ -4,6 +4,9 @@
 #include "engine/kv_cache.h"
 #include "tests/daemon_harness.h"
 #include "tests/engine_fixture.h"
+#include "tests/test_support.h"
+
+#include <nlohmann/json.hpp>
 
 #include <map>
 #include <vector>
@@ -22,6 +25,20 @@ int32_t kv_positions() {
   o.max_bytes = size_t{1} << 20;
   const engine::KvCache kv(c.n_layers, c.kv_dim(), c.ctx_len, o);
   return std::min(c.ctx_len, kv.n_blocks() * kv.block_tokens());
+}
+
+// Tokens per KV block in that arena.
+int32_t kv_block_tokens() {
+  const auto& c = stories_model().config();
+  engine::KvCacheOptions o;
+  o.max_bytes = size_t{1} << 20;
+  return engine::KvCache(c.n_layers, c.kv_dim(), c.ctx_len, o).block_tokens();
+}
+
+nlohmann::json specctl_status_json(const DaemonProcess& d) {
+  std::string out;
+  REQUIRE(run_command(build_root() + "/clients/specctl --socket " + d.socket() + " status --json", &out) == 0);
+  return nlohmann::json::parse(out);
 }
 
 GenParams ids_request(int32_t prompt_len, int32_t max_tokens) {
@@ -152,4 +169,35 @@ TEST_CASE("serve: a request no cache could hold is refused at once even while ma
   const Timeline t = read_until_ended(c, 2);
   CHECK(t.reason.at(2) == "error:CONTEXT");
   CHECK(t.end.at(2) < t.end.at(1));
+}
+
+TEST_CASE("serve: specctl status shows the KV blocks a running request reserved, and none once it ended") {
+  DaemonProcess d({"--kv-bytes", kKvBytes, "--plugin-dir", build_root() + "/plugins", "--plugin-dir",
+                   build_root() + "/tests/plugins"});
+  REQUIRE_MESSAGE(d.wait_ready(), d.log());
+  RawClient c(d.socket());
+  GenParams p = ids_request(10, 40);
+  p.decoder = "misbehave";
+  p.options = R"({"mode": "slow"})";  // 80 ms a step: still running while specctl asks
+  REQUIRE(c.send(generate_frame(1, p)));
+  REQUIRE(env_of(c.recv_for(1))->body_type() == wire::Body::TokenEvent);  // admitted and running
+  const int32_t want = (10 + 40 + kv_block_tokens() - 1) / kv_block_tokens();  // prompt + max_tokens, in blocks
+  const nlohmann::json running = specctl_status_json(d);
+  const nlohmann::json& m = running["models"][0];
+  CHECK(m["kv_blocks_reserved"] == want);
+  CHECK(running["kv_blocks_reserved"] == want);
+  CHECK(m["kv_blocks_total"] == running["kv_blocks_total"]);  // one model: all of the cache
+  const int used = m["kv_blocks_total"].get<int>() - m["kv_blocks_free"].get<int>();
+  CHECK(used >= 1);     // the prompt is in
+  CHECK(used <= want);  // and it never holds more than it reserved
+  std::string text;
+  REQUIRE(run_command(build_root() + "/clients/specctl --socket " + d.socket() + " status", &text) == 0);
+  CHECK_MESSAGE(text.find(std::to_string(want) + " reserved by running requests") != std::string::npos, text);
+
+  REQUIRE(c.send(cancel_frame(1)));
+  CHECK(collect(c, 1).reason == "cancel");
+  const nlohmann::json after = specctl_status_json(d);
+  CHECK(after["models"][0]["kv_blocks_reserved"] == 0);
+  CHECK(after["kv_blocks_reserved"] == 0);
+  CHECK(after["kv_blocks_free"] == after["kv_blocks_total"]);
 }

@@ -84,6 +84,7 @@ TEST_CASE("packaging: the service unit carries the hardening and lifecycle setti
         "MemoryDenyWriteExecute=yes", "SystemCallArchitectures=native", "StateDirectory=specd",
         "RuntimeDirectory=specd", "RuntimeDirectoryPreserve=yes", "ConfigurationDirectory=specd",
         "CacheDirectory=specd", "KillSignal=SIGTERM", "ExecReload=/bin/kill -HUP $MAINPID",
+        "Restart=on-failure",
         "Requires=specd.socket", "After=specd.socket"})
     CHECK_MESSAGE(has_entry(e, want), "specd.service lacks " << want);
   CHECK(entry_value(e, "ExecStart") == "@SPECD_BINDIR@/specd serve --config @SPECD_SYSCONFDIR@/specd/specd.toml");
@@ -228,6 +229,7 @@ TEST_CASE("packaging: specd.toml is TOML with config.h's keys and defaults") {
       {"limits.idle_timeout_ms", std::to_string(l.idle_timeout_ms)},
       {"limits.kv_bytes", std::to_string(l.kv_bytes)},
       {"limits.max_side_file_bytes", std::to_string(l.max_side_file_bytes)},
+      {"limits.plugin_bytes", std::to_string(l.plugin_bytes)},
       {"http.listen", "[]"},
       {"http.max_body_bytes", std::to_string(d.http.max_body_bytes)},
       {"http.request_timeout_ms", std::to_string(d.http.request_timeout_ms)},

@@ -337,6 +337,12 @@ typedef struct specd_status_model {
   const specd_status_weight_type *const *weight_types;  /* n_weight_types, largest share of bytes first */
   size_t n_weight_types;
   uint32_t flags;                /* SPECD_MODEL_* bits */
+  /* Its own KV cache (its share of the daemon's limits.kv_bytes), in blocks of the status's
+   * kv_bytes_per_block: all of them, those no sequence holds, and those promised to admitted
+   * requests (prompt + max_tokens each, filled or not yet). 0 from a daemon that does not say. */
+  int32_t kv_blocks_total;
+  int32_t kv_blocks_free;
+  int32_t kv_blocks_reserved;
 } specd_status_model;
 
 /* A decoder plugin the daemon loaded. Filled by the library; owned by its specd_status. Since 1.0. */
@@ -368,6 +374,8 @@ typedef struct specd_status {
   int32_t kv_blocks_total;
   int32_t kv_blocks_free;
   uint64_t kv_bytes_per_block;
+  /* --- since 1.2 (check SPECD_HAS; 0 from an older daemon) --- */
+  int32_t kv_blocks_reserved;    /* the models' kv_blocks_reserved together */
 } specd_status;
 
 /* Ask the daemon for its status and wait for the reply (up to the client's timeout_ms; other
