@@ -106,7 +106,8 @@ json openai_model(const ModelInfo& m) {
                    {"ctx_len", m.ctx_len}, {"vocab", m.vocab}, {"file_bytes", m.summary.file_bytes},
                    {"weight_bytes", m.weight_bytes}, {"device", m.device}, {"device_memory_used", m.device_memory_used},
                    {"device_memory_total", m.device_memory_total},
-                   {"chat_template", m.chat_template}, {"default", m.is_default}};
+                   {"chat_template", m.chat_template}, {"default", m.is_default}, {"kv_blocks_total", m.kv_blocks_total},
+                   {"kv_blocks_free", m.kv_blocks_free}, {"kv_blocks_reserved", m.kv_blocks_reserved}};
   // created: when the model was made is unknown (OpenAI's is a Unix time; 0 says "not known").
   return json{{"id", m.name}, {"object", "model"}, {"created", 0}, {"owned_by", "specd"}, {"specd", facts}};
 }
