@@ -7,6 +7,7 @@
 #include "tests/alloc_counter.h"
 
 #include <algorithm>
+#include <functional>
 #include <string_view>
 
 
@@ -368,15 +369,43 @@ TEST_CASE("on_tokens gets each emit's text: the pieces of exactly those tokens, 
   }
 }
 
+namespace {
+
+// Runs steps, after a warm-up of 40, and counts the heap allocations of the steady state: steps whose
+// row count stays within the most rows any earlier step had. A step with more rows than ever may grow
+// the batch and the forward's buffers once (they keep their high-water marks; auto's k can reach a new
+// one whenever it likes, earlier or later depending on the machine's timings). Returns the allocations
+// and fills checked with how many steps were steady.
+long steady_state_allocations(RuntimeFixture& f, const std::function<void()>& step, int* checked) {
+  int32_t most_rows = 0;
+  const auto one = [&] {
+    step();
+    most_rows = std::max(most_rows, f.rt.last_step_rows());
+  };
+  for (int i = 0; i < 40; ++i) one();
+  long allocations = 0;
+  *checked = 0;
+  for (int i = 0; i < 40; ++i) {
+    const int32_t before_rows = most_rows;
+    const long before = allocation_count();
+    one();
+    if (f.rt.last_step_rows() > before_rows) continue;
+    allocations += allocation_count() - before;
+    ++*checked;
+  }
+  return allocations;
+}
+
+}  // namespace
+
 TEST_CASE("steady-state steps of ar and ngram allocate nothing") {
   for (const char* dec : {"ar", "ngram"}) {
     RuntimeFixture f;
     auto id = f.rt.submit(request(golden_prefix(20), 400, dec), {});
     REQUIRE(id.has_value());
-    for (int i = 0; i < 40; ++i) f.rt.step();
-    const long before = allocation_count();
-    for (int i = 0; i < 40; ++i) f.rt.step();
-    CHECK_MESSAGE(allocation_count() - before == 0, dec);
+    int checked = 0;
+    CHECK_MESSAGE(steady_state_allocations(f, [&] { f.rt.step(); }, &checked) == 0, dec);
+    CHECK_MESSAGE(checked >= 30, dec << ": " << checked << " of 40 steps were steady");
     REQUIRE(f.rt.active() == 1);
   }
 }
@@ -411,12 +440,10 @@ TEST_CASE("steady-state steps with the engine loop's token events allocate nothi
       out.clear();
       wd::keep_spare(&handled, &spare);
     };
-    for (int i = 0; i < 40; ++i) iteration();
-    const size_t warm = tokens;
-    const long before = allocation_count();
-    for (int i = 0; i < 40; ++i) iteration();
-    CHECK_MESSAGE(allocation_count() - before == 0, std::string(dec));
-    CHECK(tokens > warm);
+    int checked = 0;
+    CHECK_MESSAGE(steady_state_allocations(f, iteration, &checked) == 0, std::string(dec));
+    CHECK_MESSAGE(checked >= 30, dec << ": " << checked << " of 40 steps were steady");
+    CHECK(tokens > 40);
     REQUIRE(f.rt.active() == 1);
   }
 }
