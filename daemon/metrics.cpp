@@ -98,6 +98,12 @@ std::string Metrics::render(const EngineSnapshot& snap, int64_t http_connections
   header(out, "specd_kv_cache_usage_ratio", "gauge", "Fraction of KV-cache blocks in use, over all models (0 to 1).");
   const double used = snap.kv_blocks_total > 0 ? 1.0 - static_cast<double>(snap.kv_blocks_free) / snap.kv_blocks_total : 0.0;
   sample(out, "specd_kv_cache_usage_ratio", "", used);
+  // Admission reserves prompt + max_tokens for each request, so a cache can refuse new work (they
+  // wait) while little of it is in use: the two ratios together tell which is the case.
+  header(out, "specd_kv_cache_reserved_ratio", "gauge",
+         "Fraction of KV-cache blocks promised to running requests at admission, over all models (0 to 1).");
+  const double reserved = snap.kv_blocks_total > 0 ? static_cast<double>(snap.kv_blocks_reserved) / snap.kv_blocks_total : 0.0;
+  sample(out, "specd_kv_cache_reserved_ratio", "", reserved);
   header(out, "specd_http_connections", "gauge", "HTTP connections open.");
   sample(out, "specd_http_connections", "", static_cast<double>(http_connections));
   header(out, "specd_prompt_tokens_total", "counter", "Prompt tokens of finished requests.");

@@ -594,6 +594,7 @@ TEST_CASE("http: /metrics passes promtool and counts what ran") {
   CHECK(m.body.find("specd_requests_total{via=\"http\",outcome=\"error\"} 1") != std::string::npos);
   CHECK(m.body.find("specd_decoder_forwards_total{decoder=\"ngram\"}") != std::string::npos);
   CHECK(m.body.find("specd_kv_cache_usage_ratio") != std::string::npos);
+  CHECK(m.body.find("\nspecd_kv_cache_reserved_ratio 0\n") != std::string::npos);  // both requests ended: nothing promised
   std::string where;
   REQUIRE_MESSAGE(run_command("command -v promtool", &where) == 0, "promtool is missing: scripts/setup.sh installs Debian's prometheus");
   const std::string path = h.d.dir() + "/metrics.txt";
