@@ -226,6 +226,7 @@ void link_run(RunBox* b) {
   p.finish_reason = r.finish_reason.c_str();
   p.error = r.error.c_str();
   p.auto_settings = r.auto_settings.c_str();
+  p.via = r.via.c_str();
 }
 
 specd_runs* make_runs(sc::RunList list) {

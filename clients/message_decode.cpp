@@ -44,6 +44,7 @@ RunRecord decode_run(const wire::RunRecord& r) {
   out.finish_reason = str(r.finish_reason());
   out.error = str(r.error());
   out.auto_settings = str(r.auto_settings());
+  out.via = str(r.via());
   return out;
 }
 

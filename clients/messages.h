@@ -145,6 +145,7 @@ struct RunRecord {
   std::string finish_reason;
   std::string error;
   std::string auto_settings;  // JSON object; empty from a daemon older than the field
+  std::string via;            // "socket" or "http"; empty from a daemon older than the field
 };
 
 struct RunList {

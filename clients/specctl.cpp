@@ -125,17 +125,18 @@ int runs(sc::Client& client, const Args& a) {
                      {"generated_tokens", x.generated_tokens}, {"forwards", x.forwards},
                      {"accepted_hist", json_value_of(x.accepted_hist)}, {"ttft_ms", x.ttft_ms}, {"decode_tok_s", x.decode_tok_s},
                      {"finish_reason", x.finish_reason}, {"error", x.error},
-                     {"auto_settings", json_value_of(x.auto_settings.empty() ? "{}" : x.auto_settings)}});
+                     {"auto_settings", json_value_of(x.auto_settings.empty() ? "{}" : x.auto_settings)},
+                     {"via", x.via}});
     }
     std::printf("%s\n", dump_json(json{{"runs", out}, {"dropped_log_entries", r.dropped_log_entries}}).c_str());
     return kExitOk;
   }
-  std::printf("%-6s %-19s %-14s %-10s %6s %6s %8s %9s %9s  %s\n", "id", "started", "model", "decoder", "prompt", "gen",
-              "forwards", "ttft ms", "tok/s", "finish");
+  std::printf("%-6s %-19s %-6s %-14s %-10s %6s %6s %8s %9s %9s  %s\n", "id", "started", "via", "model", "decoder",
+              "prompt", "gen", "forwards", "ttft ms", "tok/s", "finish");
   for (const auto& x : r.runs) {
     const bool chose = !x.auto_settings.empty() && x.auto_settings != "{}";  // the settings `auto` chose
-    std::printf("%-6lld %-19s %-14s %-10s %6d %6d %8d %9.1f %9.1f  %s%s%s%s%s\n", static_cast<long long>(x.id),
-                local_time(x.started_unix_ms).c_str(), x.model.c_str(), x.decoder.c_str(), x.prompt_tokens,
+    std::printf("%-6lld %-19s %-6s %-14s %-10s %6d %6d %8d %9.1f %9.1f  %s%s%s%s%s\n", static_cast<long long>(x.id),
+                local_time(x.started_unix_ms).c_str(), x.via.empty() ? "-" : x.via.c_str(), x.model.c_str(), x.decoder.c_str(), x.prompt_tokens,
                 x.generated_tokens, x.forwards, x.ttft_ms, x.decode_tok_s, x.finish_reason.c_str(),
                 x.error.empty() ? "" : " ", x.error.c_str(), chose ? "  auto " : "", chose ? x.auto_settings.c_str() : "");
   }

@@ -162,6 +162,7 @@ struct Run {
   std::string finish_reason;
   std::string error;
   std::string auto_settings;  // JSON object ("{}": none; "": an older daemon or library)
+  std::string via;            // "socket" or "http" ("": an older daemon or library)
 };
 
 struct Runs {
@@ -457,7 +458,8 @@ class Client {
       out.runs.push_back(Run{x.id, x.started_unix_ms, x.finished_unix_ms, x.peer_uid, x.peer_pid, x.model, x.decoder,
                              x.decoder_options, x.prompt_tokens, x.generated_tokens, x.forwards, x.accepted_hist,
                              x.ttft_ms, x.decode_tok_s, x.finish_reason, x.error,
-                             SPECD_HAS(specd_run, &x, auto_settings) ? x.auto_settings : ""});
+                             SPECD_HAS(specd_run, &x, auto_settings) ? x.auto_settings : "",
+                             SPECD_HAS(specd_run, &x, via) ? x.via : ""});
     }
     return out;
   }

@@ -20,10 +20,10 @@ fb::Offset<fb::String> str(fb::FlatBufferBuilder& b, std::string_view s) { retur
 fb::Offset<wire::RunRecord> run_record(fb::FlatBufferBuilder& b, const RunRecord& r) {
   const auto model = str(b, r.model), decoder = str(b, r.decoder), options = str(b, r.decoder_options);
   const auto hist = str(b, r.accepted_hist), reason = str(b, r.finish_reason), error = str(b, r.error);
-  const auto settings = str(b, r.auto_settings);
+  const auto settings = str(b, r.auto_settings), via = str(b, r.via);
   return wire::CreateRunRecord(b, r.id, r.started_unix_ms, r.finished_unix_ms, r.peer_uid, r.peer_pid, model, decoder,
                                options, r.prompt_tokens, r.generated_tokens, r.forwards, hist, r.ttft_ms, r.decode_tok_s,
-                               reason, error, settings);
+                               reason, error, settings, via);
 }
 
 }  // namespace

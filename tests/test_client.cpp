@@ -360,7 +360,8 @@ class FakeDaemon {
           fbb, 10 - i, 1700000000000 + i, 1700000000500 + i, 1000, 4242 + i, s.model.empty() ? "stories260K" : s.model.c_str(),
           s.decoder.empty() ? "ar" : s.decoder.c_str(), "{}", 5, 20, 21, "[0,20]", 2.5, 300.0,
           i == 2 ? "error" : "length", i == 2 ? "KV_FULL: kv cache full" : "",
-          i == 1 ? R"({"k=4":12,"plain":3})" : nullptr));  // the others as from a daemon older than the field
+          i == 1 ? R"({"k=4":12,"plain":3})" : nullptr,  // the others as from a daemon older than the field
+          i == 1 ? "http" : nullptr));
     }
     const auto reply = wire::CreateRunListDirect(fbb, &runs, 7);
     send(c, fbb, id, wire::Body::RunList, reply.Union());
@@ -1299,6 +1300,9 @@ TEST_CASE("status and list runs decode every field and send the query") {
   REQUIRE(SPECD_HAS(specd_run, &run, auto_settings));
   CHECK(std::string(run.auto_settings) == R"({"k=4":12,"plain":3})");
   CHECK(std::string(r->runs[0]->auto_settings).empty());  // a daemon older than the field sent none
+  REQUIRE(SPECD_HAS(specd_run, &run, via));
+  CHECK(std::string(run.via) == "http");
+  CHECK(std::string(r->runs[0]->via).empty());
   specd_runs_free(r);
   const Seen seen = d.seen();
   REQUIRE(seen.runs_queries.size() == 2);
@@ -1608,6 +1612,7 @@ LAYOUT(specd_run, decode_tok_s, 88);
 LAYOUT(specd_run, finish_reason, 96);
 LAYOUT(specd_run, error, 104);
 LAYOUT(specd_run, auto_settings, 112);  // 1.2
+LAYOUT(specd_run, via, 120);            // 1.2
 LAYOUT(specd_runs, runs, 8);
 LAYOUT(specd_runs, n_runs, 16);
 LAYOUT(specd_runs, dropped_log_entries, 24);
@@ -1682,11 +1687,14 @@ TEST_CASE("specctl streams text, and reports status, runs, decoders and models")
   CHECK(runs.size() == 2);
   CHECK(runs[1]["auto_settings"] == nlohmann::json{{"k=4", 12}, {"plain", 3}});
   CHECK(runs[0]["auto_settings"] == nlohmann::json::object());  // none sent: an older daemon
+  CHECK(runs[1]["via"] == "http");
+  CHECK(runs[0]["via"] == "");
   CHECK(d.seen().runs_queries.back().decoder == "ngram");
   out.clear();
   REQUIRE(run_command(base + "runs", &out) == 0);
   CHECK(contains(out, "KV_FULL: kv cache full"));
   CHECK(contains(out, R"(auto {"k=4":12,"plain":3})"));  // the settings auto chose, after the finish column
+  CHECK(contains(out, " http "));                        // the via column
 }
 
 TEST_CASE("specctl generate: Ctrl-C cancels the request") {

@@ -387,6 +387,11 @@ TEST_CASE("http: greedy completions through curl equal specd generate, streamed 
   const auto rows = run_rows(h.d.db());
   REQUIRE(rows.size() == 7);
   for (const auto& row : rows) CHECK(row[0] == "http");
+  std::string runs;  // and specctl runs shows it
+  REQUIRE(run_command(build_root() + "/clients/specctl --socket " + h.d.socket() + " --json runs --last 7", &runs) == 0);
+  const json listed = json::parse(runs)["runs"];
+  REQUIRE(listed.size() == 7);
+  for (const auto& run : listed) CHECK(run["via"] == "http");
 }
 
 TEST_CASE("http: chat renders the model's own template as jinja2 does, and greedy chat equals specd generate on that prompt") {

@@ -426,6 +426,7 @@ typedef struct specd_run {
   /* --- since 1.2 (check SPECD_HAS) --- */
   const char *auto_settings;    /* JSON object: steps per setting an `auto` decoder chose, e.g.
                                    {"k=4":12,"plain":3}; "{}" when none, "" from an older daemon */
+  const char *via;              /* how the request came in: "socket" or "http"; "" from an older daemon */
 } specd_run;
 
 /* A list of runs, newest first. Owned by the caller until specd_runs_free. Since 1.0. */
