@@ -204,10 +204,12 @@ TEST_CASE("specctl chat on a terminal: banner and prompt; Ctrl-C at the prompt t
   std::string out;
   // script(1) runs specctl on a pseudo-terminal and copies its input there; the terminal turns
   // the \003 bytes into SIGINT, as a key press would. The input stays open past `timeout 8`, so
-  // only the two Ctrl-Cs can end the chat with status 0.
+  // only the two Ctrl-Cs can end the chat with status 0. script runs the command with $SHELL -c (sh
+  // when SHELL is unset, as under CI): `exec` leaves no shell beside specctl, since dash, seeing the
+  // terminal's SIGINT too, would kill itself with it after specctl's clean exit (status 130).
   const int rc = run_command("(printf 'Once upon a time\\n'; sleep 2; printf '\\003'; sleep 1; printf '\\003'; sleep 10) | "
                              "timeout 8 script -qfec " +
-                                 shell_quote(build_root() + "/clients/specctl --socket " + d.socket() + " chat --max-tokens 8") +
+                                 shell_quote("exec " + build_root() + "/clients/specctl --socket " + d.socket() + " chat --max-tokens 8") +
                                  " /dev/null",
                              &out);
   CHECK_MESSAGE(rc == 0, out);
