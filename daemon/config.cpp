@@ -165,6 +165,7 @@ Status read_http(const Section& s, const toml::key& k, const toml::node& v, Conf
   if (n == "api_key_file") return assign(h.api_key_file, s.string(k, v));
   if (n == "max_body_bytes") return assign(h.max_body_bytes, s.integer(k, v, 1024, int64_t{1} << 30));
   if (n == "request_timeout_ms") return assign(h.request_timeout_ms, s.integer(k, v, 100, 3600000));
+  if (n == "max_connections") return assign(h.max_connections, s.integer(k, v, 1, 1000000));
   return s.unknown(k);
 }
 

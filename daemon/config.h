@@ -42,6 +42,7 @@ struct HttpConfig {
   std::string api_key_file;          // read at start-up (its first line), instead of api_key in the file
   uint64_t max_body_bytes = uint64_t{8} << 20;  // larger request bodies get 413
   int32_t request_timeout_ms = 10000;  // a request's head and body must arrive within this; idle keep-alive connections close after it
+  int32_t max_connections = 256;       // HTTP connections open at once over every listener; past it: 503 and close
 };
 
 struct Config {

@@ -5,6 +5,8 @@
 // socket's on_close hook, which h2o leaves to the accepting code, forgets the record.
 #include "daemon/http_listener.h"
 
+#include "daemon/http_refusal.h"
+
 #include <h2o.h>
 
 #include <sys/stat.h>
@@ -47,6 +49,7 @@ struct HttpListener::Impl {
   std::unordered_map<h2o_socket_t*, ConnRecord*> conns;
   HttpPeer unknown_peer;  // a request whose socket is not in conns (not expected; refused like a stranger)
   uint64_t next_id = 0;
+  int64_t refused = 0;
 
   static int on_req(h2o_handler_t* self, h2o_req_t* req);
   static void on_accept(uv_stream_t* listener, int status);
@@ -114,6 +117,17 @@ void HttpListener::Impl::on_accept(uv_stream_t* listener, int status) {
         port = ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
       }
       rec->peer.address = std::string(host) + ":" + std::to_string(port);
+    }
+  }
+  if (impl->opts.admit) {
+    int64_t same_uid = 0;
+    if (unix_socket)
+      for (const auto& [s, other] : impl->conns) same_uid += other->peer.unix_socket && other->peer.cred.uid == rec->peer.cred.uid;
+    std::string body;
+    if (const int status = impl->opts.admit(rec->peer, static_cast<int64_t>(impl->conns.size()), same_uid, &body); status != 0) {
+      delete rec;
+      ++impl->refused;
+      return refuse_http_connection(stream, http_refusal_message(status, body));
     }
   }
   uv_os_fd_t fd = -1;
@@ -207,6 +221,8 @@ void HttpListener::stop_accepting() {
 }
 
 int64_t HttpListener::connections() const { return static_cast<int64_t>(impl_->conns.size()); }
+
+int64_t HttpListener::refused() const { return impl_->refused; }
 
 void HttpListener::shutdown() {
   Impl& m = *impl_;

@@ -96,6 +96,10 @@ struct HttpListenOptions {
   uint32_t unix_socket_mode = 0660;
   // Unix-socket peers: "" to admit, else why not (the handler answers their requests with 403).
   std::function<std::string(const PeerCred&)> check_peer;
+  // At accept, before h2o sees the connection: 0 to serve it, else the HTTP status of a refusal
+  // whose JSON body it sets (the listener writes it and closes). Told the peer and how many HTTP
+  // connections are open, in all and (Unix socket) from the peer's uid. Unset: every one is served.
+  std::function<int(const HttpPeer& peer, int64_t open, int64_t open_same_uid, std::string* body)> admit;
 };
 
 class HttpListener {
@@ -112,8 +116,10 @@ class HttpListener {
   // Drain: stop accepting and let open connections end after their current response (no more
   // keep-alive). No errors.
   void stop_accepting();
-  // HTTP connections open now.
+  // HTTP connections open now (served ones; a refused one is not counted).
   int64_t connections() const;
+  // Connections refused by HttpListenOptions::admit so far.
+  int64_t refused() const;
   // The end: stop accepting and close h2o's context (its timers close on the loop). Connections
   // still open keep the context alive until the process exits. Idempotent; no errors.
   void shutdown();

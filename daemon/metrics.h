@@ -37,8 +37,9 @@ class Metrics {
   // run log's finish reason ("stop", "length", "cancel", "error", ...).
   void request_finished(const std::string& via, const std::string& decoder, const std::string& outcome,
                         const DecodeResult* result, int32_t prompt_tokens);
-  // The exposition text, with the engine's gauges from snap and the HTTP connections open now.
-  std::string render(const EngineSnapshot& snap, int64_t http_connections) const;
+  // The exposition text, with the engine's gauges from snap, the HTTP connections open now and those
+  // refused so far ([http] max_connections, the per-uid share).
+  std::string render(const EngineSnapshot& snap, int64_t http_connections, int64_t http_refused) const;
 
  private:
   struct DecoderFigures {

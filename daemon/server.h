@@ -129,6 +129,7 @@ class Server final : private ConnectionHandler, private HttpHandler {
   void on_http_request(HttpExchange& x) override;
   void on_http_gone(HttpExchange& x) override;
   void http_respond_error(HttpExchange& x, const OpenAiError& e);
+  int http_admit(const HttpPeer& peer, int64_t open, int64_t open_same_uid, std::string* body) const;
   void http_models(HttpExchange& x);
   void http_generate(HttpExchange& x, OpenAiEndpoint endpoint);
   void http_reject(HttpExchange& x, Request r, const OpenAiError& e, int code);

@@ -58,6 +58,7 @@ Status Server::start_http() {
   o.request_timeout_ms = static_cast<uint64_t>(cfg_.http.request_timeout_ms);
   o.unix_socket_mode = cfg_.socket_mode;
   o.check_peer = [this](const PeerCred& p) { return peer_allowed(cfg_, p) ? std::string() : refusal_reason(p); };
+  o.admit = [this](const HttpPeer& p, int64_t open, int64_t open_same_uid, std::string* body) { return http_admit(p, open, open_same_uid, body); };
   auto l = HttpListener::start(&loop_, std::move(o), this);
   if (!l) return l.error();
   http_ = std::move(l.value());
@@ -67,6 +68,24 @@ Status Server::start_http() {
   uv_timer_start(http_watch_.get(), [](uv_timer_t* t) { static_cast<Server*>(t->data)->http_watch_clients(); }, 200, 200);
   for (const std::string& text : cfg_.http.listen) std::fprintf(stderr, "specd: HTTP API on %s\n", text.c_str());
   return {};
+}
+
+// HTTP/1.1 answers one request at a time per connection, so capping connections caps what one
+// client holds: in all ([http] max_connections: 503, the server is full) and, on the Unix socket,
+// per uid (the socket's [limits] max_connections_per_uid, counted over HTTP connections: 429). TCP
+// peers have no uid; a refused peer (403 on its request) is left to the peer checks.
+int Server::http_admit(const HttpPeer& peer, int64_t open, int64_t open_same_uid, std::string* body) const {
+  if (open >= cfg_.http.max_connections) {
+    *body = error_body(http_error(503, "too many HTTP connections ([http] max_connections = " + std::to_string(cfg_.http.max_connections) + ")",
+                                  "server_error", "LIMIT"));
+    return 503;
+  }
+  if (peer.unix_socket && peer.refusal.empty() && limited_uid(peer.cred.uid) && open_same_uid >= cfg_.limits.max_connections_per_uid) {
+    *body = error_body(openai_error_of(Error{SPECD_E_LIMIT, "uid " + std::to_string(peer.cred.uid) + " already has " + std::to_string(open_same_uid) +
+                                                                " HTTP connections open (limits.max_connections_per_uid)"}));
+    return 429;
+  }
+  return 0;
 }
 
 void Server::http_respond_error(HttpExchange& x, const OpenAiError& e) {
@@ -91,7 +110,8 @@ void Server::on_http_request(HttpExchange& x) {
   const bool get = method == "GET", post = method == "POST";
   if (path == "/metrics" && get)
     return x.respond(200, "text/plain; version=0.0.4; charset=utf-8",
-                     metrics_.render(worker_ ? worker_->snapshot() : EngineSnapshot{}, http_ ? http_->connections() : 0));
+                     metrics_.render(worker_ ? worker_->snapshot() : EngineSnapshot{}, http_ ? http_->connections() : 0,
+                                     http_ ? http_->refused() : 0));
   if ((path == "/v1/models" || path.rfind("/v1/models/", 0) == 0) && get) return http_models(x);
   if (path == "/v1/completions" && post) return http_generate(x, OpenAiEndpoint::Completions);
   if (path == "/v1/chat/completions" && post) return http_generate(x, OpenAiEndpoint::ChatCompletions);

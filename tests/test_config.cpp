@@ -322,18 +322,20 @@ b = { path = "/m/b.gguf", device = "cpu", device_memory_bytes = 1024 }
 }
 
 TEST_CASE("config: [http] listen, key and limits; the start-up checks") {
-  auto c = daemon::parse_config("[http]\nlisten = \"127.0.0.1:8080\"\nmax_body_bytes = 4096\nrequest_timeout_ms = 500\napi_key = \"k\"\n",
-                                "h.toml");
+  auto c = daemon::parse_config(
+      "[http]\nlisten = \"127.0.0.1:8080\"\nmax_body_bytes = 4096\nrequest_timeout_ms = 500\napi_key = \"k\"\nmax_connections = 7\n", "h.toml");
   REQUIRE(c);
   CHECK(c->http.listen == std::vector<std::string>{"127.0.0.1:8080"});
   CHECK(c->http.max_body_bytes == 4096);
   CHECK(c->http.request_timeout_ms == 500);
+  CHECK(c->http.max_connections == 7);
   CHECK(c->http.api_key == "k");
   c = daemon::parse_config("[http]\nlisten = [\"127.0.0.1:1\", \"unix:/run/x.sock\"]\n", "h.toml");
   REQUIRE(c);
   CHECK(c->http.listen.size() == 2);
   CHECK(daemon::finish_http_config(*c));
-  for (const char* bad : {"[http]\nlisten = 3\n", "[http]\nport = 80\n", "[http]\nmax_body_bytes = 10\n", "[http]\napi_key = \"\"\n"}) {
+  for (const char* bad : {"[http]\nlisten = 3\n", "[http]\nport = 80\n", "[http]\nmax_body_bytes = 10\n", "[http]\napi_key = \"\"\n",
+                          "[http]\nmax_connections = 0\n"}) {
     CAPTURE(bad);
     auto r = daemon::parse_config(bad, "h.toml");
     REQUIRE_FALSE(r);

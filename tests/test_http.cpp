@@ -18,6 +18,10 @@
 #include <filesystem>
 
 #include <arpa/inet.h>
+#include <grp.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <netinet/in.h>
 
 namespace specd::test {
@@ -129,10 +133,10 @@ std::string sse_text(const std::string& body, bool chat, bool* done) {
   return text;
 }
 
-// Sends raw bytes over TCP and returns what came back before the peer closed (or timeout_ms passed);
-// "connect failed" when it could not connect. No doctest assertions: threads call it.
-std::string raw_exchange(int port, const std::string& bytes, int timeout_ms) {
-  const int fd = connect_loopback(port);
+// Sends raw bytes on a connected socket fd (closed here) and returns what came back before the peer
+// closed (or timeout_ms passed); "connect failed" for fd < 0. No doctest assertions: threads and
+// forked children call it.
+std::string raw_exchange_on(int fd, const std::string& bytes, int timeout_ms) {
   if (fd < 0) return "connect failed";
   if (!bytes.empty()) (void)::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
   std::string got;
@@ -148,6 +152,23 @@ std::string raw_exchange(int port, const std::string& bytes, int timeout_ms) {
   }
   ::close(fd);
   return got;
+}
+
+// The same over TCP to the loopback port.
+std::string raw_exchange(int port, const std::string& bytes, int timeout_ms) { return raw_exchange_on(connect_loopback(port), bytes, timeout_ms); }
+
+// As uid 45000 on the HTTP Unix socket, with a share of 2: two idle connections are kept open and
+// the third is answered 429 naming the setting, then closed. Exit 0 when exactly so.
+int one_user_over_its_http_share(const std::string& sock) {
+  if (::setgroups(0, nullptr) != 0 || ::setgid(45000) != 0 || ::setuid(45000) != 0) return 4;
+  const int a = connect_to(sock), b = connect_to(sock);
+  if (a < 0 || b < 0) return 5;
+  // The daemon accepts in arrival order: a and b are in before the third is looked at.
+  const std::string got = raw_exchange_on(connect_to(sock), "GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n", 5000);
+  ::close(a);
+  ::close(b);
+  if (got.rfind("HTTP/1.1 429 ", 0) != 0) return 6;
+  return got.find("limits.max_connections_per_uid") != std::string::npos ? 0 : 7;
 }
 
 }  // namespace
@@ -317,13 +338,14 @@ TEST_CASE("metrics: histograms are cumulative and labels escaped") {
   r.decode_seconds = 0.01;
   m.request_finished("http", "dec\"o", "stop", &r, 4);
   m.request_finished("socket", "ar", "error", nullptr, 0);
-  const std::string text = m.render(daemon::EngineSnapshot{}, 2);
+  const std::string text = m.render(daemon::EngineSnapshot{}, 2, 3);
   CHECK(text.find("specd_requests_total{via=\"http\",outcome=\"stop\"} 1\n") != std::string::npos);
   CHECK(text.find("specd_decoder_accepted_length_bucket{decoder=\"dec\\\"o\",le=\"1\"} 1\n") != std::string::npos);
   CHECK(text.find("specd_decoder_accepted_length_bucket{decoder=\"dec\\\"o\",le=\"2\"} 2\n") != std::string::npos);
   CHECK(text.find("specd_time_to_first_token_seconds_count 1\n") != std::string::npos);
   CHECK(text.find("specd_prompt_tokens_total 4\n") != std::string::npos);
   CHECK(text.find("specd_http_connections 2\n") != std::string::npos);
+  CHECK(text.find("specd_http_connections_refused_total 3\n") != std::string::npos);
 }
 
 TEST_CASE("http: greedy completions through curl equal specd generate, streamed or not, and log their runs") {
@@ -510,6 +532,65 @@ TEST_CASE("http: slow and idle clients are cut at request_timeout_ms; the rest a
   idle.join();
   const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   CHECK(waited < 4.0);  // both were closed by the daemon, not by raw_exchange's own 5 s deadline
+}
+
+TEST_CASE("http: a connection past [http] max_connections gets 503 and is closed; once one closes, the next is served") {
+  const std::string dir = temp_dir();
+  const std::string cfg = dir + "/specd.toml";
+  const std::string toml = "[http]\nmax_connections = 2\n";
+  write_file(cfg, std::vector<uint8_t>(toml.begin(), toml.end()));
+  HttpDaemon h({"--config", cfg});
+  // Two idle connections hold both places (accepted in arrival order, before curl's).
+  const int a = connect_loopback(h.port), b = connect_loopback(h.port);
+  REQUIRE(a >= 0);
+  REQUIRE(b >= 0);
+  const HttpReply full = h.post("/v1/completions", R"({"prompt":"Once","max_tokens":2})");
+  CHECK(full.status == 503);
+  const json err = json::parse(full.body)["error"];
+  CHECK(err["code"] == "LIMIT");
+  CHECK(err["message"].get<std::string>().find("[http] max_connections = 2") != std::string::npos);
+  const std::string head = raw_exchange(h.port, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n", 5000);
+  CHECK(head.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0) == 0);
+  CHECK(head.find("Retry-After: 1\r\n") != std::string::npos);
+  ::close(a);
+  HttpReply served;
+  for (int i = 0; i < 100 && served.status != 200; ++i) {  // until the daemon has seen a go
+    served = h.post("/v1/completions", R"({"prompt":"Once","max_tokens":2,"temperature":0})");
+    if (served.status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(served.status == 200);
+  ::close(b);
+  HttpReply m;
+  for (int i = 0; i < 100 && m.status != 200; ++i) {
+    m = h.get("/metrics");
+    if (m.status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE(m.status == 200);
+  const std::string name = "\nspecd_http_connections_refused_total ";
+  const size_t at = m.body.find(name);
+  REQUIRE(at != std::string::npos);
+  CHECK(std::atoi(m.body.c_str() + at + name.size()) >= 2);  // curl's and the raw one's; a retry above may add
+}
+
+TEST_CASE("http: on the Unix socket one user's connections are capped by limits.max_connections_per_uid (429)") {
+  if (::getuid() != 0) {
+    MESSAGE("skipped: needs root to take another uid");
+    return;
+  }
+  const std::string dir = temp_dir();
+  REQUIRE(::chmod(dir.c_str(), 0711) == 0);  // the socket's directory, reachable by the child's uid
+  const std::string sock = dir + "/http.sock";
+  HttpDaemon h({"--http", "unix:" + sock, "--socket-mode", "0666", "--max-connections-per-uid", "2"});
+  // Root is not limited: it holds three connections throughout.
+  const int r1 = connect_to(sock), r2 = connect_to(sock), r3 = connect_to(sock);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) ::_exit(one_user_over_its_http_share(sock));
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK_MESSAGE((WIFEXITED(status) && WEXITSTATUS(status) == 0), "child status " << status << "; log:\n" << h.d.log());
+  for (const int fd : {r1, r2, r3}) ::close(fd);
+  CHECK(curl("--unix-socket " + sock + " http://localhost/v1/models").status == 200);
 }
 
 TEST_CASE("http: a client that leaves before its whole (non-streamed) answer gets its run cancelled") {

@@ -233,6 +233,7 @@ TEST_CASE("packaging: specd.toml is TOML with config.h's keys and defaults") {
       {"http.listen", "[]"},
       {"http.max_body_bytes", std::to_string(d.http.max_body_bytes)},
       {"http.request_timeout_ms", std::to_string(d.http.request_timeout_ms)},
+      {"http.max_connections", std::to_string(d.http.max_connections)},
       {"access.allow_uids", "[]"},
       {"access.allow_gids", "[]"},
   };
