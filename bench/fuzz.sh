@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(gguf frame client_frame config tokenizer options http_request)
+((${#targets[@]})) || targets=(gguf frame client_frame config tokenizer options chat_template http_request)
 if [[ ! -f build-fuzz/build.ninja ]]; then
   CC=clang CXX=clang++ meson setup build-fuzz -Dfuzz=true -Db_lundef=false -Dbenchmarks=false >&2 || exit 1
 fi
