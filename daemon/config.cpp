@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cstdarg>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -304,7 +306,7 @@ Status finish_http_config(Config& cfg) {
 
 Result<Config> load_config(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
-  if (!f) return make_error(SPECD_E_IO, "cannot read config file %s", path.c_str());
+  if (!f) return make_error(SPECD_E_IO, "cannot read config file %s: %s", path.c_str(), std::strerror(errno));
   std::ostringstream ss;
   ss << f.rdbuf();
   if (f.bad()) return make_error(SPECD_E_IO, "cannot read config file %s", path.c_str());

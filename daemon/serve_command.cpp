@@ -43,12 +43,17 @@ std::string flag_value(int argc, char** argv, const char* name) {
   return v;
 }
 
-// The file (if any), then the flags over it.
+// The file (if any), then the flags over it. Without --config and without a model flag (--model or
+// -m) it is the service's file; when that cannot be read, the error says how to go on without it.
 Result<Config> read_config(int argc, char** argv) {
   Config cfg;
-  if (has_flag(argc, argv, "--config") || !has_flag(argc, argv, "--model")) {
-    const std::string path = has_flag(argc, argv, "--config") ? flag_value(argc, argv, "--config") : kDefaultConfig;
-    auto file = load_config(path);
+  const bool given = has_flag(argc, argv, "--config");
+  if (given || !(has_flag(argc, argv, "--model") || has_flag(argc, argv, "-m"))) {
+    auto file = load_config(given ? flag_value(argc, argv, "--config") : kDefaultConfig);
+    if (!file && !given && file.error().code == SPECD_E_IO)
+      return make_error(SPECD_E_INVALID_ARG,
+                        "no model to serve: give --model NAME=PATH (-m) or --config FILE (%s; `specd serve --print-config` "
+                        "prints a config to start from)", file.error().message.c_str());
     if (!file) return file.error();
     cfg = std::move(file.value());
   }

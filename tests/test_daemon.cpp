@@ -711,8 +711,9 @@ TEST_CASE("serve: start-up checks — a live socket is not stolen, a stale one i
   DaemonProcess a;
   REQUIRE_MESSAGE(a.wait_ready(), a.log());
   {
-    // Same socket path as a: must refuse, not unlink a's socket.
-    const std::string cmd = build_root() + "/daemon/specd serve --model s=" + model_path("stories260K.gguf") + " --socket " +
+    // Same socket path as a: must refuse, not unlink a's socket. (-m, the short --model, also means
+    // that no config file is read: getting as far as the socket says so.)
+    const std::string cmd = build_root() + "/daemon/specd serve -m s=" + model_path("stories260K.gguf") + " --socket " +
                             a.socket() + " --runlog " + a.dir() + "/other.db --plugin-dir " + build_root() + "/plugins 2>&1";
     std::string out;
     CHECK(run_command(cmd, &out) == 1);
@@ -730,6 +731,15 @@ TEST_CASE("serve: start-up checks — a live socket is not stolen, a stale one i
   std::string out;
   CHECK(run_command(build_root() + "/daemon/specd serve --config " + dir + "/bad.toml 2>&1", &out) == 2);
   CHECK(out.find("bad.toml:2: unknown key 'limits.max_frame'") != std::string::npos);
+  // A config file that is not there is named with the reason.
+  CHECK(run_command(build_root() + "/daemon/specd serve --config " + dir + "/none.toml 2>&1", &out) != 0);
+  CHECK_MESSAGE(out.find("cannot read config file " + dir + "/none.toml: No such file or directory") != std::string::npos, out);
+  // Neither a model nor a config, and no service config on this machine: what to give instead.
+  if (!std::filesystem::exists("/etc/specd/specd.toml")) {
+    CHECK(run_command(build_root() + "/daemon/specd serve --socket " + dir + "/x.sock 2>&1", &out) == 2);
+    CHECK_MESSAGE(out.find("no model to serve: give --model NAME=PATH (-m) or --config FILE") != std::string::npos, out);
+    CHECK(out.find("--print-config") != std::string::npos);
+  }
 }
 
 TEST_CASE("serve: no loadable decoder is a start-up failure, not a READY daemon that fails every request") {
