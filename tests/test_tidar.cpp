@@ -469,6 +469,7 @@ TEST_CASE("tidar: bad options and a model without MASK give named errors") {
     REQUIRE(!r.has_value());
     CHECK(r.error().code == SPECD_E_BAD_MODEL);
     CHECK(r.error().message.find("MASK") != std::string::npos);
+    CHECK_MESSAGE(r.error().message.find("scripts/train.sh tidar") != std::string::npos, r.error().message);  // what to do next
   }
   TidarRuntime f(load_model(mask_model_path()));
   for (const char* opts : {R"({"k": "0"})", R"({"k": "17"})", R"({"w": "1.5"})", R"({"w": "-0.1"})",

@@ -188,8 +188,8 @@ static int tidar_create(const specd_host_api *api, specd_host *h, const specd_mo
   if (k == 0) k = (int32_t)def_k;
   if (model->mask_id < 0 || model->mask_id >= model->vocab)
     return refuse(api, h, SPECD_E_BAD_MODEL,
-                  "the model has no MASK token (specd.mask_token_id); TiDAR needs a TiDAR-trained model "
-                  "(tools/train/train_tidar.py, or specd-add-mask for an untrained one)");
+                  "the model has no MASK token (specd.mask_token_id): tidar needs a TiDAR-trained model "
+                  "(make one with scripts/train.sh tidar; specd-add-mask gives an untrained one, to try the decoder)");
   /* A step may not exceed the host's row budget (1.0 hosts that predate max_rows: 1024). */
   const int32_t budget = SPECD_HAS(specd_model_info, model, max_rows) ? model->max_rows : 1024;
   while (k > 1 && k + k * k > budget) --k;
