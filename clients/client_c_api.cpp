@@ -3,6 +3,7 @@
 
 #include "clients/default_paths.h"
 #include "clients/error_text.h"
+#include "clients/client_c_results.h"
 #include "clients/session.h"
 
 #include <algorithm>
@@ -25,235 +26,6 @@ namespace sc = specd::clients;
 constexpr const char* kDefaultClientName = "libspecd-client " SPECD_STRINGIFY(SPECD_CLIENT_VERSION_MAJOR) "." SPECD_STRINGIFY(
     SPECD_CLIENT_VERSION_MINOR) "." SPECD_STRINGIFY(SPECD_CLIENT_VERSION_PATCH);
 
-namespace {
-
-// Results handed to C live in "boxes": a standard-layout struct whose first member is the public
-// struct and whose other members own what its pointers point at. The public pointer converts back
-// to its box (they are pointer-interconvertible), so *_free needs no lookup and no global table.
-// Pointers are set by link() once the box is in its final place; a box is never moved after.
-constexpr int32_t kNoIds[1] = {0};  // what an empty id array points at: the API promises non-NULL
-
-struct GenResultBox {
-  specd_gen_result pub;
-  std::vector<int32_t> ids;
-  std::string text;
-  std::string reason;
-  std::vector<int32_t> hist;
-};
-
-struct WeightTypeBox {
-  specd_status_weight_type pub;
-  std::string type;
-};
-
-struct ModelBox {
-  specd_status_model pub;
-  std::string name;
-  std::string path;
-  std::string device;
-  std::string architecture;
-  std::vector<WeightTypeBox> types;
-  std::vector<const specd_status_weight_type*> type_ptrs;
-};
-
-struct DecoderBox {
-  specd_status_decoder pub;
-  std::string name;
-  std::string version;
-  std::string description;
-  std::string path;
-  std::string details_json;
-};
-
-struct StatusBox {
-  specd_status pub;
-  std::string daemon_version;
-  std::vector<ModelBox> models;
-  std::vector<const specd_status_model*> model_ptrs;
-  std::vector<DecoderBox> decoders;
-  std::vector<const specd_status_decoder*> decoder_ptrs;
-};
-
-struct RunBox {
-  specd_run pub;
-  sc::RunRecord rec;
-};
-
-struct RunsBox {
-  specd_runs pub;
-  std::vector<RunBox> runs;
-  std::vector<const specd_run*> run_ptrs;
-};
-
-template <class Box>
-constexpr bool kBoxLayoutOk = std::is_standard_layout_v<Box> && offsetof(Box, pub) == 0;
-static_assert(kBoxLayoutOk<GenResultBox> && kBoxLayoutOk<StatusBox> && kBoxLayoutOk<RunsBox> &&
-                  kBoxLayoutOk<ModelBox> && kBoxLayoutOk<DecoderBox> && kBoxLayoutOk<RunBox> &&
-                  kBoxLayoutOk<WeightTypeBox>,
-              "a box must convert to and from its public struct");
-
-int32_t finish_reason_code(const std::string& reason) {
-  if (reason == "length") return SPECD_FINISH_LENGTH;
-  if (reason == "stop") return SPECD_FINISH_STOP;
-  if (reason == "decoder") return SPECD_FINISH_DECODER;
-  if (reason == "context") return SPECD_FINISH_CONTEXT;
-  if (reason == "cancel") return SPECD_FINISH_CANCEL;
-  if (reason == "error") return SPECD_FINISH_ERROR;
-  return 0;
-}
-
-const int32_t* ids_or_empty(const std::vector<int32_t>& v) { return v.empty() ? kNoIds : v.data(); }
-
-void fill_gen_result(GenResultBox* b, const sc::Finished& f) {
-  b->ids = f.token_ids;
-  b->text = f.text;
-  b->reason = f.reason;
-  b->hist = f.usage.accepted_hist;
-  specd_gen_result& r = b->pub;
-  r = specd_gen_result{};
-  r.struct_size = sizeof r;
-  r.finish_reason = finish_reason_code(b->reason);
-  r.finish_reason_name = b->reason.c_str();
-  r.token_ids = ids_or_empty(b->ids);
-  r.n_tokens = b->ids.size();
-  r.text = b->text.c_str();
-  r.text_len = b->text.size();
-  r.prompt_tokens = f.usage.prompt_tokens;
-  r.generated_tokens = f.usage.generated_tokens;
-  r.forwards = f.usage.forwards;
-  r.tokens_per_forward = f.usage.tokens_per_forward;
-  r.ttft_ms = f.usage.ttft_ms;
-  r.decode_tok_s = f.usage.decode_tok_s;
-  r.run_id = f.run_id;
-  r.accepted_hist = ids_or_empty(b->hist);
-  r.n_accepted_hist = b->hist.size();
-}
-
-// The 1.2 fields of a model: architecture, parameters, file size, weight types, flags, KV blocks.
-void link_model_summary(ModelBox* m, sc::ModelInfo info) {
-  m->architecture = std::move(info.architecture);
-  m->pub.architecture = m->architecture.c_str();
-  m->pub.parameters = info.parameters;
-  m->pub.file_bytes = info.file_bytes;
-  m->types = std::vector<WeightTypeBox>(info.weight_types.size());
-  for (size_t i = 0; i < info.weight_types.size(); ++i) {
-    WeightTypeBox& t = m->types[i];
-    t.type = std::move(info.weight_types[i].type);
-    t.pub = specd_status_weight_type{sizeof(specd_status_weight_type), t.type.c_str(), info.weight_types[i].parameters,
-                                     info.weight_types[i].bytes};
-    m->type_ptrs.push_back(&t.pub);
-  }
-  m->pub.weight_types = m->type_ptrs.data();
-  m->pub.n_weight_types = m->type_ptrs.size();
-  m->pub.flags = (info.chat_template ? SPECD_MODEL_CHAT_TEMPLATE : 0u) | (info.is_default ? SPECD_MODEL_DEFAULT : 0u);
-  m->pub.kv_blocks_total = info.kv_blocks_total;
-  m->pub.kv_blocks_free = info.kv_blocks_free;
-  m->pub.kv_blocks_reserved = info.kv_blocks_reserved;
-}
-
-specd_status* make_status(sc::StatusInfo info) {
-  auto box = std::make_unique<StatusBox>();
-  box->daemon_version = std::move(info.daemon_version);
-  box->models = std::vector<ModelBox>(info.models.size());
-  for (size_t i = 0; i < info.models.size(); ++i) {
-    ModelBox& m = box->models[i];
-    m.name = std::move(info.models[i].name);
-    m.path = std::move(info.models[i].path);
-    m.device = std::move(info.models[i].device);
-    m.pub = specd_status_model{};
-    m.pub.struct_size = sizeof m.pub;
-    m.pub.vocab = info.models[i].vocab;
-    m.pub.name = m.name.c_str();
-    m.pub.path = m.path.c_str();
-    m.pub.ctx_len = info.models[i].ctx_len;
-    m.pub.weight_bytes = info.models[i].weight_bytes;
-    m.pub.device = m.device.c_str();
-    m.pub.device_memory_used = info.models[i].device_memory_used;
-    m.pub.device_memory_total = info.models[i].device_memory_total;
-    link_model_summary(&m, std::move(info.models[i]));
-    box->model_ptrs.push_back(&m.pub);
-  }
-  box->decoders = std::vector<DecoderBox>(info.decoders.size());
-  for (size_t i = 0; i < info.decoders.size(); ++i) {
-    DecoderBox& d = box->decoders[i];
-    d.name = std::move(info.decoders[i].name);
-    d.version = std::move(info.decoders[i].version);
-    d.description = std::move(info.decoders[i].description);
-    d.path = std::move(info.decoders[i].path);
-    d.details_json = std::move(info.decoders[i].details_json);
-    d.pub = specd_status_decoder{sizeof(specd_status_decoder), d.name.c_str(), d.version.c_str(),
-                                 d.description.c_str(), d.path.c_str(), d.details_json.c_str()};
-    box->decoder_ptrs.push_back(&d.pub);
-  }
-  specd_status& s = box->pub;
-  s = specd_status{};
-  s.struct_size = sizeof s;
-  s.active_requests = info.active_requests;
-  s.daemon_version = box->daemon_version.c_str();
-  s.uptime_s = info.uptime_s;
-  s.models = box->model_ptrs.data();
-  s.n_models = box->model_ptrs.size();
-  s.decoders = box->decoder_ptrs.data();
-  s.n_decoders = box->decoder_ptrs.size();
-  s.queued_requests = info.queued_requests;
-  s.connections = info.connections;
-  s.kv_blocks_total = info.kv_blocks_total;
-  s.kv_blocks_free = info.kv_blocks_free;
-  s.kv_bytes_per_block = info.kv_bytes_per_block;
-  s.kv_blocks_reserved = info.kv_blocks_reserved;
-  return &box.release()->pub;
-}
-
-void link_run(RunBox* b) {
-  const sc::RunRecord& r = b->rec;
-  specd_run& p = b->pub;
-  p = specd_run{};
-  p.struct_size = sizeof p;
-  p.peer_uid = r.peer_uid;
-  p.id = r.id;
-  p.started_unix_ms = r.started_unix_ms;
-  p.finished_unix_ms = r.finished_unix_ms;
-  p.peer_pid = r.peer_pid;
-  p.prompt_tokens = r.prompt_tokens;
-  p.model = r.model.c_str();
-  p.decoder = r.decoder.c_str();
-  p.decoder_options = r.decoder_options.c_str();
-  p.generated_tokens = r.generated_tokens;
-  p.forwards = r.forwards;
-  p.accepted_hist = r.accepted_hist.c_str();
-  p.ttft_ms = r.ttft_ms;
-  p.decode_tok_s = r.decode_tok_s;
-  p.finish_reason = r.finish_reason.c_str();
-  p.error = r.error.c_str();
-  p.auto_settings = r.auto_settings.c_str();
-  p.via = r.via.c_str();
-}
-
-specd_runs* make_runs(sc::RunList list) {
-  auto box = std::make_unique<RunsBox>();
-  box->runs = std::vector<RunBox>(list.runs.size());
-  for (size_t i = 0; i < list.runs.size(); ++i) {
-    box->runs[i].rec = std::move(list.runs[i]);
-    link_run(&box->runs[i]);
-    box->run_ptrs.push_back(&box->runs[i].pub);
-  }
-  specd_runs& r = box->pub;
-  r = specd_runs{};
-  r.struct_size = sizeof r;
-  r.runs = box->run_ptrs.data();
-  r.n_runs = box->run_ptrs.size();
-  r.dropped_log_entries = list.dropped_log_entries;
-  return &box.release()->pub;
-}
-
-// Back from a public pointer to the box that owns it, and destroy the box (NULL is ignored).
-template <class Box, class Pub>
-void destroy_box(Pub* p) {
-  std::unique_ptr<Box> owned(reinterpret_cast<Box*>(p));
-}
-
-}  // namespace
-
 // The opaque handles. C sees only their names; the library allocates and frees them.
 struct specd_client {
   std::unique_ptr<sc::Session> session;
@@ -270,7 +42,7 @@ struct specd_gen final : sc::Generation {
     specd_token_event e{};
     e.struct_size = sizeof e;
     e.step = ev.step;
-    e.ids = ev.ids.empty() ? kNoIds : ev.ids.data();
+    e.ids = ev.ids.empty() ? sc::kNoIds : ev.ids.data();
     e.n_ids = ev.ids.size();
     e.text = ev.text.data() ? ev.text.data() : "";
     e.text_len = ev.text.size();
@@ -283,10 +55,10 @@ struct specd_gen final : sc::Generation {
   }
 
   void on_done(int rc, const std::string& message, const sc::Finished* result) override {
-    GenResultBox box;
+    sc::GenResultBox box;
     bool copied = true;
     try {
-      if (result) fill_gen_result(&box, *result);
+      if (result) sc::fill_gen_result(&box, *result);
     } catch (const std::bad_alloc&) {
       copied = false;  // the request still ends exactly once, without its result
     }
@@ -558,8 +330,8 @@ int specd_generate_sync(specd_client* c, const specd_gen_params* params, specd_g
     req->stream = false;  // nobody reads the token events
     auto f = c->session->generate(req.value());
     if (!f) return report(err, f.error());
-    auto box = std::make_unique<GenResultBox>();
-    fill_gen_result(box.get(), f.value());
+    auto box = std::make_unique<sc::GenResultBox>();
+    sc::fill_gen_result(box.get(), f.value());
     *out = &box.release()->pub;
     return SPECD_OK;
   });
@@ -567,7 +339,7 @@ int specd_generate_sync(specd_client* c, const specd_gen_params* params, specd_g
   return rc;
 }
 
-void specd_gen_result_free(specd_gen_result* r) { destroy_box<GenResultBox>(r); }
+void specd_gen_result_free(specd_gen_result* r) { sc::free_gen_result(r); }
 
 int specd_client_status(specd_client* c, specd_status** out, specd_error* err) {
   if (!out) return report(err, Error{SPECD_E_INVALID_ARG, "out is NULL"});
@@ -576,14 +348,14 @@ int specd_client_status(specd_client* c, specd_status** out, specd_error* err) {
   const int rc = guarded(err, [&] {
     auto s = c->session->status();
     if (!s) return report(err, s.error());
-    *out = make_status(std::move(s.value()));
+    *out = sc::make_status(std::move(s.value()));
     return SPECD_OK;
   });
   finish_call(c);
   return rc;
 }
 
-void specd_status_free(specd_status* s) { destroy_box<StatusBox>(s); }
+void specd_status_free(specd_status* s) { sc::free_status(s); }
 
 int specd_client_list_runs(specd_client* c, const specd_runs_query* q, specd_runs** out, specd_error* err) {
   if (!out) return report(err, Error{SPECD_E_INVALID_ARG, "out is NULL"});
@@ -592,13 +364,13 @@ int specd_client_list_runs(specd_client* c, const specd_runs_query* q, specd_run
   const int rc = guarded(err, [&] {
     auto r = c->session->list_runs(runs_query(q));
     if (!r) return report(err, r.error());
-    *out = make_runs(std::move(r.value()));
+    *out = sc::make_runs(std::move(r.value()));
     return SPECD_OK;
   });
   finish_call(c);
   return rc;
 }
 
-void specd_runs_free(specd_runs* r) { destroy_box<RunsBox>(r); }
+void specd_runs_free(specd_runs* r) { sc::free_runs(r); }
 
 }  // extern "C"
