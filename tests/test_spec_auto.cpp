@@ -135,6 +135,15 @@ TEST_CASE("spec_auto: plain steps when speculation cannot pay, and a probe every
   CHECK(spec_auto_choose(&bad, tg.data(), c.data(), 9) > 0);
   CHECK(bad.probe_every == SPEC_AUTO_PROBE);
   CHECK(spec_auto_choose(&bad, t.data(), c.data(), 1) == 0);  // only the plain step to choose from
+  // A probe three times a plain step's cost (2 extra) waits until it is at most 2 % of the plain
+  // steps before it (100 of them), then the doubling takes over again once it is the longer wait.
+  spec_accept costly = with_rate(0.05, 8, 400);
+  std::vector<double> c3;
+  for (int32_t k = 0; k <= 8; ++k) c3.push_back(k == 0 ? 1.0 : 1.0 + 2.0 * k);
+  std::vector<int> costly_probes;
+  for (int step = 1; step <= 700; ++step)
+    if (spec_auto_choose(&costly, t.data(), c3.data(), 9) != 0) costly_probes.push_back(step);
+  CHECK(costly_probes == std::vector<int>{100, 200, 300, 428, 684});
   // Candidates without a cost (<= 0) are never chosen.
   const double t2[3] = {1.0, 5.0, 9.0}, c2[3] = {1.0, 0.0, -1.0};
   CHECK(spec_auto_argmax(t2, c2, 3) == 0);

@@ -25,6 +25,7 @@
 #define SPEC_AUTO_MARGIN 1.02  /* a costlier candidate must beat a cheaper one by 2% (timing noise) */
 #define SPEC_AUTO_PROBE 16     /* plain steps in a row before one speculative step re-measures */
 #define SPEC_AUTO_PROBE_MAX 1024
+#define SPEC_AUTO_PROBE_SHARE 0.02 /* a probe waits until its extra cost is at most this share of the plain steps before it */
 
 typedef struct spec_accept {
   double prior_p;                         /* the prior mean of every p_d */
@@ -94,7 +95,11 @@ static inline int32_t spec_auto_argmax(const double *tokens, const double *cost,
 
 /* spec_auto_argmax with the probe: after probe_every plain choices in a row, the best candidate
  * other than 0 runs once, and the next probe waits twice as long; a speculative candidate that wins
- * on its own resets the wait to SPEC_AUTO_PROBE. n <= 1 always gives 0. */
+ * on its own resets the wait to SPEC_AUTO_PROBE. A probe that costs much more than a plain step
+ * waits longer still, until its extra cost is at most SPEC_AUTO_PROBE_SHARE of the plain steps run
+ * since the last one: where drafts never pay, probing then costs at most that share of the time
+ * (on a CPU, where a probe's rows cost nearly as much as whole forwards, the doubling alone left
+ * about 5 % on a short generation). n <= 1 always gives 0. */
 static inline int32_t spec_auto_choose(spec_accept *a, const double *tokens, const double *cost, int32_t n) {
   const int32_t best = spec_auto_argmax(tokens, cost, n);
   if (n <= 1) return 0;
@@ -104,9 +109,11 @@ static inline int32_t spec_auto_choose(spec_accept *a, const double *tokens, con
     return best;
   }
   if (++a->plain_run < a->probe_every) return 0;
+  const int32_t probe = 1 + spec_auto_argmax(tokens + 1, cost + 1, n - 1);
+  if (cost[0] > 0.0 && cost[probe] - cost[0] > SPEC_AUTO_PROBE_SHARE * a->plain_run * cost[0]) return 0;
   a->plain_run = 0;
   if (a->probe_every < SPEC_AUTO_PROBE_MAX) a->probe_every *= 2;
-  return 1 + spec_auto_argmax(tokens + 1, cost + 1, n - 1);
+  return probe;
 }
 
 #endif /* SPECD_PLUGINS_SPEC_AUTO_H */
