@@ -40,10 +40,16 @@ std::vector<std::string> default_plugin_dirs() {
 }
 
 std::vector<std::string> plugin_dirs_with_defaults(const std::vector<std::string>& extra) {
+  // One directory named two ways (build/plugins, /abs/build/plugins, the built-in one given again)
+  // is searched once: a second search would only refuse each decoder as a duplicate of itself.
+  const auto same_dir = [](const std::string& a, const std::string& b) {
+    std::error_code ec;
+    return a == b || fs::equivalent(a, b, ec);
+  };
   std::vector<std::string> dirs;
   for (const auto& list : {extra, default_plugin_dirs()})
     for (const auto& d : list)
-      if (std::find(dirs.begin(), dirs.end(), d) == dirs.end()) dirs.push_back(d);
+      if (std::none_of(dirs.begin(), dirs.end(), [&](const std::string& x) { return same_dir(x, d); })) dirs.push_back(d);
   return dirs;
 }
 

@@ -208,6 +208,12 @@ TEST_CASE("specd decoders lists every decoder with its options; --json has the s
   CHECK(run_command(build_root() + "/daemon/specd generate --model " + model_path("stories260K.gguf") +
                         " --prompt-ids 1 --max-tokens 3 --decoder ar --plugin-dir " + build_root() + "/tests/plugins 2>/dev/null",
                     &out) == 0);
+  // The built-in directory named again, by another spelling, is searched once: no refusals.
+  const std::string again = std::filesystem::relative(build_root() + "/plugins").string();
+  REQUIRE(run_command(build_root() + "/daemon/specd decoders --plugin-dir " + again + " --plugin-dir " + build_root() + "/./plugins 2>&1",
+                      &out) == 0);
+  CHECK_MESSAGE(out.find("refused") == std::string::npos, out);
+  CHECK(out.find("ar 1.0.0  lossless") != std::string::npos);
   CHECK(run_command(build_root() + "/daemon/specd decoders --bogus 2>/dev/null", &out) == 2);
   CHECK(run_command("SPECD_PLUGIN_DIR=/nonexistent " + build_root() + "/daemon/specd decoders 2>/dev/null", &out) == 1);
 }
