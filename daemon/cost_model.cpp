@@ -24,10 +24,22 @@ double CostModel::fold(double mean, double x) const {
   return (1.0 - ewma_) * mean + ewma_ * std::min(x, 2.0 * mean);
 }
 
+// A row count measured before moves by the EWMA weight, and every other knot moves by the same
+// factor: the table keeps the shape the calibration measured and follows the machine's speed now.
+// Without that, a calibration made on a busier machine (or cached from one) was corrected only at
+// the row counts that ran, so after a run of one-row steps a 2-row step looked several times its
+// real cost, and auto never ran the step that would have corrected it. A row count seen for the
+// first time becomes a knot as it is and moves nothing else (one value says nothing of the speed).
 void CostModel::observe(int32_t rows, double seconds) {
   if (rows < 1 || rows > max_rows() || !(seconds > 0.0) || !std::isfinite(seconds)) return;
   double& m = mean_[static_cast<size_t>(rows)];
+  const double before = m;
   m = fold(m, seconds);
+  if (before > 0.0) {
+    const double factor = m / before;
+    for (int32_t n = 1; n <= max_rows(); ++n)
+      if (n != rows) mean_[static_cast<size_t>(n)] *= factor;
+  }
   rebuild();
 }
 

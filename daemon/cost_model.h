@@ -28,8 +28,9 @@ class CostModel {
 
   // A calibration measurement (replaces what the row count had). seconds > 0, rows >= 1.
   void set(int32_t rows, double seconds);
-  // A live step's forward time: folds it into the row count's running mean. Ignored when rows is
-  // outside [1, max_rows] or seconds is not positive and finite.
+  // A live step's forward time: folds it into the row count's running mean, and when that row count
+  // had a mean, scales every other row count's by the same factor (the calibration's shape, the
+  // live speed). Ignored when rows is outside [1, max_rows] or seconds is not positive and finite.
   void observe(int32_t rows, double seconds);
 
   // A live step's time outside the forward and the decoders (their plan/accept): folded into O by

@@ -119,6 +119,25 @@ TEST_CASE("cost model: live steps move a row count's mean by the EWMA weight, de
   CHECK(m.knots().size() == 2);
 }
 
+TEST_CASE("cost model: live steps at one row count carry the calibration's shape to the speed they see") {
+  // Calibrated on a machine four times slower (say, busy): 1 row 0.4 s, 2 rows 0.44 s, 8 rows 0.6 s.
+  CostModel m(16, 0.1);
+  m.set(1, 0.4);
+  m.set(2, 0.44);
+  m.set(8, 0.6);
+  // Now only one-row steps run, at 0.1 s: every knot follows, and the ratios stay the calibration's.
+  for (int i = 0; i < 200; ++i) m.observe(1, 0.1);
+  CHECK(m.seconds(1) == doctest::Approx(0.1).epsilon(1e-3));
+  CHECK(m.seconds(2) == doctest::Approx(0.11).epsilon(1e-3));
+  CHECK(m.seconds(8) == doctest::Approx(0.15).epsilon(1e-3));
+  CHECK(m.relative(2) == doctest::Approx(1.1).epsilon(1e-3));  // not 4.4: a 2-row step still looks cheap
+  // The row count that runs refines its own knot and moves the others with it; a new row count is
+  // taken as it is and moves nothing.
+  m.observe(4, 0.2);
+  CHECK(m.seconds(4) == doctest::Approx(0.2));
+  CHECK(m.seconds(2) == doctest::Approx(0.11).epsilon(1e-3));
+}
+
 TEST_CASE("cost model: serialize and parse round-trip; malformed text leaves the model alone") {
   CostModel a(64);
   a.set(1, 1.5e-3);
