@@ -18,6 +18,7 @@ void rd_auto_init(rd_auto_seq *a) {
   a->plain_measured = 0;
   a->last_width = -1;
   a->last_depth = -1;
+  a->last_beams = 1;
 }
 
 static int32_t width_index(int32_t W) {
@@ -35,7 +36,7 @@ static void fold(double *mean, int32_t *measured, double x) {
 }
 
 /* The last step's plan + accept time: a plain step's is what every step pays; a tree step's extra
- * is spread over its drafter steps. */
+ * is spread over its drafter beam steps (L-1 steps of W beams). */
 static void fold_decoder_cost(rd_auto_seq *a, const specd_host_api *api, specd_seq *s) {
   if (a->last_depth < 0) return;
   const double c = api->seq_decoder_cost(s);
@@ -47,7 +48,7 @@ static void fold_decoder_cost(rd_auto_seq *a, const specd_host_api *api, specd_s
   /* a drafter's cost next to the model varies by 100x between a tiny model (host-op overhead
    * dominates) and a 1B one: the first measurement replaces the prior */
   const double extra = c > a->plain_cost ? c - a->plain_cost : 0.0;
-  fold(&a->draft_cost, &a->draft_measured, extra / a->last_depth);
+  fold(&a->draft_cost, &a->draft_measured, extra / ((double)a->last_depth * a->last_beams));
 }
 
 void rd_auto_choose(rd_auto_seq *a, const specd_host_api *api, specd_host *h, specd_seq *s, int32_t w_auto,
@@ -66,7 +67,7 @@ void rd_auto_choose(rd_auto_seq *a, const specd_host_api *api, specd_host *h, sp
     const spec_accept *acc = &a->acc[width_index(w)];
     for (int32_t l = l_auto ? 2 : lmax; l <= lmax; ++l, ++n) {
       tokens[n] = spec_expected_tokens(acc, l - 1);
-      cost[n] = api->step_cost(h, 1 + w * (l - 1)) + a->plain_cost + a->draft_cost * (l - 1);
+      cost[n] = api->step_cost(h, 1 + w * (l - 1)) + a->plain_cost + a->draft_cost * w * (l - 1);
       cw[n] = w, cl[n] = l;
     }
   }
@@ -76,6 +77,7 @@ void rd_auto_choose(rd_auto_seq *a, const specd_host_api *api, specd_host *h, sp
   *L = cl[c];
   a->last_width = *L >= 2 ? width_index(*W) : -1;
   a->last_depth = *L - 1;
+  a->last_beams = *W > 0 ? *W : 1;
   char label[24];
   if (*L >= 2)
     snprintf(label, sizeof label, "W=%d,L=%d", (int)*W, (int)*L);

@@ -3,9 +3,10 @@
  * Acceptance by depth is kept per candidate width (1, 2, 4, ... up to the instance's W), since wider
  * trees accept deeper; a width's prior mean grows with it (1 - (1 - p0)/sqrt(W)) so wider trees get
  * tried and then judged on what they do. The cost of a candidate is the host's step_cost for its
- * 1 + W(L-1) tree rows plus the decoder's own work: what a plain step's plan + accept takes, and L-1
- * sequential drafter steps priced from what earlier tree steps took beyond that (both from the
- * host's seq_decoder_cost). */
+ * 1 + W(L-1) tree rows plus the decoder's own work: what a plain step's plan + accept takes, and
+ * W(L-1) drafter beam steps (L-1 sequential steps of W beams each: the beam search's work grows with
+ * both) priced from what earlier tree steps took beyond that (both from the host's
+ * seq_decoder_cost). */
 #ifndef SPECD_REDRAFTER_AUTO_H
 #define SPECD_REDRAFTER_AUTO_H
 
@@ -17,11 +18,12 @@
 
 typedef struct rd_auto_seq {
   spec_accept acc[RD_AUTO_WIDTHS];
-  double draft_cost;   /* one drafter step beyond a plain step's decoder work, in step_cost units */
+  double draft_cost;   /* one beam's drafter step beyond a plain step's decoder work, in step_cost units */
   double plain_cost;   /* the decoder's work in a plain step (sampling, bookkeeping), same units */
   int32_t draft_measured, plain_measured;
   int32_t last_width;  /* the width index of the last step's tree, -1 for a plain step */
   int32_t last_depth;  /* L - 1 of the last step (0: plain), -1 before the first choice */
+  int32_t last_beams;  /* W of the last tree step */
 } rd_auto_seq;
 
 void rd_auto_init(rd_auto_seq *a);
