@@ -1,6 +1,7 @@
 // `specd serve`: read the config and flags, load the models, open the run log and the socket, serve.
 #include "daemon/serve_command.h"
 
+#include "cli/cli_args.h"
 #include "cli/command_line.h"
 #include "daemon/config.h"
 #include "daemon/example_config.h"
@@ -25,31 +26,15 @@ namespace {
 
 constexpr const char* kDefaultConfig = "/etc/specd/specd.toml";
 
-bool has_flag(int argc, char** argv, const char* name) {
-  const size_t n = std::strlen(name);
-  for (int i = 1; i < argc; ++i)
-    if (std::strncmp(argv[i], name, n) == 0 && (argv[i][n] == '\0' || argv[i][n] == '=')) return true;
-  return false;
-}
-
-std::string flag_value(int argc, char** argv, const char* name) {
-  const size_t n = std::strlen(name);
-  std::string v;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strncmp(argv[i], name, n) != 0) continue;
-    if (argv[i][n] == '=') v = argv[i] + n + 1;
-    else if (argv[i][n] == '\0' && i + 1 < argc) v = argv[i + 1];
-  }
-  return v;
-}
-
 // The file (if any), then the flags over it. Without --config and without a model flag (--model or
 // -m) it is the service's file; when that cannot be read, the error says how to go on without it.
 Result<Config> read_config(int argc, char** argv) {
   Config cfg;
-  const bool given = has_flag(argc, argv, "--config");
-  if (given || !(has_flag(argc, argv, "--model") || has_flag(argc, argv, "-m"))) {
-    auto file = load_config(given ? flag_value(argc, argv, "--config") : kDefaultConfig);
+  auto args = cli::CliArgs::parse(argc, argv, serve_options(), {"print-config"});
+  if (!args) return args.error();
+  const bool given = args->has("config");
+  if (given || !args->has("model")) {
+    auto file = load_config(given ? args->str("config") : kDefaultConfig);
     if (!file && !given && file.error().code == SPECD_E_IO)
       return make_error(SPECD_E_INVALID_ARG,
                         "no model to serve: give --model NAME=PATH (-m) or --config FILE (%s; `specd serve --print-config` "
