@@ -55,6 +55,13 @@ HttpReply curl(const std::string& args) {
   return r;
 }
 
+// DIR/specd.toml holding toml; returns its path.
+std::string config_file(const std::string& dir, const std::string& toml) {
+  const std::string path = dir + "/specd.toml";
+  write_file(path, std::vector<uint8_t>(toml.begin(), toml.end()));
+  return path;
+}
+
 // A daemon with the HTTP API on a loopback port.
 struct HttpDaemon {
   int port = free_port();
@@ -519,9 +526,7 @@ TEST_CASE("http: bad requests get OpenAI's error object and status, and the daem
 
 TEST_CASE("http: slow and idle clients are cut at request_timeout_ms; the rest are served meanwhile") {
   const std::string dir = temp_dir();
-  const std::string cfg = dir + "/specd.toml";
-  const std::string toml = "[http]\nrequest_timeout_ms = 500\n";
-  write_file(cfg, std::vector<uint8_t>(toml.begin(), toml.end()));
+  const std::string cfg = config_file(dir, "[http]\nrequest_timeout_ms = 500\n");
   HttpDaemon h({"--config", cfg});
   const auto t0 = std::chrono::steady_clock::now();
   std::thread slow([&] { (void)raw_exchange(h.port, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{", 5000); });
@@ -536,9 +541,7 @@ TEST_CASE("http: slow and idle clients are cut at request_timeout_ms; the rest a
 
 TEST_CASE("http: a connection past [http] max_connections gets 503 and is closed; once one closes, the next is served") {
   const std::string dir = temp_dir();
-  const std::string cfg = dir + "/specd.toml";
-  const std::string toml = "[http]\nmax_connections = 2\n";
-  write_file(cfg, std::vector<uint8_t>(toml.begin(), toml.end()));
+  const std::string cfg = config_file(dir, "[http]\nmax_connections = 2\n");
   HttpDaemon h({"--config", cfg});
   // Two idle connections hold both places (accepted in arrival order, before curl's).
   const int a = connect_loopback(h.port), b = connect_loopback(h.port);
@@ -654,9 +657,7 @@ TEST_CASE("http: an API key guards TCP; a non-loopback listener without one refu
 
 TEST_CASE("http: the Unix-socket listener applies the socket's peer checks") {
   const std::string dir = temp_dir();
-  const std::string cfg = dir + "/specd.toml";
-  const std::string toml = "[access]\nallow_uids = [4242424]\n";
-  write_file(cfg, std::vector<uint8_t>(toml.begin(), toml.end()));
+  const std::string cfg = config_file(dir, "[access]\nallow_uids = [4242424]\n");
   const std::string sock = dir + "/http.sock";
   {
     HttpDaemon h({"--config", cfg, "--http", "unix:" + sock});
