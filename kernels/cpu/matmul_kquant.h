@@ -23,6 +23,9 @@ void matmul_range_kq_avx2(const WeightView& w, const float* x, int64_t ldx, int6
                           int64_t n0, int64_t n1);
 void matmul_range_kq_avx512(const WeightView& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy,
                             int64_t n0, int64_t n1);
+// Its Q4_0 part (matmul_q4_0_avx512.cpp), which matmul_range_kq_avx512 calls for Q4_0 weights.
+void matmul_range_q4_0_avx512(const WeightView& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy,
+                              int64_t n0, int64_t n1);
 
 namespace kq {
 

@@ -1,6 +1,6 @@
 // AVX-512 VNNI quantized-activation products. The K types unpack each weight block once (levels as
 // bytes, sub-block scales as int16 lanes) and reuse it for every activation row of the call, so a
-// verify or prefill of m rows does not unpack the weights m times; Q4_0 keeps kq::dot_row.
+// verify or prefill of m rows does not unpack the weights m times; Q4_0 does the same in matmul_q4_0_avx512.cpp.
 //
 // Numerics: a block's integer sums are exact whatever order they are added in, so they are taken
 // here in 512-bit steps and reduced eight at a time by one transposing tree (instead of a horizontal
@@ -17,18 +17,6 @@
 
 namespace specd::kernels {
 namespace {
-
-struct Avx512Q40 : Avx2BlockTerms {
-  static int q4_0(const uint8_t* qs, const int8_t* x) {
-    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-    const __m128i m4 = _mm_set1_epi8(0xF);
-    const __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), m4), _mm_and_si128(raw, m4));
-    const __m256i xv = load32(x);
-    const __m256i zero = _mm256_setzero_si256();
-    // sum q x - 8 sum x, both with vpdpbusd (unsigned x signed, four products per lane).
-    return hsum8(_mm256_sub_epi32(_mm256_dpbusd_epi32(zero, q, xv), _mm256_dpbusd_epi32(zero, _mm256_set1_epi8(8), xv)));
-  }
-};
 
 // Lays out the quantized activations for rows_k: block b of row i to xb[i * blocks + b], where Q4_K
 // and Q5_K swap each 128 values' second and third 32 to line up with Q45's levels (exact: the bsums,
@@ -166,6 +154,7 @@ void rows_any(const WeightView& w, const XBlock* xb, const float* ad, int64_t m,
 
 void matmul_range_kq_avx512(const WeightView& w, const float* x, int64_t ldx, int64_t m, float* y, int64_t ldy,
                             int64_t n0, int64_t n1) {
+  if (w.type == GgmlType::Q4_0) return matmul_range_q4_0_avx512(w, x, ldx, m, y, ldy, n0, n1);
   const size_t arow = kq::act_row_bytes(w);
   const int64_t nb = w.cols / kQK;
   // After the activations, 64-byte aligned: their blocks as XBlocks, then their scales (ad).
@@ -174,8 +163,6 @@ void matmul_range_kq_avx512(const WeightView& w, const float* x, int64_t ldx, in
   auto* xb = reinterpret_cast<XBlock*>(act + act_bytes);
   auto* ad = reinterpret_cast<float*>(act + act_bytes + xb_bytes);
   switch (w.type) {
-    case GgmlType::Q4_0:
-      return kq::rows<Avx512Q40, GgmlType::Q4_0>(w, act, arow, m, y, ldy, n0, n1);
     case GgmlType::Q4_K:
       prepare_act(act, arow, m, nb, true, ad, xb);
       return rows_any<Q45<GgmlType::Q4_K>>(w, xb, ad, m, y, ldy, n0, n1);
