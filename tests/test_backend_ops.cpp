@@ -595,3 +595,47 @@ TEST_CASE("backend ops: a row's attention is the same bits whether the rows befo
     CHECK(same_bits(&a[static_cast<size_t>(n - 1) * qd], b.data(), qd));
   }
 }
+
+TEST_CASE("backend ops: a head's attention is the same bits whatever the size of its GQA group") {
+  // The CPU kernel takes a group's query heads together, one vector lane each (up to 16 a pass); a
+  // head's arithmetic must not depend on how many heads share its KV head or on its lane.
+  if (specd::test::test_device() != "cpu") {
+    MESSAGE("skipped: a property of the CPU kernel");
+    return;
+  }
+  std::mt19937_64 rng(16);
+  const AttnCase shape(rng, {6, 3}, {13, 0}, true);  // its step metadata only: rows, tiles, blocks
+  const int32_t hd = 8, rows = shape.meta.n_rows, bt = AttnCase::kBt;
+  const size_t slots = static_cast<size_t>(AttnCase::kBlocks) * bt;
+  for (int32_t group : {2, 3, 8, 20}) {
+    CAPTURE(group);
+    const std::vector<float> q = random_floats(static_cast<size_t>(rows * group * hd), rng);
+    const std::vector<float> k = random_floats(static_cast<size_t>(rows * hd), rng), v = random_floats(k.size(), rng);
+    const std::vector<float> kv = random_floats(slots * 2 * hd, rng);  // one KV head: [block][K|V][position][hd]
+    // heads: 1 (one KV head for the whole group) or `group` (each query head its own copy of it).
+    auto run = [&](int32_t kv_heads) {
+      const KvLayout layout{1, kv_heads * hd, bt};
+      std::vector<float> kk(static_cast<size_t>(rows * kv_heads * hd)), vv(kk.size()), store(AttnCase::kBlocks * layout.block_floats());
+      for (int32_t r = 0; r < rows; ++r)
+        for (int32_t h = 0; h < kv_heads; ++h) {
+          std::copy_n(&k[static_cast<size_t>(r * hd)], hd, &kk[static_cast<size_t>((r * kv_heads + h) * hd)]);
+          std::copy_n(&v[static_cast<size_t>(r * hd)], hd, &vv[static_cast<size_t>((r * kv_heads + h) * hd)]);
+        }
+      for (int32_t b = 0; b < AttnCase::kBlocks; ++b)
+        for (int32_t kind = 0; kind < 2; ++kind)
+          for (int32_t p = 0; p < bt; ++p)
+            for (int32_t h = 0; h < kv_heads; ++h)
+              std::copy_n(&kv[(static_cast<size_t>((b * 2 + kind) * bt + p)) * hd], hd, &store[layout.offset(b, 0, kind, p) + static_cast<size_t>(h * hd)]);
+      DevBuf<float> dq(q), dk(kk), dv(vv), dkv(store), out(q.size());
+      REQUIRE(backend().begin_step(shape.meta).has_value());
+      AttentionArgs a;
+      a.n_heads = group, a.n_kv_heads = kv_heads, a.head_dim = hd;
+      a.q = dq.p, a.k = dk.p, a.v = dv.p, a.out = out.p, a.kv = dkv.p;
+      a.layout = layout;
+      backend().attention(a);
+      return out.read();
+    };
+    const std::vector<float> shared = run(1), alone = run(group);
+    CHECK(same_bits(shared.data(), alone.data(), shared.size()));
+  }
+}

@@ -77,8 +77,6 @@ class CpuBackend final : public Backend {
     step_span_ = static_cast<int64_t>(meta.max_kv_len) + widest;
     // Sized for the longest prefix the model allows, so growing sequences do not reallocate.
     score_stride_ = static_cast<size_t>(std::max(meta.max_kv_len, meta.kv_capacity)) + static_cast<size_t>(widest);
-    const size_t need = static_cast<size_t>(pool_.size()) * score_stride_;
-    if (scores_.size() < need) scores_.resize(need);  // grow-only: steady-state steps never allocate
     return {};
   }
 
@@ -107,9 +105,12 @@ class CpuBackend final : public Backend {
 
   void attention(const AttentionArgs& a) override {
     const StepMeta& m = *step_;
+    const size_t stride = score_stride_ * static_cast<size_t>(std::min(a.n_heads / a.n_kv_heads, kHeadsPerPass));
+    const size_t need = static_cast<size_t>(pool_.size()) * stride;
+    if (scores_.size() < need) scores_.resize(need);  // grow-only: steady-state steps never allocate
     auto task = [&](int64_t t, int worker) {
       attend_group(a, m, static_cast<int32_t>(t / a.n_kv_heads), static_cast<int32_t>(t % a.n_kv_heads),
-                   scores_.data() + static_cast<size_t>(worker) * score_stride_);
+                   scores_.data() + static_cast<size_t>(worker) * stride);
     };
     // Attention is small next to the weight products unless many rows see long prefixes.
     const int64_t tasks = static_cast<int64_t>(m.n_rows) * a.n_kv_heads;
@@ -160,7 +161,7 @@ class CpuBackend final : public Backend {
   std::unordered_map<void*, Allocation> live_;
   const StepMeta* step_ = nullptr;
   std::optional<Rope> rope_;
-  std::vector<float> scores_;  // [workers][score_stride_] attention scores
+  std::vector<float> scores_;  // [workers][heads a pass][score_stride_] attention scores
   size_t score_stride_ = 0;
   int64_t step_span_ = 0;  // most positions one row of this step attends to
 };
