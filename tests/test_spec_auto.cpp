@@ -60,6 +60,29 @@ TEST_CASE("spec_auto: the prior, recording by depth, and expected tokens of a ch
   CHECK(a.prior_p == SPEC_AUTO_PRIOR_P);
 }
 
+TEST_CASE("spec_auto: a depth never verified is expected to accept as the one above it") {
+  spec_accept a;
+  spec_accept_init(&a, 0.5);
+  for (int i = 0; i < 40; ++i) spec_accept_record(&a, 3, 3);  // every draft of 3 accepted
+  const double p3 = spec_accept_p(&a, 3);
+  CHECK(p3 > 0.9);
+  CHECK(a.tries[4] == 0.0);
+  CHECK(spec_accept_p(&a, 4) == doctest::Approx(p3));  // not the neutral 0.5
+  CHECK(spec_accept_p(&a, 9) == doctest::Approx(p3));
+  // so a longer chain is expected to pay more, and gets tried
+  CHECK(spec_expected_tokens(&a, 6) > spec_expected_tokens(&a, 3) + 2.0);
+  // where drafts fail, the depths below inherit that
+  spec_accept b;
+  spec_accept_init(&b, 0.5);
+  for (int i = 0; i < 40; ++i) spec_accept_record(&b, 2, 0);
+  CHECK(spec_accept_p(&b, 1) < 0.1);
+  CHECK(spec_accept_p(&b, 5) < 0.1);
+  // a measured depth still follows its own counts
+  spec_accept c = a;
+  for (int i = 0; i < 60; ++i) spec_accept_record(&c, 5, 3);  // depths 1-3 hit, 4 missed
+  CHECK(spec_accept_p(&c, 4) < 0.1);
+}
+
 TEST_CASE("spec_auto: old steps fade, so the estimate follows the text") {
   spec_accept a = with_rate(0.9, 4, 200);
   CHECK(spec_accept_p(&a, 1) > 0.8);

@@ -2,8 +2,9 @@
  *
  * Each speculative decoder keeps, per sequence, the live acceptance of its drafts by depth:
  * p_d = P(draft d is accepted | drafts 1..d-1 were), counted with exponential forgetting so the
- * estimate follows the text, and read with a Beta prior (SPEC_AUTO_PRIOR_P, SPEC_AUTO_PRIOR_N
- * pseudo-steps) so a sequence starts from a neutral guess rather than from nothing. A chain of k
+ * estimate follows the text, and read with a Beta prior (SPEC_AUTO_PRIOR_N pseudo-steps; its mean
+ * SPEC_AUTO_PRIOR_P at depth 1, depth d-1's estimate below) so a sequence starts from a neutral
+ * guess rather than from nothing. A chain of k
  * drafts then yields E(k) = 1 + sum_{j<=k} prod_{d<=j} p_d tokens per step, and costs the host's
  * step_cost(rows(k)) plus the decoder's own work, both in units of a one-row forward (decoder ABI
  * 1.2). spec_auto_choose picks the candidate with the most expected tokens per unit of time;
@@ -59,18 +60,30 @@ static inline void spec_accept_record(spec_accept *a, int32_t drafted, int32_t a
   }
 }
 
-/* P(draft d accepted | 1..d-1 were): the posterior mean under the Beta prior. */
+/* Depth d's posterior mean given the prior mean `above` (depth d-1's estimate, prior_p at depth 1). */
+static inline double spec_accept_step(const spec_accept *a, int32_t d, double above) {
+  return (a->hits[d] + above * SPEC_AUTO_PRIOR_N) / (a->tries[d] + SPEC_AUTO_PRIOR_N);
+}
+
+/* P(draft d accepted | 1..d-1 were): the posterior mean under a Beta prior whose mean is depth
+ * d-1's estimate (prior_p at depth 1). A depth never verified is expected to accept as the one
+ * above it: with a fixed prior there, a sequence whose drafts were all accepted up to the depth it
+ * ran saw every deeper draft at the neutral 0.5 and never tried one (redrafter auto kept L = 4 on the
+ * 1B model where L = 6 was faster). */
 static inline double spec_accept_p(const spec_accept *a, int32_t d) {
   if (d < 1 || d > SPEC_AUTO_MAX_DEPTH) return 0.0;
-  return (a->hits[d] + a->prior_p * SPEC_AUTO_PRIOR_N) / (a->tries[d] + SPEC_AUTO_PRIOR_N);
+  double p = a->prior_p;
+  for (int32_t j = 1; j <= d; ++j) p = spec_accept_step(a, j, p);
+  return p;
 }
 
 /* Expected tokens of a step verifying a chain of k drafts: 1 + sum_{j=1..k} prod_{d=1..j} p_d. */
 static inline double spec_expected_tokens(const spec_accept *a, int32_t k) {
-  double e = 1.0, reach = 1.0;
+  double e = 1.0, reach = 1.0, p = a->prior_p;
   if (k > SPEC_AUTO_MAX_DEPTH) k = SPEC_AUTO_MAX_DEPTH;
   for (int32_t j = 1; j <= k; ++j) {
-    reach *= spec_accept_p(a, j);
+    p = spec_accept_step(a, j, p);
+    reach *= p;
     e += reach;
   }
   return e;
