@@ -2,6 +2,7 @@
 // and the plugin against ar — greedy identity with trained and random drafters, the exact rule's
 // sampling law, batching, progress bounds and named errors (§12's invariants).
 extern "C" {
+#include "plugins/redrafter/redrafter_auto.h"
 #include "plugins/redrafter/redrafter_beam.h"
 #include "plugins/redrafter/redrafter_tree.h"
 }
@@ -215,6 +216,40 @@ TEST_CASE("beam selection keeps the W best cumulative scores with a deterministi
   REQUIRE(rd_beam_select(2, 3, 3, score, ids, tie_lq, parent, token, rank, out) == 3);
   CHECK(std::vector<int32_t>(token, token + 3) == std::vector<int32_t>{7, 17, 8});  // the lower parent first
   CHECK(rd_beam_select(1, 2, 4, score, ids, lq, parent, token, rank, out) == 2);     // fewer candidates than W
+}
+
+namespace {
+// A host for rd_auto_choose alone: a nearly flat cost curve (a GPU's), no decoder cost measured.
+double flat_step_cost(specd_host*, int32_t rows) { return rows > 0 ? 1.0 + 0.01 * (rows - 1) : 0.0; }
+double no_decoder_cost(specd_seq*) { return 0.0; }
+int note_nothing(specd_seq*, const char*) { return 0; }
+}  // namespace
+
+TEST_CASE("redrafter auto: a width that lost once is measured again now and then, so the best one is found") {
+  // A width's acceptance is learned only from its own steps. Here W=4 trees accept every draft and
+  // narrower ones one, but W=4 starts behind (the drafter's prior cost of 20 beam steps): without the
+  // exploring steps W=2 ran forever. Every RD_AUTO_EXPLORE tree steps the least recent width runs.
+  specd_host_api api{};
+  api.step_cost = flat_step_cost;
+  api.seq_decoder_cost = no_decoder_cost;
+  api.seq_note_setting = note_nothing;
+  rd_auto_seq a;
+  rd_auto_init(&a);
+  const int steps = 8 * RD_AUTO_EXPLORE;
+  std::map<int32_t, int> first_half, second_half;
+  for (int i = 0; i < steps; ++i) {
+    int32_t W = 4, L = 6;
+    rd_auto_choose(&a, &api, nullptr, nullptr, 1, 1, &W, &L);
+    REQUIRE(L >= 2);  // speculation pays on this curve: never a plain step
+    ++(i < steps / 2 ? first_half : second_half)[W];
+    rd_auto_record(&a, W == 4 ? L - 1 : 1);
+  }
+  CHECK(first_half[1] > 0);
+  CHECK(first_half[2] > 0);
+  CHECK(first_half[4] > 0);
+  // once found, W=4 runs but for the exploring steps (one in RD_AUTO_EXPLORE)
+  CHECK(second_half[4] >= steps / 2 - steps / 2 / RD_AUTO_EXPLORE);
+  CHECK(second_half[1] + second_half[2] >= 2);
 }
 
 TEST_CASE("redrafter greedy equals ar greedy on 50 prompts, with the trained and with random drafters") {

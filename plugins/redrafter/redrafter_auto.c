@@ -19,6 +19,9 @@ void rd_auto_init(rd_auto_seq *a) {
   a->last_width = -1;
   a->last_depth = -1;
   a->last_beams = 1;
+  a->tree_steps = 0;
+  a->tree_total = 0;
+  for (int32_t i = 0; i < RD_AUTO_WIDTHS; ++i) a->width_seen[i] = 0;
 }
 
 static int32_t width_index(int32_t W) {
@@ -51,6 +54,25 @@ static void fold_decoder_cost(rd_auto_seq *a, const specd_host_api *api, specd_s
   fold(&a->draft_cost, &a->draft_measured, extra / ((double)a->last_depth * a->last_beams));
 }
 
+/* A tree step's exploring choice: among the candidates of the width that ran least recently (other
+ * than the chosen candidate c's), the one with the most expected tokens per unit of cost. */
+static int32_t explore(rd_auto_seq *a, const double *tokens, const double *cost, const int32_t *cw, int32_t n,
+                       int32_t c) {
+  int32_t stale = -1, best = c;
+  for (int32_t i = 1; i < n; ++i) {
+    const int32_t wi = width_index(cw[i]);
+    if (wi != width_index(cw[c]) && (stale < 0 || a->width_seen[wi] < a->width_seen[stale])) stale = wi;
+  }
+  if (stale < 0) return c; /* one width only */
+  double best_rate = -1.0;
+  for (int32_t i = 1; i < n; ++i) {
+    if (width_index(cw[i]) != stale || !(cost[i] > 0.0)) continue;
+    if (tokens[i] / cost[i] > best_rate) best_rate = tokens[i] / cost[i], best = i;
+  }
+  a->tree_steps = 0;
+  return best;
+}
+
 void rd_auto_choose(rd_auto_seq *a, const specd_host_api *api, specd_host *h, specd_seq *s, int32_t w_auto,
                     int32_t l_auto, int32_t *W, int32_t *L) {
   double tokens[RD_AUTO_CANDIDATES], cost[RD_AUTO_CANDIDATES];
@@ -72,12 +94,14 @@ void rd_auto_choose(rd_auto_seq *a, const specd_host_api *api, specd_host *h, sp
     }
   }
   /* the probe's counter lives in width 1's statistics: one per sequence is enough */
-  const int32_t c = spec_auto_choose(&a->acc[0], tokens, cost, n);
+  int32_t c = spec_auto_choose(&a->acc[0], tokens, cost, n);
+  if (c > 0 && ++a->tree_steps >= RD_AUTO_EXPLORE) c = explore(a, tokens, cost, cw, n, c);
   *W = cw[c];
   *L = cl[c];
   a->last_width = *L >= 2 ? width_index(*W) : -1;
   a->last_depth = *L - 1;
   a->last_beams = *W > 0 ? *W : 1;
+  if (*L >= 2) a->width_seen[a->last_width] = ++a->tree_total;
   char label[24];
   if (*L >= 2)
     snprintf(label, sizeof label, "W=%d,L=%d", (int)*W, (int)*L);

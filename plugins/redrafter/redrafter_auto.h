@@ -6,7 +6,10 @@
  * 1 + W(L-1) tree rows plus the decoder's own work: what a plain step's plan + accept takes, and
  * W(L-1) drafter beam steps (L-1 sequential steps of W beams each: the beam search's work grows with
  * both) priced from what earlier tree steps took beyond that (both from the host's
- * seq_decoder_cost). */
+ * seq_decoder_cost).
+ * A width's acceptance is only learned from steps of that width: once one width wins, the others
+ * would never be measured again, however well they would do. So every RD_AUTO_EXPLORE tree steps,
+ * one step takes the best candidate of the allowed width measured least recently instead. */
 #ifndef SPECD_REDRAFTER_AUTO_H
 #define SPECD_REDRAFTER_AUTO_H
 
@@ -15,6 +18,7 @@
 #include "../common/spec_auto.h"
 
 #define RD_AUTO_WIDTHS 6 /* 1, 2, 4, 8, 16, 32 */
+#define RD_AUTO_EXPLORE 32 /* tree steps between two steps of the least recently measured width */
 
 typedef struct rd_auto_seq {
   spec_accept acc[RD_AUTO_WIDTHS];
@@ -24,6 +28,9 @@ typedef struct rd_auto_seq {
   int32_t last_width;  /* the width index of the last step's tree, -1 for a plain step */
   int32_t last_depth;  /* L - 1 of the last step (0: plain), -1 before the first choice */
   int32_t last_beams;  /* W of the last tree step */
+  int32_t tree_steps;  /* tree steps since the last exploring one */
+  int64_t width_seen[RD_AUTO_WIDTHS]; /* the tree step count when each width last ran (0: never) */
+  int64_t tree_total;  /* tree steps so far */
 } rd_auto_seq;
 
 void rd_auto_init(rd_auto_seq *a);
