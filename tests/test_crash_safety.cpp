@@ -239,8 +239,20 @@ TEST_CASE("serve: the client of a crashing decoder's request gets 'the daemon cl
   REQUIRE_MESSAGE(again.wait_ready(), again.log());
   again.signal(SIGTERM);
   REQUIRE(again.wait_exit() == 0);
+  // Tokens wait for their run's start row to commit, so text seen means recorded. The decoder emits
+  // 20 tokens and crashes within a millisecond or two; where that beat the commit, the client saw
+  // no text and the row may or may not be there: both are within the promise (README, "The run log").
+  const size_t closed_at = out.find("specctl: the daemon closed the connection");
+  const bool streamed = closed_at != std::string::npos && closed_at > 0;
   const auto runs = read_runs(db);
-  REQUIRE(runs.size() == 1);  // it streamed 20 tokens, so its row was written before the crash
-  CHECK(runs.begin()->second.decoder == "misbehave");
-  CHECK(runs.begin()->second.finish_reason == "interrupted");
+  MESSAGE("crashing decoder under specctl: text seen " << streamed << ", rows " << runs.size());
+  if (streamed) {
+    REQUIRE(runs.size() == 1);
+  } else {
+    REQUIRE(runs.size() <= 1);
+  }
+  if (!runs.empty()) {
+    CHECK(runs.begin()->second.decoder == "misbehave");
+    CHECK(runs.begin()->second.finish_reason == "interrupted");
+  }
 }
