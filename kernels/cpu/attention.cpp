@@ -104,8 +104,8 @@ struct RowView {
 template <int HD>
 [[gnu::always_inline]] inline void attend_one_by_one(const AttentionArgs& a, const StepMeta& m, int32_t row, int32_t kvh,
                                                      float* scores) {
-  const RowView rv(a, m, row, kvh, HeadDim<HD>::get(a.head_dim));
   const int32_t hd = HeadDim<HD>::get(a.head_dim), group = a.n_heads / a.n_kv_heads;
+  const RowView rv(a, m, row, kvh, hd);
   for (int32_t g = 0; g < group; ++g) {
     const int32_t head = kvh * group + g;
     const float* q = a.q + static_cast<int64_t>(row) * rv.q_dim + static_cast<int64_t>(head) * hd;
@@ -142,8 +142,8 @@ template <int HD, int NH>
                                                 int32_t h0, int32_t nh, float* scores) {
   using F = typename Lanes<NH>::F;
   using I = typename Lanes<NH>::I;
-  const RowView rv(a, m, row, kvh, HeadDim<HD>::get(a.head_dim));
   const int32_t hd = HeadDim<HD>::get(a.head_dim);
+  const RowView rv(a, m, row, kvh, hd);
   const float* q = a.q + static_cast<int64_t>(row) * rv.q_dim + static_cast<int64_t>(h0) * hd;
   float* out = a.out + static_cast<int64_t>(row) * rv.q_dim + static_cast<int64_t>(h0) * hd;
 

@@ -11,8 +11,7 @@
 
 #include "kernels/cpu/avx512_intrinsics.h"
 
-#include "kernels/cpu/matmul_kquant_avx2_parts.h"
-#include "kernels/cpu/matmul_kquant_avx512_blocks.h"
+#include <cstring>
 
 namespace specd::kernels {
 namespace {

@@ -19,7 +19,6 @@ void rd_auto_init(rd_auto_seq *a) {
   a->last_width = -1;
   a->last_depth = -1;
   a->last_beams = 1;
-  a->tree_steps = 0;
   a->tree_total = 0;
   for (int32_t i = 0; i < RD_AUTO_WIDTHS; ++i) a->width_seen[i] = 0;
 }
@@ -69,7 +68,6 @@ static int32_t explore(rd_auto_seq *a, const double *tokens, const double *cost,
     if (width_index(cw[i]) != stale || !(cost[i] > 0.0)) continue;
     if (tokens[i] / cost[i] > best_rate) best_rate = tokens[i] / cost[i], best = i;
   }
-  a->tree_steps = 0;
   return best;
 }
 
@@ -95,7 +93,8 @@ void rd_auto_choose(rd_auto_seq *a, const specd_host_api *api, specd_host *h, sp
   }
   /* the probe's counter lives in width 1's statistics: one per sequence is enough */
   int32_t c = spec_auto_choose(&a->acc[0], tokens, cost, n);
-  if (c > 0 && ++a->tree_steps >= RD_AUTO_EXPLORE) c = explore(a, tokens, cost, cw, n, c);
+  /* every tree step counts in tree_total (set below), so this is one tree step in RD_AUTO_EXPLORE */
+  if (c > 0 && (a->tree_total + 1) % RD_AUTO_EXPLORE == 0) c = explore(a, tokens, cost, cw, n, c);
   *W = cw[c];
   *L = cl[c];
   a->last_width = *L >= 2 ? width_index(*W) : -1;

@@ -28,7 +28,6 @@ typedef struct rd_auto_seq {
   int32_t last_width;  /* the width index of the last step's tree, -1 for a plain step */
   int32_t last_depth;  /* L - 1 of the last step (0: plain), -1 before the first choice */
   int32_t last_beams;  /* W of the last tree step */
-  int32_t tree_steps;  /* tree steps since the last exploring one */
   int64_t width_seen[RD_AUTO_WIDTHS]; /* the tree step count when each width last ran (0: never) */
   int64_t tree_total;  /* tree steps so far */
 } rd_auto_seq;
