@@ -4,6 +4,7 @@
 #include "cli/cli_args.h"
 #include "cli/command_line.h"
 #include "daemon/config.h"
+#include "daemon/early_stop.h"
 #include "daemon/example_config.h"
 #include "daemon/log.h"
 #include "daemon/model_loading.h"
@@ -126,6 +127,8 @@ int serve_command(int argc, char** argv) {
   if (const int64_t n = runlog.value()->interrupted_at_open(); n > 0)
     std::fprintf(stderr, "specd: run log: %lld run(s) were in flight when the daemon last stopped; marked interrupted\n",
                  static_cast<long long>(n));
+  // From listen() on a client can connect and ask for a stop before the loop watches for one.
+  hold_stop_signals();
   auto sock = open_listen_socket(cfg->socket_path, cfg->socket_mode);
   if (!sock) return fail(1, sock.error().message);
   const std::string bound = sock->path;
@@ -134,6 +137,7 @@ int serve_command(int argc, char** argv) {
     if (!bound.empty()) ::unlink(bound.c_str());
     return fail(1, server.error().message);
   }
+  replay_held_stop_signals();  // the loop's watchers see them: the drain starts when it runs
   const int rc = server.value()->run();
   server.value().reset();
   runlog.value().reset();  // flushes and joins the writer

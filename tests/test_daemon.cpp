@@ -1,11 +1,13 @@
 // The daemon end to end: a real `specd serve` on a temp socket and run log, driven with raw frames.
 #include "daemon/decode_runtime.h"
+#include "daemon/early_stop.h"
 #include "daemon/plugin_loader.h"
 #include "daemon/run_log.h"
 #include "tests/daemon_harness.h"
 #include "tests/engine_fixture.h"
 
 #include <nlohmann/json.hpp>
+#include <uv.h>
 
 #include <filesystem>
 #include <map>
@@ -688,6 +690,55 @@ TEST_CASE("serve: SIGTERM lets in-flight runs finish within the grace and refuse
   CHECK(o.ids == reference_ids("Once upon a time", 150));
   for (uint64_t rid = 100; rid < 103; ++rid) CHECK(collect(c, rid).reason != "cancel");
   CHECK(d.wait_exit() == 0);
+}
+
+TEST_CASE("serve: a SIGTERM sent the moment the socket first accepts drains and exits 0") {
+  // The socket listens before the loop's signal watchers exist; a stop asked for in between was
+  // the default action (death, 143). Several starts, each signalled on its first connect.
+  for (int round = 0; round < 4; ++round) {
+    CAPTURE(round);
+    DaemonProcess d;
+    bool connected = false;
+    for (int i = 0; i < 200000 && !connected; ++i) {
+      const int fd = connect_to(d.socket());
+      if (fd >= 0) {
+        ::close(fd);
+        connected = true;
+      } else {
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+      }
+    }
+    REQUIRE_MESSAGE(connected, d.log());
+    d.signal(SIGTERM);
+    CHECK_MESSAGE(d.wait_exit() == 0, d.log());
+  }
+}
+
+TEST_CASE("serve: stop signals held during start-up are replayed to the loop's watchers") {
+  daemon::hold_stop_signals();
+  REQUIRE(std::raise(SIGTERM) == 0);  // held, not fatal
+  REQUIRE(std::raise(SIGHUP) == 0);   // ignored
+  uv_loop_t loop;
+  REQUIRE(uv_loop_init(&loop) == 0);
+  uv_signal_t term, intr;
+  int seen_term = 0, seen_int = 0;
+  term.data = &seen_term;
+  intr.data = &seen_int;
+  REQUIRE(uv_signal_init(&loop, &term) == 0);
+  REQUIRE(uv_signal_init(&loop, &intr) == 0);
+  auto count = [](uv_signal_t* h, int) { ++*static_cast<int*>(h->data); };
+  REQUIRE(uv_signal_start(&term, count, SIGTERM) == 0);
+  REQUIRE(uv_signal_start(&intr, count, SIGINT) == 0);
+  daemon::replay_held_stop_signals();
+  daemon::replay_held_stop_signals();  // once only
+  for (int i = 0; i < 100 && seen_term == 0; ++i) uv_run(&loop, UV_RUN_NOWAIT);
+  CHECK(seen_term == 1);
+  CHECK(seen_int == 0);
+  uv_close(reinterpret_cast<uv_handle_t*>(&term), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&intr), nullptr);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(uv_loop_close(&loop) == 0);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) std::signal(sig, SIG_DFL);
 }
 
 TEST_CASE("serve: socket activation takes a pre-bound listening fd") {
