@@ -13,9 +13,13 @@ namespace {
 constexpr int kNB = 4;
 constexpr int kRB = 3;
 constexpr int64_t kXChunkBytes = 512 * 1024;
+// Weight bytes prefetched ahead of each W row, as in matmul_avx512.cpp (on the AMX Xeon, with this
+// path forced: m = 1, 2 threads, Q8_0 62 -> 46 ms, BF16 91 -> 73 ms).
+constexpr size_t kPrefetch = 2048;
 
 struct F32W {
   static constexpr int kStep = 8;
+  static const uint8_t* at(const uint8_t* row, int64_t k) { return row + 4 * k; }
   static __m256 load(const uint8_t* row, int64_t k, int) {
     return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + k);
   }
@@ -23,6 +27,7 @@ struct F32W {
 
 struct F16W {
   static constexpr int kStep = 8;
+  static const uint8_t* at(const uint8_t* row, int64_t k) { return row + 2 * k; }
   static __m256 load(const uint8_t* row, int64_t k, int) {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * k)));
   }
@@ -30,6 +35,7 @@ struct F16W {
 
 struct BF16W {
   static constexpr int kStep = 8;
+  static const uint8_t* at(const uint8_t* row, int64_t k) { return row + 2 * k; }
   static __m256 load(const uint8_t* row, int64_t k, int) {
     const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * k));
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
@@ -38,6 +44,7 @@ struct BF16W {
 
 struct Q8W {
   static constexpr int kStep = 32;
+  static const uint8_t* at(const uint8_t* row, int64_t k) { return row + (k >> 5) * 34; }
   static __m256 load(const uint8_t* row, int64_t k, int h) {
     const uint8_t* blk = row + (k >> 5) * 34;
     uint16_t dh;
@@ -72,6 +79,8 @@ void block(GgmlType type, const uint8_t* w0, size_t ws, const float* x, int64_t 
     for (int r = 0; r < RB; ++r) acc[b][r] = _mm256_setzero_ps();
   const int64_t k_main = K / L::kStep * L::kStep;
   for (int64_t k = 0; k < k_main; k += L::kStep) {
+#pragma GCC unroll 8
+    for (int b = 0; b < NB; ++b) _mm_prefetch(reinterpret_cast<const char*>(L::at(w0 + b * ws, k) + kPrefetch), _MM_HINT_T0);
 #pragma GCC unroll 4
     for (int h = 0; h < L::kStep / 8; ++h) {
       __m256 xv[RB];
