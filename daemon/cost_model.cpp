@@ -28,17 +28,23 @@ double CostModel::fold(double mean, double x) const {
 // factor: the table keeps the shape the calibration measured and follows the machine's speed now.
 // Without that, a calibration made on a busier machine (or cached from one) was corrected only at
 // the row counts that ran, so after a run of one-row steps a 2-row step looked several times its
-// real cost, and auto never ran the step that would have corrected it. A row count seen for the
-// first time becomes a knot as it is and moves nothing else (one value says nothing of the speed).
+// real cost, and auto never ran the step that would have corrected it. A row count between two
+// knots does the same with its interpolated value: it becomes no knot, since one sample taken as a
+// knot fixed that count's ratio to the others for good (every later sample of it moves them all):
+// on a 1B model a first 21-row tree step that ran slow kept 21 rows at twice their cost, and auto
+// kept to narrower trees. Below the first knot or past the last, where only live steps say what
+// the shape is, a row count seen for the first time becomes a knot as it is.
 void CostModel::observe(int32_t rows, double seconds) {
   if (rows < 1 || rows > max_rows() || !(seconds > 0.0) || !std::isfinite(seconds)) return;
   double& m = mean_[static_cast<size_t>(rows)];
-  const double before = m;
-  m = fold(m, seconds);
+  const bool between = m <= 0.0 && knots_ >= 2 && rows > first_knot_ && rows < last_knot_;
+  const double before = between ? interp_[static_cast<size_t>(rows)] : m;
+  const double after = fold(before, seconds);
+  if (!between) m = after;
   if (before > 0.0) {
-    const double factor = m / before;
+    const double factor = after / before;
     for (int32_t n = 1; n <= max_rows(); ++n)
-      if (n != rows) mean_[static_cast<size_t>(n)] *= factor;
+      if (n != rows || between) mean_[static_cast<size_t>(n)] *= factor;
   }
   rebuild();
 }
@@ -65,6 +71,10 @@ void CostModel::rebuild() {
     before_last = prev;
     prev = last = n;
   }
+  first_knot_ = 0;
+  last_knot_ = last;
+  for (int32_t n = 1; n <= top && first_knot_ == 0; ++n)
+    if (mean_[static_cast<size_t>(n)] > 0.0) first_knot_ = n;
   if (knots_ == 0) return;
   const double lv = mean_[static_cast<size_t>(last)];
   const double slope = before_last > 0 ? std::max(0.0, (lv - mean_[static_cast<size_t>(before_last)]) / (last - before_last))

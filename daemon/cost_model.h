@@ -30,7 +30,9 @@ class CostModel {
   void set(int32_t rows, double seconds);
   // A live step's forward time: folds it into the row count's running mean, and when that row count
   // had a mean, scales every other row count's by the same factor (the calibration's shape, the
-  // live speed). Ignored when rows is outside [1, max_rows] or seconds is not positive and finite.
+  // live speed). A row count with no mean between two that have one scales them all by the factor
+  // its interpolated value would move by, and gets none; elsewhere a first sample becomes its mean.
+  // Ignored when rows is outside [1, max_rows] or seconds is not positive and finite.
   void observe(int32_t rows, double seconds);
 
   // A live step's time outside the forward and the decoders (their plan/accept): folded into O by
@@ -66,6 +68,7 @@ class CostModel {
   std::vector<double> mean_;    // [max_rows + 1]: measured mean seconds, 0 where none
   std::vector<double> interp_;  // [max_rows + 1]: the answer for every row count, rebuilt on change
   int32_t knots_ = 0;
+  int32_t first_knot_ = 0, last_knot_ = 0;  // the fewest and most rows with a mean (0: none)
   double overhead_ = 0.0;      // O, seconds
   bool overhead_seen_ = false;
 };

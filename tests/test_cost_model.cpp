@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <limits>
+#include <thread>
 
 #include <unistd.h>
 
@@ -131,11 +132,22 @@ TEST_CASE("cost model: live steps at one row count carry the calibration's shape
   CHECK(m.seconds(2) == doctest::Approx(0.11).epsilon(1e-3));
   CHECK(m.seconds(8) == doctest::Approx(0.15).epsilon(1e-3));
   CHECK(m.relative(2) == doctest::Approx(1.1).epsilon(1e-3));  // not 4.4: a 2-row step still looks cheap
-  // The row count that runs refines its own knot and moves the others with it; a new row count is
-  // taken as it is and moves nothing.
+  // A row count between knots moves them all by the factor its interpolated value moves by, and
+  // becomes no knot: one sample must not fix its ratio to the others for good.
+  const double s1 = m.seconds(1), s2 = m.seconds(2), s4 = m.seconds(4), s8 = m.seconds(8);
   m.observe(4, 0.2);
-  CHECK(m.seconds(4) == doctest::Approx(0.2));
-  CHECK(m.seconds(2) == doctest::Approx(0.11).epsilon(1e-3));
+  const double factor = (0.9 * s4 + 0.1 * 0.2) / s4;
+  CHECK(m.knots().size() == 3);
+  CHECK(m.seconds(2) == doctest::Approx(s2 * factor));
+  CHECK(m.seconds(4) == doctest::Approx(s4 * factor));
+  CHECK(m.relative(8) == doctest::Approx(s8 / s1));  // the calibration's shape
+  // Past the last knot, where only live steps say what the shape is, a first sample is taken as it
+  // is and moves nothing; from then on it is a knot like the others.
+  const double before = m.seconds(2);
+  m.observe(12, 0.5);
+  CHECK(m.seconds(12) == doctest::Approx(0.5));
+  CHECK(m.seconds(2) == doctest::Approx(before));
+  CHECK(m.knots().size() == 4);
 }
 
 TEST_CASE("cost model: serialize and parse round-trip; malformed text leaves the model alone") {
@@ -208,6 +220,22 @@ TEST_CASE("calibration: the budget stops new row counts after 1 and 2; failed ti
   calibrate_cost(failed, {"d", "cpu", 1}, [](int32_t) { return 0.0; }, o, 1);
   CHECK_FALSE(failed.measured());  // falls back to the prior, and writes no cache
   CHECK(median_seconds([](int32_t r) { return r == 3 ? -1.0 : 1.0; }, 3, 3) == 0.0);
+}
+
+TEST_CASE("calibration: the warm-up forward does not count against the budget") {
+  // A first forward that faults in a big model's weights took the whole budget: only 1 and 2 rows
+  // were timed. The warm-up here takes twice the budget; the timed forwards take no time.
+  CalibrationOptions o;
+  o.cache_dir = "/proc/specd-no-such-dir";
+  o.rows = {1, 2, 4, 8, 16};
+  o.budget_seconds = 0.1;
+  int calls = 0;
+  CostModel m(64);
+  calibrate_cost(m, {"d", "cpu", 1}, [&](int32_t r) {
+    if (calls++ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    return affine(r);
+  }, o, 1);
+  CHECK(m.knots().size() == 5);
 }
 
 TEST_CASE("calibration: the default cache lives under $SPECD_CACHE/cost") {
