@@ -80,6 +80,12 @@ DecodeRuntime::DecodeRuntime(const engine::Model& model, const PluginRegistry& p
   calibrate();
 }
 
+void* DecodeRuntime::decoder_memory(const std::string& decoder, size_t size) {
+  std::vector<unsigned char>& block = decoder_memory_[decoder];
+  if (block.size() != size) block.assign(size, 0);
+  return block.data();
+}
+
 void DecodeRuntime::calibrate() {
   const char* env = std::getenv("SPECD_COST_CALIBRATION");
   if (!limits_.calibrate_cost || (env && std::string_view(env) == "off")) return;

@@ -16,6 +16,7 @@
 #include "kernels/cpu/thread_pool.h"
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -114,6 +115,9 @@ class DecodeRuntime {
   // The forward-cost model decoders read through step_cost, and the rows of the last forward.
   const CostModel& cost() const { return cost_; }
   int32_t last_step_rows() const { return last_step_rows_; }
+  // The block decoder_memory (decoder ABI 1.3) hands a decoder: size bytes kept per decoder name
+  // for the runtime's life, zeroed when first asked for and when asked for with another size.
+  void* decoder_memory(const std::string& decoder, size_t size);
 
  private:
   void plan_all();
@@ -144,6 +148,7 @@ class DecodeRuntime {
   int32_t kv_reserved_ = 0;  // blocks promised to live sequences: the sum of their kv_quota_blocks
   CostModel cost_;
   int32_t last_step_rows_ = 0;
+  std::map<std::string, std::vector<unsigned char>> decoder_memory_;  // by decoder name
 };
 
 }  // namespace specd::daemon

@@ -1,5 +1,6 @@
 // decoder ABI 1.2: step_cost / seq_decoder_cost read the runtime's CostModel; seq_note_setting
 // counts steps per setting label in the sequence's result (reserved at admission: no allocation).
+// decoder ABI 1.3: decoder_memory is the runtime's block for the instance's decoder.
 #include "daemon/host_cost.h"
 
 #include "daemon/decode_runtime.h"
@@ -39,6 +40,11 @@ int seq_note_setting(specd_seq* s, const char* label) {
   c.steps = 1;
   v.push_back(c);
   return SPECD_OK;
+}
+
+void* decoder_memory(specd_host* h, size_t size) {
+  if (!h || !h->rt || !h->decoder || size == 0 || size > SPECD_DECODER_MEMORY_MAX) return nullptr;
+  return h->rt->decoder_memory(h->decoder->name, size);
 }
 
 }  // namespace specd::daemon::host_cost

@@ -315,6 +315,7 @@ const specd_host_api kApi = {
     tensor_ops::gemm, tensor_ops::embed, tensor_ops::silu, tensor_ops::add, tensor_ops::log_softmax, tensor_ops::topk,
     host_files::file_attach, host_files::meta_int, host_files::meta_float, host_files::meta_string, host_files::refuse,
     host_cost::step_cost, host_cost::seq_decoder_cost, host_cost::seq_note_setting,
+    host_cost::decoder_memory,
 };
 
 }  // namespace
@@ -342,7 +343,8 @@ specd_host_api trimmed(size_t size, uint32_t minor) {
 const specd_host_api* host_api(uint32_t minor) {
   static const specd_host_api v10 = trimmed(offsetof(specd_host_api, file_attach), 0);
   static const specd_host_api v11 = trimmed(offsetof(specd_host_api, step_cost), 1);
-  return minor == 0 ? &v10 : minor == 1 ? &v11 : &kApi;
+  static const specd_host_api v12 = trimmed(offsetof(specd_host_api, decoder_memory), 2);
+  return minor == 0 ? &v10 : minor == 1 ? &v11 : minor == 2 ? &v12 : &kApi;
 }
 
 }  // namespace specd::daemon

@@ -14,7 +14,7 @@ namespace specd::daemon {
 // The table for this build's ABI version (static storage).
 const specd_host_api* host_api();
 // The table as a host of decoder ABI 1.<minor> had it (struct_size and abi_minor of that version;
-// minor 0 and 1 are kept, anything newer is this build's), so tests and RuntimeLimits can check that
+// minors 0 to 2 are kept, anything newer is this build's), so tests and RuntimeLimits can check that
 // decoders take their SPECD_HAS fallbacks.
 const specd_host_api* host_api(uint32_t minor);
 

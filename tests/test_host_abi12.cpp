@@ -1,10 +1,12 @@
-// Decoder ABI 1.2 at the host: step_cost, seq_decoder_cost, seq_note_setting, the runtime's
-// calibration and online refinement, `auto` recording its settings, and decoders on older hosts.
+// Decoder ABI 1.2 and 1.3 at the host: step_cost, seq_decoder_cost, seq_note_setting, the runtime's
+// calibration and online refinement, `auto` recording its settings, decoder_memory, and decoders
+// on older hosts.
 #include "daemon/host_cost.h"
 #include "daemon/plugin_host.h"
 #include "daemon/sequence_state.h"
 #include "tests/runtime_fixture.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -33,7 +35,7 @@ TEST_CASE("step_cost: 1 for one row, the prior before timings, measured after li
   RuntimeFixture f;
   const specd_host_api* api = daemon::host_api();
   REQUIRE(SPECD_HAS(specd_host_api, api, seq_note_setting));
-  CHECK(api->abi_minor == 2);
+  CHECK(api->abi_minor == SPECD_DECODER_ABI_MINOR);
   specd_host h;
   h.rt = &f.rt;
   CHECK(api->step_cost(&h, 1) == doctest::Approx(1.0));
@@ -46,6 +48,58 @@ TEST_CASE("step_cost: 1 for one row, the prior before timings, measured after li
   CHECK(f.rt.cost().measured());
   CHECK(f.rt.cost().seconds(1) > 0.0);
   CHECK(api->step_cost(&h, 1) == doctest::Approx(1.0));
+}
+
+TEST_CASE("decoder_memory: one zeroed block per decoder and model, kept across requests; NULL for bad sizes") {
+  RuntimeFixture f;
+  const specd_host_api* api = daemon::host_api();
+  REQUIRE(SPECD_HAS(specd_host_api, api, decoder_memory));
+  CHECK(api->abi_minor == 3);
+  specd_host h;
+  h.rt = &f.rt;
+  h.decoder = f.plugins.find("ngram");
+  REQUIRE(h.decoder != nullptr);
+  auto* p = static_cast<unsigned char*>(api->decoder_memory(&h, 64));
+  REQUIRE(p != nullptr);
+  CHECK(std::all_of(p, p + 64, [](unsigned char c) { return c == 0; }));
+  p[0] = 7, p[63] = 9;
+  f.run(request(repetitive(), 8, "ngram"));  // another request in between keeps it
+  specd_host again;
+  again.rt = &f.rt;
+  again.decoder = h.decoder;
+  auto* q = static_cast<unsigned char*>(api->decoder_memory(&again, 64));
+  CHECK(q == p);
+  CHECK(q[0] == 7);
+  CHECK(q[63] == 9);
+  specd_host other;  // another decoder: its own block
+  other.rt = &f.rt;
+  other.decoder = f.plugins.find("ar");
+  auto* o = static_cast<unsigned char*>(api->decoder_memory(&other, 64));
+  REQUIRE(o != nullptr);
+  CHECK(o != p);
+  CHECK(o[0] == 0);
+  auto* resized = static_cast<unsigned char*>(api->decoder_memory(&h, 32));  // another layout: zeroed
+  REQUIRE(resized != nullptr);
+  CHECK(resized[0] == 0);
+  CHECK(api->decoder_memory(&h, 0) == nullptr);
+  CHECK(api->decoder_memory(&h, SPECD_DECODER_MEMORY_MAX + 1) == nullptr);
+  CHECK(api->decoder_memory(&h, SPECD_DECODER_MEMORY_MAX) != nullptr);
+  CHECK(api->decoder_memory(nullptr, 8) == nullptr);
+  specd_host loose;  // no runtime or decoder behind it
+  CHECK(api->decoder_memory(&loose, 8) == nullptr);
+  // A 1.2 host has the cost slots and not this one.
+  const specd_host_api* v12 = daemon::host_api(2u);
+  CHECK(v12->abi_minor == 2);
+  CHECK(SPECD_HAS(specd_host_api, v12, seq_note_setting));
+  CHECK_FALSE(SPECD_HAS(specd_host_api, v12, decoder_memory));
+  // redrafter's auto runs there without it, from its prior each request, with the same output
+  daemon::RuntimeLimits limits;
+  limits.host_abi_minor = 2;
+  RuntimeFixture old(limits, {"ar", "redrafter"});
+  const auto ar = old.run(request(repetitive(), 40, "ar"));
+  const auto rd = old.run(request(repetitive(), 40, "redrafter"));
+  CHECK(rd.tokens == ar.tokens);
+  CHECK_FALSE(rd.settings.empty());
 }
 
 TEST_CASE("seq_note_setting: counts per label without allocating; bad labels and the 64-label limit") {

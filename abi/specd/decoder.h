@@ -1,5 +1,5 @@
-/* specd decoder plugin ABI, version 1.2 (1.1 added metadata, side files and refuse(); 1.2 the cost
- * model and the record of settings a decoder chose).
+/* specd decoder plugin ABI, version 1.3 (1.1 added metadata, side files and refuse(); 1.2 the cost
+ * model and the record of settings a decoder chose; 1.3 a decoder's memory across requests).
  *
  * A decoder is a shared object that exports one symbol, specd_decoder_entry(), returning a const
  * descriptor of function pointers. The daemon (the "host") calls those functions to decode
@@ -61,7 +61,7 @@ extern "C" {
 #endif
 
 #define SPECD_DECODER_ABI_MAJOR 1
-#define SPECD_DECODER_ABI_MINOR 2
+#define SPECD_DECODER_ABI_MINOR 3
 
 #if defined(__GNUC__)
 #define SPECD_EXPORT __attribute__((visibility("default")))
@@ -321,7 +321,20 @@ typedef struct specd_host_api {
    * time between begin and end; SPECD_E_INVALID_ARG when label is NULL or empty, SPECD_E_LIMIT past
    * 64 distinct labels in one sequence. */
   int (*seq_note_setting)(specd_seq *s, const char *label);
+
+  /* --- decoder ABI 1.3 (check SPECD_HAS before use) --- */
+  /* A block of `size` bytes the host keeps for this decoder on this model from one request to the
+   * next while the daemon runs, for what earlier sequences taught the decoder (e.g. `auto`'s
+   * acceptance statistics) to start later ones from. The host zeroes it when it is first asked for
+   * and whenever it is asked for with another size, and never reads it. Returns the block, valid
+   * until this instance is destroyed, or NULL when h is NULL, size is 0 or size is over
+   * SPECD_DECODER_MEMORY_MAX. Any time between create and destroy. Every instance of this decoder
+   * on this model gets the same block (all on the engine thread, so no locking); keep a layout
+   * version in it, since a rebuilt decoder reloaded by a rescan finds what the old one left. */
+  void *(*decoder_memory)(specd_host *h, size_t size);
 } specd_host_api;
+
+#define SPECD_DECODER_MEMORY_MAX 65536
 
 /* --- decoder ABI 1.2: a descriptor describes its options, for `specd decoders` --- */
 #define SPECD_OPTION_INT 1    /* read with opt_int */
