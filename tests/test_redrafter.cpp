@@ -252,6 +252,96 @@ TEST_CASE("redrafter auto: a width that lost once is measured again now and then
   CHECK(second_half[1] + second_half[2] >= 2);
 }
 
+namespace {
+double steep_step_cost(specd_host*, int32_t rows) { return rows > 0 ? 1.0 + 0.15 * (rows - 1) : 0.0; }
+
+// Steps of rd_auto_choose where W=4 trees accept every draft and narrower ones two; each packed
+// tree has `shared` ? one chain (every beam the same) : no shared node. Returns the steps per width
+// in the second half.
+std::map<int32_t, int> run_packed(bool shared) {
+  specd_host_api api{};
+  api.step_cost = steep_step_cost;
+  api.seq_decoder_cost = no_decoder_cost;
+  api.seq_note_setting = note_nothing;
+  rd_auto_seq a;
+  rd_auto_init(&a);
+  const int steps = 8 * RD_AUTO_EXPLORE;
+  std::map<int32_t, int> second_half;
+  for (int i = 0; i < steps; ++i) {
+    int32_t W = 4, L = 6;
+    rd_auto_choose(&a, &api, nullptr, nullptr, 1, 1, &W, &L);
+    if (L < 2) continue;
+    rd_auto_note_tree(&a, shared ? L : 1 + W * (L - 1));
+    if (i >= steps / 2) ++second_half[W];
+    rd_auto_record(&a, W == 4 ? L - 1 : std::min<int32_t>(2, L - 1));
+  }
+  return second_half;
+}
+}  // namespace
+
+TEST_CASE("redrafter auto: a tree is priced at the rows its packing keeps, not at W(L-1) drafts") {
+  // On a steep cost curve a W=4, L=6 tree of 21 rows does not pay for its 6 tokens, but one whose
+  // beams share their prefixes (6 rows) does. Priced at 1 + W(L-1) rows, it never ran.
+  const auto full = run_packed(false), packed = run_packed(true);
+  const int half = 4 * RD_AUTO_EXPLORE;
+  CHECK(packed.count(4));
+  if (packed.count(4)) CHECK(packed.at(4) >= half - half / RD_AUTO_EXPLORE - 1);
+  CHECK((full.count(4) ? full.at(4) : 0) <= half / RD_AUTO_EXPLORE + 1);
+}
+
+TEST_CASE("redrafter auto: a sequence starts from the statistics an earlier one left (capped), or from the prior") {
+  rd_auto_seq done;
+  rd_auto_init(&done);
+  for (int i = 0; i < 100; ++i) {
+    done.last_width = 1, done.last_depth = 5, done.last_beams = 2;
+    done.width_seen[1] = ++done.tree_total;
+    rd_auto_note_tree(&done, 8);
+    rd_auto_record(&done, i % 4 == 0 ? 1 : 5);
+  }
+  done.draft_cost = 0.02, done.draft_measured = 1;
+  rd_auto_hist hist{};  // as the host hands it out: zeroed
+  rd_auto_seq fresh, prior;
+  rd_auto_init(&fresh);
+  rd_auto_init(&prior);
+  rd_auto_seed(&fresh, &hist);  // nothing kept yet
+  rd_auto_seed(&fresh, nullptr);
+  CHECK(std::memcmp(&fresh, &prior, sizeof fresh) == 0);
+  rd_auto_seq plain_only;
+  rd_auto_init(&plain_only);
+  rd_auto_keep(&hist, &plain_only);  // no tree step: nothing worth keeping
+  CHECK(hist.version == 0);
+  rd_auto_keep(&hist, &done);
+  CHECK(hist.version == RD_AUTO_HIST_VERSION);
+  rd_auto_seed(&fresh, &hist);
+  CHECK(fresh.acc[1].tries[1] == doctest::Approx(RD_AUTO_SEED_STEPS));
+  CHECK(fresh.acc[1].hits[1] / fresh.acc[1].tries[1] == doctest::Approx(done.acc[1].hits[1] / done.acc[1].tries[1]));
+  CHECK(fresh.acc[1].tries[3] / fresh.acc[1].tries[1] == doctest::Approx(done.acc[1].tries[3] / done.acc[1].tries[1]));
+  CHECK(fresh.acc[0].tries[1] == 0.0);  // a width never run stays at its prior
+  CHECK(fresh.draft_cost == 0.02);
+  CHECK(fresh.fill[1] == doctest::Approx(done.fill[1]));
+  CHECK(fresh.tree_total == 100);  // the exploring steps count on across requests
+  CHECK(fresh.last_width == -1);
+  hist.size = 1;  // a block another build of the decoder laid out
+  rd_auto_seq other;
+  rd_auto_init(&other);
+  rd_auto_seed(&other, &hist);
+  CHECK(std::memcmp(&other, &prior, sizeof other) == 0);
+}
+
+TEST_CASE("redrafter auto keeps what a request learned in the host's decoder memory for the next one") {
+  RuntimeFixture f({}, {"ar", "redrafter"});
+  const auto r = f.run(request(stories_model().tokenizer().encode("Once upon a time", true), 96, "redrafter"));
+  REQUIRE(r.finish_reason != SPECD_FINISH_ERROR);
+  CHECK(!r.settings.empty());  // auto ran
+  const auto* hist = static_cast<const rd_auto_hist*>(f.rt.decoder_memory("redrafter", sizeof(rd_auto_hist)));
+  REQUIRE(hist != nullptr);
+  CHECK(hist->version == RD_AUTO_HIST_VERSION);
+  CHECK(hist->seq.tree_total > 0);
+  const int64_t after_one = hist->seq.tree_total;
+  f.run(request(stories_model().tokenizer().encode("Once upon a time", true), 96, "redrafter"));
+  CHECK(hist->seq.tree_total > after_one);  // the second request counted on from the first
+}
+
 TEST_CASE("redrafter greedy equals ar greedy on 50 prompts, with the trained and with random drafters") {
   RuntimeFixture f({}, {"ar", "redrafter"});
   const std::string dir = side_dir();

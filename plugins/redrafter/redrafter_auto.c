@@ -20,7 +20,36 @@ void rd_auto_init(rd_auto_seq *a) {
   a->last_depth = -1;
   a->last_beams = 1;
   a->tree_total = 0;
-  for (int32_t i = 0; i < RD_AUTO_WIDTHS; ++i) a->width_seen[i] = 0;
+  for (int32_t i = 0; i < RD_AUTO_WIDTHS; ++i) a->width_seen[i] = 0, a->fill[i] = 1.0, a->fill_measured[i] = 0;
+}
+
+void rd_auto_seed(rd_auto_seq *a, const rd_auto_hist *h) {
+  if (h == NULL || h->version != RD_AUTO_HIST_VERSION || h->size != sizeof *h) return;
+  for (int32_t i = 0; i < RD_AUTO_WIDTHS; ++i) {
+    const spec_accept *from = &h->seq.acc[i];
+    spec_accept *to = &a->acc[i];
+    const double scale = from->tries[1] > RD_AUTO_SEED_STEPS ? RD_AUTO_SEED_STEPS / from->tries[1] : 1.0;
+    for (int32_t d = 0; d <= SPEC_AUTO_MAX_DEPTH; ++d) {
+      to->tries[d] = from->tries[d] * scale;
+      to->hits[d] = from->hits[d] * scale;
+    }
+  }
+  a->draft_cost = h->seq.draft_cost;
+  a->draft_measured = h->seq.draft_measured;
+  a->plain_cost = h->seq.plain_cost;
+  a->plain_measured = h->seq.plain_measured;
+  /* the exploring steps count on across requests: most requests are shorter than RD_AUTO_EXPLORE
+   * tree steps, and with a count that restarted at each one a width that lost was never measured */
+  a->tree_total = h->seq.tree_total;
+  for (int32_t i = 0; i < RD_AUTO_WIDTHS; ++i) a->width_seen[i] = h->seq.width_seen[i], a->fill[i] = h->seq.fill[i],
+                                            a->fill_measured[i] = h->seq.fill_measured[i];
+}
+
+void rd_auto_keep(rd_auto_hist *h, const rd_auto_seq *a) {
+  if (h == NULL || a->tree_total == 0) return;
+  h->version = RD_AUTO_HIST_VERSION;
+  h->size = sizeof *h;
+  h->seq = *a;
 }
 
 static int32_t width_index(int32_t W) {
@@ -53,6 +82,26 @@ static void fold_decoder_cost(rd_auto_seq *a, const specd_host_api *api, specd_s
   fold(&a->draft_cost, &a->draft_measured, extra / ((double)a->last_depth * a->last_beams));
 }
 
+/* A width's share of drafted tokens its packed trees keep: its own once measured, else the nearest
+ * narrower width's (wider trees share at least as much), else none shared. */
+static double fill_of(const rd_auto_seq *a, int32_t wi) {
+  while (wi > 0 && !a->fill_measured[wi]) --wi;
+  return a->fill_measured[wi] ? a->fill[wi] : 1.0;
+}
+
+/* p[wi][d], d = 1..lmax - 1: P(draft d accepted | 1..d-1 were) for a tree of width index wi: its
+ * posterior mean under a prior of the larger of its own depth d-1 estimate (its prior mean at depth
+ * 1) and the next narrower width's depth d estimate. */
+static void accept_by_width(const rd_auto_seq *a, int32_t widths, int32_t lmax, double p[][RD_AUTO_MAX_L]) {
+  for (int32_t wi = 0; wi < widths; ++wi) {
+    double above = a->acc[wi].prior_p;
+    for (int32_t d = 1; d < lmax; ++d) {
+      const double prior = wi > 0 && p[wi - 1][d] > above ? p[wi - 1][d] : above;
+      above = p[wi][d] = spec_accept_step(&a->acc[wi], d, prior);
+    }
+  }
+}
+
 /* A tree step's exploring choice: among the candidates of the width that ran least recently (other
  * than the chosen candidate c's), the one with the most expected tokens per unit of cost. */
 static int32_t explore(rd_auto_seq *a, const double *tokens, const double *cost, const int32_t *cw, int32_t n,
@@ -77,6 +126,8 @@ void rd_auto_choose(rd_auto_seq *a, const specd_host_api *api, specd_host *h, sp
   int32_t cw[RD_AUTO_CANDIDATES], cl[RD_AUTO_CANDIDATES];
   fold_decoder_cost(a, api, s);
   const int32_t lmax = *L < RD_AUTO_MAX_L ? *L : RD_AUTO_MAX_L;
+  double p[RD_AUTO_WIDTHS][RD_AUTO_MAX_L];
+  accept_by_width(a, width_index(*W) + 1, lmax, p);
   int32_t n = 1;
   tokens[0] = 1.0;
   cost[0] = api->step_cost(h, 1) + a->plain_cost;
@@ -84,10 +135,15 @@ void rd_auto_choose(rd_auto_seq *a, const specd_host_api *api, specd_host *h, sp
   for (int32_t wi = 0; wi < RD_AUTO_WIDTHS; ++wi) {
     const int32_t w = w_auto ? 1 << wi : *W;
     if (w > *W || (!w_auto && wi > 0)) break;
-    const spec_accept *acc = &a->acc[width_index(w)];
+    const int32_t wx = width_index(w);
+    double reach = 1.0, expect = 1.0;
+    for (int32_t l = 2; l < (l_auto ? 2 : lmax); ++l) reach *= p[wx][l - 1], expect += reach;
     for (int32_t l = l_auto ? 2 : lmax; l <= lmax; ++l, ++n) {
-      tokens[n] = spec_expected_tokens(acc, l - 1);
-      cost[n] = api->step_cost(h, 1 + w * (l - 1)) + a->plain_cost + a->draft_cost * w * (l - 1);
+      reach *= p[wx][l - 1];
+      expect += reach;
+      tokens[n] = expect;
+      const int32_t rows = 1 + (int32_t)lround(w * (l - 1) * fill_of(a, wx));
+      cost[n] = api->step_cost(h, rows) + a->plain_cost + a->draft_cost * w * (l - 1);
       cw[n] = w, cl[n] = l;
     }
   }
@@ -107,6 +163,12 @@ void rd_auto_choose(rd_auto_seq *a, const specd_host_api *api, specd_host *h, sp
   else
     snprintf(label, sizeof label, "plain");
   api->seq_note_setting(s, label);
+}
+
+void rd_auto_note_tree(rd_auto_seq *a, int32_t nodes) {
+  if (a->last_width < 0 || a->last_depth < 1 || nodes < 1) return;
+  const double share = (double)(nodes - 1) / ((double)a->last_beams * a->last_depth);
+  fold(&a->fill[a->last_width], &a->fill_measured[a->last_width], share < 1.0 ? share : 1.0);
 }
 
 void rd_auto_record(rd_auto_seq *a, int32_t accepted) {

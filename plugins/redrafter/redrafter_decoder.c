@@ -37,6 +37,7 @@ typedef struct rd_instance {
   int32_t w_auto, l_auto;
   rd_drafter drafter;
   int32_t *rows; /* 0, 1, ..., chunk-1 for prefill commits */
+  rd_auto_hist *auto_hist; /* the host's decoder memory (ABI 1.3; NULL on older hosts or fixed W, L) */
 } rd_instance;
 
 typedef struct rd_seq {
@@ -162,6 +163,8 @@ static int rd_create(const specd_host_api *api, specd_host *h, const specd_model
   if (l_auto && L - 1 > g->drafter.k_trained) L = g->L = g->drafter.k_trained + 1 >= 2 ? g->drafter.k_trained + 1 : 2;
   g->w_auto = w_auto;
   g->l_auto = l_auto;
+  if ((w_auto || l_auto) && SPECD_HAS(specd_host_api, api, decoder_memory))
+    g->auto_hist = api->decoder_memory(h, sizeof(rd_auto_hist));
   if (L - 1 > g->drafter.k_trained) {
     const int32_t k = g->drafter.k_trained;
     rd_destroy(g);
@@ -196,14 +199,16 @@ static int rd_begin(void *instance, specd_seq *s) {
   st->prune = i, i += nmax;
   rd_tree_init(&st->tree, g->W, g->L, i);
   rd_auto_init(&st->autos);
+  rd_auto_seed(&st->autos, g->auto_hist);
   api->seq_set_user(s, st);
   return SPECD_OK;
 }
 
 static void rd_end(void *instance, specd_seq *s) {
-  const rd_instance *g = instance;
+  rd_instance *g = instance;
   rd_seq *st = g->api->seq_user(s);
   if (st == NULL) return;
+  rd_auto_keep(g->auto_hist, &st->autos);
   g->api->log_msg(g->host, SPECD_LOG_DEBUG, "%" PRId64 " steps, %" PRId64 " with a tree, %" PRId64 " drafts accepted",
                   st->steps, st->drafted_steps, st->accepted);
   g->api->seq_set_user(s, NULL);
@@ -284,6 +289,7 @@ static int rd_plan(void *instance, specd_seq *s, specd_batch *b) {
       for (int32_t p = 0; p < st->tree.n; ++p) st->node_score[p] = st->cum[st->tree.beam_pos[p]];
       rd_tree_prune(&st->tree, st->node_score, g->max_nodes, st->prune);
     }
+    if (st->auto_step) rd_auto_note_tree(&st->autos, st->tree.n);
     st->drafted_steps++;
   }
   return plan_tree(g, s, b, &st->tree, kv);
