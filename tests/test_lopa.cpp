@@ -1,5 +1,8 @@
 // The lopa decoder (plugins/lopa/): its pure block logic, and D2F / LoPA runs on stories260K with an
 // untrained MASK token appended by specd-add-mask (docs/methods/lopa.md §8's invariants).
+extern "C" {
+#include "plugins/lopa/lopa_auto.h"
+}
 #include "plugins/lopa/lopa_logic.h"
 #include "tests/alloc_counter.h"
 #include "tests/runtime_fixture.h"
@@ -705,6 +708,29 @@ TEST_CASE("lopa: steady-state rounds allocate nothing (state preallocated in beg
     CHECK_MESSAGE(allocation_count() - before == 0, std::string(opts));
     CHECK(f.rt.active() == 1);
   }
+}
+
+TEST_CASE("lopa auto's expected progress: a prior worth a few rounds, a decayed mean, never less for more branches") {
+  lopa_auto a;
+  lopa_auto_init(&a);
+  CHECK(lopa_auto_expected(&a, 0) == doctest::Approx(1.0));  // nothing seen: one position
+  CHECK(lopa_auto_expected(&a, 2) == doctest::Approx(1.5));  // 1 + 2/4 times k = 0's
+  CHECK(lopa_auto_expected(&a, -1) == 0.0);
+  CHECK(lopa_auto_expected(&a, LOPA_MAX_LOOKAHEAD + 1) == 0.0);
+  for (int i = 0; i < 20; ++i) lopa_auto_record(&a, 0, 2);
+  const double k0 = lopa_auto_expected(&a, 0);
+  CHECK(k0 > 1.8);
+  // One unlucky round at k = 1 does not set its mean to one position, nor below k = 0's.
+  lopa_auto_record(&a, 1, 1);
+  CHECK(lopa_auto_expected(&a, 1) >= lopa_auto_expected(&a, 0));
+  CHECK(lopa_auto_expected(&a, 1) > 1.5);
+  // Many rounds at k = 2 decoding 4: its mean follows them, and k = 3 is expected to do as well.
+  for (int i = 0; i < 200; ++i) lopa_auto_record(&a, 2, 4);
+  CHECK(lopa_auto_expected(&a, 2) == doctest::Approx(4.0).epsilon(0.05));  // the prior still weighs 3 of ~53 rounds
+  CHECK(lopa_auto_expected(&a, 3) >= lopa_auto_expected(&a, 2));
+  lopa_auto_record(&a, LOPA_MAX_LOOKAHEAD + 1, 9);  // ignored
+  lopa_auto_record(&a, 1, -1);                      // ignored
+  CHECK(lopa_auto_expected(&a, 2) == doctest::Approx(4.0).epsilon(0.05));  // the prior still weighs 3 of ~53 rounds
 }
 
 TEST_CASE("lopa auto=1: each round's branch count is chosen and recorded; every run check holds; needs a 1.2 host") {
