@@ -223,16 +223,20 @@ namespace {
 double flat_step_cost(specd_host*, int32_t rows) { return rows > 0 ? 1.0 + 0.01 * (rows - 1) : 0.0; }
 double no_decoder_cost(specd_seq*) { return 0.0; }
 int note_nothing(specd_seq*, const char*) { return 0; }
+specd_host_api auto_host(double (*step_cost)(specd_host*, int32_t)) {
+  specd_host_api api{};
+  api.step_cost = step_cost;
+  api.seq_decoder_cost = no_decoder_cost;
+  api.seq_note_setting = note_nothing;
+  return api;
+}
 }  // namespace
 
 TEST_CASE("redrafter auto: a width that lost once is measured again now and then, so the best one is found") {
   // A width's acceptance is learned only from its own steps. Here W=4 trees accept every draft and
   // narrower ones one, but W=4 starts behind (the drafter's prior cost of 20 beam steps): without the
   // exploring steps W=2 ran forever. Every RD_AUTO_EXPLORE tree steps the least recent width runs.
-  specd_host_api api{};
-  api.step_cost = flat_step_cost;
-  api.seq_decoder_cost = no_decoder_cost;
-  api.seq_note_setting = note_nothing;
+  const specd_host_api api = auto_host(flat_step_cost);
   rd_auto_seq a;
   rd_auto_init(&a);
   const int steps = 8 * RD_AUTO_EXPLORE;
@@ -259,10 +263,7 @@ double steep_step_cost(specd_host*, int32_t rows) { return rows > 0 ? 1.0 + 0.15
 // tree has `shared` ? one chain (every beam the same) : no shared node. Returns the steps per width
 // in the second half.
 std::map<int32_t, int> run_packed(bool shared) {
-  specd_host_api api{};
-  api.step_cost = steep_step_cost;
-  api.seq_decoder_cost = no_decoder_cost;
-  api.seq_note_setting = note_nothing;
+  const specd_host_api api = auto_host(steep_step_cost);
   rd_auto_seq a;
   rd_auto_init(&a);
   const int steps = 8 * RD_AUTO_EXPLORE;
