@@ -14,8 +14,9 @@ namespace specd::daemon {
 namespace fs = std::filesystem;
 namespace {
 
-// The cache's first line; a new format gets a new number so old files read as stale.
-constexpr const char* kMagic = "specd-cost-v1";
+// The cache's first line; a new format gets a new number so old files read as stale. v2: the
+// budget starts after the warm-up, so v1 files of big models (only 1 and 2 rows timed) are redone.
+constexpr const char* kMagic = "specd-cost-v2";
 
 // Names in the file name keep to [A-Za-z0-9._-]: a device "cuda:0" becomes "cuda_0".
 std::string safe(const std::string& s) {

@@ -194,8 +194,9 @@ TEST_CASE("calibration: measured once, then read from the cache until it is stal
   // Stale: older than max_age.
   CostModel stale(64);
   CHECK(calibrate_cost(stale, key, timer, o, 1000 + o.max_age_seconds + 1) == CalibrationSource::Measured);
-  // Broken: another format, or garbage.
-  for (const char* text : {"specd-cost-v0 5000\n1:1e-3\n", "specd-cost-v1 5000\n1:oops\n", "nonsense"}) {
+  // Broken: an older format (v1: a big model's file held only 1 and 2 rows), or garbage.
+  for (const char* text : {"specd-cost-v0 5000\n1:1e-3\n", "specd-cost-v1 5000\n1:1e-3 2:2e-3\n",
+                           "specd-cost-v2 5000\n1:oops\n", "nonsense"}) {
     std::ofstream(path, std::ios::trunc) << text;
     CostModel again(64);
     CHECK(calibrate_cost(again, key, timer, o, 5000) == CalibrationSource::Measured);
