@@ -57,11 +57,13 @@ void CostModel::rebuild() {
   const int32_t top = max_rows();
   int32_t prev = 0, last = 0, before_last = 0;
   knots_ = 0;
+  first_knot_ = 0;
   for (int32_t n = 1; n <= top; ++n) {
     if (mean_[static_cast<size_t>(n)] <= 0.0) continue;
     ++knots_;
     const double v = mean_[static_cast<size_t>(n)];
     if (prev == 0) {
+      first_knot_ = n;
       for (int32_t j = 1; j < n; ++j) interp_[static_cast<size_t>(j)] = v;
     } else {
       const double pv = mean_[static_cast<size_t>(prev)];
@@ -71,10 +73,7 @@ void CostModel::rebuild() {
     before_last = prev;
     prev = last = n;
   }
-  first_knot_ = 0;
   last_knot_ = last;
-  for (int32_t n = 1; n <= top && first_knot_ == 0; ++n)
-    if (mean_[static_cast<size_t>(n)] > 0.0) first_knot_ = n;
   if (knots_ == 0) return;
   const double lv = mean_[static_cast<size_t>(last)];
   const double slope = before_last > 0 ? std::max(0.0, (lv - mean_[static_cast<size_t>(before_last)]) / (last - before_last))

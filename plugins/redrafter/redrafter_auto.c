@@ -25,24 +25,22 @@ void rd_auto_init(rd_auto_seq *a) {
 
 void rd_auto_seed(rd_auto_seq *a, const rd_auto_hist *h) {
   if (h == NULL || h->version != RD_AUTO_HIST_VERSION || h->size != sizeof *h) return;
+  const rd_auto_seq fresh = *a;
+  /* everything learned (acceptance, costs, packing, and the exploring steps, which count on across
+   * requests: most are shorter than RD_AUTO_EXPLORE tree steps, and with a count that restarted at
+   * each one a width that lost was never measured) ... */
+  *a = h->seq;
+  /* ... but the acceptance capped, and this sequence's own: no last step, probes from the start */
   for (int32_t i = 0; i < RD_AUTO_WIDTHS; ++i) {
-    const spec_accept *from = &h->seq.acc[i];
-    spec_accept *to = &a->acc[i];
-    const double scale = from->tries[1] > RD_AUTO_SEED_STEPS ? RD_AUTO_SEED_STEPS / from->tries[1] : 1.0;
-    for (int32_t d = 0; d <= SPEC_AUTO_MAX_DEPTH; ++d) {
-      to->tries[d] = from->tries[d] * scale;
-      to->hits[d] = from->hits[d] * scale;
-    }
+    spec_accept *acc = &a->acc[i];
+    const double scale = acc->tries[1] > RD_AUTO_SEED_STEPS ? RD_AUTO_SEED_STEPS / acc->tries[1] : 1.0;
+    for (int32_t d = 0; d <= SPEC_AUTO_MAX_DEPTH; ++d) acc->tries[d] *= scale, acc->hits[d] *= scale;
+    acc->plain_run = fresh.acc[i].plain_run;
+    acc->probe_every = fresh.acc[i].probe_every;
   }
-  a->draft_cost = h->seq.draft_cost;
-  a->draft_measured = h->seq.draft_measured;
-  a->plain_cost = h->seq.plain_cost;
-  a->plain_measured = h->seq.plain_measured;
-  /* the exploring steps count on across requests: most requests are shorter than RD_AUTO_EXPLORE
-   * tree steps, and with a count that restarted at each one a width that lost was never measured */
-  a->tree_total = h->seq.tree_total;
-  for (int32_t i = 0; i < RD_AUTO_WIDTHS; ++i) a->width_seen[i] = h->seq.width_seen[i], a->fill[i] = h->seq.fill[i],
-                                            a->fill_measured[i] = h->seq.fill_measured[i];
+  a->last_width = fresh.last_width;
+  a->last_depth = fresh.last_depth;
+  a->last_beams = fresh.last_beams;
 }
 
 void rd_auto_keep(rd_auto_hist *h, const rd_auto_seq *a) {
@@ -137,14 +135,15 @@ void rd_auto_choose(rd_auto_seq *a, const specd_host_api *api, specd_host *h, sp
     if (w > *W || (!w_auto && wi > 0)) break;
     const int32_t wx = width_index(w);
     double reach = 1.0, expect = 1.0;
-    for (int32_t l = 2; l < (l_auto ? 2 : lmax); ++l) reach *= p[wx][l - 1], expect += reach;
-    for (int32_t l = l_auto ? 2 : lmax; l <= lmax; ++l, ++n) {
+    for (int32_t l = 2; l <= lmax; ++l) {
       reach *= p[wx][l - 1];
       expect += reach;
+      if (!l_auto && l < lmax) continue;  /* a fixed L: only its candidate */
       tokens[n] = expect;
       const int32_t rows = 1 + (int32_t)lround(w * (l - 1) * fill_of(a, wx));
       cost[n] = api->step_cost(h, rows) + a->plain_cost + a->draft_cost * w * (l - 1);
       cw[n] = w, cl[n] = l;
+      ++n;
     }
   }
   /* the probe's counter lives in width 1's statistics: one per sequence is enough */
