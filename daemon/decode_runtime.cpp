@@ -312,13 +312,16 @@ void DecodeRuntime::accept_all() {
   for (specd_seq* s : planned_) {
     s->emitted_this_step = 0;
     s->committed_this_step = 0;
+    // This step's forward is the sequence's last one from here on: step_cost in accept() (where
+    // lopa chooses) must not count its own rows as other sequences'.
+    s->last_rows = s->row_count;
+    s->last_rows_step = steps_run_;
     s->host.phase = Phase::Accept;
     const auto t0 = Clock::now();
     const int rc = s->host.decoder->desc->accept(s->instance, s, &s->outputs_handle);
     s->host.phase = Phase::Idle;
     const double ms = ms_since(t0);
     s->decoder_seconds += ms / 1000.0;
-    s->last_rows = s->row_count;
     check_slot(s, rc, "accept", ms);
     if (s->over_quota && s->result.finish_reason == 0)
       fail(s, SPECD_E_KV_FULL, "decoder '" + s->host.decoder->name + "' committed past the " +
@@ -343,6 +346,7 @@ void DecodeRuntime::accept_all() {
 
 void DecodeRuntime::step() {
   const auto t_step = Clock::now();
+  ++steps_run_;
   plan_all();
   last_step_rows_ = batch_.size();
   if (batch_.size() > 0) {
@@ -375,6 +379,10 @@ void DecodeRuntime::release(specd_seq* s) {
   s->begun = false;
   kv_.free_seq(s->kv_seq);
   s->kv_seq = -1;
+  // A finished sequence's rows will not be in the next forward: step_cost must not price them as
+  // other sequences' (the next request's first step saw the last one's rows on top of its own).
+  if (s->last_rows_step == steps_run_) last_step_rows_ = std::max(0, last_step_rows_ - s->last_rows);
+  s->last_rows_step = -1;
   kv_reserved_ -= s->kv_quota_blocks;
   s->kv_quota_blocks = 0;
 }

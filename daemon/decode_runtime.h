@@ -147,7 +147,8 @@ class DecodeRuntime {
   std::atomic<size_t> plugin_bytes_{0};
   int32_t kv_reserved_ = 0;  // blocks promised to live sequences: the sum of their kv_quota_blocks
   CostModel cost_;
-  int32_t last_step_rows_ = 0;
+  int32_t last_step_rows_ = 0;  // rows of the last forward still held by running sequences
+  int64_t steps_run_ = 0;
   std::map<std::string, std::vector<unsigned char>> decoder_memory_;  // by decoder name
 };
 

@@ -82,6 +82,7 @@ struct specd_seq {
   std::vector<float> masked_logits;  // scratch: logits with MASK excluded (models with a MASK token)
   std::string fail_message;     // from api->fail, used when a slot returns an error
   int32_t last_rows = 0;        // rows of this sequence's last forward (the cost model's "others")
+  int64_t last_rows_step = -1;  // the runtime's step that forward was (last_rows counts in its rows only then)
   double decoder_seconds = 0.0; // plan() + accept() of the last step (seq_decoder_cost)
   bool begun = false;
   std::chrono::steady_clock::time_point t_submit, t_first;

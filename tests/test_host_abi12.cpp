@@ -48,6 +48,10 @@ TEST_CASE("step_cost: 1 for one row, the prior before timings, measured after li
   CHECK(f.rt.cost().measured());
   CHECK(f.rt.cost().seconds(1) > 0.0);
   CHECK(api->step_cost(&h, 1) == doctest::Approx(1.0));
+  // The finished request's rows are no other sequence's now: the next request's first step is
+  // priced alone (it was priced on top of them).
+  CHECK(f.rt.last_step_rows() == 0);
+  CHECK(api->step_cost(&h, 8) == doctest::Approx(f.rt.cost().relative(8)));
 }
 
 TEST_CASE("decoder_memory: one zeroed block per decoder and model, kept across requests; NULL for bad sizes") {
