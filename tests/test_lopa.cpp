@@ -10,6 +10,9 @@ extern "C" {
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 
@@ -713,13 +716,15 @@ TEST_CASE("lopa: steady-state rounds allocate nothing (state preallocated in beg
 TEST_CASE("lopa auto's expected progress: a prior worth a few rounds, a decayed mean, never less for more branches") {
   lopa_auto a;
   lopa_auto_init(&a);
-  CHECK(lopa_auto_expected(&a, 0) == doctest::Approx(1.0));  // nothing seen: one position
-  CHECK(lopa_auto_expected(&a, 2) == doctest::Approx(1.5));  // 1 + 2/4 times k = 0's
+  CHECK(lopa_auto_expected(&a, 0) == doctest::Approx(LOPA_AUTO_PRIOR_D2F));        // nothing seen: the prior
+  CHECK(lopa_auto_expected(&a, 2) == doctest::Approx(1.5 * LOPA_AUTO_PRIOR_D2F));  // 1 + 2/4 times k = 0's
   CHECK(lopa_auto_expected(&a, -1) == 0.0);
   CHECK(lopa_auto_expected(&a, LOPA_MAX_LOOKAHEAD + 1) == 0.0);
+  for (int i = 0; i < 20; ++i) lopa_auto_record(&a, 0, 1);
+  CHECK(lopa_auto_expected(&a, 0) < 1.2);  // the prior weighs 3 rounds
   for (int i = 0; i < 20; ++i) lopa_auto_record(&a, 0, 2);
   const double k0 = lopa_auto_expected(&a, 0);
-  CHECK(k0 > 1.8);
+  CHECK(k0 > 1.6);  // follows the recent rounds
   // One unlucky round at k = 1 does not set its mean to one position, nor below k = 0's.
   lopa_auto_record(&a, 1, 1);
   CHECK(lopa_auto_expected(&a, 1) >= lopa_auto_expected(&a, 0));
@@ -744,6 +749,7 @@ TEST_CASE("lopa auto=1: each round's branch count is chosen and recorded; every 
       for (const auto& c : r.settings) {
         const std::string l = c.label;
         CAPTURE(l);
+        if (l == "plain") continue;  // a plain step (this model has the logit shift)
         REQUIRE(l.rfind("k=", 0) == 0);
         CHECK(std::stoi(l.substr(2)) <= (std::string(opts).find("\"k\"") != std::string::npos ? 2 : 4));
       }
@@ -763,4 +769,135 @@ TEST_CASE("lopa auto=1: each round's branch count is chosen and recorded; every 
     REQUIRE_FALSE(e.has_value());
     CHECK(e.error().code == SPECD_E_BAD_OPTION);
   }
+}
+
+TEST_CASE("lopa logic: a plain step's token joins the last finished block, never an active one, within the cap") {
+  auto c = config(4, 12, 8);
+  c.max_blocks += 1;  // as begin() sizes it with auto
+  Path a(c);
+  CHECK(lopa_append_plain(&a.p, &c, 7) == 0);  // no block yet: one of its own
+  REQUIRE(a.p.n_blocks == 1);
+  CHECK(a.p.blocks[0].start == 4);
+  CHECK(a.p.blocks[0].len == 1);
+  CHECK(a.p.blocks[0].state == LOPA_TO_CACHE);
+  CHECK(a.p.blocks[0].masks_left == 0);
+  CHECK(lopa_seg_end(&a.p, &c) == 5);
+  lopa_mark_cached(&a.p);
+  CHECK(lopa_append_plain(&a.p, &c, 8) == 0);  // merged: the committed block reopens to_cache
+  CHECK(a.p.n_blocks == 1);
+  CHECK(a.p.blocks[0].len == 2);
+  CHECK(a.p.blocks[0].state == LOPA_TO_CACHE);
+  CHECK(a.tok[0] == 7);
+  CHECK(a.tok[1] == 8);
+  CHECK(lopa_seg_end(&a.p, &c) == 6);
+  // hold: no new block, whatever τ_add says
+  c.hold = 1;
+  CHECK(lopa_prepare(&a.p, &c, 6) == 0);
+  CHECK(a.p.n_blocks == 1);
+  c.hold = 0;
+  // Back to D2F: a block of bs after the plain tokens (ratio 1 passes τ_add); no plain step beside it.
+  CHECK(lopa_prepare(&a.p, &c, 6) == 1);
+  REQUIRE(a.p.n_blocks == 2);
+  CHECK(a.p.blocks[1].start == 6);
+  CHECK(a.p.blocks[1].len == 8);
+  CHECK(a.p.blocks[1].fully_active == 1);
+  CHECK(lopa_append_plain(&a.p, &c, 9) == -1);
+  CHECK(a.p.blocks[1].len == 8);
+  for (int32_t q = 6; q < 14; ++q) set_tok(a.p, c, q, 100 + q);
+  CHECK(lopa_retire(&a.p) == 1);
+  // Plain again up to the cap of 12 positions (2 + 8 + 2), then no room: nothing changes.
+  CHECK(lopa_append_plain(&a.p, &c, 9) == 0);
+  CHECK(lopa_append_plain(&a.p, &c, 10) == 0);
+  CHECK(a.p.blocks[1].len == 10);
+  CHECK(lopa_append_plain(&a.p, &c, 11) == -1);
+  CHECK(a.p.blocks[1].len == 10);
+  CHECK(lopa_done(&a.p, &c) == 1);
+  // an EOS ends the path like a filled one
+  Path e(c);
+  CHECK(lopa_append_plain(&e.p, &c, kEos) == 0);
+  CHECK(e.p.eos == 1);
+  CHECK(lopa_done(&e.p, &c) == 1);
+}
+
+TEST_CASE("lopa auto's choice: plain steps when no round pays, rounds when they do, probes priced at a block") {
+  const int32_t bs = 8;
+  lopa_auto a;
+  lopa_auto_init(&a);
+  // A D2F round costs 12 one-row steps (a tiny model's window) for the prior's 2 positions: plain.
+  double cost[LOPA_MAX_LOOKAHEAD + 2] = {1.0, 12.0, 20.0, 28.0};
+  CHECK(lopa_auto_pick(&a, cost, 2, 1, bs) == LOPA_AUTO_PLAIN);
+  // Without the logit shift there is no plain step: the cheapest round.
+  CHECK(lopa_auto_pick(&a, cost, 2, 0, bs) == 0);
+  // Plain steps do not probe a round while its block would cost more than 2 % of them.
+  lopa_auto_init(&a);
+  int32_t probes = 0, first = -1;
+  for (int32_t i = 1; i <= 10000; ++i)
+    if (lopa_auto_pick(&a, cost, 2, 1, bs) != LOPA_AUTO_PLAIN) {
+      ++probes;
+      if (first < 0) first = i;
+    }
+  CHECK(probes >= 1);
+  CHECK(first >= 8 * 11 / 0.02 * 0.99);  // bs × (12 - 1) extra against 2 % of the plain steps
+  CHECK(probes <= 2);
+  // A round that decodes 6 positions for 1.5 steps' cost pays: rounds from the first choice.
+  lopa_auto_init(&a);
+  for (int i = 0; i < 30; ++i) lopa_auto_record(&a, 0, 6);
+  double cheap[LOPA_MAX_LOOKAHEAD + 2] = {1.0, 1.5, 2.2};
+  CHECK(lopa_auto_pick(&a, cheap, 1, 1, bs) >= 0);
+  // Seeded from an earlier request: its rounds, capped at LOPA_AUTO_SEED_ROUNDS, and its layout.
+  lopa_auto_note_layout(&a, 3, 17);
+  lopa_auto_hist h{};
+  lopa_auto_seed(&a, &h);  // zeroed memory: nothing to seed from
+  CHECK(a.rounds[0] > 20.0);
+  lopa_auto_keep(&h, &a);
+  CHECK(h.version == LOPA_AUTO_HIST_VERSION);
+  lopa_auto b;
+  lopa_auto_init(&b);
+  lopa_auto_seed(&b, &h);
+  CHECK(b.rounds[0] == doctest::Approx(LOPA_AUTO_SEED_ROUNDS));
+  CHECK(b.sum[0] / b.rounds[0] == doctest::Approx(a.sum[0] / a.rounds[0]));
+  CHECK(b.shared_rows == 3);
+  CHECK(b.window_rows == 17);
+  h.size += 1;  // another build's layout: ignored
+  lopa_auto c;
+  lopa_auto_init(&c);
+  lopa_auto_seed(&c, &h);
+  CHECK(c.rounds[0] == 0.0);
+  lopa_auto_seed(&c, nullptr);
+  CHECK(c.rounds[0] == 0.0);
+}
+
+TEST_CASE("lopa auto=1 where one-row steps are far cheaper than a round: plain steps from round 1, ar's greedy tokens") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("specd_lopa_plain_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  ScopedEnv cache("SPECD_CACHE", dir.string());
+  ScopedEnv on("SPECD_COST_CALIBRATION", "on");
+  { LopaFixture calibrate(mask_model(1)); }  // writes the one cache file, replaced below
+  // A cost model in which n rows cost n one-row forwards (a live step keeps this shape): no D2F
+  // round, which needs a window of blocks, can pay for the 2 positions auto first expects of it.
+  size_t files = 0;
+  for (const auto& e : fs::directory_iterator(dir / "cost")) {
+    std::ofstream out(e.path(), std::ios::trunc);
+    out << "specd-cost-v2 " << std::time(nullptr) << "\n1:0.001 2:0.002 4:0.004 8:0.008 16:0.016 32:0.032 64:0.064\n";
+    ++files;
+  }
+  REQUIRE(files == 1);
+  LopaFixture f(mask_model(1));
+  for (const auto& p : lopa_prompts()) {
+    auto r = f.run(lreq(p, 24, R"({"auto": "1"})"));
+    check_run(r, 24, "auto plain");
+    CAPTURE(daemon::settings_json(r));
+    REQUIRE(r.settings.size() == 1);
+    CHECK(std::string(r.settings[0].label) == "plain");
+    auto ar = request(p, 24, "ar");
+    ar.stop_tokens.clear();
+    const auto want = f.run(ar);
+    // The same tokens as ar up to lopa's end (the EOS it stops at, or the length).
+    REQUIRE(r.tokens.size() <= want.tokens.size());
+    CHECK(std::vector<int32_t>(want.tokens.begin(), want.tokens.begin() + static_cast<std::ptrdiff_t>(r.tokens.size())) ==
+          r.tokens);
+    CHECK(r.steps == static_cast<int32_t>(r.tokens.size()));  // one row, one token per step
+  }
+  fs::remove_all(dir);
 }

@@ -112,8 +112,11 @@ static inline int32_t spec_auto_argmax(const double *tokens, const double *cost,
  * waits longer still, until its extra cost is at most SPEC_AUTO_PROBE_SHARE of the plain steps run
  * since the last one: where drafts never pay, probing then costs at most that share of the time
  * (on a CPU, where a probe's rows cost nearly as much as whole forwards, the doubling alone left
- * about 5 % on a short generation). n <= 1 always gives 0. */
-static inline int32_t spec_auto_choose(spec_accept *a, const double *tokens, const double *cost, int32_t n) {
+ * about 5 % on a short generation). A probe's extra cost is probe_steps times the difference of
+ * one step's: 1 for a decoder that can return to plain steps at once, more for one that must
+ * first finish what the probe started (lopa finishes a block). n <= 1 always gives 0. */
+static inline int32_t spec_auto_choose_probing(spec_accept *a, const double *tokens, const double *cost, int32_t n,
+                                               double probe_steps) {
   const int32_t best = spec_auto_argmax(tokens, cost, n);
   if (n <= 1) return 0;
   if (best != 0) {
@@ -123,10 +126,15 @@ static inline int32_t spec_auto_choose(spec_accept *a, const double *tokens, con
   }
   if (++a->plain_run < a->probe_every) return 0;
   const int32_t probe = 1 + spec_auto_argmax(tokens + 1, cost + 1, n - 1);
-  if (cost[0] > 0.0 && cost[probe] - cost[0] > SPEC_AUTO_PROBE_SHARE * a->plain_run * cost[0]) return 0;
+  if (cost[0] > 0.0 && probe_steps * (cost[probe] - cost[0]) > SPEC_AUTO_PROBE_SHARE * a->plain_run * cost[0]) return 0;
   a->plain_run = 0;
   if (a->probe_every < SPEC_AUTO_PROBE_MAX) a->probe_every *= 2;
   return probe;
+}
+
+/* spec_auto_choose_probing for a decoder whose probe is one step. */
+static inline int32_t spec_auto_choose(spec_accept *a, const double *tokens, const double *cost, int32_t n) {
+  return spec_auto_choose_probing(a, tokens, cost, n, 1.0);
 }
 
 #endif /* SPECD_PLUGINS_SPEC_AUTO_H */

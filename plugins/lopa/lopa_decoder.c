@@ -21,8 +21,10 @@
  * alpha (0, 0..1: weight of a branch's creation confidence in its score, REF selection_conf_alpha;
  * the anchor's is 1, so alpha trades the lookahead's TPF for the anchor's quality),
  * force_anchor (0, 0..1: the anchor always wins, §3.3), auto (0, 0..1: choose each round's branch
- * count up to k, 4 when k is not given, from live progress and the host's step_cost; lopa_auto.h;
- * needs ABI 1.2, attention then defaults to full-window). Nothing is allocated after begin(). */
+ * count up to k, 4 when k is not given, or plain one-row steps, from live progress and the host's
+ * step_cost; lopa_auto.h; needs ABI 1.2, attention then defaults to full-window). A plain step's
+ * round has no active block: its one segment row is the token the last one chose, committed, and
+ * its logits choose the next (lopa_append_plain). Nothing is allocated after begin(). */
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -41,6 +43,7 @@ typedef struct lopa_instance {
   const specd_model_info *model;
   int32_t k, bs, strategy, full_window, force_anchor, max_rows; /* k: fixed, or auto's cap */
   int32_t is_auto;
+  lopa_auto_hist *auto_hist; /* the host's decoder memory (ABI 1.3; NULL on older hosts or without auto) */
   float tau_add, tau_act, tau_conf, alpha;
 } lopa_instance;
 
@@ -145,6 +148,8 @@ static int lopa_create(const specd_host_api *api, specd_host *h, const specd_mod
   lopa_instance *g = api->mem_alloc(h, sizeof *g);
   if (g == NULL) return SPECD_E_NOMEM;
   *g = tmp;
+  if (g->is_auto && SPECD_HAS(specd_host_api, api, decoder_memory))
+    g->auto_hist = api->decoder_memory(h, sizeof(lopa_auto_hist));
   g->api = api;
   g->host = h;
   g->model = model;
@@ -173,7 +178,8 @@ static int lopa_begin(void *instance, specd_seq *s) {
   int32_t gen_cap = api->seq_remaining(s);
   if (gen_cap > m->ctx_len - P) gen_cap = m->ctx_len - P;
   if (gen_cap < 1) return api->fail(s, SPECD_E_CONTEXT, "no room to generate after %d prompt tokens", P);
-  const int32_t max_blocks = (gen_cap + g->bs - 1) / g->bs;
+  /* auto's plain steps may open one block of their own (lopa_append_plain) */
+  const int32_t max_blocks = (gen_cap + g->bs - 1) / g->bs + (g->is_auto ? 1 : 0);
   const int32_t n_slots = g->k + 2; /* k + 1 candidates and the slot the next lookahead is spawned into */
   const size_t V = (size_t)m->vocab;
   size_t bytes = sizeof(lopa_seq) + 16;
@@ -218,6 +224,11 @@ static int lopa_begin(void *instance, specd_seq *s) {
   st->n_cand = 1;
   st->emitted_upto = P;
   lopa_auto_init(&st->autos);
+  if (g->is_auto) {
+    lopa_auto_seed(&st->autos, g->auto_hist);
+    /* Round 1 can have no branches (there is no filled winner yet): plain steps or D2F. */
+    c->hold = c->shift && lopa_auto_choose(&st->autos, api, g->host, s, 0, 1, g->bs) == LOPA_AUTO_PLAIN;
+  }
   api->seq_set_user(s, st);
   return SPECD_OK;
 }
@@ -226,6 +237,7 @@ static void lopa_end(void *instance, specd_seq *s) {
   const lopa_instance *g = instance;
   lopa_seq *st = g->api->seq_user(s);
   if (st == NULL) return;
+  if (g->is_auto) lopa_auto_keep(g->auto_hist, &st->autos);
   g->api->log_msg(g->host, SPECD_LOG_DEBUG, "%" PRId64 " rounds, %" PRId64 " fills, %" PRId64 " lookahead wins",
                   st->rounds, st->fills, st->lookahead_wins);
   g->api->seq_set_user(s, NULL);
@@ -349,6 +361,18 @@ static int score_positions(const lopa_instance *g, lopa_seq *st, specd_seq *s, c
   return SPECD_OK;
 }
 
+/* A plain step's token: the prediction of the last committed row (last_logit, which this round's
+ * commit just set), greedy or sampled as a masked position's would be. */
+static int plain_token(const lopa_instance *g, lopa_seq *st, specd_seq *s, int32_t *t) {
+  const lopa_config *c = &st->cfg;
+  const int greedy = g->api->seq_sampling(s)->temperature <= 0.0f;
+  if (!st->have_last) return g->api->fail(s, SPECD_E_INTERNAL, "a plain step without the last row's logits");
+  const float *pr = position_probs(g, st, s, st->last_logit, greedy);
+  *t = greedy ? lopa_argmax(pr, c->vocab) : g->api->sample(s, st->scratch);
+  if (*t < 0 || *t >= c->vocab || *t == c->mask_id) return g->api->fail(s, SPECD_E_INTERNAL, "sampled %d", (int)*t);
+  return SPECD_OK;
+}
+
 static lopa_path *free_slot(lopa_seq *st, const lopa_path *w, int32_t used) {
   /* The pool has k + 2 slots: w and the `used` lookaheads spawned so far take some of them. */
   int32_t seen = 0;
@@ -390,14 +414,14 @@ static int commit_segment(const lopa_instance *g, lopa_seq *st, specd_seq *s, co
   return api->commit(s, o, st->commit_rows, U);
 }
 
-/* Step 10: the next candidates from the filled winner W, lookaheads first, W (the anchor) last. */
+/* Step 10: the next candidates from the filled winner W, lookaheads first, W (the anchor) last.
+ * With auto, also whether the next rounds are plain steps (hold: no new block). */
 static void spawn_next(const lopa_instance *g, lopa_seq *st, specd_seq *s, lopa_path *W) {
   int32_t k = g->k;
   if (g->is_auto) {
-    const lopa_layout *L = &st->L;
-    const int32_t anchor = st->n_cand - 1;
-    k = lopa_auto_choose(&st->autos, g->api, g->host, s, g->k, L->shared ? L->seg_end - L->kv : 0,
-                         L->cand_rows[anchor]);
+    k = lopa_auto_choose(&st->autos, g->api, g->host, s, g->k, st->cfg.shift, g->bs);
+    st->cfg.hold = k == LOPA_AUTO_PLAIN;
+    if (k == LOPA_AUTO_PLAIN) k = 0; /* the blocks in flight finish as D2F */
   }
   const int32_t m = lopa_top_positions(W, &st->cfg, st->conf_at, k, st->look);
   lopa_path *out[LOPA_MAX_LOOKAHEAD];
@@ -416,6 +440,8 @@ static int lopa_accept(void *instance, specd_seq *s, const specd_outputs *o) {
   const lopa_config *c = &st->cfg;
   if (st->prefill > 0) return api->commit(s, o, st->commit_rows, st->prefill);
   st->rounds++;
+  /* a plain step: no masked position was in this round (plan adds no block under hold) */
+  const int plain = c->hold && lopa_masked(st->cand[st->n_cand - 1]) == 0;
   int32_t w = 0;
   int rc = pick_winner(g, st, s, o, &w);
   if (rc == SPECD_OK) rc = commit_segment(g, st, s, o, w);
@@ -426,12 +452,21 @@ static int lopa_accept(void *instance, specd_seq *s, const specd_outputs *o) {
   lopa_mark_cached(W);
   const int32_t filled = lopa_fill(W, c, st->tok_at, st->prob_at, st->conf_at);
   st->fills += filled;
-  /* a winning lookahead brought its one pre-filled position: part of this round's progress */
-  if (g->is_auto) lopa_auto_record(&st->autos, st->n_cand - 1, filled + (w != st->n_cand - 1));
+  if (g->is_auto && !plain) {
+    /* a winning lookahead brought its one pre-filled position: part of this round's progress */
+    lopa_auto_record(&st->autos, st->n_cand - 1, filled + (w != st->n_cand - 1));
+    lopa_auto_note_layout(&st->autos, st->L.shared ? st->L.seg_end - st->L.kv : 0, st->L.cand_rows[st->n_cand - 1]);
+  }
   W->look_pos = -1;
   W->creation_conf = 1.0f;
   /* Step 9 and §1.5: only the anchor rule retires blocks, left to right; what retired is emitted. */
   lopa_retire(W);
+  if (plain && !lopa_done(W, c)) {
+    int32_t t = 0;
+    rc = plain_token(g, st, s, &t);
+    if (rc != SPECD_OK) return rc;
+    if (lopa_append_plain(W, c, t) != 0) return api->fail(s, SPECD_E_INTERNAL, "no room for a plain step's token");
+  }
   const int32_t end = lopa_seg_end(W, c);
   if (end > st->emitted_upto) {
     const int32_t taken = api->emit(s, W->tok + (st->emitted_upto - c->prompt_len), end - st->emitted_upto);

@@ -52,7 +52,7 @@ int lopa_prepare(lopa_path *p, const lopa_config *c, int32_t kv) {
   const float last_ratio = p->n_blocks > 0 ? lopa_block_ratio(&p->blocks[p->n_blocks - 1]) : 1.0f;
   const int32_t start = gen_end(p, c);
   const int32_t room = c->prompt_len + c->gen_cap - start;
-  if (p->n_blocks < c->max_blocks && !p->eos && room > 0 && last_ratio >= c->tau_add) {
+  if (!c->hold && p->n_blocks < c->max_blocks && !p->eos && room > 0 && last_ratio >= c->tau_add) {
     const int32_t len = room < c->bs ? room : c->bs;
     if (lopa_window_rows(p, c, kv) + len <= c->max_rows) {
       lopa_block *b = &p->blocks[p->n_blocks++];
@@ -76,6 +76,25 @@ int lopa_prepare(lopa_path *p, const lopa_config *c, int32_t kv) {
       break;
     }
   return has_active(p);
+}
+
+int lopa_append_plain(lopa_path *p, const lopa_config *c, int32_t t) {
+  const int32_t end = gen_end(p, c);
+  if (has_active(p) || end >= c->prompt_len + c->gen_cap) return -1;
+  if (p->n_blocks == 0) {
+    lopa_block *b = &p->blocks[p->n_blocks++];
+    b->start = end;
+    b->len = 0;
+    b->masks_left = 0;
+    b->fully_active = 1;
+  }
+  /* Merged, not a block per token: the blocks a path can hold are sized for blocks of bs. */
+  lopa_block *last = &p->blocks[p->n_blocks - 1];
+  last->len++;
+  last->state = LOPA_TO_CACHE;
+  p->tok[end - c->prompt_len] = t;
+  if (t == c->eos_id) p->eos = 1;
+  return 0;
 }
 
 int32_t lopa_retire(lopa_path *p) {

@@ -55,6 +55,7 @@ typedef struct lopa_config {
   int32_t full_window; /* 0: block-causal (§1.4 mode 2), 1: full window (mode 3) */
   int32_t shift;       /* model logit shift (§1.3) */
   int32_t max_rows;    /* rows one step may add */
+  int32_t hold;        /* 1: step 1 adds no block (auto is finishing the blocks in flight for plain steps) */
 } lopa_config;
 
 /* ---- paths and blocks (§1.5, §2.3) ---- */
@@ -70,9 +71,14 @@ int32_t lopa_seg_end(const lopa_path *p, const lopa_config *c);
 int32_t lopa_window_rows(const lopa_path *p, const lopa_config *c, int32_t kv);
 /* §2.3 steps 1-2 for one candidate: add at most one block (when #blocks < max_blocks, no EOS yet,
  * the last block's ratio ≥ τ_add — the prompt counts as ratio 1 — and the window stays within
- * max_rows), then make block j+1 fully active when block j's ratio ≥ τ_act (block 0 follows the
+ * max_rows, and c->hold is 0), then make block j+1 fully active when block j's ratio ≥ τ_act (block 0 follows the
  * prompt, ratio 1). Returns 1 while the path has an active block, 0 when it has none. */
 int lopa_prepare(lopa_path *p, const lopa_config *c, int32_t kv);
+/* A plain step's token (auto, logit-shift models: the prediction of the row before it, so one row
+ * per token as in ar): t at the end of the path, merged into its last block, which must not be
+ * active and becomes to_cache (a new block of one token when there is none). Sets eos when t is
+ * EOS. Returns 0, or -1 when the path has an active block or no room is left (nothing changes). */
+int lopa_append_plain(lopa_path *p, const lopa_config *c, int32_t t);
 /* §1.5 retirement: active blocks with no masks become to_cache, left to right, stopping at the first
  * block still masked. Returns how many blocks it retired. */
 int32_t lopa_retire(lopa_path *p);
