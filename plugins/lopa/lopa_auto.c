@@ -7,6 +7,7 @@ void lopa_auto_init(lopa_auto *a) {
   for (int32_t k = 0; k <= LOPA_MAX_LOOKAHEAD; ++k) a->sum[k] = a->rounds[k] = 0.0;
   a->shared_rows = a->window_rows = 0;
   spec_accept_init(&a->probe, SPEC_AUTO_PRIOR_P);
+  spec_accept_init(&a->plain_probe, SPEC_AUTO_PRIOR_P);
 }
 
 void lopa_auto_record(lopa_auto *a, int32_t k, int32_t decoded) {
@@ -37,14 +38,17 @@ double lopa_auto_expected(const lopa_auto *a, int32_t k) {
 }
 
 int32_t lopa_auto_pick(lopa_auto *a, const double *cost, int32_t cap, int plain, int32_t bs) {
-  double tokens[LOPA_MAX_LOOKAHEAD + 2];
+  double tokens[LOPA_MAX_LOOKAHEAD + 1];
   if (cap > LOPA_MAX_LOOKAHEAD) cap = LOPA_MAX_LOOKAHEAD;
   if (cap < 0) cap = 0;
-  tokens[0] = 1.0;
-  for (int32_t k = 0; k <= cap; ++k) tokens[k + 1] = lopa_auto_expected(a, k);
-  if (!plain) return spec_auto_choose(&a->probe, tokens + 1, cost + 1, cap + 1);
-  const int32_t i = spec_auto_choose_probing(&a->probe, tokens, cost, cap + 2, bs > 1 ? (double)bs : 1.0);
-  return i == 0 ? LOPA_AUTO_PLAIN : i - 1;
+  for (int32_t k = 0; k <= cap; ++k) tokens[k] = lopa_auto_expected(a, k);
+  /* The branch count first, D2F (k = 0) its plain candidate, so more branches are probed while D2F
+   * wins; then that round against a plain step, with its own probe. */
+  const int32_t k = spec_auto_choose(&a->probe, tokens, cost + 1, cap + 1);
+  if (!plain) return k;
+  const double vs_tokens[2] = {1.0, tokens[k]}, vs_cost[2] = {cost[0], cost[1 + k]};
+  const int32_t i = spec_auto_choose_probing(&a->plain_probe, vs_tokens, vs_cost, 2, bs > 1 ? (double)bs : 1.0);
+  return i == 0 ? LOPA_AUTO_PLAIN : k;
 }
 
 int32_t lopa_auto_choose(lopa_auto *a, const specd_host_api *api, specd_host *h, specd_seq *s, int32_t cap,

@@ -40,7 +40,8 @@ typedef struct lopa_auto {
   double sum[LOPA_MAX_LOOKAHEAD + 1];    /* decayed positions decoded, by branch count */
   double rounds[LOPA_MAX_LOOKAHEAD + 1]; /* decayed rounds behind each sum */
   int32_t shared_rows, window_rows;      /* the last D2F round's layout (0: none seen) */
-  spec_accept probe;                     /* only its plain-run counter is used (the probe) */
+  spec_accept probe;                     /* only its plain-run counter is used: the probe of branches */
+  spec_accept plain_probe;               /* ... the probe of a round after plain steps */
 } lopa_auto;
 
 void lopa_auto_init(lopa_auto *a);
@@ -51,8 +52,10 @@ void lopa_auto_note_layout(lopa_auto *a, int32_t shared_rows, int32_t window_row
 /* The positions a round with k branches is expected to decode (0 <= k <= LOPA_MAX_LOOKAHEAD). */
 double lopa_auto_expected(const lopa_auto *a, int32_t k);
 /* The choice from costs in one-row steps: cost[0] a plain step's, cost[1 + k] a round's with k
- * branches (0 <= k <= cap). Returns LOPA_AUTO_PLAIN (only when plain is 1) or k, the most
- * expected tokens per cost; a probe of a round after plain steps counts as a block of bs rounds. */
+ * branches (0 <= k <= cap). The branch count with the most expected tokens per cost (k = 0 the
+ * plain candidate of spec_auto_choose, so more branches are probed while D2F wins), then, when
+ * plain is 1, that round or LOPA_AUTO_PLAIN, whichever gives more; a probe of a round after plain
+ * steps is priced as a block of bs rounds. */
 int32_t lopa_auto_pick(lopa_auto *a, const double *cost, int32_t cap, int plain, int32_t bs);
 /* lopa_auto_pick with the host's step_cost for the last D2F layout (2 blocks of bs when none was
  * seen). Notes "plain" or "k=.." for the run log. */
