@@ -141,16 +141,5 @@ struct Q6 {
   static float dmin(const uint8_t*) { return 0.0f; }
 };
 
-// Eight vectors of 8 int32 to their eight sums, in order: one transposing tree.
-inline __m256i sum8x8(const __m256i* a) {
-  __m256i t[4];
-  for (int i = 0; i < 4; ++i) {
-    t[i] = _mm256_add_epi32(_mm256_unpacklo_epi32(a[2 * i], a[2 * i + 1]), _mm256_unpackhi_epi32(a[2 * i], a[2 * i + 1]));
-  }
-  const __m256i u0 = _mm256_add_epi32(_mm256_unpacklo_epi64(t[0], t[1]), _mm256_unpackhi_epi64(t[0], t[1]));
-  const __m256i u1 = _mm256_add_epi32(_mm256_unpacklo_epi64(t[2], t[3]), _mm256_unpackhi_epi64(t[2], t[3]));
-  return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
-}
-
 }  // namespace
 }  // namespace specd::kernels
