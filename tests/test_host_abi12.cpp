@@ -4,10 +4,12 @@
 #include "daemon/host_cost.h"
 #include "daemon/plugin_host.h"
 #include "daemon/sequence_state.h"
+#include "plugins/common/spec_auto.h"
 #include "tests/runtime_fixture.h"
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <string>
 
@@ -67,7 +69,7 @@ TEST_CASE("decoder_memory: one zeroed block per decoder and model, kept across r
   REQUIRE(p != nullptr);
   CHECK(std::all_of(p, p + 64, [](unsigned char c) { return c == 0; }));
   p[0] = 7, p[63] = 9;
-  f.run(request(repetitive(), 8, "ngram"));  // another request in between keeps it
+  f.run(request(repetitive(), 8, "ngram", R"({"k": "4"})"));  // another request in between keeps it (k fixed: no auto)
   specd_host again;
   again.rt = &f.rt;
   again.decoder = h.decoder;
@@ -104,6 +106,30 @@ TEST_CASE("decoder_memory: one zeroed block per decoder and model, kept across r
   const auto rd = old.run(request(repetitive(), 40, "redrafter"));
   CHECK(rd.tokens == ar.tokens);
   CHECK_FALSE(rd.settings.empty());
+}
+
+TEST_CASE("ngram auto keeps the acceptance a request learned in the host's decoder memory; plain-only requests keep it as it was") {
+  RuntimeFixture f;
+  const auto first = f.run(request(repetitive(), 48, "ngram"));  // repetitive: drafts are found and verified
+  REQUIRE(first.finish_reason != SPECD_FINISH_ERROR);
+  const auto* hist = static_cast<const spec_accept_hist*>(f.rt.decoder_memory("ngram", sizeof(spec_accept_hist)));
+  REQUIRE(hist != nullptr);
+  REQUIRE(hist->version == SPEC_AUTO_HIST_VERSION);
+  CHECK(hist->size == sizeof(spec_accept_hist));
+  CHECK(hist->acc.tries[1] > 0.0);
+  CHECK(hist->acc.hits[1] > 0.0);
+  const spec_accept kept = hist->acc;
+  // A fixed k is not auto: the block is not touched.
+  f.run(request(repetitive(), 24, "ngram", R"({"k": "4"})"));
+  CHECK(std::memcmp(&hist->acc, &kept, sizeof kept) == 0);
+  // One token: no draft is verified; what the first request learned stays (its counts capped as
+  // the request was seeded, the estimates the same).
+  f.run(request(repetitive(), 1, "ngram"));
+  CHECK(hist->acc.tries[1] == doctest::Approx(std::min(kept.tries[1], SPEC_AUTO_SEED_STEPS)));
+  for (int32_t d = 1; d <= 4; ++d) CHECK(spec_accept_p(&hist->acc, d) == doctest::Approx(spec_accept_p(&kept, d)).epsilon(0.05));
+  const auto ar = f.run(request(repetitive(), 48, "ar"));
+  const auto second = f.run(request(repetitive(), 48, "ngram"));  // seeded: still lossless
+  CHECK(second.tokens == ar.tokens);
 }
 
 TEST_CASE("seq_note_setting: counts per label without allocating; bad labels and the 64-label limit") {

@@ -12,6 +12,7 @@
 #include "engine/gguf_reader.h"
 #include "engine/sampler.h"
 #include "tests/lossless_prompts.h"
+#include "plugins/common/spec_auto.h"
 #include "tests/runtime_fixture.h"
 
 #include <cmath>
@@ -492,4 +493,24 @@ TEST_CASE("tidar on the trained model: checks per step, greedy equals ar, sampli
   CHECK(tpf > 1.0);
   check_mixed_trust(m, 4, 0.0f, light(16, 6));
   check_sampling_law(m, 4, light(400, 200));
+}
+
+TEST_CASE("tidar auto keeps the acceptance a request learned in the host's decoder memory for the next one") {
+  const engine::Model& m = load_model(trained_path());
+  TidarRuntime f(m);
+  const auto prompt = m.tokenizer().encode("Once upon a time, there was", true);
+  const auto first = f.run(request(prompt, 48, "tidar"));
+  REQUIRE(first.finish_reason != SPECD_FINISH_ERROR);
+  const auto* hist = static_cast<const spec_accept_hist*>(f.rt.decoder_memory("tidar", sizeof(spec_accept_hist)));
+  REQUIRE(hist != nullptr);
+  if (first.steps == first.prefill_steps + static_cast<int32_t>(first.tokens.size()) - 1) {
+    MESSAGE("auto took only plain steps here: nothing to keep");  // it may, with the measured costs
+    CHECK(hist->version == 0);
+    return;
+  }
+  CHECK(hist->version == SPEC_AUTO_HIST_VERSION);
+  CHECK(hist->acc.tries[1] > 0.0);
+  const auto second = f.run(request(prompt, 48, "tidar"));  // seeded from it: the same tokens (lossless)
+  CHECK(second.tokens == first.tokens);
+  CHECK(hist->version == SPEC_AUTO_HIST_VERSION);
 }

@@ -17,6 +17,7 @@
 #ifndef SPECD_PLUGINS_SPEC_AUTO_H
 #define SPECD_PLUGINS_SPEC_AUTO_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define SPEC_AUTO_MAX_DEPTH 64
@@ -87,6 +88,43 @@ static inline double spec_expected_tokens(const spec_accept *a, int32_t k) {
     e += reach;
   }
   return e;
+}
+
+/* What the finished sequences on this model learned, for a decoder to keep in the host's decoder
+ * memory (decoder ABI 1.3) and start the next sequence from instead of the neutral prior, so a short
+ * request does not spend its few steps relearning the model's acceptance. Seeded counts are capped
+ * at SPEC_AUTO_SEED_STEPS verified steps, so the sequence's own text outweighs them within a few
+ * dozen steps; the probe counters are the sequence's own. */
+#define SPEC_AUTO_SEED_STEPS 8.0
+#define SPEC_AUTO_HIST_VERSION 1u
+typedef struct spec_accept_hist {
+  uint32_t version; /* SPEC_AUTO_HIST_VERSION once written; the host hands the block out zeroed */
+  uint32_t size;    /* sizeof(spec_accept_hist) of the build that wrote it */
+  spec_accept acc;  /* the last finished sequence's that verified a draft */
+} spec_accept_hist;
+
+/* Scale a's counts down to at most `steps` verified steps at depth 1 (the ratios stay). */
+static inline void spec_accept_cap(spec_accept *a, double steps) {
+  const double scale = a->tries[1] > steps ? steps / a->tries[1] : 1.0;
+  for (int32_t d = 0; d <= SPEC_AUTO_MAX_DEPTH; ++d) a->tries[d] *= scale, a->hits[d] *= scale;
+}
+
+/* Start a freshly initialised a from h: its counts capped (nothing when h is NULL or holds nothing
+ * of this layout). */
+static inline void spec_accept_seed(spec_accept *a, const spec_accept_hist *h) {
+  if (h == NULL || h->version != SPEC_AUTO_HIST_VERSION || h->size != sizeof *h) return;
+  for (int32_t d = 0; d <= SPEC_AUTO_MAX_DEPTH; ++d) a->tries[d] = h->acc.tries[d], a->hits[d] = h->acc.hits[d];
+  spec_accept_cap(a, SPEC_AUTO_SEED_STEPS);
+}
+
+/* Keep a finishing sequence's acceptance in h (when h is not NULL and a holds a verified draft, its
+ * own or seeded: a sequence that only took plain steps writes back what it was seeded with, the same
+ * estimates, and one that was never seeded and never verified leaves h as it was). */
+static inline void spec_accept_keep(spec_accept_hist *h, const spec_accept *a) {
+  if (h == NULL || !(a->tries[1] > 0.0)) return;
+  h->version = SPEC_AUTO_HIST_VERSION;
+  h->size = sizeof *h;
+  h->acc = *a;
 }
 
 /* The index in [0, n) with the most tokens[i] / cost[i]. Candidates come cheapest first with 0 the

@@ -35,6 +35,7 @@ typedef struct ngram_instance {
   int32_t chunk; /* prefill_chunk */
   int32_t k;
   int32_t is_auto; /* k was not given: choose per step (needs the 1.2 cost model) */
+  spec_accept_hist *hist; /* auto: the host's decoder memory (ABI 1.3; NULL on older hosts) */
   int32_t ngram_min, ngram_max;
   int32_t n_rows; /* max(chunk, k + 1): the longest commit */
   int32_t rows[]; /* 0, 1, ..., n_rows-1: row lists for commit(), filled in create() */
@@ -82,6 +83,7 @@ static int ngram_create(const specd_host_api *api, specd_host *h, const specd_mo
   g->chunk = chunk;
   g->k = k;
   g->is_auto = is_auto;
+  g->hist = is_auto && SPECD_HAS(specd_host_api, api, decoder_memory) ? api->decoder_memory(h, sizeof(spec_accept_hist)) : NULL;
   g->ngram_min = nmin;
   g->ngram_max = nmax;
   g->n_rows = n_rows;
@@ -105,6 +107,7 @@ static int ngram_begin(void *instance, specd_seq *s) {
   st->m = 0;
   st->draft_steps = st->drafted = st->accepted = 0;
   spec_accept_init(&st->acc, SPEC_AUTO_PRIOR_P);
+  spec_accept_seed(&st->acc, g->hist);
   api->seq_set_user(s, st);
   return SPECD_OK;
 }
@@ -113,6 +116,7 @@ static void ngram_end(void *instance, specd_seq *s) {
   const ngram_instance *g = instance;
   ngram_seq *st = g->api->seq_user(s);
   if (st == NULL) return;
+  spec_accept_keep(g->hist, &st->acc);
   g->api->log_msg(g->host, SPECD_LOG_DEBUG, "%" PRId64 " draft steps, %" PRId64 " drafted, %" PRId64 " accepted",
               st->draft_steps, st->drafted, st->accepted);
   g->api->seq_set_user(s, NULL);

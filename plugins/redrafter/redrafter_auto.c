@@ -33,8 +33,7 @@ void rd_auto_seed(rd_auto_seq *a, const rd_auto_hist *h) {
   /* ... but the acceptance capped, and this sequence's own: no last step, probes from the start */
   for (int32_t i = 0; i < RD_AUTO_WIDTHS; ++i) {
     spec_accept *acc = &a->acc[i];
-    const double scale = acc->tries[1] > RD_AUTO_SEED_STEPS ? RD_AUTO_SEED_STEPS / acc->tries[1] : 1.0;
-    for (int32_t d = 0; d <= SPEC_AUTO_MAX_DEPTH; ++d) acc->tries[d] *= scale, acc->hits[d] *= scale;
+    spec_accept_cap(acc, RD_AUTO_SEED_STEPS);
     acc->plain_run = fresh.acc[i].plain_run;
     acc->probe_every = fresh.acc[i].probe_every;
   }

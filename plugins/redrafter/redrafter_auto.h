@@ -44,7 +44,7 @@ void rd_auto_init(rd_auto_seq *a);
  * prior, so a short request does not spend its few steps relearning what earlier ones showed (each
  * width's acceptance, the drafter's cost). Its acceptance counts are capped at RD_AUTO_SEED_STEPS
  * steps, so the sequence's own text outweighs them within a few dozen steps. */
-#define RD_AUTO_SEED_STEPS 8.0
+#define RD_AUTO_SEED_STEPS SPEC_AUTO_SEED_STEPS
 #define RD_AUTO_HIST_VERSION 1u
 typedef struct rd_auto_hist {
   uint32_t version; /* RD_AUTO_HIST_VERSION once written; the host hands the block out zeroed */

@@ -53,6 +53,7 @@ typedef struct tidar_instance {
   int32_t vocab, mask_id, ctx_len;
   int32_t k;       /* the requested draft length; auto's largest */
   int32_t is_auto; /* k was not given: choose per step (needs the 1.2 cost model) */
+  spec_accept_hist *hist; /* auto: the host's decoder memory (ABI 1.3; NULL on older hosts) */
   int32_t chunk;   /* prefill_chunk */
   float w;         /* trust in AR (1) vs diffusion (0), §3 */
   int32_t n_rows;  /* max(chunk, k): the longest commit */
@@ -206,6 +207,7 @@ static int tidar_create(const specd_host_api *api, specd_host *h, const specd_mo
   g->ctx_len = model->ctx_len;
   g->k = k;
   g->is_auto = is_auto;
+  g->hist = is_auto && SPECD_HAS(specd_host_api, api, decoder_memory) ? api->decoder_memory(h, sizeof(spec_accept_hist)) : NULL;
   g->chunk = chunk;
   g->w = (float)w;
   g->n_rows = chunk > k ? chunk : k;
@@ -241,6 +243,7 @@ static int tidar_begin(void *instance, specd_seq *s) {
   if (st == NULL) return api->fail(s, SPECD_E_NOMEM, "out of memory for the sequence state");
   memset(st, 0, sizeof *st);
   spec_accept_init(&st->acc, SPEC_AUTO_PRIOR_P);
+  spec_accept_seed(&st->acc, g->hist);
   api->seq_set_user(s, st);
   return SPECD_OK;
 }
@@ -249,6 +252,7 @@ static void tidar_end(void *instance, specd_seq *s) {
   const tidar_instance *g = instance;
   tidar_seq *st = g->api->seq_user(s);
   if (st == NULL) return;
+  spec_accept_keep(g->hist, &st->acc);
   g->api->log_msg(g->host, SPECD_LOG_DEBUG, "k %d: %" PRId64 " decode steps emitted %" PRId64 " tokens", g->k,
                   st->steps, st->accepted);
   g->api->seq_set_user(s, NULL);
