@@ -33,15 +33,21 @@ struct Unpacked<GgmlType::Q4_0> {
   static constexpr size_t kW = sizeof(BlockQ4_0), kA = sizeof(BlockQ8_0);
   static constexpr int64_t kQ = 32;
   __m256i q;
-  explicit Unpacked(const uint8_t* w) {
-    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + kq::kQ4_0Qs));
-    const __m128i m4 = _mm_set1_epi8(0xF);
-    q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), m4), _mm_and_si128(raw, m4));
+  explicit Unpacked(const uint8_t* w) {  // the 16 bytes in both halves, the upper one shifted to the high nibbles
+    const __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + kq::kQ4_0Qs)));
+    q = _mm256_and_si256(_mm256_srlv_epi64(raw, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(0xF));
   }
   void dot(const uint8_t* a, __m256i* isum, __m256i*) const {
     const __m256i xv = load32(a + 2);
     const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, xv), _mm256_maddubs_epi16(_mm256_set1_epi8(8), xv));
     *isum = _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+  }
+  // sum q x without the -8 offset: rows_w subtracts 8 sum x (offset) once for eight weight rows
+  __m256i levels(const uint8_t* a) const { return _mm256_madd_epi16(_mm256_maddubs_epi16(q, load32(a + 2)), _mm256_set1_epi16(1)); }
+  static int32_t offset(const uint8_t* a) {
+    int32_t s = 0;
+    for (int e = 0; e < 32; ++e) s += static_cast<int8_t>(a[2 + e]);
+    return 8 * s;
   }
   static float ad(const uint8_t* a) { return _cvtsh_ss(kq::u16_at(a)); }
   static float d(const uint8_t* w) { return _cvtsh_ss(kq::u16_at(w)); }
@@ -142,10 +148,12 @@ constexpr bool has_mins(GgmlType t) { return t == GgmlType::Q4_K || t == GgmlTyp
 
 // Weight rows [n0, n1) eight at a time, lane j of the float steps weight row t0 + j (lanes past n1
 // repeat the last row and are dropped), against each activation row in turn: decode (m = 1), and
-// Q4_0 at small m, whose blocks are too small for rows_k's reduction to pay with few rows.
+// Q4_0 at small m, whose blocks are too small for rows_k's reduction to pay with few rows. Q4_0's
+// -8 offset is one subtraction per block after the reduction (xoff[i * nb + b]: 8 sum x of activation
+// row i's block b), not one per weight row.
 template <GgmlType T>
-void rows_w(const WeightView& w, const uint8_t* act, size_t arow, int64_t m, float* y, int64_t ldy, int64_t n0,
-            int64_t n1) {
+void rows_w(const WeightView& w, const uint8_t* act, size_t arow, const int32_t* xoff, int64_t m, float* y,
+            int64_t ldy, int64_t n0, int64_t n1) {
   using U = Unpacked<T>;
   const int64_t nb = w.cols / U::kQ;
   __m256i ip[kChunk][8], mp[kChunk][8];
@@ -164,13 +172,18 @@ void rows_w(const WeightView& w, const uint8_t* act, size_t arow, int64_t m, flo
           if (i == 0) {  // the later rows find the weights in cache
             for (size_t l = 0; l < U::kW; l += 64) _mm_prefetch(reinterpret_cast<const char*>(wb + kPrefetch + l), _MM_HINT_T0);
           }
-          U(wb).dot(a + static_cast<size_t>(b) * U::kA, &ip[b - b0][j], &mp[b - b0][j]);
+          if constexpr (T == GgmlType::Q4_0)
+            ip[b - b0][j] = U(wb).levels(a + static_cast<size_t>(b) * U::kA);
+          else
+            U(wb).dot(a + static_cast<size_t>(b) * U::kA, &ip[b - b0][j], &mp[b - b0][j]);
           wd[b - b0][j] = U::d(wb);
           wdmin[b - b0][j] = U::dmin(wb);
         }
       }
       for (int64_t b = b0; b < b1; ++b) {
-        const __m256 isum = _mm256_cvtepi32_ps(sum8x8(ip[b - b0]));
+        __m256i is = sum8x8(ip[b - b0]);
+        if constexpr (T == GgmlType::Q4_0) is = _mm256_sub_epi32(is, _mm256_set1_epi32(xoff[i * nb + b]));
+        const __m256 isum = _mm256_cvtepi32_ps(is);
         const __m256 msum = has_mins(T) ? _mm256_cvtepi32_ps(sum8x8(mp[b - b0])) : _mm256_setzero_ps();
         acc = kq::block_step<T, __m256>(acc, _mm256_set1_ps(U::ad(a + static_cast<size_t>(b) * U::kA)),
                                         _mm256_load_ps(wd[b - b0]), _mm256_load_ps(wdmin[b - b0]), isum, msum);
@@ -230,9 +243,15 @@ template <GgmlType T>
 void rows_any(const WeightView& w, const uint8_t* act, size_t arow, float* ad, int64_t m, float* y, int64_t ldy,
               int64_t n0, int64_t n1) {
   using U = Unpacked<T>;
-  // kernel-bench, 1B-shape matrices: Q4_0 at m = 4 took 128 ms this way and 214 through rows_k
-  if (m == 1 || (T == GgmlType::Q4_0 && m < 8)) return rows_w<T>(w, act, arow, m, y, ldy, n0, n1);
   const int64_t nb = w.cols / U::kQ;
+  // kernel-bench, 1B-shape matrices: Q4_0 at m = 4 took 128 ms this way and 214 through rows_k
+  if (m == 1 || (T == GgmlType::Q4_0 && m < 8)) {
+    auto* xoff = reinterpret_cast<int32_t*>(ad);  // the scratch rows_k's scales would use
+    if constexpr (T == GgmlType::Q4_0)
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t b = 0; b < nb; ++b) xoff[i * nb + b] = U::offset(act + static_cast<size_t>(i) * arow + static_cast<size_t>(b) * U::kA);
+    return rows_w<T>(w, act, arow, xoff, m, y, ldy, n0, n1);
+  }
   for (int64_t i = 0; i < m; ++i)
     for (int64_t b = 0; b < nb; ++b) ad[b * m + i] = U::ad(act + static_cast<size_t>(i) * arow + static_cast<size_t>(b) * U::kA);
   for (int64_t i = 0; i < 8; ++i) ad[nb * m + i] = 0.0f;
