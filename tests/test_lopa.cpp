@@ -898,6 +898,13 @@ TEST_CASE("lopa auto=1 where one-row steps are far cheaper than a round: plain s
     CHECK(std::vector<int32_t>(want.tokens.begin(), want.tokens.begin() + static_cast<std::ptrdiff_t>(r.tokens.size())) ==
           r.tokens);
     CHECK(r.steps == static_cast<int32_t>(r.tokens.size()));  // one row, one token per step
+    // Sampled plain steps: the same seed gives the same stream, never a MASK.
+    auto sreq = lreq(p, 24, R"({"auto": "1"})");
+    sreq.sampling.temperature = 0.8f;
+    sreq.sampling.seed = 11;
+    const auto s1 = f.run(sreq), s2 = f.run(sreq);
+    check_run(s1, 24, "auto plain, sampled");
+    CHECK(s1.tokens == s2.tokens);
   }
   fs::remove_all(dir);
 }
