@@ -179,18 +179,24 @@ struct Bench {
     for (const auto& d : decoders)
       for (const auto& combo : combos) {
         if (d == "ar" && &combo != &combos.front()) break;
-        decode_one(d, d == "ar" ? "{}" : cli::decoder_options_json(combo).value(), tokens, ar, ar_stats);
+        // K=auto leaves K out, so the decoder's `auto` chooses it; the record shows "K": "auto".
+        std::vector<std::string> given;
+        for (const auto& kv : combo)
+          if (kv.size() < 5 || kv.compare(kv.size() - 5, 5, "=auto") != 0) given.push_back(kv);
+        const std::string o = d == "ar" ? "{}" : cli::decoder_options_json(given).value();
+        decode_one(d, o, d == "ar" ? "{}" : cli::decoder_options_json(combo).value(), tokens, ar, ar_stats);
       }
   }
 
-  void decode_one(const std::string& d, const std::string& o, int32_t tokens, const DecodeRun& ar,
-                  const Stats& ar_stats) const {
+  // shown: the options as the record shows them (o, except that K=auto values are kept).
+  void decode_one(const std::string& d, const std::string& o, const std::string& shown, int32_t tokens,
+                  const DecodeRun& ar, const Stats& ar_stats) const {
     std::vector<double> speed;
     DecodeRun last = ar;
     if (d != "ar")
       for (int i = 0; i < runs; ++i) speed.push_back((last = decode_once(d, o, tokens)).tok_s);
     const Stats s = d == "ar" ? ar_stats : stats(speed);
-    nlohmann::json extra = {{"tokens", tokens}, {"prompts", prompts.size()}, {"options", nlohmann::json::parse(o)},
+    nlohmann::json extra = {{"tokens", tokens}, {"prompts", prompts.size()}, {"options", nlohmann::json::parse(shown)},
                             {"tokens_per_forward", last.tpf}, {"accepted_hist", last.hist},
                             {"auto_settings", last.settings},
                             {"identical_to_ar", last.outputs == ar.outputs}, {"speedup_vs_ar", s.median / ar_stats.median}};
@@ -258,6 +264,7 @@ constexpr const char* kUsage =
     "                   [--prompts-file FILE] [--grid K=V1,V2,... ...] [--score-model PATH]\n"
     "                   [--device auto|cpu|cuda|cuda:N]\n"
     "  --grid runs each decoder once per combination of the listed option values (with --decoder-opt);\n"
+    "    the value auto leaves the option out, so the decoder's auto chooses it (--grid k=auto,2,4);\n"
     "  --prompts-file reads one prompt per line instead of the built-in eight;\n"
     "  --score-model adds nll_per_token: the outputs' mean loss under that model (e.g. stories260K.gguf).\n";
 

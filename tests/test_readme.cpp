@@ -210,6 +210,17 @@ TEST_CASE("README: the tools' rows, with real values for their placeholders") {
   REQUIRE_MESSAGE(sh(row_program(bench) + " --model " + stories() + " --threads 1 --what prefill --prefill 16 --runs 1 "
                          "--plugin-dir " + bin("plugins") + " 2>/dev/null", &out) == 0, out);
   CHECK_MESSAGE(nlohmann::json::parse(out.substr(0, out.find('\n'))).is_object(), out);  // one JSON line each
+  // A grid value auto leaves the option to the decoder's auto, and the record says so.
+  REQUIRE_MESSAGE(sh(row_program(bench) + " --model " + stories() + " --threads 1 --what decode --decoder ngram --grid k=auto,2 "
+                         "--tokens 8 --prompts 1 --runs 1 --plugin-dir " + bin("plugins") + " 2>/dev/null", &out) == 0, out);
+  std::vector<std::string> ks;
+  for (size_t at = 0; at < out.size();) {
+    const size_t end = out.find('\n', at);
+    const auto j = nlohmann::json::parse(out.substr(at, end - at));
+    if (j.value("decoder", "") == "ngram") ks.push_back(j["options"].value("k", ""));
+    at = end == std::string::npos ? out.size() : end + 1;
+  }
+  CHECK(ks == std::vector<std::string>{"auto", "2"});
 }
 
 TEST_CASE("README: the daemon's rows and code blocks, against a daemon on a temporary socket and port") {
