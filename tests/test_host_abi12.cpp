@@ -225,10 +225,8 @@ TEST_CASE("a plugin whose descriptor says 1.1 loads and runs on this 1.2 host, l
 
 TEST_CASE("a runtime calibrates at construction into $SPECD_CACHE/cost and reads the cache the next time") {
   namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("specd_calib_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  ScopedEnv cache("SPECD_CACHE", dir.string());
-  ScopedEnv on("SPECD_COST_CALIBRATION", "on");
+  const ScopedCostCache scope("specd_calib");
+  const fs::path dir = scope.dir;
   {
     RuntimeFixture f;
     CHECK(f.rt.cost().measured());
@@ -245,5 +243,4 @@ TEST_CASE("a runtime calibrates at construction into $SPECD_CACHE/cost and reads
   skip.calibrate_cost = false;
   RuntimeFixture none(skip);
   CHECK_FALSE(none.rt.cost().measured());
-  fs::remove_all(dir);
 }

@@ -869,10 +869,8 @@ TEST_CASE("lopa auto's choice: plain steps when no round pays, rounds when they 
 
 TEST_CASE("lopa auto=1 where one-row steps are far cheaper than a round: plain steps from round 1, ar's greedy tokens") {
   namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("specd_lopa_plain_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  ScopedEnv cache("SPECD_CACHE", dir.string());
-  ScopedEnv on("SPECD_COST_CALIBRATION", "on");
+  const ScopedCostCache scope("specd_lopa_plain");
+  const fs::path dir = scope.dir;
   { LopaFixture calibrate(mask_model(1)); }  // writes the one cache file, replaced below
   // A cost model in which n rows cost n one-row forwards (a live step keeps this shape): no D2F
   // round, which needs a window of blocks, can pay for the 2 positions auto first expects of it.
@@ -906,5 +904,4 @@ TEST_CASE("lopa auto=1 where one-row steps are far cheaper than a round: plain s
     check_run(s1, 24, "auto plain, sampled");
     CHECK(s1.tokens == s2.tokens);
   }
-  fs::remove_all(dir);
 }

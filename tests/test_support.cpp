@@ -184,4 +184,23 @@ std::string golden_text() {
   return t;
 }
 
+namespace {
+// path, with whatever an earlier run left there removed.
+std::string emptied(const fs::path& path) {
+  std::error_code ec;
+  fs::remove_all(path, ec);
+  return path.string();
+}
+}  // namespace
+
+ScopedCostCache::ScopedCostCache(const std::string& tag)
+    : dir(emptied(fs::temp_directory_path() / (tag + "_" + std::to_string(::getpid())))),
+      cache("SPECD_CACHE", dir),
+      on("SPECD_COST_CALIBRATION", "on") {}
+
+ScopedCostCache::~ScopedCostCache() {
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
 }  // namespace specd::test

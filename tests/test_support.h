@@ -64,4 +64,16 @@ struct ScopedEnv {
   }
 };
 
+// A fresh $SPECD_CACHE in the temporary folder with the cost calibration on, for a scope: runtimes
+// made in it calibrate into dir/cost (or read what is there). Removed at the scope's end, also when a
+// REQUIRE ends the test case early.
+struct ScopedCostCache {
+  std::string dir;
+  ScopedEnv cache, on;
+  explicit ScopedCostCache(const std::string& tag);
+  ScopedCostCache(const ScopedCostCache&) = delete;
+  ScopedCostCache& operator=(const ScopedCostCache&) = delete;
+  ~ScopedCostCache();
+};
+
 }  // namespace specd::test
